@@ -143,7 +143,9 @@ impl ImageSource for OciLayout {
     fn top_manifest(&self) -> Result<RawManifest> {
         let digest = Digest::try_from(self.top.digest()).map_err(|e| Error::oci(&self.name, e))?;
         let media_type = self.top.media_type().to_string();
-        self.manifest(&digest, Some(&media_type))
+        let manifest = self.manifest(&digest, Some(&media_type))?;
+        crate::resolve::check_size(&self.name, &manifest, self.top.size())?;
+        Ok(manifest)
     }
 
     fn manifest(&self, digest: &Digest, media_type: Option<&str>) -> Result<RawManifest> {

@@ -65,6 +65,7 @@ pub fn resolve(source: &dyn ImageSource, platform: &Platform) -> Result<Resolved
                 }
                 let media_type = chosen.media_type().to_string();
                 current = source.manifest(&digest, Some(&media_type))?;
+                check_size(name, &current, chosen.size())?;
             }
         }
     };
@@ -91,4 +92,20 @@ pub fn resolve(source: &dyn ImageSource, platform: &Platform) -> Result<Resolved
         config_bytes,
         config,
     })
+}
+
+/// Fails unless `manifest` has the size its descriptor declares.
+pub(crate) fn check_size(source_name: &str, manifest: &RawManifest, declared: u64) -> Result<()> {
+    let actual = manifest.bytes.len() as u64;
+    if actual == declared {
+        return Ok(());
+    }
+    Err(Error::oci(
+        source_name,
+        strata_oci::Error::SizeMismatch {
+            digest: manifest.digest.to_string(),
+            expected: declared,
+            actual,
+        },
+    ))
 }

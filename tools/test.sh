@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The one test command for strata: `bash tools/test.sh` (CI runs exactly this, via .ci/run).
+#
+# 1. Installs the peer tools the end-to-end tests compare strata with, if they are missing.
+# 2. cargo fmt --check, clippy (-D warnings), build the binaries, run every test.
+#
+# Without root, missing peers are reported and the tests decide: locally they skip,
+# under CI=true they fail.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+# Peers: one "command apt-package" pair per line; adding a peer is adding a line.
+PEERS=(
+    "skopeo skopeo"
+    "umoci umoci"
+)
+
+step "peers"
+missing_packages=()
+for peer in "${PEERS[@]}"; do
+    read -r command package <<<"$peer"
+    if command -v "$command" >/dev/null 2>&1; then
+        printf '    %-16s %s\n' "$command" "$(command -v "$command")"
+    else
+        printf '    %-16s missing (apt package %s)\n' "$command" "$package"
+        missing_packages+=("$package")
+    fi
+done
+if ((${#missing_packages[@]} > 0)); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "    installing: ${missing_packages[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y --no-install-recommends "${missing_packages[@]}"
+        for peer in "${PEERS[@]}"; do
+            read -r command package <<<"$peer"
+            command -v "$command" >/dev/null 2>&1 ||
+                echo "    warning: $command still missing after installing $package"
+        done
+    else
+        echo "    cannot install ${missing_packages[*]} (needs root and apt-get);" \
+            "tests needing them skip locally and fail under CI=true"
+    fi
+fi
+
+# rustfmt and clippy are rustup components; add them if this toolchain lacks them.
+for component in rustfmt clippy; do
+    probe=fmt
+    [[ $component == clippy ]] && probe=clippy
+    if ! cargo "$probe" --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+        step "rustup component add $component"
+        rustup component add "$component"
+    fi
+done
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --workspace --bins"
+cargo build --workspace --bins
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "all checks passed"
