@@ -1,0 +1,64 @@
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Errors of the layer engine. Each names the layer (by digest) or the path involved.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The layer's bytes failed verification (compressed digest or size, or diff ID).
+    #[error("layer {layer}: {error}")]
+    Verify {
+        /// The layer's blob digest.
+        layer: String,
+        /// The mismatch.
+        #[source]
+        error: strata_oci::Error,
+    },
+    /// The blob is not in the compression its media type declares, or is not a layer at all.
+    #[error("layer {layer}: {reason}")]
+    Format {
+        /// The layer's blob digest.
+        layer: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The image source failed (a missing blob, say).
+    #[error(transparent)]
+    Source(#[from] strata_source::Error),
+    /// An entry or index error (unsafe names, bad index files).
+    #[error(transparent)]
+    Index(#[from] strata_index::Error),
+    /// A tar stream that could not be read (truncated, corrupt, a member running past the end).
+    #[error("layer {layer}: bad tar stream: {source}")]
+    Tar {
+        /// The layer's blob digest.
+        layer: String,
+        /// The reader's error.
+        #[source]
+        source: io::Error,
+    },
+    /// An entry that cannot be unpacked as asked (a hardlink to a missing target, an opaque marker on a
+    /// non-directory, a name that is not a normalised relative path, a short file body), or an unpack target
+    /// that cannot be used safely (no `openat2(2)`).
+    #[error("{}: {reason}", path.display())]
+    Unpack {
+        /// The entry's path under the target (or the target itself).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An I/O error on a file strata reads or writes.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

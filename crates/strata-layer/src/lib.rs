@@ -1,0 +1,22 @@
+//! The layer engine: a layer blob in, a verified layer out — its index built, and optionally its files
+//! written — in one streaming pass.
+//!
+//! This crate owns reading layers: decompression (gzip, zstd, plain; detected by magic and checked against
+//! the media type), verification (the blob's digest and size, and the uncompressed tar's diff ID), tar parsing
+//! into [`strata_index::Entry`] values, and unpacking them safely into a directory, either in overlay form (a
+//! containers/storage `diff` dir) or squashed into one root filesystem.
+//!
+//! **Invariants:** nothing holds a whole layer in memory; nothing is created, linked, changed or removed
+//! outside the target directory, whatever the layer contains; data from a layer never causes a panic.
+//! **Must not depend on:** the store's layout, FUSE, the CLI. Never prints.
+
+mod error;
+mod image;
+mod pipeline;
+mod reader;
+pub mod unpack;
+
+pub use error::{Error, Result};
+pub use image::layer_specs;
+pub use pipeline::{LayerSpec, LayerSummary, read_layer};
+pub use reader::read_entries;

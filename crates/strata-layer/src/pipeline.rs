@@ -1,0 +1,285 @@
+//! One streaming pass over a layer blob: verify → decompress → verify → parse, on two threads.
+//!
+//! The inflating thread reads the blob through a [`VerifyingReader`] (digest and size of the blob), sniffs and
+//! decompresses it, and hands the tar bytes over a bounded channel; the calling thread hashes the tar bytes
+//! (the diff ID), parses them and runs the caller's callback on each entry. Memory stays bounded by the
+//! channel: a few chunks whatever the layer's size.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+use strata_index::Entry;
+use strata_oci::media::Compression;
+use strata_oci::{Digest, DigestWriter, VerifyingReader, media};
+
+use crate::error::{Error, Result};
+use crate::reader::read_entries;
+
+/// Size of the chunks handed from the inflating thread to the parsing thread.
+const CHUNK: usize = 256 << 10;
+/// Chunks in flight between the two threads.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// What the engine must know of a layer before reading it.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    /// The blob's digest (the manifest's layer descriptor).
+    pub digest: Digest,
+    /// The blob's size, when known.
+    pub size: Option<u64>,
+    /// The descriptor's media type.
+    pub media_type: String,
+    /// The expected digest of the uncompressed tar (the config's diff ID), when known.
+    pub diff_id: Option<Digest>,
+}
+
+/// What reading a layer found.
+#[derive(Debug, Clone)]
+pub struct LayerSummary {
+    /// The compression the blob turned out to have.
+    pub compression: Compression,
+    /// The blob's size in bytes.
+    pub blob_size: u64,
+    /// The digest of the uncompressed tar (verified against the spec's diff ID, when given).
+    pub diff_id: Digest,
+    /// The uncompressed tar's size in bytes.
+    pub tar_size: u64,
+    /// The number of entries (whiteouts and opaque markers included).
+    pub entries: u64,
+}
+
+/// Reads the layer `blob` described by `spec` in one pass, calling `on_entry` for every entry with a reader of
+/// its content. Fails, naming the layer, if the blob's digest or size, its compression, its tar framing or
+/// its diff ID is wrong, or if `on_entry` fails; the callback may have seen entries by then, so a caller that
+/// writes must treat its output as incomplete on error.
+pub fn read_layer(
+    blob: Box<dyn Read + Send>,
+    spec: &LayerSpec,
+    on_entry: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+) -> Result<LayerSummary> {
+    let layer = spec.digest.to_string();
+    let declared =
+        Compression::from_layer_media_type(&spec.media_type).ok_or_else(|| Error::Format {
+            layer: layer.clone(),
+            reason: format!("{:?} is not a layer media type", spec.media_type),
+        })?;
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+    let verifying = VerifyingReader::new(blob, spec.digest.clone(), spec.size);
+    let media_type = spec.media_type.clone();
+
+    thread::scope(|scope| {
+        let inflater = scope.spawn(move || inflate(verifying, declared, &media_type, tx));
+        let mut tar = HashingReader {
+            rx: ChannelReader {
+                rx,
+                chunk: Vec::new(),
+                pos: 0,
+            },
+            hasher: DigestWriter::new(strata_oci::Algorithm::Sha256),
+        };
+        let parsed = read_entries(&mut tar, &layer, on_entry).and_then(|(entries, rest)| {
+            // Whatever follows the end-of-archive blocks still counts towards the diff ID.
+            io::copy(rest, &mut io::sink()).map_err(|source| Error::Tar {
+                layer: layer.clone(),
+                source,
+            })?;
+            Ok(entries)
+        });
+        let HashingReader { rx, hasher } = tar;
+        // Dropping the receiver stops an inflater that is still sending after parsing stopped early.
+        drop(rx);
+        let inflated = inflater
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the decompression thread failed")));
+        // A verification or decompression failure explains any parse failure it caused: report it first.
+        let outcome = inflated.map_err(|e| stream_error(&layer, e))?;
+        let entries = parsed?;
+        let Some((compression, blob_size)) = outcome else {
+            return Err(Error::Format {
+                layer: layer.clone(),
+                reason: "decompression stopped before the end of the tar stream".into(),
+            });
+        };
+        let tar_size = hasher.len();
+        let diff_id = hasher.finish();
+        if let Some(expected) = spec.diff_id.as_ref().filter(|&e| e != &diff_id) {
+            return Err(Error::Verify {
+                layer: layer.clone(),
+                error: strata_oci::Error::DigestMismatch {
+                    expected: format!("diff ID {expected}"),
+                    actual: diff_id.to_string(),
+                },
+            });
+        }
+        Ok(LayerSummary {
+            compression,
+            blob_size,
+            diff_id,
+            tar_size,
+            entries,
+        })
+    })
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// The inflating thread: sniffs the compression, checks it against the media type, decompresses into the
+/// channel and reads the blob to its end so that its digest and size are checked. `Ok(None)` when the
+/// parser hung up first.
+fn inflate(
+    blob: VerifyingReader<Box<dyn Read + Send>>,
+    declared: Compression,
+    media_type: &str,
+    tx: SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<Option<(Compression, u64)>> {
+    let result = (|| {
+        let mut input = BufReader::with_capacity(
+            CHUNK,
+            Counting {
+                inner: blob,
+                count: 0,
+            },
+        );
+        let actual = Compression::sniff(input.fill_buf()?);
+        // containers/image labels the plain layers of docker-archive as gzip; accept that one mismatch.
+        let docker_archive_quirk = declared == Compression::Gzip
+            && actual == Compression::None
+            && media_type == media::DOCKER_LAYER_GZIP;
+        if actual != declared && !docker_archive_quirk {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("media type {media_type} declares {declared:?} but the blob is {actual:?}"),
+            ));
+        }
+        let sent = match actual {
+            Compression::None => pump(&mut input, &tx)?,
+            Compression::Gzip => pump(&mut flate2::bufread::MultiGzDecoder::new(&mut input), &tx)?,
+            Compression::Zstd => pump(
+                &mut zstd::stream::read::Decoder::with_buffer(&mut input)?,
+                &tx,
+            )?,
+        };
+        if !sent {
+            return Ok(None);
+        }
+        io::copy(&mut input, &mut io::sink())?;
+        Ok(Some((actual, input.get_ref().count)))
+    })();
+    if let Err(e) = &result {
+        // Make sure the parser sees a failure, not a clean end of stream.
+        let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+    }
+    result
+}
+
+/// Copies `from` into the channel in chunks; `false` when the receiver is gone.
+fn pump(from: &mut dyn Read, tx: &SyncSender<io::Result<Vec<u8>>>) -> io::Result<bool> {
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let mut filled = 0;
+        while filled < CHUNK {
+            match from.read(&mut chunk[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            return Ok(true);
+        }
+        chunk.truncate(filled);
+        if tx.send(Ok(chunk)).is_err() {
+            return Ok(false);
+        }
+    }
+}
+
+/// The receiving end of the channel as a reader.
+struct ChannelReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk?;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Hashes the tar stream on its way to the parser: the diff ID.
+struct HashingReader {
+    rx: ChannelReader,
+    hasher: DigestWriter,
+}
+
+impl Read for HashingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.rx.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Maps a stream error: digest and size mismatches keep their type, the rest is a decompression error.
+fn stream_error(layer: &str, e: io::Error) -> Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<strata_oci::Error>())
+    {
+        Some(inner) => Error::Verify {
+            layer: layer.to_owned(),
+            error: match inner {
+                strata_oci::Error::DigestMismatch { expected, actual } => {
+                    strata_oci::Error::DigestMismatch {
+                        expected: expected.clone(),
+                        actual: actual.clone(),
+                    }
+                }
+                strata_oci::Error::SizeMismatch {
+                    digest,
+                    expected,
+                    actual,
+                } => strata_oci::Error::SizeMismatch {
+                    digest: digest.clone(),
+                    expected: *expected,
+                    actual: *actual,
+                },
+                other => strata_oci::Error::Invalid {
+                    what: layer.to_owned(),
+                    reason: other.to_string(),
+                },
+            },
+        },
+        None => Error::Format {
+            layer: layer.to_owned(),
+            reason: format!("cannot decompress: {e}"),
+        },
+    }
+}
