@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn normalises() {
         assert_eq!(normalise_path(b"./a//b/").unwrap().unwrap(), b"a/b");
-        assert_eq!(normalise_path(b"/etc/passwd").unwrap().unwrap(), b"etc/passwd");
+        assert_eq!(
+            normalise_path(b"/etc/passwd").unwrap().unwrap(),
+            b"etc/passwd"
+        );
         assert_eq!(normalise_path(b"./").unwrap(), None);
         assert!(normalise_path(b"a/../../x").is_err());
         assert!(normalise_path(b"..").is_err());

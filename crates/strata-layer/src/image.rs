@@ -1,10 +1,16 @@
-//! From a resolved image to the specs of its layers.
+//! Whole images: the layer specs of a resolved image, and indexing or unpacking all its layers.
 
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use strata_index::{IndexWriter, LayerInfo};
+use strata_oci::media::Compression;
 use strata_oci::{Digest, media};
-use strata_source::ResolvedImage;
+use strata_source::{ImageSource, ResolvedImage};
 
 use crate::error::{Error, Result};
-use crate::pipeline::LayerSpec;
+use crate::pipeline::{LayerSpec, LayerSummary, read_layer};
+use crate::unpack::Unpacker;
 
 /// The layers of `image`, bottom first, each with its descriptor and the diff ID its config records.
 /// Fails if the manifest and the config disagree on the number of layers, or a layer is non-distributable
@@ -50,4 +56,72 @@ pub fn layer_specs(image: &ResolvedImage) -> Result<Vec<LayerSpec>> {
             })
         })
         .collect()
+}
+
+/// A layer read and indexed.
+pub struct IndexedLayer {
+    /// What was read.
+    pub spec: LayerSpec,
+    /// What reading it found.
+    pub summary: LayerSummary,
+    /// Its index, ready to be written.
+    pub index: IndexWriter,
+    /// How long reading and indexing took.
+    pub elapsed: Duration,
+}
+
+/// Reads and verifies one layer of `source`, building its index.
+pub fn index_layer(source: &dyn ImageSource, spec: &LayerSpec) -> Result<IndexedLayer> {
+    let started = Instant::now();
+    let blob = source.open_blob(&spec.digest)?;
+    let mut index = IndexWriter::new();
+    let summary = read_layer(blob.reader, spec, &mut |entry, _| {
+        index.push(entry.clone());
+        Ok(())
+    })?;
+    index.set_layer(LayerInfo {
+        blob_digest: spec.digest.to_string(),
+        diff_id: summary.diff_id.to_string(),
+        media_type: spec.media_type.clone(),
+        compression: match summary.compression {
+            Compression::None => LayerInfo::COMPRESSION_NONE,
+            Compression::Gzip => LayerInfo::COMPRESSION_GZIP,
+            Compression::Zstd => LayerInfo::COMPRESSION_ZSTD,
+        },
+        blob_size: summary.blob_size,
+        tar_size: summary.tar_size,
+    });
+    Ok(IndexedLayer {
+        spec: spec.clone(),
+        summary,
+        index,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Reads, verifies and indexes all `layers` of `source` at once, one task per layer on rayon's pool (each
+/// layer pipelined over two threads). The result is in the order of `layers`.
+pub fn index_layers(source: &dyn ImageSource, layers: &[LayerSpec]) -> Result<Vec<IndexedLayer>> {
+    layers
+        .par_iter()
+        .map(|spec| index_layer(source, spec))
+        .collect()
+}
+
+/// Unpacks `layers` of `source`, bottom first, into `target` with `unpacker` (squashed or in overlay form).
+/// Each layer is verified as it is applied; on error `target` holds a partial tree.
+pub fn unpack_layers(
+    source: &dyn ImageSource,
+    layers: &[LayerSpec],
+    unpacker: &mut Unpacker,
+) -> Result<Vec<LayerSummary>> {
+    let mut summaries = Vec::with_capacity(layers.len());
+    for spec in layers {
+        unpacker.begin_layer()?;
+        let blob = source.open_blob(&spec.digest)?;
+        summaries.push(read_layer(blob.reader, spec, &mut |entry, data| {
+            unpacker.apply(entry, data)
+        })?);
+    }
+    Ok(summaries)
 }

@@ -17,6 +17,6 @@ mod reader;
 pub mod unpack;
 
 pub use error::{Error, Result};
-pub use image::layer_specs;
+pub use image::{IndexedLayer, index_layer, index_layers, layer_specs, unpack_layers};
 pub use pipeline::{LayerSpec, LayerSummary, read_layer};
 pub use reader::read_entries;

@@ -22,12 +22,18 @@ struct Cli {
 enum Command {
     /// Show an image's manifest, config and layers, as `skopeo inspect` does.
     Inspect(commands::inspect::Args),
+    /// Read, verify and index every layer of an image, and report what each holds.
+    Index(commands::index::Args),
+    /// Write an image's root filesystem (its layers applied in order) into a directory, as `umoci unpack`.
+    Unpack(commands::unpack::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Index(args) => commands::index::run(args),
+        Command::Unpack(args) => commands::unpack::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,3 +47,19 @@ pub fn print_error(e: &anyhow::Error) {
     let line = line.replace('\n', " ");
     let _ = writeln!(io::stderr(), "strata: error: {line}");
 }
+
+/// A byte count for people: `1.5 KiB`, `230.0 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

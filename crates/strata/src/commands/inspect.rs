@@ -1,8 +1,8 @@
 //! `strata inspect`: skopeo's `inspect`, for every transport.
 
-use strata_oci::Platform;
 use strata_source::{InspectReport, resolve};
 
+use super::platform::PlatformArgs;
 use crate::output::{print_json, print_raw};
 
 /// Arguments of `strata inspect`.
@@ -17,34 +17,10 @@ pub struct Args {
     /// Do not list the repository's tags.
     #[arg(long, short = 'n')]
     no_tags: bool,
-    /// Choose the image for this OS instead of the host's.
-    #[arg(long, value_name = "OS")]
-    override_os: Option<String>,
-    /// Choose the image for this architecture instead of the host's.
-    #[arg(long, value_name = "ARCH")]
-    override_arch: Option<String>,
-    /// Choose the image for this architecture variant instead of the host's.
-    #[arg(long, value_name = "VARIANT")]
-    override_variant: Option<String>,
+    #[command(flatten)]
+    platform: PlatformArgs,
     /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG|:@N], dir:DIR.
     image: String,
-}
-
-impl Args {
-    fn platform(&self) -> Platform {
-        let host = Platform::host();
-        // A different architecture makes the host's variant meaningless.
-        let variant = match (&self.override_variant, &self.override_arch) {
-            (Some(v), _) => Some(v.clone()),
-            (None, Some(_)) => None,
-            (None, None) => host.variant.clone(),
-        };
-        Platform {
-            os: self.override_os.clone().unwrap_or(host.os),
-            architecture: self.override_arch.clone().unwrap_or(host.architecture),
-            variant,
-        }
-    }
 }
 
 /// Runs `strata inspect`.
@@ -53,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.raw && !args.config {
         return print_raw(&source.top_manifest()?.bytes);
     }
-    let image = resolve(source.as_ref(), &args.platform())?;
+    let image = resolve(source.as_ref(), &args.platform.platform())?;
     if args.config {
         return if args.raw {
             print_raw(&image.config_bytes)

@@ -1,3 +1,6 @@
 //! One module per subcommand.
 
+pub mod index;
 pub mod inspect;
+mod platform;
+pub mod unpack;

@@ -1,0 +1,373 @@
+//! Building an index file: [`IndexWriter`].
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+
+use crate::entry::{Entry, EntryKind, normalise_path, split_parent};
+use crate::error::{Error, Result};
+use crate::format::{
+    CHECKPOINT_SIZE, HEADER_SIZE, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE, SECTION_ALIGN,
+    VERSION_MAJOR, VERSION_MINOR, XATTR_SIZE, ckp, hdr, lay, put_u16, put_u32, put_u64, rec, seal,
+    xat,
+};
+
+/// A random-access point into a layer's compressed blob: decompression can restart here.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Checkpoint {
+    /// Position in the compressed blob, in bits (deflate blocks need not start on a byte).
+    pub compressed_bit_offset: u64,
+    /// The matching position in the uncompressed tar stream, in bytes.
+    pub uncompressed_offset: u64,
+    /// The decompressor window (the up to 32 KiB of uncompressed data before this point); empty at zstd
+    /// frame starts and for uncompressed layers.
+    pub window: Vec<u8>,
+}
+
+/// What the index says about the layer blob it describes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LayerInfo {
+    /// Digest of the (compressed) blob, `sha256:<hex>`.
+    pub blob_digest: String,
+    /// Digest of the uncompressed tar (the config's `rootfs.diff_ids` entry).
+    pub diff_id: String,
+    /// The layer's media type as the manifest gives it.
+    pub media_type: String,
+    /// The blob's compression: [`LayerInfo::COMPRESSION_NONE`], [`LayerInfo::COMPRESSION_GZIP`] or
+    /// [`LayerInfo::COMPRESSION_ZSTD`]. Readers keep unknown values as they are.
+    pub compression: u8,
+    /// Size of the blob, in bytes.
+    pub blob_size: u64,
+    /// Size of the uncompressed tar stream, in bytes.
+    pub tar_size: u64,
+}
+
+impl LayerInfo {
+    /// An uncompressed tar.
+    pub const COMPRESSION_NONE: u8 = 0;
+    /// A gzip-compressed tar.
+    pub const COMPRESSION_GZIP: u8 = 1;
+    /// A zstd-compressed tar.
+    pub const COMPRESSION_ZSTD: u8 = 2;
+}
+
+/// Builds a layer index from a layer's entries, in tar order.
+///
+/// A later entry replaces an earlier one with the same path and the same class (real entries: files,
+/// directories, links, devices, fifos; markers: whiteouts and opaque markers), so a path has at most one real
+/// entry and one marker, as in a tar extracted in order.
+#[derive(Debug, Default)]
+pub struct IndexWriter {
+    entries: Vec<Entry>,
+    checkpoints: Vec<Checkpoint>,
+    layer: LayerInfo,
+    /// The first entry refused by [`IndexWriter::push`]: its path, and why.
+    rejected: Option<(String, &'static str)>,
+}
+
+/// Whether `kind` is a marker (sorts after the real entry of the same path).
+pub(crate) fn class_of(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::Whiteout | EntryKind::Opaque => 1,
+        _ => 0,
+    }
+}
+
+fn too_long(len: usize) -> bool {
+    u32::try_from(len).is_err()
+}
+
+impl IndexWriter {
+    /// An empty writer.
+    pub fn new() -> IndexWriter {
+        IndexWriter::default()
+    }
+
+    /// Adds an entry. An entry the format cannot hold (see [`IndexWriter::try_push`]) is left out, and
+    /// remembered: [`IndexWriter::write`] and [`IndexWriter::try_to_bytes`] then fail.
+    pub fn push(&mut self, entry: Entry) {
+        if let Err(e) = self.try_push(entry)
+            && self.rejected.is_none()
+        {
+            self.rejected = Some(match e {
+                Error::UnsafePath { path, reason } | Error::Unrepresentable { path, reason } => {
+                    (path, reason)
+                }
+                _ => (String::new(), "refused"),
+            });
+        }
+    }
+
+    /// Adds an entry, or says why the format cannot hold it: a path that is not normalised (see
+    /// [`normalise_path`]), or a path, link, xattr name or value longer than `u32::MAX` bytes, or more than
+    /// `u32::MAX` xattrs.
+    pub fn try_push(&mut self, entry: Entry) -> Result<()> {
+        let lossy = || String::from_utf8_lossy(&entry.path).into_owned();
+        if normalise_path(&entry.path).ok().flatten().as_deref() != Some(&entry.path[..]) {
+            return Err(Error::UnsafePath {
+                path: lossy(),
+                reason: "is not a normalised path",
+            });
+        }
+        let oversized = too_long(entry.path.len())
+            || too_long(entry.link.len())
+            || too_long(entry.xattrs.len())
+            || entry
+                .xattrs
+                .iter()
+                .any(|(n, v)| too_long(n.len()) || too_long(v.len()));
+        if oversized {
+            return Err(Error::Unrepresentable {
+                path: lossy(),
+                reason: "has a path, link, xattr or xattr count over 4 GiB",
+            });
+        }
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Adds a checkpoint (any order: they are sorted by uncompressed offset). A window longer than 32 KiB
+    /// is cut to its last 32 KiB, which is all a decompressor can refer back to.
+    pub fn add_checkpoint(&mut self, mut checkpoint: Checkpoint) {
+        if checkpoint.window.len() > MAX_WINDOW {
+            let cut = checkpoint.window.len() - MAX_WINDOW;
+            checkpoint.window.drain(..cut);
+        }
+        self.checkpoints.push(checkpoint);
+    }
+
+    /// Sets the layer info (empty strings and zeros if never set).
+    pub fn set_layer(&mut self, layer: LayerInfo) {
+        self.layer = layer;
+    }
+
+    /// The entries as the index will hold them: sorted by (parent, name, class), later duplicates winning.
+    fn sorted_entries(&self) -> Vec<&Entry> {
+        let mut sorted: Vec<&Entry> = self.entries.iter().collect();
+        // Stable: among equal keys, tar order is kept, and the last one wins below.
+        sorted.sort_by(|a, b| {
+            let (ap, an) = split_parent(&a.path);
+            let (bp, bn) = split_parent(&b.path);
+            (ap, an, class_of(a.kind)).cmp(&(bp, bn, class_of(b.kind)))
+        });
+        let mut out: Vec<&Entry> = Vec::with_capacity(sorted.len());
+        for e in sorted {
+            match out.last_mut() {
+                Some(last) if last.path == e.path && class_of(last.kind) == class_of(e.kind) => {
+                    *last = e;
+                }
+                _ => out.push(e),
+            }
+        }
+        out
+    }
+
+    /// The index file, or the error of the first entry [`IndexWriter::push`] refused.
+    pub fn try_to_bytes(&self) -> Result<Vec<u8>> {
+        if let Some((path, reason)) = &self.rejected {
+            return Err(Error::Unrepresentable {
+                path: path.clone(),
+                reason,
+            });
+        }
+        Ok(self.to_bytes())
+    }
+
+    /// The index file (without any entry [`IndexWriter::push`] refused).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let entries = self.sorted_entries();
+
+        // String table, every string deduplicated; the empty string is (0, 0).
+        let mut strings: Vec<u8> = Vec::new();
+        let mut interned: HashMap<&[u8], u64> = HashMap::new();
+
+        let mut records = vec![0u8; entries.len() * RECORD_SIZE];
+        let mut xattrs: Vec<u8> = Vec::new();
+        let mut xattr_count: u64 = 0;
+        for (i, e) in entries.iter().enumerate() {
+            let (parent, name) = split_parent(&e.path);
+            let r = i * RECORD_SIZE;
+            let strs = [
+                (rec::PARENT_OFF, rec::PARENT_LEN, parent),
+                (rec::NAME_OFF, rec::NAME_LEN, name),
+                (rec::LINK_OFF, rec::LINK_LEN, &e.link[..]),
+            ];
+            for (off_at, len_at, s) in strs {
+                let off = intern_str(&mut interned, &mut strings, s);
+                put_u64(&mut records, r + off_at, off);
+                put_u32(&mut records, r + len_at, len_u32(s));
+            }
+            records[r + rec::KIND] = e.kind as u8;
+            put_u32(&mut records, r + rec::MODE, e.mode);
+            put_u32(&mut records, r + rec::UID, e.uid);
+            put_u32(&mut records, r + rec::GID, e.gid);
+            put_u32(&mut records, r + rec::MTIME_NSEC, e.mtime_nsec);
+            put_u64(&mut records, r + rec::SIZE, e.size);
+            put_u64(&mut records, r + rec::MTIME, e.mtime as u64);
+            put_u32(&mut records, r + rec::DEV_MAJOR, e.dev_major);
+            put_u32(&mut records, r + rec::DEV_MINOR, e.dev_minor);
+            put_u64(&mut records, r + rec::XATTR_FIRST, xattr_count);
+            put_u32(&mut records, r + rec::XATTR_COUNT, len_u32(&e.xattrs));
+            put_u64(&mut records, r + rec::DATA_OFFSET, e.offset);
+            for (n, v) in &e.xattrs {
+                let mut x = [0u8; XATTR_SIZE];
+                put_u64(
+                    &mut x,
+                    xat::NAME_OFF,
+                    intern_str(&mut interned, &mut strings, n),
+                );
+                put_u64(
+                    &mut x,
+                    xat::VALUE_OFF,
+                    intern_str(&mut interned, &mut strings, v),
+                );
+                put_u32(&mut x, xat::NAME_LEN, len_u32(n));
+                put_u32(&mut x, xat::VALUE_LEN, len_u32(v));
+                xattrs.extend_from_slice(&x);
+                xattr_count += 1;
+            }
+        }
+
+        // Checkpoints, sorted by uncompressed offset (stable), and their windows.
+        let mut checkpoints: Vec<&Checkpoint> = self.checkpoints.iter().collect();
+        checkpoints.sort_by_key(|c| c.uncompressed_offset);
+        let mut ckpt_table = vec![0u8; checkpoints.len() * CHECKPOINT_SIZE];
+        let mut windows: Vec<u8> = Vec::new();
+        for (i, c) in checkpoints.iter().enumerate() {
+            let at = i * CHECKPOINT_SIZE;
+            put_u64(
+                &mut ckpt_table,
+                at + ckp::COMPRESSED_BIT_OFFSET,
+                c.compressed_bit_offset,
+            );
+            put_u64(
+                &mut ckpt_table,
+                at + ckp::UNCOMPRESSED_OFFSET,
+                c.uncompressed_offset,
+            );
+            put_u64(&mut ckpt_table, at + ckp::WINDOW_OFF, windows.len() as u64);
+            put_u32(&mut ckpt_table, at + ckp::WINDOW_LEN, len_u32(&c.window));
+            windows.extend_from_slice(&c.window);
+        }
+
+        // Layer info.
+        let l = &self.layer;
+        let mut layer = vec![0u8; LAYER_INFO_SIZE];
+        layer[lay::COMPRESSION] = l.compression;
+        put_u64(&mut layer, lay::BLOB_SIZE, l.blob_size);
+        put_u64(&mut layer, lay::TAR_SIZE, l.tar_size);
+        put_u32(
+            &mut layer,
+            lay::DIGEST_LEN,
+            len_u32(l.blob_digest.as_bytes()),
+        );
+        put_u32(&mut layer, lay::DIFF_ID_LEN, len_u32(l.diff_id.as_bytes()));
+        put_u32(
+            &mut layer,
+            lay::MEDIA_TYPE_LEN,
+            len_u32(l.media_type.as_bytes()),
+        );
+        layer.extend_from_slice(l.blob_digest.as_bytes());
+        layer.extend_from_slice(l.diff_id.as_bytes());
+        layer.extend_from_slice(l.media_type.as_bytes());
+
+        // Assemble: header, then each section 8-aligned.
+        let sections: [&[u8]; hdr::SECTION_COUNT] =
+            [&records, &strings, &xattrs, &ckpt_table, &windows, &layer];
+        let total: usize = HEADER_SIZE
+            + sections
+                .iter()
+                .map(|s| s.len().next_multiple_of(SECTION_ALIGN))
+                .sum::<usize>();
+        let mut out = vec![0u8; HEADER_SIZE];
+        out.reserve_exact(total - HEADER_SIZE);
+        let mut placed = [(0u64, 0u64); hdr::SECTION_COUNT];
+        for (slot, s) in placed.iter_mut().zip(sections) {
+            *slot = (out.len() as u64, s.len() as u64);
+            out.extend_from_slice(s);
+            out.resize(out.len().next_multiple_of(SECTION_ALIGN), 0);
+        }
+        out[..8].copy_from_slice(&MAGIC);
+        put_u16(&mut out, hdr::MAJOR, VERSION_MAJOR);
+        put_u16(&mut out, hdr::MINOR, VERSION_MINOR);
+        put_u32(&mut out, hdr::FLAGS, 0);
+        put_u32(&mut out, hdr::HEADER_SIZE, HEADER_SIZE as u32);
+        put_u32(&mut out, hdr::RECORD_SIZE, RECORD_SIZE as u32);
+        put_u64(&mut out, hdr::ENTRY_COUNT, entries.len() as u64);
+        put_u64(&mut out, hdr::XATTR_COUNT, xattr_count);
+        put_u64(&mut out, hdr::CHECKPOINT_COUNT, checkpoints.len() as u64);
+        let file_size = out.len() as u64;
+        put_u64(&mut out, hdr::FILE_SIZE, file_size);
+        for (i, (off, len)) in placed.iter().enumerate() {
+            put_u64(&mut out, hdr::SECTIONS + 16 * i, *off);
+            put_u64(&mut out, hdr::SECTIONS + 16 * i + 8, *len);
+        }
+        seal(&mut out);
+        out
+    }
+
+    /// Writes the index to `path` atomically: a temporary file in the same directory, fsynced, renamed over
+    /// `path`, and the directory fsynced. Fails, writing nothing, if [`IndexWriter::push`] refused an entry.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let bytes = self.try_to_bytes()?;
+        write_atomic(path.as_ref(), &bytes)
+    }
+}
+
+fn len_u32<T>(s: &[T]) -> u32 {
+    u32::try_from(s.len()).unwrap_or(u32::MAX)
+}
+
+fn intern_str<'a>(map: &mut HashMap<&'a [u8], u64>, strings: &mut Vec<u8>, s: &'a [u8]) -> u64 {
+    if s.is_empty() {
+        return 0;
+    }
+    *map.entry(s).or_insert_with(|| {
+        let off = strings.len() as u64;
+        strings.extend_from_slice(s);
+        off
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let io_err = |p: &Path, source: io::Error| Error::Io {
+        path: p.to_path_buf(),
+        source,
+    };
+    let Some(file_name) = path.file_name() else {
+        return Err(io_err(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a file path"),
+        ));
+    };
+    let dir: PathBuf = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, AtomicOrdering::Relaxed)
+    ));
+    let written = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(&tmp, e));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(path, e));
+    }
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(&dir, e))
+}
