@@ -70,4 +70,7 @@ cargo build --workspace --bins
 step "cargo test --workspace"
 cargo test --workspace
 
+step "fuzz targets (smoke run: build, then a few seconds each)"
+bash tools/fuzz.sh --smoke
+
 step "all checks passed"
