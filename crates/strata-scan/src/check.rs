@@ -1,0 +1,217 @@
+//! The container certification assessments: what Red Hat's image certification (and `atomic scan`'s
+//! checks before it) asks of an image, each passing or failing with its reason.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::os::OsInfo;
+
+/// The most layers a certified image may have.
+pub const MAX_LAYERS: usize = 40;
+
+/// The labels every certified image must carry.
+pub const REQUIRED_LABELS: [&str; 6] = [
+    "name",
+    "vendor",
+    "version",
+    "release",
+    "summary",
+    "description",
+];
+
+/// One assessment's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assessment {
+    /// The assessment's stable name, e.g. `has_licenses`.
+    pub name: String,
+    /// Whether the image passes it.
+    pub passed: bool,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
+impl Assessment {
+    fn new(name: &str, passed: bool, reason: impl Into<String>) -> Self {
+        Assessment {
+            name: name.to_owned(),
+            passed,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What the checks look at; the caller gathers it from the image.
+#[derive(Debug, Clone)]
+pub struct CheckInput {
+    /// The config's `User`, if set.
+    pub user: Option<String>,
+    /// The config's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The number of layers.
+    pub layer_count: usize,
+    /// Regular files under `/licenses` (paths), or `None` when `/licenses` is not a directory.
+    pub license_files: Option<Vec<String>>,
+    /// The distribution, when detected.
+    pub os: Option<OsInfo>,
+    /// The outcome of reading the package list: the number of packages, or why it failed.
+    pub packages: Result<usize, String>,
+}
+
+/// Runs every assessment, in a stable order.
+pub fn assess(input: &CheckInput) -> Vec<Assessment> {
+    let mut out = Vec::new();
+    out.push(match &input.license_files {
+        Some(files) if !files.is_empty() => Assessment::new(
+            "has_licenses",
+            true,
+            format!("/licenses holds {} file(s)", files.len()),
+        ),
+        Some(_) => Assessment::new("has_licenses", false, "/licenses holds no file"),
+        None => Assessment::new(
+            "has_licenses",
+            false,
+            "the image has no /licenses directory",
+        ),
+    });
+    out.push(match input.user.as_deref().map(str::trim) {
+        None | Some("") => Assessment::new(
+            "not_running_as_root",
+            false,
+            "the config sets no User, so the container runs as root",
+        ),
+        Some(user) => {
+            let who = user.split(':').next().unwrap_or(user);
+            if who == "0" || who == "root" {
+                Assessment::new("not_running_as_root", false, format!("User is {user:?}"))
+            } else {
+                Assessment::new("not_running_as_root", true, format!("User is {user:?}"))
+            }
+        }
+    });
+    for label in REQUIRED_LABELS {
+        let name = format!("has_{label}_label");
+        out.push(match input.labels.get(label) {
+            Some(v) if !v.trim().is_empty() => {
+                Assessment::new(&name, true, format!("{label}={v:?}"))
+            }
+            Some(_) => Assessment::new(&name, false, format!("label {label:?} is empty")),
+            None => Assessment::new(&name, false, format!("no {label:?} label")),
+        });
+    }
+    out.push(Assessment::new(
+        "good_layer_count",
+        input.layer_count <= MAX_LAYERS,
+        format!("{} layers (at most {MAX_LAYERS})", input.layer_count),
+    ));
+    out.push(match &input.os {
+        Some(os) if !os.id.is_empty() => Assessment::new(
+            "base_distribution_detected",
+            true,
+            format!(
+                "{} {} (from {}){}",
+                os.id,
+                os.version_id,
+                os.source,
+                if os.is_rhel() { "; is_rhel" } else { "" }
+            ),
+        ),
+        _ => Assessment::new(
+            "base_distribution_detected",
+            false,
+            "no /etc/os-release, /usr/lib/os-release, /etc/redhat-release or /etc/alpine-release",
+        ),
+    });
+    out.push(match &input.packages {
+        Ok(n) => Assessment::new("package_list_successful", true, format!("{n} packages")),
+        Err(e) => Assessment::new("package_list_successful", false, e.clone()),
+    });
+    let run = input
+        .labels
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("run"))
+        .map(|(_, v)| v.as_str());
+    out.push(match run {
+        Some(cmd)
+            if cmd
+                .split_whitespace()
+                .any(|w| w == "--privileged" || w == "--privileged=true") =>
+        {
+            Assessment::new(
+                "not_running_privileged",
+                false,
+                format!("the RUN label asks for --privileged: {cmd:?}"),
+            )
+        }
+        Some(_) => Assessment::new(
+            "not_running_privileged",
+            true,
+            "the RUN label does not ask for --privileged",
+        ),
+        None => Assessment::new(
+            "not_running_privileged",
+            true,
+            "no RUN label; nothing in the image asks to run privileged",
+        ),
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compliant() -> CheckInput {
+        CheckInput {
+            user: Some("1001".into()),
+            labels: REQUIRED_LABELS
+                .iter()
+                .map(|l| ((*l).to_owned(), "x".to_owned()))
+                .collect(),
+            layer_count: 3,
+            license_files: Some(vec!["/licenses/LICENSE".into()]),
+            os: Some(crate::os::parse_os_release(
+                "ID=rhel\nVERSION_ID=9.3\n",
+                "/etc/os-release",
+            )),
+            packages: Ok(200),
+        }
+    }
+
+    #[test]
+    fn compliant_passes_everything() {
+        let all = assess(&compliant());
+        assert!(all.iter().all(|a| a.passed), "{all:#?}");
+        assert_eq!(all.len(), 12);
+    }
+
+    #[test]
+    fn each_failure_is_named() {
+        let mut bad = compliant();
+        bad.user = Some("0:0".into());
+        bad.labels.remove("vendor");
+        bad.labels
+            .insert("RUN".into(), "docker run --privileged IMAGE".into());
+        bad.layer_count = 41;
+        bad.license_files = None;
+        bad.os = None;
+        bad.packages = Err("no package database".into());
+        let failed: Vec<String> = assess(&bad)
+            .into_iter()
+            .filter(|a| !a.passed)
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "has_licenses",
+                "not_running_as_root",
+                "has_vendor_label",
+                "good_layer_count",
+                "base_distribution_detected",
+                "package_list_successful",
+                "not_running_privileged"
+            ]
+        );
+    }
+}
