@@ -79,6 +79,9 @@ pub fn index_layer(source: &dyn ImageSource, spec: &LayerSpec) -> Result<Indexed
         index.push(entry.clone());
         Ok(())
     })?;
+    for checkpoint in &summary.checkpoints {
+        index.add_checkpoint(checkpoint.clone());
+    }
     index.set_layer(LayerInfo {
         blob_digest: spec.digest.to_string(),
         diff_id: summary.diff_id.to_string(),

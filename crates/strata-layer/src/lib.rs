@@ -10,13 +10,18 @@
 //! outside the target directory, whatever the layer contains; data from a layer never causes a panic.
 //! **Must not depend on:** the store's layout, FUSE, the CLI. Never prints.
 
+mod decode;
 mod error;
 mod image;
 mod pipeline;
+pub mod random;
 mod reader;
 pub mod unpack;
+mod zlib;
 
+pub use decode::CHECKPOINT_SPAN;
 pub use error::{Error, Result};
 pub use image::{IndexedLayer, index_layer, index_layers, layer_specs, unpack_layers};
 pub use pipeline::{LayerSpec, LayerSummary, read_layer};
+pub use random::LayerReader;
 pub use reader::read_entries;

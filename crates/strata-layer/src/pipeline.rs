@@ -4,15 +4,19 @@
 //! decompresses it, and hands the tar bytes over a bounded channel; the calling thread hashes the tar bytes
 //! (the diff ID), parses them and runs the caller's callback on each entry. Memory stays bounded by the
 //! channel: a few chunks whatever the layer's size.
+//!
+//! The same pass records the layer's random-access checkpoints (see [`crate::decode`]): gzip member starts and
+//! deflate block boundaries every [`CHECKPOINT_SPAN`](crate::CHECKPOINT_SPAN), zstd frame starts.
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
-use strata_index::Entry;
+use strata_index::{Checkpoint, Entry};
 use strata_oci::media::Compression;
 use strata_oci::{Digest, DigestWriter, VerifyingReader, media};
 
+use crate::decode::Decoder;
 use crate::error::{Error, Result};
 use crate::reader::read_entries;
 
@@ -47,6 +51,10 @@ pub struct LayerSummary {
     pub tar_size: u64,
     /// The number of entries (whiteouts and opaque markers included).
     pub entries: u64,
+    /// Where decompression can restart, by uncompressed offset: for gzip, every member start and a deflate
+    /// block boundary every [`CHECKPOINT_SPAN`](crate::CHECKPOINT_SPAN) of output; for zstd, every frame
+    /// start; none for plain tar. For [`strata_index::IndexWriter::add_checkpoint`].
+    pub checkpoints: Vec<Checkpoint>,
 }
 
 /// Reads the layer `blob` described by `spec` in one pass, calling `on_entry` for every entry with a reader of
@@ -95,7 +103,7 @@ pub fn read_layer(
         // A verification or decompression failure explains any parse failure it caused: report it first.
         let outcome = inflated.map_err(|e| stream_error(&layer, e))?;
         let entries = parsed?;
-        let Some((compression, blob_size)) = outcome else {
+        let Some((compression, blob_size, checkpoints)) = outcome else {
             return Err(Error::Format {
                 layer: layer.clone(),
                 reason: "decompression stopped before the end of the tar stream".into(),
@@ -118,6 +126,7 @@ pub fn read_layer(
             diff_id,
             tar_size,
             entries,
+            checkpoints,
         })
     })
 }
@@ -136,15 +145,18 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// What the inflating thread found: the blob's compression and size, and the checkpoints.
+type Inflated = (Compression, u64, Vec<Checkpoint>);
+
 /// The inflating thread: sniffs the compression, checks it against the media type, decompresses into the
-/// channel and reads the blob to its end so that its digest and size are checked. `Ok(None)` when the
-/// parser hung up first.
+/// channel (recording checkpoints) and reads the blob to its end so that its digest and size are checked.
+/// `Ok(None)` when the parser hung up first.
 fn inflate(
     blob: VerifyingReader<Box<dyn Read + Send>>,
     declared: Compression,
     media_type: &str,
     tx: SyncSender<io::Result<Vec<u8>>>,
-) -> io::Result<Option<(Compression, u64)>> {
+) -> io::Result<Option<Inflated>> {
     let result = (|| {
         let mut input = BufReader::with_capacity(
             CHUNK,
@@ -164,19 +176,16 @@ fn inflate(
                 format!("media type {media_type} declares {declared:?} but the blob is {actual:?}"),
             ));
         }
-        let sent = match actual {
-            Compression::None => pump(&mut input, &tx)?,
-            Compression::Gzip => pump(&mut flate2::bufread::MultiGzDecoder::new(&mut input), &tx)?,
-            Compression::Zstd => pump(
-                &mut zstd::stream::read::Decoder::with_buffer(&mut input)?,
-                &tx,
-            )?,
-        };
-        if !sent {
+        let mut decoder = Decoder::from_start(actual, true)?;
+        if !pump(&mut decoder, &mut input, &tx)? {
             return Ok(None);
         }
         io::copy(&mut input, &mut io::sink())?;
-        Ok(Some((actual, input.get_ref().count)))
+        Ok(Some((
+            actual,
+            input.get_ref().count,
+            decoder.take_checkpoints(),
+        )))
     })();
     if let Err(e) = &result {
         // Make sure the parser sees a failure, not a clean end of stream.
@@ -185,19 +194,15 @@ fn inflate(
     result
 }
 
-/// Copies `from` into the channel in chunks; `false` when the receiver is gone.
-fn pump(from: &mut dyn Read, tx: &SyncSender<io::Result<Vec<u8>>>) -> io::Result<bool> {
+/// Decodes `input` into the channel in chunks; `false` when the receiver is gone.
+fn pump(
+    decoder: &mut Decoder,
+    input: &mut dyn BufRead,
+    tx: &SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<bool> {
     loop {
         let mut chunk = vec![0u8; CHUNK];
-        let mut filled = 0;
-        while filled < CHUNK {
-            match from.read(&mut chunk[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let filled = decoder.decode(input, &mut chunk)?;
         if filled == 0 {
             return Ok(true);
         }
