@@ -17,6 +17,7 @@ mod pipeline;
 pub mod random;
 mod reader;
 pub mod unpack;
+mod view;
 mod zlib;
 
 pub use decode::CHECKPOINT_SPAN;
@@ -25,3 +26,4 @@ pub use image::{IndexedLayer, index_layer, index_layers, layer_specs, unpack_lay
 pub use pipeline::{LayerSpec, LayerSummary, read_layer};
 pub use random::LayerReader;
 pub use reader::read_entries;
+pub use view::ImageView;
