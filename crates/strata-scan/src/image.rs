@@ -283,10 +283,11 @@ impl ScanImage {
         if matches!(self.stat("/var/lib/dpkg/status.d")?, Some(e) if e.kind == Kind::Dir) {
             found = true;
             for entry in self.read_dir("/var/lib/dpkg/status.d")? {
-                if entry.kind == Kind::File && !entry.path.ends_with(".md5sums") {
-                    if let Some(bytes) = self.read(&entry.path, MAX_DATABASE_SIZE)? {
-                        out.extend(parse_dpkg_status(&String::from_utf8_lossy(&bytes)));
-                    }
+                if entry.kind == Kind::File
+                    && !entry.path.ends_with(".md5sums")
+                    && let Some(bytes) = self.read(&entry.path, MAX_DATABASE_SIZE)?
+                {
+                    out.extend(parse_dpkg_status(&String::from_utf8_lossy(&bytes)));
                 }
             }
         }
