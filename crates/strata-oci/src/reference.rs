@@ -1,16 +1,17 @@
 use std::fmt;
 use std::str::FromStr;
 
-use oci_spec::distribution::Reference;
-
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+
+/// The longest repository path accepted (distribution's `NameTotalLengthMax`).
+const NAME_TOTAL_LENGTH_MAX: usize = 255;
 
 /// A docker-style image reference, normalised the way podman and docker normalise it.
 ///
 /// `debian:12` becomes `docker.io/library/debian:12`, `index.docker.io` becomes `docker.io`, and a reference with
 /// neither tag nor digest gets the tag `latest`. A digest, when present, is strictly validated ([`Digest`]).
-/// Parsing follows the distribution reference grammar (via `oci-spec`).
+/// Parsing follows the distribution reference grammar (checked by hand: no regex to compile at start-up).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ImageReference {
     registry: String,
@@ -26,31 +27,42 @@ impl ImageReference {
             reference: text.chars().take(300).collect(),
             reason,
         };
-        let parsed = Reference::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let parsed = grammar::parse(text).map_err(|reason| invalid(reason.into()))?;
         let digest = parsed
-            .digest()
+            .digest
             .map(Digest::parse)
             .transpose()
             .map_err(|e| invalid(e.to_string()))?;
-        let host = parsed.registry();
-        let upper_host = !host.contains(['.', ':'])
-            && host != "localhost"
-            && host.chars().any(|c| c.is_ascii_uppercase());
-        if upper_host || parsed.repository().chars().any(|c| c.is_ascii_uppercase()) {
+        // Split the domain off as docker does: a first component with '.' or ':', or `localhost`.
+        let (mut registry, mut repository) = match parsed.name.split_once('/') {
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+                (first.to_owned(), rest.to_owned())
+            }
+            _ => ("docker.io".to_owned(), parsed.name.to_owned()),
+        };
+        if repository.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(invalid("repository name must be lowercase".into()));
         }
-        let registry = match host {
-            "index.docker.io" => "docker.io".to_owned(),
-            r => r.to_owned(),
-        };
-        let mut repository = parsed.repository().to_owned();
+        if registry == "index.docker.io" {
+            registry = "docker.io".to_owned();
+        }
         if registry == "docker.io" && !repository.contains('/') {
             repository = format!("library/{repository}");
         }
+        if repository.len() > NAME_TOTAL_LENGTH_MAX {
+            return Err(invalid(format!(
+                "repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
+            )));
+        }
+        let tag = match (parsed.tag, &digest) {
+            (Some(t), _) => Some(t.to_owned()),
+            (None, Some(_)) => None,
+            (None, None) => Some("latest".to_owned()),
+        };
         Ok(ImageReference {
             registry,
             repository,
-            tag: parsed.tag().map(str::to_owned),
+            tag,
             digest,
         })
     }
@@ -107,6 +119,147 @@ impl FromStr for ImageReference {
     }
 }
 
+/// The distribution reference grammar, checked by hand (the regex form costs tens of milliseconds to compile,
+/// more than everything else `strata inspect` does):
+///
+/// ```text
+/// reference := name [ ":" tag ] [ "@" digest ]
+/// name      := [ domain "/" ] path-component ( "/" path-component )*
+/// domain    := domain-component ( "." domain-component )* [ ":" port ]
+/// domain-component := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+/// path-component   := [a-z0-9]+ ( ( "." | "_" | "__" | "-"+ ) [a-z0-9]+ )*
+/// tag       := [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+/// digest    := algorithm ":" hex{32,}   (algorithm: [A-Za-z][A-Za-z0-9]* ( [-_+.] [A-Za-z][A-Za-z0-9]* )*)
+/// ```
+mod grammar {
+    /// A reference split into its parts, each checked against the grammar.
+    pub(super) struct Parts<'a> {
+        pub name: &'a str,
+        pub tag: Option<&'a str>,
+        pub digest: Option<&'a str>,
+    }
+
+    pub(super) fn parse(text: &str) -> Result<Parts<'_>, &'static str> {
+        if text.is_empty() {
+            return Err("repository name must have at least one component");
+        }
+        let (name_tag, digest) = match text.split_once('@') {
+            Some((n, d)) => (n, Some(d)),
+            None => (text, None),
+        };
+        let (name, tag) = match name_tag.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, Some(t)),
+            _ => (name_tag, None),
+        };
+        if let Some(t) = tag
+            && !is_tag(t)
+        {
+            return Err("invalid reference format");
+        }
+        if let Some(d) = digest {
+            check_digest(d)?;
+        }
+        let whole_path = name.split('/').all(is_path_component);
+        let domain_then_path = name.split_once('/').is_some_and(|(first, rest)| {
+            is_domain(first) && rest.split('/').all(is_path_component)
+        });
+        if !(whole_path || domain_then_path) {
+            if name.chars().any(|c| c.is_ascii_uppercase())
+                && name.to_ascii_lowercase().split('/').all(is_path_component)
+            {
+                return Err("repository name must be lowercase");
+            }
+            return Err("invalid reference format");
+        }
+        Ok(Parts { name, tag, digest })
+    }
+
+    fn is_alnum_lower(c: u8) -> bool {
+        c.is_ascii_lowercase() || c.is_ascii_digit()
+    }
+
+    fn is_path_component(s: &str) -> bool {
+        let b = s.as_bytes();
+        if b.is_empty() || !is_alnum_lower(b[0]) || !is_alnum_lower(b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if is_alnum_lower(b[i]) {
+                i += 1;
+                continue;
+            }
+            // A separator: ".", "_", "__" or a run of "-", followed by an alphanumeric.
+            let start = i;
+            match b[i] {
+                b'.' => i += 1,
+                b'_' => {
+                    i += 1;
+                    if i < b.len() && b[i] == b'_' {
+                        i += 1;
+                    }
+                }
+                b'-' => {
+                    while i < b.len() && b[i] == b'-' {
+                        i += 1;
+                    }
+                }
+                _ => return false,
+            }
+            if i == start || i >= b.len() || !is_alnum_lower(b[i]) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn is_domain(s: &str) -> bool {
+        let (host, port) = match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        };
+        if let Some(p) = port
+            && (p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()))
+        {
+            return false;
+        }
+        host.split('.').all(|c| {
+            let b = c.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'-')
+        })
+    }
+
+    fn is_tag(s: &str) -> bool {
+        let b = s.as_bytes();
+        !b.is_empty()
+            && b.len() <= 128
+            && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+            && b.iter()
+                .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    }
+
+    fn check_digest(d: &str) -> Result<(), &'static str> {
+        let Some((algorithm, hex)) = d.split_once(':') else {
+            return Err("invalid reference format");
+        };
+        let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(|part| {
+            let b = part.as_bytes();
+            !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
+        });
+        if !algorithm_ok || hex.len() < 32 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return Err("invalid reference format");
+        }
+        match (algorithm, hex.len()) {
+            ("sha256", 64) | ("sha384", 96) | ("sha512", 128) => Ok(()),
+            ("sha256" | "sha384" | "sha512", _) => Err("invalid checksum digest length"),
+            _ => Err("unsupported digest algorithm"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +290,46 @@ mod tests {
         assert_eq!(r.repository(), "ns/repo");
         assert_eq!(r.name(), "host:5000/ns/repo");
         assert_eq!(r.tag(), Some("t"));
+    }
+
+    #[test]
+    fn grammar_edges() {
+        for good in [
+            "a",
+            "a/b/c",
+            "a.b_c__d---e/f",
+            "My-Host.example:5000/x",
+            "localhost:5000/x:T_1.2-3",
+            "host/x@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "x:t@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "host:5000",
+        ] {
+            assert!(ImageReference::parse(good).is_ok(), "{good} rejected");
+        }
+        for bad in [
+            "a_",
+            "-a",
+            "a..b",
+            "a___b",
+            "a/",
+            "/a",
+            "host:/a",
+            "host:50a0/a",
+            "-host.example/a",
+            "a:-tag",
+            "a:t@x",
+            &format!("a:{}", "t".repeat(129)),
+            &format!("h.example/{}", "a".repeat(256)),
+            "a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855@x",
+            "a:tägé",
+        ] {
+            assert!(ImageReference::parse(bad).is_err(), "{bad} accepted");
+        }
+        let r = ImageReference::parse("host:5000").unwrap();
+        assert_eq!(r.to_string(), "docker.io/library/host:5000");
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let r = ImageReference::parse(&format!("h.io/a@{d}")).unwrap();
+        assert_eq!(r.tag(), None);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use thiserror::Error;
 #[non_exhaustive]
 pub enum Error {
     /// The image name has a transport prefix strata does not know.
-    #[error("unknown transport {transport:?} (known: oci, oci-archive, docker-archive, dir)")]
+    #[error(
+        "unknown transport {transport:?} (known: oci, oci-archive, docker-archive, dir, docker)"
+    )]
     UnknownTransport {
         /// The prefix before the first `:`.
         transport: String,
@@ -55,6 +57,9 @@ pub enum Error {
         #[source]
         error: strata_oci::Error,
     },
+    /// A registry (`docker://`) could not be reached, refused a request or sent something wrong.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 /// Result with this crate's [`Error`].

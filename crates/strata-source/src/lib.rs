@@ -23,6 +23,7 @@ mod error;
 mod inspect;
 mod layout;
 mod member;
+mod registry;
 mod resolve;
 
 use std::io::Read;
@@ -32,6 +33,9 @@ use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader};
 
 pub use error::{Error, Result};
 pub use inspect::{InspectReport, LayerData};
+pub use registry::{
+    ApiError, Credentials, RegistryError, RepositoryTags, RetryPolicy, SourceOptions, list_tags,
+};
 pub use resolve::{MAX_INDEX_DEPTH, ResolvedImage, resolve};
 
 use member::Member;
@@ -123,8 +127,13 @@ fn read_error(source_name: &str, digest: &Digest, e: std::io::Error) -> Error {
     }
 }
 
-/// Opens the image `name` (`transport:…`).
+/// Opens the image `name` (`transport:…`) with the default [`SourceOptions`].
 pub fn open(name: &str) -> Result<Box<dyn ImageSource>> {
+    open_with(name, &SourceOptions::default())
+}
+
+/// Opens the image `name` (`transport:…`); `options` apply to the transports that use them (`docker:`).
+pub fn open_with(name: &str, options: &SourceOptions) -> Result<Box<dyn ImageSource>> {
     let Some((transport, rest)) = name.split_once(':') else {
         return Err(Error::InvalidName {
             name: name.to_owned(),
@@ -165,6 +174,7 @@ pub fn open(name: &str) -> Result<Box<dyn ImageSource>> {
             }
             Ok(Box::new(dir::DirSource::open(name, Path::new(rest))?))
         }
+        "docker" => Ok(Box::new(registry::open(name, rest, options)?)),
         _ => Err(Error::UnknownTransport {
             transport: transport.to_owned(),
         }),

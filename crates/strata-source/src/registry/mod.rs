@@ -1,0 +1,206 @@
+//! `docker://HOST[:PORT]/NAME[:TAG|@DIGEST]`: images in a registry, read over the OCI distribution API.
+//!
+//! A blocking client (ureq with rustls and ring) and a distribution layer of strata's own:
+//! - **ping** `/v2/` once per source: HTTPS; for insecure registries (`--tls-verify=false`, registries.conf
+//!   `insecure = true`) HTTPS without certificate checks, then plain HTTP, as skopeo does;
+//! - **auth**: `Basic`, and the `Bearer` token flow (realm, service, scope; anonymous, with credentials, or
+//!   with an identity token), tokens cached until shortly before they expire, a new token asked for when the
+//!   registry challenges for another scope (`insufficient_scope`); credentials from [`SourceOptions`] and
+//!   the auth files, searched in containers/image's order;
+//! - **manifests** fetched with the full Accept list (OCI index and manifest, Docker list and v2s2), at most
+//!   4 MiB, verified against the digest asked for and the `Docker-Content-Digest` announced;
+//! - **tags** from `tags/list`, following `Link` pagination;
+//! - **blobs** streamed (a cut connection resumes with a Range request; the caller's stream verifies the
+//!   digest and size) and read by range (206; a 200 is skipped into; 416 is the end);
+//! - **HTTP**: redirects followed by hand, never taking `Authorization` to another origin; retries with
+//!   exponential backoff on 429/5xx and network failures, honouring `Retry-After` (bounded); timeouts on
+//!   connecting and on every read; error bodies read bounded and shown cleaned.
+//!
+//! **Invariants:** nothing a registry sends is trusted: sizes are bounded before reading, digests are checked
+//! on every manifest and blob, and no response can make strata panic or read without bound. No printing.
+
+mod auth;
+mod authfile;
+mod client;
+mod conf;
+mod error;
+mod http;
+mod options;
+
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+use strata_oci::{Digest, ImageReference, VerifyingReader};
+
+pub use error::{ApiError, RegistryError};
+pub use options::{Credentials, RetryPolicy, SourceOptions};
+
+use crate::{Blob, Error, ImageSource, RawManifest, Result};
+use client::Client;
+
+/// A repository's tags as `skopeo list-tags` prints them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RepositoryTags {
+    /// `HOST[:PORT]/NAME`.
+    pub repository: String,
+    /// The tags, in the order the registry listed them.
+    pub tags: Vec<String>,
+}
+
+/// Lists the tags of `name`: `docker://HOST[:PORT]/NAME`, with neither tag nor digest.
+///
+/// # Errors
+/// When the name is not such a reference, or the registry cannot be asked.
+pub fn list_tags(name: &str, options: &SourceOptions) -> Result<RepositoryTags> {
+    let invalid = |reason: &str| Error::InvalidName {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let rest = name
+        .strip_prefix("docker:")
+        .ok_or_else(|| invalid("list-tags takes docker://HOST/NAME"))?;
+    let reference = parse_reference(rest).map_err(|r| invalid(&r))?;
+    let path = rest.trim_start_matches('/');
+    let last = path.rsplit('/').next().unwrap_or(path);
+    if last.contains([':', '@']) {
+        return Err(invalid(
+            "a tag or digest is not allowed here: name the repository only",
+        ));
+    }
+    let client = Client::new(reference.registry(), reference.repository(), options)?;
+    Ok(RepositoryTags {
+        repository: reference.name(),
+        tags: client.tags()?,
+    })
+}
+
+/// Parses the part after `docker:`: `//HOST[:PORT]/NAME[:TAG|@DIGEST]`.
+fn parse_reference(rest: &str) -> std::result::Result<ImageReference, String> {
+    let Some(text) = rest.strip_prefix("//") else {
+        return Err("expected docker://HOST[:PORT]/NAME[:TAG|@DIGEST]".into());
+    };
+    let reference = ImageReference::parse(text).map_err(|e| e.to_string())?;
+    if reference.digest().is_some()
+        && text
+            .rsplit('/')
+            .next()
+            .is_some_and(|l| l.split('@').next().is_some_and(|n| n.contains(':')))
+    {
+        return Err("a reference with both a tag and a digest is not supported".into());
+    }
+    Ok(reference)
+}
+
+/// Opens `docker:REST` (`rest` = `//HOST[:PORT]/NAME[:TAG|@DIGEST]`). Nothing is fetched until asked for.
+pub(crate) fn open(name: &str, rest: &str, options: &SourceOptions) -> Result<RegistrySource> {
+    let reference = parse_reference(rest).map_err(|reason| Error::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })?;
+    let client = Client::new(reference.registry(), reference.repository(), options)?;
+    Ok(RegistrySource {
+        name: name.to_owned(),
+        reference,
+        client: Arc::new(client),
+        top: OnceLock::new(),
+    })
+}
+
+/// An image in a registry.
+pub(crate) struct RegistrySource {
+    name: String,
+    reference: ImageReference,
+    client: Arc<Client>,
+    /// The top-level manifest, fetched once so every use of the source sees the same image.
+    top: OnceLock<RawManifest>,
+}
+
+impl ImageSource for RegistrySource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn docker_reference(&self) -> Option<&ImageReference> {
+        Some(&self.reference)
+    }
+
+    fn top_manifest(&self) -> Result<RawManifest> {
+        if let Some(top) = self.top.get() {
+            return Ok(top.clone());
+        }
+        let (reference, expected) = match (self.reference.digest(), self.reference.tag()) {
+            (Some(d), _) => (d.to_string(), Some(d)),
+            (None, Some(t)) => (t.to_owned(), None),
+            (None, None) => ("latest".to_owned(), None),
+        };
+        let fetched = self.client.manifest(&reference, expected)?;
+        let manifest = RawManifest {
+            bytes: fetched.bytes,
+            digest: fetched.digest,
+            media_type: fetched.content_type,
+        };
+        Ok(self.top.get_or_init(|| manifest).clone())
+    }
+
+    fn manifest(&self, digest: &Digest, media_type: Option<&str>) -> Result<RawManifest> {
+        let fetched = self.client.manifest(&digest.to_string(), Some(digest))?;
+        Ok(RawManifest {
+            bytes: fetched.bytes,
+            digest: fetched.digest,
+            media_type: media_type.map(str::to_owned).or(fetched.content_type),
+        })
+    }
+
+    fn open_blob(&self, digest: &Digest) -> Result<Blob> {
+        let (size, stream) = self.client.open_blob(digest)?;
+        Ok(Blob {
+            size,
+            reader: Box::new(VerifyingReader::new(stream, digest.clone(), Some(size))),
+        })
+    }
+
+    fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        Ok(self.client.read_blob_at(digest, offset, buf)?)
+    }
+
+    fn repo_tags(&self) -> Result<Vec<String>> {
+        Ok(self.client.tags()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let r = parse_reference("//127.0.0.1:5000/demo/hello:v1").unwrap();
+        assert_eq!(r.registry(), "127.0.0.1:5000");
+        assert_eq!(r.repository(), "demo/hello");
+        assert_eq!(r.tag(), Some("v1"));
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let r = parse_reference(&format!("//localhost:5000/a@{d}")).unwrap();
+        assert_eq!(r.digest().map(ToString::to_string).as_deref(), Some(d));
+        assert!(parse_reference(&format!("//localhost:5000/a:t@{d}")).is_err());
+        assert!(parse_reference("localhost:5000/a").is_err());
+        assert!(parse_reference("//UPPER/a").is_err());
+        let r = parse_reference("//debian").unwrap();
+        assert_eq!(r.name(), "docker.io/library/debian");
+    }
+
+    #[test]
+    fn list_tags_refuses_tags_and_digests() {
+        let options = SourceOptions::default();
+        for bad in [
+            "docker://localhost:5000/a:t",
+            "docker://localhost:5000/a@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "docker://debian:12",
+            "oci:/x",
+            "docker:localhost/a",
+        ] {
+            let err = list_tags(bad, &options).unwrap_err();
+            assert!(matches!(err, Error::InvalidName { .. }), "{bad}: {err}");
+        }
+    }
+}
