@@ -18,6 +18,13 @@ step() {
 PEERS=(
     "skopeo skopeo"
     "umoci umoci"
+    "docker-registry docker-registry"
+    "htpasswd apache2-utils"
+    "rpmbuild rpm"
+    "podman podman"
+    "containers-storage containers-storage"
+    "fuse-overlayfs fuse-overlayfs"
+    "fusermount3 fuse3"
 )
 
 step "peers"
@@ -69,6 +76,10 @@ cargo build --workspace --bins
 
 step "cargo test --workspace"
 cargo test --workspace
+
+step "strata-scan examples on samples/sample.tar"
+cargo run -q -p strata-scan --example setuid_files -- oci-archive:samples/sample.tar
+cargo run -q -p strata-scan --example package_list -- oci-archive:samples/sample.tar
 
 step "fuzz targets (smoke run: build, then a few seconds each)"
 bash tools/fuzz.sh --smoke

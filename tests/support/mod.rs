@@ -18,6 +18,8 @@
 //! Test-only code: failing loudly is the point, so panics and unwraps are allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod registry;
+pub mod store;
 pub mod tree;
 
 use std::ffi::OsStr;

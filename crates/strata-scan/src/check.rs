@@ -41,6 +41,20 @@ impl Assessment {
     }
 }
 
+/// All assessments of one image: what `strata check --json` prints. The field names and order are stable
+/// (docs/FORMAT.md, "JSON outputs").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    /// The image, as it was named when opened.
+    pub image: String,
+    /// Whether every assessment passed.
+    pub passed: bool,
+    /// Every assessment, in [`assess`]'s stable order.
+    pub assessments: Vec<Assessment>,
+    /// The distribution detected, or `None` (JSON `null`).
+    pub distribution: Option<OsInfo>,
+}
+
 /// What the checks look at; the caller gathers it from the image.
 #[derive(Debug, Clone)]
 pub struct CheckInput {

@@ -1,17 +1,29 @@
 //! A library for scanners: what is inside an image, without running, mounting or unpacking it.
 //!
-//! This crate owns the scanner's view of an image: its distribution ([`os`]), its package databases
-//! ([`packages`]: dpkg, apk, rpm), and the container certification checks. It reads bytes handed to it and
-//! never prints.
+//! Open an image with [`ScanImage::open`] (any transport: `oci:`, `oci-archive:`, `docker-archive:`, `dir:`,
+//! `docker://`), then:
+//! - walk, stat, list and read its files: [`ScanImage::entries`], [`ScanImage::walk`], [`ScanImage::stat`],
+//!   [`ScanImage::resolve`] (symlinks followed inside the image), [`ScanImage::read_dir`],
+//!   [`ScanImage::read`], [`ScanImage::copy_to`]; each [`FileEntry`] has its kind, mode, owner, size, link
+//!   target and the layer it comes from;
+//! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database);
+//! - run the container certification assessments ([`check`]);
+//! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`]), write the squashed
+//!   tree as a tar ([`ScanImage::export_tar`]), and match entries as `find` does ([`find`]).
 //!
 //! It builds on the layer engine's `ImageView`: an image's layers are read, verified and indexed, then
-//! walked and read through their checkpoints; nothing is unpacked or mounted.
+//! walked and read through their checkpoints; nothing is unpacked or mounted. It never prints.
 //!
 //! **Must not depend on:** the store's layout, FUSE, the CLI.
 
 pub mod check;
+pub mod diff;
+mod export;
+pub mod find;
 mod image;
+pub mod layers;
 pub mod os;
 pub mod packages;
 
-pub use image::{Error, FileEntry, Kind, MAX_DATABASE_SIZE, Result, ScanImage};
+pub use export::ExportReport;
+pub use image::{Error, FileEntry, Kind, MAX_DATABASE_SIZE, MAX_SYMLINKS, Result, ScanImage};

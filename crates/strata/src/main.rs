@@ -14,6 +14,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "strata", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    store: commands::store::StoreArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,18 +24,70 @@ struct Cli {
 enum Command {
     /// Show an image's manifest, config and layers, as `skopeo inspect` does.
     Inspect(commands::inspect::Args),
+    /// List a registry repository's tags, as `skopeo list-tags` does.
+    ListTags(commands::list_tags::Args),
     /// Read, verify and index every layer of an image, and report what each holds.
     Index(commands::index::Args),
     /// Write an image's root filesystem (its layers applied in order) into a directory, as `umoci unpack`.
     Unpack(commands::unpack::Args),
+    /// List a directory of an image (`ls`, `ls -l`), without unpacking it.
+    Ls(commands::ls::Args),
+    /// Print a file of an image (symlinks followed inside the image).
+    Cat(commands::cat::Args),
+    /// Find an image's entries by name, type and permission bits, as `find` does.
+    Find(commands::find::Args),
+    /// List the files added, removed and changed from one image to another.
+    Diff(commands::diff::Args),
+    /// List the packages installed in an image (dpkg, apk, rpm).
+    Packages(commands::packages::Args),
+    /// Write an image's squashed tree as one tar, streamed from its layers.
+    Export(commands::export::Args),
+    /// Run the container certification assessments on an image; exit 1 when any fails.
+    Check(commands::check::Args),
+    /// Pull an image into the store (containers/storage layout, shared with podman via --root).
+    Pull(commands::pull::Args),
+    /// List the images in the store.
+    Images(commands::images::Args),
+    /// List the layers in the store.
+    Layers(commands::layers::Args),
+    /// Remove images from the store, with the layers nothing else uses.
+    Rmi(commands::rmi::Args),
+    /// Remove unnamed images, unused layers and leftovers of interrupted operations from the store.
+    Prune(commands::prune::Args),
+    /// Check the store's consistency (and repair it with --repair).
+    Fsck(commands::fsck::Args),
+    /// Mount an image of the store read-only at a directory (kernel overlayfs).
+    Mount(commands::mount::Args),
+    /// Unmount a directory `strata mount` mounted.
+    Umount(commands::umount::Args),
+    /// List the live FUSE mounts (`strata mount --fuse`).
+    Mounts(commands::mounts::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    commands::store::set_global(&cli.store);
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::ListTags(args) => commands::list_tags::run(args),
         Command::Index(args) => commands::index::run(args),
         Command::Unpack(args) => commands::unpack::run(args),
+        Command::Ls(args) => commands::ls::run(args),
+        Command::Cat(args) => commands::cat::run(args),
+        Command::Find(args) => commands::find::run(args),
+        Command::Diff(args) => commands::diff::run(args),
+        Command::Packages(args) => commands::packages::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Check(args) => commands::check::run(args),
+        Command::Pull(args) => commands::pull::run(args),
+        Command::Images(args) => commands::images::run(args),
+        Command::Layers(args) => commands::layers::run(args),
+        Command::Rmi(args) => commands::rmi::run(args),
+        Command::Prune(args) => commands::prune::run(args),
+        Command::Fsck(args) => commands::fsck::run(args),
+        Command::Mount(args) => commands::mount::run(args),
+        Command::Umount(args) => commands::umount::run(args),
+        Command::Mounts(args) => commands::mounts::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

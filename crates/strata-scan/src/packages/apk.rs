@@ -12,6 +12,7 @@ pub fn parse_apk_installed(text: &str) -> Vec<Package> {
             source: String::new(),
             license: String::new(),
             status: "installed".into(),
+            multi_arch: String::new(),
             manager: Manager::Apk,
         };
         for line in block.lines() {

@@ -47,6 +47,7 @@ pub fn parse_dpkg_status(text: &str) -> Vec<Package> {
             source,
             license: String::new(),
             status,
+            multi_arch: get("Multi-Arch"),
             manager: Manager::Dpkg,
         });
     }

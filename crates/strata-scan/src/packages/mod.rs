@@ -38,8 +38,37 @@ pub struct Package {
     pub license: String,
     /// The manager's state for it (dpkg's `Status` want/flag/status; `installed` for the others).
     pub status: String,
+    /// dpkg's `Multi-Arch` field (`same`, `foreign`, `allowed`), empty when absent or not dpkg.
+    pub multi_arch: String,
     /// The manager.
     pub manager: Manager,
+}
+
+impl Package {
+    /// The name as `dpkg-query`'s `${binary:Package}` prints it: `name:arch` for a `Multi-Arch: same`
+    /// package and for one of an architecture other than `native_arch` (and `all`), the bare name otherwise.
+    /// Other managers' packages keep their name.
+    pub fn binary_package(&self, native_arch: &str) -> String {
+        if self.manager != Manager::Dpkg || self.architecture.is_empty() {
+            return self.name.clone();
+        }
+        let qualify = self.multi_arch == "same"
+            || (self.architecture != native_arch && self.architecture != "all");
+        if qualify {
+            format!("{}:{}", self.name, self.architecture)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// The architecture dpkg in an image was built for (its native one): the `Architecture` of the `dpkg`
+/// package itself, if listed.
+pub fn dpkg_native_arch(packages: &[Package]) -> Option<&str> {
+    packages
+        .iter()
+        .find(|p| p.manager == Manager::Dpkg && p.name == "dpkg")
+        .map(|p| p.architecture.as_str())
 }
 
 /// Errors from reading a package database.
@@ -53,6 +82,12 @@ pub enum PackageError {
         path: String,
         /// What it is and why it is not read.
         reason: String,
+    },
+    /// The image has no package database strata knows (dpkg, apk, rpm).
+    #[error("{image}: no package database (dpkg, apk or rpm) found")]
+    NoDatabase {
+        /// The image.
+        image: String,
     },
     /// The database is damaged or not what its name says.
     #[error("{path}: malformed package database: {reason}")]

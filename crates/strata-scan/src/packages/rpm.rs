@@ -143,6 +143,7 @@ fn parse_header(blob: &[u8]) -> Result<Package, String> {
         source: header.string(TAG_SOURCERPM)?,
         license: header.string(TAG_LICENSE)?,
         status: "installed".into(),
+        multi_arch: String::new(),
         manager: Manager::Rpm,
     })
 }

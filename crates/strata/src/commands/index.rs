@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use strata_layer::{index_layers, layer_specs};
+use strata_layer::index_layers;
 use strata_source::resolve;
 
 use super::platform::PlatformArgs;
+use super::registry_args::RegistryArgs;
 use crate::output::{human_bytes, print_json, print_raw};
 
 /// Arguments of `strata index`.
@@ -22,6 +23,8 @@ pub struct Args {
     output: Option<PathBuf>,
     #[command(flatten)]
     platform: PlatformArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// The image (see `strata inspect --help` for the transports).
     image: String,
 }
@@ -49,9 +52,9 @@ struct Report {
 /// Runs `strata index`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let source = strata_source::open(&args.image)?;
+    let source = super::store::open_image(&args.image, &args.registry.options()?)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
-    let specs = layer_specs(&image)?;
+    let specs = super::store::layer_specs(&args.image, &image)?;
     let indexed = index_layers(source.as_ref(), &specs)?;
     if let Some(dir) = &args.output {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -3,6 +3,7 @@
 use strata_source::{InspectReport, resolve};
 
 use super::platform::PlatformArgs;
+use super::registry_args::RegistryArgs;
 use crate::output::{print_json, print_raw};
 
 /// Arguments of `strata inspect`.
@@ -19,13 +20,16 @@ pub struct Args {
     no_tags: bool,
     #[command(flatten)]
     platform: PlatformArgs,
-    /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG|:@N], dir:DIR.
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG|:@N], dir:DIR,
+    /// docker://HOST[:PORT]/NAME[:TAG|@DIGEST], containers-storage:[ROOT+RUNROOT]IMAGE.
     image: String,
 }
 
 /// Runs `strata inspect`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let source = strata_source::open(&args.image)?;
+    let source = super::store::open_image(&args.image, &args.registry.options()?)?;
     if args.raw && !args.config {
         return print_raw(&source.top_manifest()?.bytes);
     }
@@ -40,7 +44,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let tags = if args.no_tags {
         Vec::new()
     } else {
-        source.repo_tags()?
+        match source.repo_tags() {
+            Ok(tags) => tags,
+            // As skopeo: some registries refuse to list tags (401, 403, 404); the rest of inspect still works.
+            Err(strata_source::Error::Registry(e))
+                if matches!(e.status(), Some(401 | 403 | 404)) =>
+            {
+                eprintln!("strata: warning: the registry refuses to list tags; skipping: {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("listing the repository's tags")),
+        }
     };
     let name = source.docker_reference().map(|r| r.name());
     print_json(&InspectReport::new(&image, name, tags))

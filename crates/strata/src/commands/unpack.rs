@@ -6,10 +6,11 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use strata_layer::unpack::{Mode, UnpackOptions, Unpacker};
-use strata_layer::{layer_specs, unpack_layers};
+use strata_layer::unpack_layers;
 use strata_source::resolve;
 
 use super::platform::PlatformArgs;
+use super::registry_args::RegistryArgs;
 use crate::output::{human_bytes, print_json};
 
 /// Arguments of `strata unpack`.
@@ -20,6 +21,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     platform: PlatformArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// The image (see `strata inspect --help` for the transports).
     image: String,
     /// The directory to write the root filesystem into; created if missing, must be empty.
@@ -54,9 +57,9 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
 /// Runs `strata unpack`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let source = strata_source::open(&args.image)?;
+    let source = super::store::open_image(&args.image, &args.registry.options()?)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
-    let specs = layer_specs(&image)?;
+    let specs = super::store::layer_specs(&args.image, &image)?;
     prepare(&args.dir)?;
     let mut unpacker = Unpacker::new(&args.dir, UnpackOptions::new(Mode::Squash))?;
     unpack_layers(source.as_ref(), &specs, &mut unpacker)?;

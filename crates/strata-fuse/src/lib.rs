@@ -1,0 +1,36 @@
+//! strata's FUSE file system: any image mounted read-only as one merged tree, with nothing unpacked.
+//!
+//! This crate owns the FUSE file system over an image's merged layer indexes and the mounts made with it:
+//!
+//! * [`Tree`]: the inode table, built once at mount time from [`strata_index::MergedView`] (whiteouts, opaque
+//!   directories and type changes already applied): stable inode numbers, hardlinks sharing one inode with
+//!   the right link count, and every attribute a request needs in flat arrays.
+//! * [`Contents`]: where file bytes come from. [`BlobContents`] reads them from the compressed layer blobs
+//!   through the index checkpoints, with a bounded cache of decompressed spans; a store that keeps layers
+//!   unpacked would implement it over its `diff` directories.
+//! * [`ImageFs`]: the `fuser` low-level file system (long TTLs, zero-message or `KEEP_CACHE`/`CACHE_DIR`
+//!   opens, READDIRPLUS, several threads), errors mapped to errnos at the boundary.
+//! * [`mount`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata`, by
+//!   mount(2) as root and `fusermount3` otherwise.
+//! * [`Records`]: the mount records `strata mounts` lists, cleaned up when their serving process died.
+//!
+//! **Invariants:** read-only; no data from an image causes a panic; the library never prints (the CLI
+//! decides what a serving process says). **Must not depend on:** the store's write side, the CLI.
+
+mod contents;
+mod error;
+mod fs;
+mod mount;
+mod record;
+mod tree;
+
+pub use contents::{BlobContents, CHUNK, Contents, DEFAULT_CACHE_BYTES};
+pub use error::{Error, Result};
+pub use fs::{FsOptions, ImageFs, Summary, TTL};
+pub use mount::{
+    FS_TYPE, MountOptions, Mounted, absolute, is_strata_mount, mount, mount_type, unmount,
+};
+pub use record::{
+    MountRecord, RECORD_VERSION, Records, cleanup_dead_mount, is_dead_mount, process_start,
+};
+pub use tree::{FileRef, ROOT_INO, Tree};

@@ -1,0 +1,152 @@
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Errors of the layer store. Each names the file, layer or image involved.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory of the store could not be read, written, locked or removed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// A metadata file (`layers.json`, `images.json`, …) that does not parse.
+    #[error("{}: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No image with this name or ID is in the store.
+    #[error("image {name:?} is not in the store {}", root.display())]
+    ImageUnknown {
+        /// The name or ID asked for.
+        name: String,
+        /// The store's graph root.
+        root: PathBuf,
+    },
+    /// No layer with this ID is in the store.
+    #[error("layer {id:?} is not in the store {}", root.display())]
+    LayerUnknown {
+        /// The ID asked for.
+        id: String,
+        /// The store's graph root.
+        root: PathBuf,
+    },
+    /// An image name or ID prefix that matches more than one image.
+    #[error("{name:?} matches more than one image ({candidates})")]
+    Ambiguous {
+        /// The name or ID prefix.
+        name: String,
+        /// The matching IDs, comma-separated.
+        candidates: String,
+    },
+    /// The operation would disturb something in use (a mounted layer, an image a container uses).
+    #[error("{what}: {reason}")]
+    InUse {
+        /// The image or layer.
+        what: String,
+        /// Who uses it.
+        reason: String,
+    },
+    /// A layer's stored contents do not match its metadata (tar-split checksum, diff ID), or its files are
+    /// missing.
+    #[error("layer {id}: {reason}")]
+    Damaged {
+        /// The layer ID.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A tar stream the tar-split recorder could not follow.
+    #[error("tar-split: {reason}")]
+    TarSplit {
+        /// What is wrong with the stream.
+        reason: String,
+    },
+    /// A mount or unmount that failed or cannot be done.
+    #[error("{}: {reason}", path.display())]
+    Mount {
+        /// The mount point.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An invalid argument: a bad image name, a `containers-storage:` reference that does not parse.
+    #[error("{what:?}: {reason}")]
+    Invalid {
+        /// The value given.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The image source failed.
+    #[error(transparent)]
+    Source(#[from] strata_source::Error),
+    /// The layer engine failed (a layer that does not verify, a hostile entry).
+    #[error(transparent)]
+    Layer(#[from] strata_layer::Error),
+    /// The layer index could not be written or read.
+    #[error(transparent)]
+    Index(#[from] strata_index::Error),
+    /// Image metadata (manifest, config, digest) that does not parse.
+    #[error(transparent)]
+    Oci(#[from] strata_oci::Error),
+}
+
+/// Result with this crate's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn errno(path: impl Into<PathBuf>, errno: rustix::io::Errno) -> Self {
+        Error::Io {
+            path: path.into(),
+            source: errno.into(),
+        }
+    }
+
+    pub(crate) fn damaged(id: &str, reason: impl Into<String>) -> Self {
+        Error::Damaged {
+            id: id.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn mount(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Mount {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Adds the path to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}
+
+impl<T> IoContext<T> for rustix::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::errno(path, e))
+    }
+}

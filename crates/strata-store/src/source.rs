@@ -1,0 +1,447 @@
+//! The `containers-storage:[ROOT+RUNROOT]IMAGE` image source: an image of a store, read as any other source.
+//!
+//! Manifests and the config are the image's big-data items, verified against their digests. Layers are kept
+//! uncompressed (as their `diff/` directories), so a layer blob can only be served by its **diff ID**: the
+//! tar rebuilt from the layer's tar-split and files, byte for byte, verified as it streams. Use
+//! [`uncompressed_specs`] to read a store image's layers with the layer engine.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+use strata_layer::LayerSpec;
+use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader, media};
+use strata_source::{Blob, ImageSource, RawManifest};
+
+use crate::error::{Error, Result};
+use crate::model::{ImageRecord, LayerRecord};
+use crate::store::Store;
+use crate::tarsplit;
+
+/// The transport prefix.
+pub const TRANSPORT: &str = "containers-storage";
+
+/// An image of a store, as an [`ImageSource`].
+#[derive(Debug)]
+pub struct StoreSource {
+    name: String,
+    store: Store,
+    image: ImageRecord,
+    /// The image's layers, bottom first.
+    layers: Vec<LayerRecord>,
+    reference: Option<ImageReference>,
+    digest: Option<Digest>,
+}
+
+/// Parses `containers-storage:[[DRIVER@]ROOT+RUNROOT[:OPTIONS]]IMAGE`: the store's graph and run roots, if
+/// given, and the image (a name, `name@digest`, an ID or an ID prefix).
+pub fn parse_reference(name: &str) -> Result<(Option<PathBuf>, Option<PathBuf>, String)> {
+    let invalid = |reason: &str| Error::Invalid {
+        what: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let rest = name
+        .strip_prefix(TRANSPORT)
+        .and_then(|r| r.strip_prefix(':'))
+        .ok_or_else(|| invalid("not a containers-storage: reference"))?;
+    let (root, runroot, image) = match rest.strip_prefix('[') {
+        Some(spec) => {
+            let (spec, image) = spec
+                .split_once(']')
+                .ok_or_else(|| invalid("a '[' without its ']'"))?;
+            let spec = match spec.split_once('@') {
+                Some((driver, s)) if !driver.contains('/') => {
+                    if driver != "overlay" {
+                        return Err(invalid("only the overlay driver is supported"));
+                    }
+                    s
+                }
+                _ => spec,
+            };
+            let (root, runroot) = match spec.split_once('+') {
+                Some((r, rr)) => {
+                    let rr = rr.split_once(':').map_or(rr, |(rr, _options)| rr);
+                    (r, (!rr.is_empty()).then(|| PathBuf::from(rr)))
+                }
+                None => (spec, None),
+            };
+            if !root.starts_with('/') {
+                return Err(invalid("the store's root must be an absolute path"));
+            }
+            (Some(PathBuf::from(root)), runroot, image)
+        }
+        None => (None, None, rest),
+    };
+    if image.is_empty() {
+        return Err(invalid("no image named"));
+    }
+    Ok((root, runroot, image.to_owned()))
+}
+
+/// Opens the image `name` (`containers-storage:…`), in the store the reference names or else in the store
+/// at `default_root` and `default_runroot`.
+pub fn open_source(name: &str, default_root: &Path, default_runroot: &Path) -> Result<StoreSource> {
+    let (root, runroot, image) = parse_reference(name)?;
+    let root = root.unwrap_or_else(|| default_root.to_path_buf());
+    let runroot = runroot.unwrap_or_else(|| default_runroot.to_path_buf());
+    let store = Store::open_existing(&root, &runroot)?;
+    StoreSource::new(name, store, &image)
+}
+
+/// The layer specs to read a store image's layers with (see the module docs): each layer by its diff ID,
+/// uncompressed.
+pub fn uncompressed_specs(specs: &[LayerSpec]) -> Vec<LayerSpec> {
+    specs
+        .iter()
+        .map(|s| LayerSpec {
+            digest: s.diff_id.clone().unwrap_or_else(|| s.digest.clone()),
+            size: None,
+            media_type: media::OCI_LAYER.to_owned(),
+            diff_id: s.diff_id.clone(),
+        })
+        .collect()
+}
+
+impl StoreSource {
+    /// The image `image` (name, `name@digest`, ID or ID prefix) of `store`; `name` is the full reference,
+    /// for messages.
+    pub fn new(name: &str, store: Store, image: &str) -> Result<StoreSource> {
+        let (lookup, digest) = match image.rsplit_once('@') {
+            Some((n, d)) if d.contains(':') => (n.to_owned(), Some(Digest::parse(d)?)),
+            _ => (image.to_owned(), None),
+        };
+        let tx = store.read()?;
+        let record = if lookup.is_empty() {
+            let Some(d) = &digest else {
+                return Err(Error::Invalid {
+                    what: image.to_owned(),
+                    reason: "no image named".into(),
+                });
+            };
+            let key = format!("manifest-{d}");
+            let found = tx
+                .images
+                .iter()
+                .find(|i| i.digest == d.to_string() || i.big_data_names.contains(&key));
+            found.cloned().ok_or_else(|| Error::ImageUnknown {
+                name: image.to_owned(),
+                root: store.root().to_path_buf(),
+            })?
+        } else {
+            tx.images[tx.find_image(&lookup)?].clone()
+        };
+        let mut layers: Vec<LayerRecord> =
+            tx.chain(&record.top_layer).into_iter().cloned().collect();
+        layers.reverse();
+        drop(tx);
+        let reference = ImageReference::parse(&lookup)
+            .ok()
+            .filter(|r| record.names.contains(&r.to_string()))
+            .or_else(|| {
+                record
+                    .names
+                    .first()
+                    .and_then(|n| ImageReference::parse(n).ok())
+            });
+        Ok(StoreSource {
+            name: name.to_owned(),
+            store,
+            image: record,
+            layers,
+            reference,
+            digest,
+        })
+    }
+
+    /// The image's record.
+    pub fn image(&self) -> &ImageRecord {
+        &self.image
+    }
+
+    /// The store it reads from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn source_err(&self, e: Error) -> strata_source::Error {
+        match e {
+            Error::Source(s) => s,
+            Error::Io { path, source } => strata_source::Error::Io { path, source },
+            other => strata_source::Error::Invalid {
+                source_name: self.name.clone(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    fn big_data(&self, key: &str) -> strata_source::Result<Option<Vec<u8>>> {
+        if !self.image.big_data_names.iter().any(|k| k == key) {
+            return Ok(None);
+        }
+        let path = self.store.layout().image_big_data(&self.image.id, key);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(strata_source::Error::Io { path, source }),
+        }
+    }
+
+    fn not_found(&self, what: String) -> strata_source::Error {
+        strata_source::Error::NotFound {
+            what,
+            source_name: self.name.clone(),
+        }
+    }
+
+    fn raw_manifest(
+        &self,
+        key: &str,
+        expected: Option<&Digest>,
+    ) -> strata_source::Result<RawManifest> {
+        let bytes = self
+            .big_data(key)?
+            .ok_or_else(|| self.not_found(format!("manifest ({key})")))?;
+        if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+            return Err(strata_source::Error::Invalid {
+                source_name: self.name.clone(),
+                reason: format!("manifest {key} is larger than {MAX_MANIFEST_SIZE} bytes"),
+            });
+        }
+        let digest = match expected {
+            Some(d) => {
+                d.verify(&bytes)
+                    .map_err(|error| strata_source::Error::Oci {
+                        source_name: self.name.clone(),
+                        error,
+                    })?;
+                d.clone()
+            }
+            None => Digest::sha256(&bytes),
+        };
+        Ok(RawManifest {
+            bytes,
+            digest,
+            media_type: None,
+        })
+    }
+}
+
+impl ImageSource for StoreSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn docker_reference(&self) -> Option<&ImageReference> {
+        self.reference.as_ref()
+    }
+
+    fn top_manifest(&self) -> strata_source::Result<RawManifest> {
+        match &self.digest {
+            Some(d) => self.raw_manifest(&format!("manifest-{d}"), Some(d)),
+            None => self.raw_manifest("manifest", None),
+        }
+    }
+
+    fn manifest(
+        &self,
+        digest: &Digest,
+        media_type: Option<&str>,
+    ) -> strata_source::Result<RawManifest> {
+        let mut m = self.raw_manifest(&format!("manifest-{digest}"), Some(digest))?;
+        m.media_type = media_type.map(str::to_owned);
+        Ok(m)
+    }
+
+    fn open_blob(&self, digest: &Digest) -> strata_source::Result<Blob> {
+        if let Some(bytes) = self.big_data(&digest.to_string())? {
+            let size = bytes.len() as u64;
+            return Ok(Blob {
+                size,
+                reader: Box::new(VerifyingReader::new(
+                    io::Cursor::new(bytes),
+                    digest.clone(),
+                    Some(size),
+                )),
+            });
+        }
+        let wanted = digest.to_string();
+        let Some(layer) = self.layers.iter().find(|l| l.diff_digest == wanted) else {
+            if self
+                .layers
+                .iter()
+                .any(|l| l.compressed_diff_digest == wanted)
+            {
+                return Err(strata_source::Error::Invalid {
+                    source_name: self.name.clone(),
+                    reason: format!(
+                        "blob {digest} is a compressed layer; the store keeps layers uncompressed, so read it by \
+                         its diff ID"
+                    ),
+                });
+            }
+            return Err(self.not_found(format!("blob {digest}")));
+        };
+        let size = u64::try_from(layer.diff_size).ok().filter(|&s| s > 0);
+        let reader = assemble_stream(self.store.clone(), layer.id.clone())
+            .map_err(|e| self.source_err(e))?;
+        Ok(Blob {
+            size: size.unwrap_or(0),
+            reader: Box::new(VerifyingReader::new(reader, digest.clone(), size)),
+        })
+    }
+
+    fn read_blob_at(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> strata_source::Result<usize> {
+        let Some(bytes) = self.big_data(&digest.to_string())? else {
+            return Err(strata_source::Error::Invalid {
+                source_name: self.name.clone(),
+                reason: format!(
+                    "ranged reads of layer {digest} are not supported by containers-storage:"
+                ),
+            });
+        };
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let n = buf.len().min(bytes.len() - start);
+        buf[..n].copy_from_slice(&bytes[start..start + n]);
+        Ok(n)
+    }
+
+    fn repo_tags(&self) -> strata_source::Result<Vec<String>> {
+        // As skopeo: the containers-storage transport does not list a repository's tags.
+        Ok(Vec::new())
+    }
+}
+
+/// Rebuilds layer `id`'s tar on a thread (holding the store's shared locks, so the layer cannot be removed
+/// meanwhile), streaming it through a bounded channel.
+pub(crate) fn assemble_stream(store: Store, id: String) -> Result<ChannelReader> {
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(4);
+    thread::Builder::new()
+        .name("strata-tar-split-assemble".into())
+        .spawn(move || {
+            let mut out = ChannelWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let result = (|| -> Result<()> {
+                let read = store.read()?;
+                let l = store.layout();
+                let ts_path = l.tar_split(&id);
+                let ts = File::open(&ts_path).map_err(|e| {
+                    Error::damaged(
+                        &id,
+                        format!(
+                            "{}: {e} (no tar-split: the layer's tar cannot be rebuilt)",
+                            ts_path.display()
+                        ),
+                    )
+                })?;
+                let diff = l.diff(&id);
+                let root = File::open(&diff).map_err(|e| Error::io(&diff, e))?;
+                tarsplit::assemble(
+                    flate2::read::MultiGzDecoder::new(BufReader::new(ts)),
+                    &root,
+                    &id,
+                    &mut out,
+                )?;
+                out.flush().map_err(|e| Error::io(&diff, e))?;
+                drop(read);
+                Ok(())
+            })();
+            if let Err(e) = result {
+                let _ = tx.send(Err(io::Error::other(e.to_string())));
+            }
+        })
+        .map_err(|e| Error::io("<tar-split thread>", e))?;
+    Ok(ChannelReader {
+        rx,
+        chunk: Vec::new(),
+        pos: 0,
+    })
+}
+
+const CHUNK: usize = 256 << 10;
+
+struct ChannelWriter {
+    tx: SyncSender<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+            self.tx
+                .send(Ok(chunk))
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "reader gone"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The reading end of [`assemble_stream`].
+pub(crate) struct ChannelReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => {
+                    self.chunk = c?;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let (r, rr, i) =
+            parse_reference("containers-storage:[/var/lib/x+/run/x]localhost/a:b").unwrap();
+        assert_eq!(r.as_deref(), Some(Path::new("/var/lib/x")));
+        assert_eq!(rr.as_deref(), Some(Path::new("/run/x")));
+        assert_eq!(i, "localhost/a:b");
+        let (r, rr, i) =
+            parse_reference("containers-storage:[overlay@/g+/r:overlay.mountopt=nodev]busybox")
+                .unwrap();
+        assert_eq!(r.as_deref(), Some(Path::new("/g")));
+        assert_eq!(rr.as_deref(), Some(Path::new("/r")));
+        assert_eq!(i, "busybox");
+        let (r, rr, i) = parse_reference("containers-storage:abc").unwrap();
+        assert!(r.is_none() && rr.is_none());
+        assert_eq!(i, "abc");
+        assert!(parse_reference("containers-storage:[vfs@/g+/r]x").is_err());
+        assert!(parse_reference("containers-storage:[relative+/r]x").is_err());
+        assert!(parse_reference("containers-storage:").is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! `strata check`: the container certification assessments, each passing or failing with its reason.
+
+use anyhow::bail;
+
+use super::ls::open_scan;
+use super::platform::PlatformArgs;
+use super::registry_args::RegistryArgs;
+use crate::output::{print_json, print_raw};
+
+/// Arguments of `strata check`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON: {"image", "passed", "assessments": [{"name", "passed", "reason"}], "distribution"}
+    /// (docs/FORMAT.md, "JSON outputs").
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    platform: PlatformArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image (see `strata inspect --help` for the transports).
+    image: String,
+}
+
+/// Runs `strata check`: the table (or JSON) on standard output, then exit status 1 when any assessment
+/// fails.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let image = open_scan(&args.image, &args.platform, Some(&args.registry))?;
+    let report = image.check_report()?;
+    if args.json {
+        print_json(&report)?;
+    } else {
+        let width = report
+            .assessments
+            .iter()
+            .map(|a| a.name.len())
+            .max()
+            .unwrap_or(0)
+            .max("ASSESSMENT".len());
+        let mut out = format!("{:<width$}  RESULT  REASON\n", "ASSESSMENT");
+        for a in &report.assessments {
+            out.push_str(&format!(
+                "{:<width$}  {:<6}  {}\n",
+                a.name,
+                if a.passed { "PASS" } else { "FAIL" },
+                a.reason
+            ));
+        }
+        print_raw(out.as_bytes())?;
+    }
+    let failed: Vec<&str> = report
+        .assessments
+        .iter()
+        .filter(|a| !a.passed)
+        .map(|a| a.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} fails {} of {} assessments: {}",
+            args.image,
+            failed.len(),
+            report.assessments.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! `strata mount --fuse`: any image mounted read-only through FUSE (`strata_fuse`), nothing unpacked; and
+//! what `strata umount` and `strata mounts` do with such mounts.
+//!
+//! Without `--foreground`, `strata mount` starts a copy of itself with the same arguments plus the hidden
+//! `--serve-detached`, which opens the image, mounts it, writes the mount record, says `ready REPORT` on
+//! its stdout and then detaches (new session, stdio on /dev/null, cwd /) and serves until the mount goes
+//! away. The first process prints the report and exits: when it returns, the mount is ready. A failure
+//! before that is the child's error message, relayed.
+
+use std::ffi::OsString;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use strata_fuse::{FsOptions, ImageFs, MountOptions, MountRecord, Records};
+use strata_source::ImageSource;
+
+use super::platform::PlatformArgs;
+use super::registry_args::RegistryArgs;
+use crate::output::{print_json, print_raw};
+
+/// The image transports FUSE mounts (everything that is not a store image).
+const TRANSPORTS: [&str; 5] = ["oci:", "oci-archive:", "docker-archive:", "dir:", "docker://"];
+
+/// How long `strata umount` waits for the serving process to finish.
+const UMOUNT_WAIT: Duration = Duration::from_secs(5);
+
+/// The FUSE flags of `strata mount`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FuseArgs {
+    /// Mount through FUSE, served by a background strata process: any image, as any user [default for
+    /// images with a transport (oci:, oci-archive:, docker-archive:, dir:, docker://), and when not root].
+    #[arg(long, conflicts_with = "overlay")]
+    pub fuse: bool,
+    /// Mount a store image through the kernel's overlayfs (root only) [default for store images as root].
+    #[arg(long)]
+    pub overlay: bool,
+    /// With FUSE: serve the mount from this process until it is unmounted (`strata umount`, SIGINT,
+    /// SIGTERM), instead of from a background one.
+    #[arg(long)]
+    pub foreground: bool,
+    /// With FUSE: read layer indexes from DIR/<blob hex>.idx (as `strata index -o DIR` writes them)
+    /// instead of reading and indexing those layers again.
+    #[arg(long, value_name = "DIR")]
+    pub index_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Internal: this is the background serving process (says `ready` on stdout, then detaches).
+    #[arg(long, hide = true)]
+    pub serve_detached: bool,
+}
+
+impl FuseArgs {
+    /// Whether `strata mount IMAGE` goes through FUSE: `--fuse`; not with `--overlay`; otherwise for images
+    /// named with a transport, and for everyone but root.
+    pub fn wants_fuse(&self, image: &str) -> bool {
+        if self.fuse || self.serve_detached {
+            true
+        } else if self.overlay {
+            false
+        } else {
+            has_transport(image) || !rustix::process::geteuid().is_root()
+        }
+    }
+}
+
+/// Whether `image` names a transport FUSE can read (not a store image).
+pub fn has_transport(image: &str) -> bool {
+    TRANSPORTS.iter().any(|t| image.starts_with(t))
+}
+
+/// The directory of FUSE mount records: `/run/strata/mounts` as root, `$XDG_RUNTIME_DIR/strata/mounts`
+/// otherwise (`$TMPDIR/strata-run-UID/mounts` without one).
+pub fn records() -> Records {
+    let base = if rustix::process::geteuid().is_root() {
+        PathBuf::from("/run/strata")
+    } else {
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+            Some(d) => PathBuf::from(d).join("strata"),
+            None => std::env::temp_dir().join(format!(
+                "strata-run-{}",
+                rustix::process::getuid().as_raw()
+            )),
+        }
+    };
+    Records::new(base.join("mounts"))
+}
+
+/// What `strata mount --fuse` reports (`--json`), and the serving process tells the first one.
+#[derive(Serialize, Deserialize)]
+struct Report {
+    dir: PathBuf,
+    image: String,
+    manifest: String,
+    mode: String,
+    pid: u32,
+    layers: usize,
+    entries: usize,
+    seconds: f64,
+}
+
+/// Runs `strata mount --fuse [--foreground] IMAGE DIR`.
+pub fn mount(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
+    if !has_transport(image) {
+        bail!(
+            "{image}: FUSE mounts read images with a transport ({}); a store image mounts with --overlay, as root",
+            TRANSPORTS.join(", ")
+        );
+    }
+    let dir = strata_fuse::absolute(dir)?;
+    if args.serve_detached || args.foreground {
+        return serve(args, image, &dir, json);
+    }
+    prepare(&dir)?;
+    let exe = std::env::current_exe().context("locating the strata executable")?;
+    let mut child = Command::new(&exe)
+        .args(child_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        BufReader::new(out).read_line(&mut line)?;
+    }
+    if let Some(report) = line.trim_end().strip_prefix("ready ") {
+        let report: Report =
+            serde_json::from_str(report).context("reading the serving process's report")?;
+        return print_report(&report, json);
+    }
+    let status = child.wait()?;
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err)?;
+    }
+    let message = err
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim_start_matches("strata: error: ")
+        .to_owned();
+    if message.is_empty() {
+        bail!("the serving process failed ({status})");
+    }
+    bail!("{message}")
+}
+
+/// This process's arguments with `--serve-detached` added (before a `--`, if there is one).
+fn child_args() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    args.insert(at, "--serve-detached".into());
+    args
+}
+
+/// Checks that `dir` can take a new mount: not mounted by a live strata process; a stale record and a dead
+/// mount left by a killed one are cleaned up.
+fn prepare(dir: &Path) -> anyhow::Result<()> {
+    let records = records();
+    if let Some(r) = records.get(dir)? {
+        if r.is_alive() {
+            bail!(
+                "{} is already mounted ({}, served by pid {})",
+                dir.display(),
+                r.image,
+                r.pid
+            );
+        }
+        records.remove(dir, Some(r.pid))?;
+    }
+    strata_fuse::cleanup_dead_mount(dir);
+    if strata_fuse::is_strata_mount(dir)? {
+        bail!("{} is already a strata mount", dir.display());
+    }
+    let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    Ok(())
+}
+
+fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(report);
+    }
+    print_raw(format!("{}\n", report.dir.display()).as_bytes())
+}
+
+/// Opens, mounts and serves `image` at `dir` in this process (`--foreground` or `--serve-detached`).
+fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    prepare(dir)?;
+    let source: Arc<dyn ImageSource> =
+        Arc::from(super::store::open_image(image, &args.registry.options()?)?);
+    let options = FsOptions {
+        index_dir: args.index_dir.clone(),
+        ..FsOptions::default()
+    };
+    let fs = ImageFs::open(source, &args.platform.platform(), &options)?;
+    let summary = fs.summary().clone();
+    let mounted = strata_fuse::mount(fs, dir, &MountOptions::default())?;
+    let pid = std::process::id();
+    let record = MountRecord {
+        version: strata_fuse::RECORD_VERSION,
+        dir: dir.to_path_buf(),
+        image: image.to_owned(),
+        manifest: summary.manifest.clone(),
+        mode: "fuse".into(),
+        pid,
+        pid_start: strata_fuse::process_start(pid).unwrap_or(0),
+        uid: rustix::process::getuid().as_raw(),
+        mounted_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        entries: summary.entries as u64,
+    };
+    // On failure `mounted` is dropped, which unmounts.
+    unmount_on_signals(dir)?;
+    let records = records();
+    records.write(&record)?;
+    let report = Report {
+        dir: dir.to_path_buf(),
+        image: image.to_owned(),
+        manifest: summary.manifest,
+        mode: "fuse".into(),
+        pid,
+        layers: summary.layers,
+        entries: summary.entries,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if args.serve_detached {
+        detach(&report)?;
+    } else {
+        print_report(&report, json)?;
+        eprintln!(
+            "serving {image} at {} until it is unmounted (strata umount, or Ctrl-C)",
+            dir.display()
+        );
+    }
+    let served = mounted.serve();
+    let _ = records.remove(dir, Some(pid));
+    Ok(served?)
+}
+
+/// Tells the waiting `strata mount` that the mount is ready, then leaves its session and terminal: from
+/// here on this process prints nothing anywhere.
+fn detach(report: &Report) -> anyhow::Result<()> {
+    // Out of the terminal's session (and its SIGINT/SIGHUP) before saying ready.
+    let _ = rustix::process::setsid();
+    let line = format!("ready {}\n", serde_json::to_string(report)?);
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes())?;
+    out.flush()?;
+    drop(out);
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    rustix::stdio::dup2_stdout(&null)?;
+    rustix::stdio::dup2_stderr(&null)?;
+    rustix::process::chdir("/")?;
+    Ok(())
+}
+
+/// Unmounts `dir` when this process gets SIGINT, SIGTERM or SIGHUP, so that serving ends cleanly.
+fn unmount_on_signals(dir: &Path) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let dir = dir.to_path_buf();
+    std::thread::Builder::new()
+        .name("strata-signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let _ = strata_fuse::unmount(&dir);
+            }
+        })?;
+    Ok(())
+}
+
+/// `strata umount DIR` for FUSE mounts: unmounts `dir` if it is a strata FUSE mount (live, or dead after
+/// its serving process was killed) and waits for the serving process to finish. `Ok(false)` when `dir`
+/// is no FUSE mount (it may be an overlay mount of the store).
+pub fn umount(dir: &Path) -> anyhow::Result<bool> {
+    let dir = strata_fuse::absolute(dir)?;
+    let records = records();
+    let record = records.get(&dir)?;
+    if !strata_fuse::is_strata_mount(&dir)? {
+        if let Some(r) = record
+            && !r.is_alive()
+        {
+            records.remove(&dir, Some(r.pid))?;
+        }
+        return Ok(false);
+    }
+    strata_fuse::unmount(&dir)?;
+    if let Some(r) = record {
+        let deadline = Instant::now() + UMOUNT_WAIT;
+        while r.is_alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if !r.is_alive() {
+            records.remove(&dir, Some(r.pid))?;
+        }
+    }
+    Ok(true)
+}
+
+/// The live FUSE mounts (stale records removed and their dead mounts detached on the way), excluding
+/// mounts already detached whose process still serves open files.
+pub fn live_mounts() -> anyhow::Result<Vec<MountRecord>> {
+    let mut live = records().list()?;
+    live.retain(|r| strata_fuse::is_strata_mount(&r.dir).unwrap_or(false));
+    Ok(live)
+}

@@ -1,0 +1,62 @@
+//! `strata layers`: the layers in the store, or with `IMAGE --files` what each layer of an image adds,
+//! removes and wastes.
+
+use super::store::global;
+use crate::output::{human_bytes, print_json, print_raw};
+
+/// Arguments of `strata layers`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print JSON: each layer's record (as layers.json has it) and its mount state.
+    #[arg(long)]
+    json: bool,
+    /// With IMAGE: per layer, files added, modified and removed, bytes, and bytes wasted by later
+    /// overwrites and deletions (dive's efficiency).
+    #[arg(long, requires = "image")]
+    files: bool,
+    #[command(flatten)]
+    platform: super::platform::PlatformArgs,
+    /// An image (with --files); without it, the store's layers are listed.
+    image: Option<String>,
+}
+
+/// Runs `strata layers`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(image) = &args.image {
+        anyhow::ensure!(args.files, "strata layers IMAGE needs --files");
+        return super::layer_files::run_files(image, args.json, &args.platform);
+    }
+    let layers = global().open()?.layers()?;
+    if args.json {
+        return print_json(&layers);
+    }
+    let mut out = format!(
+        "{:<14} {:<14} {:>10} {:>10} {:<5} {:>6}\n",
+        "ID", "PARENT", "SIZE", "BLOB", "COMP", "MOUNTS"
+    );
+    for l in &layers {
+        let r = &l.record;
+        let comp = match r.compression {
+            0 => "none",
+            1 => "bzip2",
+            2 => "gzip",
+            3 => "xz",
+            4 => "zstd",
+            _ => "?",
+        };
+        out.push_str(&format!(
+            "{:<14} {:<14} {:>10} {:>10} {:<5} {:>6}\n",
+            &r.id[..r.id.len().min(12)],
+            if r.parent.is_empty() {
+                "-"
+            } else {
+                &r.parent[..r.parent.len().min(12)]
+            },
+            human_bytes(r.diff_size.max(0) as u64),
+            human_bytes(r.compressed_size.max(0) as u64),
+            comp,
+            l.mount_count
+        ));
+    }
+    print_raw(out.as_bytes())
+}

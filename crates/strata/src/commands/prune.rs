@@ -1,0 +1,31 @@
+//! `strata prune`: remove unnamed images, unused layers and leftovers of interrupted operations.
+
+use super::store::global;
+use crate::output::{print_json, print_raw};
+
+/// Arguments of `strata prune`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print a JSON report.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `strata prune`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let report = global().open()?.prune()?;
+    if args.json {
+        return print_json(&report);
+    }
+    let mut out = String::new();
+    for i in &report.images {
+        out.push_str(&format!("Deleted image: {i}\n"));
+    }
+    for l in &report.layers {
+        out.push_str(&format!("Deleted layer: {l}\n"));
+    }
+    for x in &report.leftovers {
+        out.push_str(&format!("Removed {x}\n"));
+    }
+    print_raw(out.as_bytes())
+}

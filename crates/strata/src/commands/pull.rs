@@ -1,0 +1,182 @@
+//! `strata pull`: an image into the store, every layer unpacked, indexed and tar-split in one pass.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use strata_source::{ImageSource, resolve};
+use strata_store::{PullEvent, PullOptions, normalise_name};
+
+use super::platform::PlatformArgs;
+use super::registry_args::RegistryArgs;
+use super::store::{global, is_store_image};
+use crate::output::{human_bytes, print_json, print_raw};
+
+/// Arguments of `strata pull`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Name the image NAME (`x` means `localhost/x:latest`); may be repeated [default: the source's
+    /// reference, or `localhost/<path>:<tag>` for an OCI layout].
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Print a JSON report instead of the image ID.
+    #[arg(long)]
+    json: bool,
+    /// No progress display.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    #[command(flatten)]
+    platform: PlatformArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG|:@N], dir:DIR,
+    /// docker://REFERENCE, containers-storage:[ROOT+RUNROOT]IMAGE.
+    source: String,
+}
+
+/// The name an image pulled from `name` gets by default, if any.
+fn default_name(name: &str, source: &dyn ImageSource) -> Option<String> {
+    if let Some(r) = source.docker_reference() {
+        return Some(r.to_string());
+    }
+    let (transport, rest) = name.split_once(':')?;
+    match transport {
+        "docker" => normalise_name(rest.trim_start_matches("//")).ok(),
+        "oci" | "oci-archive" => {
+            let (path, tag) = match rest.split_once(':') {
+                Some((p, t)) => (p, Some(t)),
+                None => (rest, None),
+            };
+            if path.contains('@') {
+                return None;
+            }
+            if let Some(tag) = tag
+                && (tag.contains('/') || tag.contains(':'))
+            {
+                return normalise_name(tag).ok();
+            }
+            let path = path.trim_start_matches('/').trim_end_matches('/');
+            let path = path.strip_suffix(".tar").unwrap_or(path);
+            normalise_name(&format!("localhost/{path}:{}", tag.unwrap_or("latest"))).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A one-line progress display on a terminal.
+struct Progress {
+    enabled: bool,
+    state: Mutex<ProgressState>,
+}
+
+struct ProgressState {
+    layers: usize,
+    missing: usize,
+    done: usize,
+    read: Vec<u64>,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn event(&self, e: &PullEvent) {
+        if !self.enabled {
+            return;
+        }
+        let Ok(mut s) = self.state.lock() else { return };
+        match e {
+            PullEvent::Planned { layers, missing } => {
+                s.layers = *layers;
+                s.missing = *missing;
+                s.read = vec![0; *layers];
+            }
+            PullEvent::LayerProgress { index, bytes } => {
+                if let Some(r) = s.read.get_mut(*index) {
+                    *r = *bytes;
+                }
+            }
+            PullEvent::LayerDone { .. } => s.done += 1,
+            PullEvent::LayerStarted { .. } => {}
+            PullEvent::Committing => {
+                let _ = write!(std::io::stderr(), "\r\x1b[Kcommitting…");
+                return;
+            }
+        }
+        let now = Instant::now();
+        if s.last
+            .is_some_and(|t| now.duration_since(t).as_millis() < 100)
+            && !matches!(e, PullEvent::LayerDone { .. })
+        {
+            return;
+        }
+        s.last = Some(now);
+        let total: u64 = s.read.iter().sum();
+        let _ = write!(
+            std::io::stderr(),
+            "\r\x1b[Klayers: {} of {} new ({} in store), {} done, {} read",
+            s.missing,
+            s.layers,
+            s.layers - s.missing,
+            s.done,
+            human_bytes(total)
+        );
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}
+
+/// Runs `strata pull`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let store = global().open()?;
+    let source = super::store::open_image(&args.source, &args.registry.options()?)?;
+    let image = resolve(source.as_ref(), &args.platform.platform())?;
+    let names = if args.names.is_empty() {
+        default_name(&args.source, source.as_ref())
+            .into_iter()
+            .collect()
+    } else {
+        args.names
+            .iter()
+            .map(|n| normalise_name(n))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let progress = Progress {
+        enabled: !args.quiet && !args.json && std::io::stderr().is_terminal(),
+        state: Mutex::new(ProgressState {
+            layers: 0,
+            missing: 0,
+            done: 0,
+            read: Vec::new(),
+            last: None,
+        }),
+    };
+    let report = store.pull(
+        source.as_ref(),
+        &image,
+        &PullOptions {
+            names,
+            uncompressed: is_store_image(&args.source),
+        },
+        &|e| progress.event(e),
+    );
+    progress.finish();
+    let report = report?;
+    if args.json {
+        return print_json(&report);
+    }
+    if !args.quiet {
+        let new = report.layers.iter().filter(|l| !l.reused).count();
+        eprintln!(
+            "pulled {} ({} layers, {} new, {} unpacked) in {:.2} s",
+            report.names.first().map_or("image", String::as_str),
+            report.layers.len(),
+            new,
+            human_bytes(report.layers.iter().map(|l| l.tar_size).sum()),
+            report.seconds
+        );
+    }
+    print_raw(format!("{}\n", report.image).as_bytes())
+}

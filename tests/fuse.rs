@@ -1,0 +1,599 @@
+//! `strata mount --fuse`: the mounted tree must equal `umoci unpack`'s rootfs (paths, kinds, modes, owners,
+//! sizes, content hashes, link targets, device numbers, xattrs and hardlink groups) for gzip, zstd and
+//! uncompressed images and for the bundled sample; and the mount must hold up: 16 parallel readers, reads
+//! racing `strata umount`, a serving process killed with SIGKILL, `--foreground` stopped by SIGTERM.
+//!
+//! CI runs as root with fuse3 installed: there a missing /dev/fuse or fusermount3 fails the tests; locally
+//! they skip.
+
+// Test code: a failed step should abort the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::tree::{Node, assert_same_tree, listing};
+use strata_tests::{
+    assert_clean_error, is_root, parse_json, require_tool, run, show_output, skopeo_ok, strata,
+    strata_bin, strata_ok, umoci, under_ci,
+};
+
+/// Whether FUSE mounts can be made here: /dev/fuse and fusermount3 (required under CI=true).
+fn fuse_ok() -> bool {
+    if !require_tool("fusermount3") {
+        return false;
+    }
+    if Path::new("/dev/fuse").exists() {
+        return true;
+    }
+    assert!(!under_ci(), "/dev/fuse is missing under CI=true");
+    eprintln!("SKIP: /dev/fuse is missing");
+    false
+}
+
+/// The umoci comparison needs root (owners, devices, trusted xattrs), as CI has.
+fn umoci_ok() -> bool {
+    if !(fuse_ok() && require_tool("umoci") && require_tool("skopeo")) {
+        return false;
+    }
+    if is_root() {
+        return true;
+    }
+    assert!(!under_ci(), "the umoci comparison needs root under CI=true");
+    eprintln!("SKIP: the umoci comparison needs root");
+    false
+}
+
+/// A mount made by `strata mount --fuse`, unmounted (quietly) when dropped.
+struct Mount {
+    dir: PathBuf,
+}
+
+impl Mount {
+    fn new(image: &str, dir: &Path) -> Mount {
+        fs::create_dir_all(dir).unwrap();
+        let out = strata_ok([
+            "mount",
+            "--fuse",
+            "--json",
+            image,
+            dir.to_str().unwrap(),
+        ]);
+        let report = parse_json(&out, "strata mount --json");
+        assert_eq!(report["mode"], "fuse", "{report}");
+        assert_eq!(
+            Path::new(report["dir"].as_str().unwrap()),
+            fs::canonicalize(dir).unwrap()
+        );
+        Mount {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn umount(&self) {
+        strata_ok(["umount", self.dir.to_str().unwrap()]);
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if is_mounted(&self.dir) {
+            let _ = strata(["umount", self.dir.to_str().unwrap()]);
+        }
+    }
+}
+
+/// Whether `dir` is in the mount table.
+fn is_mounted(dir: &Path) -> bool {
+    let dir = fs::canonicalize(dir.parent().unwrap())
+        .unwrap()
+        .join(dir.file_name().unwrap());
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == dir.to_str())
+}
+
+/// `strata mounts --json`'s record of `dir`, if listed.
+fn record(dir: &Path) -> Option<Value> {
+    let dir = fs::canonicalize(dir.parent().unwrap())
+        .unwrap()
+        .join(dir.file_name().unwrap());
+    let out = strata_ok(["mounts", "--json"]);
+    let list = parse_json(&out, "strata mounts --json");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["dir"].as_str() == dir.to_str())
+        .cloned()
+}
+
+// ----- images -----
+
+fn repack(image: &str, bundle: &Path, refresh: bool) {
+    let mut args = vec!["repack".to_owned()];
+    if refresh {
+        args.push("--refresh-bundle".to_owned());
+    }
+    args.extend(["--image".to_owned(), image.to_owned(), bundle.display().to_string()]);
+    umoci(&args);
+}
+
+/// Deterministic pseudo-random bytes.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A three-layer image built by umoci (as in tests/unpack.rs, smaller): real files from /usr/share/doc, a
+/// 6 MiB file spanning gzip checkpoints, whiteouts of a file and a tree, file→dir, dir→file and
+/// file→symlink changes, hardlinks within and across layers, setuid, owners, an xattr, a fifo and a
+/// character device.
+fn umoci_image(work: &Path) -> PathBuf {
+    let layout = work.join("rich");
+    let image = format!("{}:rich", layout.display());
+    umoci(["init".as_ref(), "--layout".as_ref(), layout.as_os_str()]);
+    umoci(["new", "--image", &image]);
+    let bundle = work.join("bundle");
+    umoci(["unpack", "--image", &image, &bundle.display().to_string()]);
+    let root = bundle.join("rootfs");
+
+    let doc = root.join("usr/share/doc");
+    fs::create_dir_all(&doc).unwrap();
+    let mut budget: u64 = 4 << 20;
+    let mut sources: Vec<_> = fs::read_dir("/usr/share/doc")
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    sources.sort();
+    for src in sources {
+        let size: u64 = walk_size(&src);
+        if size > budget {
+            continue;
+        }
+        budget -= size;
+        run(Command::new("cp").arg("-a").arg(&src).arg(&doc));
+    }
+    for dir in ["etc/olddir/sub", "opt/becomes-file", "srv/data", "usr/bin"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    fs::write(root.join("etc/olddir/sub/f"), b"gone with its dir\n").unwrap();
+    fs::write(root.join("etc/gone"), b"removed in layer two\n").unwrap();
+    fs::write(root.join("opt/becomes-dir"), b"a file, then a dir\n").unwrap();
+    fs::write(root.join("opt/becomes-file/x"), b"a dir, then a file\n").unwrap();
+    fs::write(root.join("opt/becomes-link"), b"a file, then a symlink\n").unwrap();
+    fs::write(root.join("srv/big"), noise(6 << 20, 3)).unwrap();
+    let su = root.join("usr/bin/su");
+    fs::write(&su, b"#!/bin/sh\n").unwrap();
+    fs::set_permissions(&su, fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::write(root.join("srv/data/owned"), b"owned by 1000\n").unwrap();
+    rustix::fs::chown(
+        root.join("srv/data/owned"),
+        Some(rustix::process::Uid::from_raw(1000)),
+        Some(rustix::process::Gid::from_raw(1000)),
+    )
+    .unwrap();
+    fs::write(root.join("srv/data/a"), b"hardlinked\n").unwrap();
+    fs::hard_link(root.join("srv/data/a"), root.join("srv/data/b")).unwrap();
+    rustix::fs::setxattr(
+        root.join("srv/data/a"),
+        "user.strata",
+        b"yes",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    symlink("../srv/data/a", root.join("usr/bin/rel-link")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("srv/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("srv/null"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .unwrap();
+    repack(&image, &bundle, true);
+
+    fs::remove_file(root.join("etc/gone")).unwrap();
+    fs::remove_dir_all(root.join("etc/olddir")).unwrap();
+    fs::remove_file(root.join("opt/becomes-dir")).unwrap();
+    fs::create_dir(root.join("opt/becomes-dir")).unwrap();
+    fs::write(root.join("opt/becomes-dir/inside"), b"now a dir\n").unwrap();
+    fs::remove_dir_all(root.join("opt/becomes-file")).unwrap();
+    fs::write(root.join("opt/becomes-file"), b"now a file\n").unwrap();
+    fs::remove_file(root.join("opt/becomes-link")).unwrap();
+    symlink("becomes-file", root.join("opt/becomes-link")).unwrap();
+    fs::write(root.join("srv/data/owned"), b"changed in layer two\n").unwrap();
+    fs::set_permissions(root.join("srv/data"), fs::Permissions::from_mode(0o750)).unwrap();
+    repack(&image, &bundle, false);
+
+    fs::hard_link(root.join("srv/data/b"), root.join("srv/third-link")).unwrap();
+    fs::write(root.join("srv/late"), b"layer three\n").unwrap();
+    repack(&image, &bundle, false);
+    layout
+}
+
+fn walk_size(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_dir() {
+        fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| walk_size(&e.path())).sum())
+            .unwrap_or(0)
+    } else {
+        meta.len()
+    }
+}
+
+/// `skopeo copy` of `from` into a new layout with other compression: `zstd`, `gzip`, or `none`.
+fn recompress(from: &str, to: &Path, compression: &str) -> String {
+    let dest = format!("oci:{}:v", to.display());
+    let mut args = vec!["copy", "-q"];
+    match compression {
+        "zstd" => args.extend(["--dest-compress", "--dest-compress-format", "zstd"]),
+        "gzip" => args.extend(["--dest-compress", "--dest-compress-format", "gzip"]),
+        _ => args.push("--dest-decompress"),
+    }
+    args.extend([from, &dest]);
+    skopeo_ok(args);
+    dest
+}
+
+fn umoci_rootfs(image: &str, bundle: &Path) -> PathBuf {
+    umoci(["unpack", "--image", image, &bundle.display().to_string()]);
+    bundle.join("rootfs")
+}
+
+/// An image made in-process (no peers): 300 small files over 30 directories, a few multi-MiB ones, and a
+/// hardlink, in two gzip layers.
+fn generated_image(work: &Path) -> String {
+    let mut lower = LayerBuilder::new();
+    let mut upper = LayerBuilder::new();
+    for i in 0..300u64 {
+        let layer = if i % 3 == 0 { &mut upper } else { &mut lower };
+        layer.file(
+            format!("d{}/f{i}", i % 30),
+            noise(((i * 7919) % 20_000) as usize, i),
+        );
+    }
+    lower.file("big/one", noise(9 << 20, 1));
+    upper.file("big/two", noise(5 << 20, 2));
+    upper.hardlink("big/link", "big/one");
+    let layout = work.join("generated");
+    ImageBuilder::new()
+        .layer(lower, Compression::Gzip)
+        .layer(upper, Compression::Gzip)
+        .write_layout(&layout, "g")
+        .unwrap();
+    format!("oci:{}:g", layout.display())
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+// ----- equality with umoci -----
+
+#[test]
+fn the_mount_equals_umoci_for_gzip_zstd_and_plain() {
+    if !umoci_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = umoci_image(tmp.path());
+    let gzip = format!("oci:{}:rich", layout.display());
+    let expected = listing(&umoci_rootfs(
+        &format!("{}:rich", layout.display()),
+        &tmp.path().join("umoci"),
+    ));
+    assert!(expected.len() > 50, "too small: {}", expected.len());
+    assert_eq!(expected["srv/data/a"].hardlink_group, "srv/data/a");
+    // umoci 0.4 unpacks no zstd: the zstd and plain variants are compared with the gzip one's unpack.
+    let variants = [
+        ("gzip", gzip.clone()),
+        ("zstd", recompress(&gzip, &tmp.path().join("zstd"), "zstd")),
+        ("plain", recompress(&gzip, &tmp.path().join("plain"), "none")),
+    ];
+    for (name, image) in variants {
+        let mount = Mount::new(&image, &tmp.path().join(format!("mnt-{name}")));
+        assert_same_tree(
+            &expected,
+            &listing(&mount.dir),
+            &format!("umoci vs strata mount ({name})"),
+        );
+        mount.umount();
+        assert!(!is_mounted(&mount.dir));
+    }
+}
+
+#[test]
+fn the_mounted_sample_equals_umoci() {
+    if !umoci_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let gzip = recompress(&sample, &tmp.path().join("gz"), "gzip");
+    let expected = listing(&umoci_rootfs(
+        &gzip.replace("oci:", ""),
+        &tmp.path().join("umoci"),
+    ));
+    let mount = Mount::new(&sample, &tmp.path().join("mnt"));
+    assert_same_tree(&expected, &listing(&mount.dir), "umoci vs strata mount (sample)");
+    let rec = record(&mount.dir).expect("listed by strata mounts");
+    assert_eq!(rec["image"], sample.as_str());
+    assert_eq!(rec["mode"], "fuse");
+    mount.umount();
+    assert!(record(&mount.dir).is_none());
+}
+
+// ----- robustness -----
+
+/// Every regular file under `root` with its sha256, from a listing.
+fn files(tree: &BTreeMap<String, Node>) -> Vec<(String, String)> {
+    tree.iter()
+        .filter(|(_, n)| n.kind == "file")
+        .map(|(p, n)| (p.clone(), n.sha256.clone()))
+        .collect()
+}
+
+#[test]
+fn sixteen_parallel_readers_read_the_same_bytes() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = generated_image(tmp.path());
+    // The truth, read by the same code path but alone: then checked against 16 readers at once on a fresh
+    // mount (cold caches), each in its own order.
+    let expected = {
+        let mount = Mount::new(&image, &tmp.path().join("first"));
+        let l = listing(&mount.dir);
+        mount.umount();
+        l
+    };
+    assert_eq!(expected["big/one"].sha256, sha256(&noise(9 << 20, 1)));
+    assert_eq!(expected["big/link"].hardlink_group, "big/link");
+    let wanted = Arc::new(files(&expected));
+    assert!(wanted.len() > 300);
+    let mount = Mount::new(&image, &tmp.path().join("mnt"));
+    let readers: Vec<_> = (0..16)
+        .map(|t| {
+            let wanted = Arc::clone(&wanted);
+            let dir = mount.dir.clone();
+            std::thread::spawn(move || {
+                let n = wanted.len();
+                for k in 0..n {
+                    // Thread t walks the files from its own offset, odd threads backwards.
+                    let i = (k * 7 + t * n / 16) % n;
+                    let i = if t % 2 == 1 { n - 1 - i } else { i };
+                    let (path, sum) = &wanted[i];
+                    let bytes = fs::read(dir.join(path))
+                        .unwrap_or_else(|e| panic!("reader {t}: {path}: {e}"));
+                    assert_eq!(&sha256(&bytes), sum, "reader {t}: {path}");
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().expect("a reader failed");
+    }
+    mount.umount();
+}
+
+#[test]
+fn reads_racing_umount_end_with_errors_not_hangs() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = generated_image(tmp.path());
+    let mount = Mount::new(&image, &tmp.path().join("mnt"));
+    let pid = record(&mount.dir).expect("listed")["pid"].as_u64().unwrap();
+    let paths: Arc<Vec<PathBuf>> = Arc::new(
+        files(&listing(&mount.dir))
+            .into_iter()
+            .map(|(p, _)| mount.dir.join(p))
+            .collect(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for t in 0..8 {
+        let paths = Arc::clone(&paths);
+        let stop = Arc::clone(&stop);
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            let mut error = None;
+            'outer: while !stop.load(Ordering::Relaxed) {
+                for (k, p) in paths.iter().enumerate() {
+                    if (k + t) % 3 != 0 {
+                        continue;
+                    }
+                    match fs::read(p) {
+                        Ok(_) => reads += 1,
+                        Err(e) => {
+                            error = Some(e.to_string());
+                            break 'outer;
+                        }
+                    }
+                }
+            }
+            let _ = done.send((t, reads, error));
+        });
+    }
+    drop(done_tx);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = strata(["umount", mount.dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    assert!(!is_mounted(&mount.dir), "still mounted after strata umount");
+    // Every reader ends, with an error (the files are gone from under it), within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut errors = 0;
+    for _ in 0..8 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (t, reads, error) = done_rx
+            .recv_timeout(left)
+            .expect("a reader hung after the unmount");
+        assert!(reads > 0, "reader {t} read nothing before the unmount");
+        errors += usize::from(error.is_some());
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(errors, 8, "every reader should end on an error");
+    // The serving process is gone, and so is its record.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+        assert!(Instant::now() < deadline, "the serving process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(record(&mount.dir).is_none());
+}
+
+fn is_zombie(pid: u64) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .unwrap_or(true)
+}
+
+#[test]
+fn a_killed_server_leaves_no_stale_record_and_the_dir_is_reusable() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = generated_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    let mount = Mount::new(&image, &dir);
+    let pid = record(&dir).expect("listed")["pid"].as_u64().unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !is_zombie(pid) {
+        assert!(Instant::now() < deadline, "SIGKILL did not kill {pid}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The listing drops the record and detaches the dead mount.
+    assert!(record(&dir).is_none(), "stale record listed");
+    assert!(!is_mounted(&dir), "the dead mount is still there");
+    // The directory takes a new mount, which works.
+    let again = Mount::new(&image, &dir);
+    assert_eq!(fs::read(dir.join("big/two")).unwrap(), noise(5 << 20, 2));
+    // Killed again: this time `strata umount` cleans up, without a listing first.
+    let pid = record(&dir).expect("listed")["pid"].as_u64().unwrap();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    while !is_zombie(pid) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    again.umount();
+    assert!(!is_mounted(&dir));
+    assert!(record(&dir).is_none());
+    drop(mount);
+}
+
+#[test]
+fn foreground_serves_until_sigterm() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = generated_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    let mut child = Command::new(strata_bin())
+        .args(["mount", "--fuse", "--foreground", &image, dir.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !is_mounted(&dir) {
+        assert!(Instant::now() < deadline, "--foreground never mounted");
+        assert!(child.try_wait().unwrap().is_none(), "--foreground exited");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fs::read(dir.join("big/two")).unwrap(), noise(5 << 20, 2));
+    assert_eq!(
+        record(&dir).expect("listed")["pid"].as_u64(),
+        Some(u64::from(child.id()))
+    );
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "SIGTERM did not end --foreground");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status}");
+    assert!(!is_mounted(&dir));
+    assert!(record(&dir).is_none());
+}
+
+#[test]
+fn mount_errors_are_one_clean_line() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = generated_image(tmp.path());
+    let missing = tmp.path().join("no-such-dir");
+    let out = strata(["mount", "--fuse", &image, missing.to_str().unwrap()]);
+    assert_clean_error(&out, "mount on a missing directory");
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    let out = strata([
+        "mount",
+        "--fuse",
+        &format!("oci:{}/nothing:here", tmp.path().display()),
+        dir.to_str().unwrap(),
+    ]);
+    assert_clean_error(&out, "mount of a missing image");
+    assert!(!is_mounted(&dir));
+    let mount = Mount::new(&image, &dir);
+    let out = strata(["mount", "--fuse", &image, dir.to_str().unwrap()]);
+    assert_clean_error(&out, "mount on a mounted directory");
+    mount.umount();
+}

@@ -1,0 +1,1161 @@
+//! The scanning commands against real peers: `strata packages` equals `dpkg-query` and `rpm -qa` on
+//! databases the peers built or read, `strata export` equals `umoci unpack`'s tree (and `ls`, `find`, `cat`
+//! agree with `ls`, `find` and the files there), `strata diff` lists exactly the changes made with umoci, and
+//! `strata check` gives the expected table on a compliant and a non-compliant image.
+
+// Test code: a failed step should abort the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::tree::{assert_same_tree, listing};
+use strata_tests::{
+    assert_clean_error, host_arch, is_root, parse_json, require_tool, run, skopeo_ok, strata,
+    strata_ok, umoci, under_ci,
+};
+
+/// Tests that write owners, devices and xattrs need root (CI runs as root).
+fn require_root(what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(!under_ci(), "{what} needs root under CI=true");
+    eprintln!("SKIP: {what} needs root");
+    false
+}
+
+/// A new umoci image `tag` in `layout` (created if needed), unpacked into a fresh bundle: returns the image
+/// reference for umoci (`LAYOUT:TAG`) and the bundle.
+fn new_image(layout: &Path, tag: &str) -> (String, PathBuf) {
+    let image = format!("{}:{tag}", layout.display());
+    if !layout.join("index.json").exists() {
+        umoci(["init".as_ref(), "--layout".as_ref(), layout.as_os_str()]);
+    }
+    umoci(["new", "--image", &image]);
+    let bundle = layout.with_file_name(format!("bundle-{tag}"));
+    unpack(&image, &bundle);
+    (image, bundle)
+}
+
+fn unpack(image: &str, bundle: &Path) {
+    let mut args = vec!["unpack".to_owned()];
+    if !is_root() {
+        args.push("--rootless".to_owned());
+    }
+    args.extend(["--image".to_owned(), image.to_owned()]);
+    args.push(bundle.display().to_string());
+    umoci(&args);
+}
+
+/// `umoci repack` of `bundle` into `image` (a tag of the bundle's layout, new or the bundle's own).
+fn repack(image: &str, bundle: &Path) {
+    umoci([
+        "repack".as_ref(),
+        "--refresh-bundle".as_ref(),
+        "--image".as_ref(),
+        image.as_ref(),
+        bundle.as_os_str(),
+    ]);
+}
+
+fn oci(image: &str) -> String {
+    format!("oci:{image}")
+}
+
+fn lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn sorted_lines(bytes: &[u8]) -> Vec<String> {
+    let mut l = lines(bytes);
+    l.sort();
+    l
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Packages
+// ---------------------------------------------------------------------------------------------------
+
+/// Paragraphs added to the machine's dpkg status: each state and name form `dpkg-query -W` distinguishes.
+const EXTRA_DPKG: &str = "
+Package: strata-gone
+Status: purge ok not-installed
+Architecture: amd64
+
+Package: strata-config-left
+Status: deinstall ok config-files
+Priority: optional
+Section: misc
+Maintainer: Strata <strata@example.invalid>
+Architecture: amd64
+Version: 1:2.0-1
+Description: a removed package whose configuration files remain
+
+Package: libstrata-same
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 10
+Maintainer: Strata <strata@example.invalid>
+Architecture: i386
+Multi-Arch: same
+Source: strata-src (1.0-1)
+Version: 1.0-1
+Description: a foreign Multi-Arch: same library
+
+Package: strata-foreign
+Status: install ok installed
+Priority: optional
+Section: misc
+Installed-Size: 10
+Maintainer: Strata <strata@example.invalid>
+Architecture: arm64
+Version: 0.1-1
+Description: a package of a foreign architecture
+
+Package: strata-arch-all
+Status: install ok installed
+Priority: optional
+Section: misc
+Installed-Size: 10
+Maintainer: Strata <strata@example.invalid>
+Architecture: all
+Multi-Arch: foreign
+Version: 2~rc1
+Description: an architecture-independent package
+";
+
+/// `${binary:Package}` from strata's JSON: `name:arch` for `Multi-Arch: same` packages and for those of an
+/// architecture other than dpkg's own (and `all`), as dpkg-query prints it.
+fn binary_package(p: &Value, native: &str) -> String {
+    let name = p["name"].as_str().unwrap();
+    let arch = p["architecture"].as_str().unwrap();
+    let same = p["multi_arch"].as_str() == Some("same");
+    if !arch.is_empty() && (same || (arch != native && arch != "all")) {
+        format!("{name}:{arch}")
+    } else {
+        name.to_owned()
+    }
+}
+
+#[test]
+fn dpkg_packages_equal_dpkg_query() {
+    if !(require_tool("umoci") && require_tool("dpkg-query")) {
+        return;
+    }
+    let Ok(host_status) = fs::read("/var/lib/dpkg/status") else {
+        assert!(
+            !under_ci(),
+            "CI runs on Debian: /var/lib/dpkg/status must exist"
+        );
+        eprintln!("SKIP: no /var/lib/dpkg/status on this machine");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let mut status = host_status;
+    status.extend_from_slice(EXTRA_DPKG.as_bytes());
+    let (image, bundle) = new_image(&work.path().join("layout"), "dpkg");
+    let rootfs = bundle.join("rootfs");
+    fs::create_dir_all(rootfs.join("var/lib/dpkg")).unwrap();
+    fs::write(rootfs.join("var/lib/dpkg/status"), &status).unwrap();
+    // Debian's layout: /etc/os-release -> ../usr/lib/os-release.
+    fs::create_dir_all(rootfs.join("usr/lib")).unwrap();
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::copy("/etc/os-release", rootfs.join("usr/lib/os-release")).unwrap();
+    symlink("../usr/lib/os-release", rootfs.join("etc/os-release")).unwrap();
+    repack(&image, &bundle);
+
+    let admindir = work.path().join("admindir");
+    fs::create_dir(&admindir).unwrap();
+    fs::write(admindir.join("status"), &status).unwrap();
+    let expected = sorted_lines(
+        &run(Command::new("dpkg-query")
+            .arg("-W")
+            .arg("-f")
+            .arg("${binary:Package}\t${Version}\n")
+            .arg(format!("--admindir={}", admindir.display())))
+        .stdout,
+    );
+    assert!(
+        expected.len() > 100,
+        "a realistic database: {}",
+        expected.len()
+    );
+
+    let json = parse_json(
+        &strata_ok(["packages", "--json", &oci(&image)]),
+        "packages --json",
+    );
+    let packages = json.as_array().unwrap();
+    let native = packages
+        .iter()
+        .find(|p| p["name"] == "dpkg")
+        .and_then(|p| p["architecture"].as_str())
+        .expect("the dpkg package is listed")
+        .to_owned();
+    let mut got: Vec<String> = packages
+        .iter()
+        .map(|p| {
+            format!(
+                "{}\t{}",
+                binary_package(p, &native),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(got.contains(&"libstrata-same:i386\t1.0-1".to_owned()));
+    assert!(got.contains(&"strata-foreign:arm64\t0.1-1".to_owned()));
+    assert!(!got.iter().any(|l| l.starts_with("strata-gone")));
+
+    // The table: a header, then one line per package.
+    let table = lines(&strata_ok(["packages", &oci(&image)]));
+    assert_eq!(
+        table[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "VERSION", "ARCH"]
+    );
+    assert_eq!(table.len(), packages.len() + 1);
+    assert!(
+        table.iter().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["libstrata-same", "1.0-1", "i386"]
+        )
+    );
+
+    // The distribution, through the os-release symlink.
+    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    let host_id = fs::read_to_string("/etc/os-release")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ID=")
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap();
+    assert_eq!(check["distribution"]["id"], host_id.as_str());
+    assert_eq!(check["distribution"]["source"], "/etc/os-release");
+}
+
+#[test]
+fn apk_packages_from_the_installed_database() {
+    if !require_tool("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (image, bundle) = new_image(&work.path().join("layout"), "apk");
+    let rootfs = bundle.join("rootfs");
+    fs::create_dir_all(rootfs.join("lib/apk/db")).unwrap();
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    let installed = "C:Q1Fq0sEXjFZ0Y3oCqCb4fU8OYfYQ0=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:407278\n\
+        I:663552\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\n\
+        m:Timo Teras <timo.teras@iki.fi>\nt:1705424565\nc:1ba9ad7ba6b2ed6ba4ac1fe4e1dbeb5a76df0b6e\n\
+        F:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1xiR2Wy3C5shv+8g7H4HZ0z5t9M0=\n\n\
+        C:Q1CnFCUKr8dVd7PYT1qmD4OATpHTo=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nS:509626\nI:946176\n\
+        T:Size optimized toolbox of many common UNIX utilities\nU:https://busybox.net/\nL:GPL-2.0-only\n\
+        o:busybox\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\n\n\
+        C:Q1QoNd6Smm1fRr1ZrQ0GZm4cxjWgI=\nP:alpine-baselayout-data\nV:3.4.3-r2\nA:x86_64\nL:GPL-2.0-only\n\
+        o:alpine-baselayout\nF:etc\nR:hosts\n\n";
+    fs::write(rootfs.join("lib/apk/db/installed"), installed).unwrap();
+    fs::write(rootfs.join("etc/alpine-release"), "3.19.1\n").unwrap();
+    repack(&image, &bundle);
+
+    let json = parse_json(
+        &strata_ok(["packages", "--json", &oci(&image)]),
+        "packages --json",
+    );
+    let got: Vec<[String; 6]> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            [
+                "name",
+                "version",
+                "architecture",
+                "license",
+                "source",
+                "manager",
+            ]
+            .map(|k| p[k].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let expected = [
+        [
+            "musl",
+            "1.2.4_git20230717-r4",
+            "x86_64",
+            "MIT",
+            "musl",
+            "apk",
+        ],
+        [
+            "busybox",
+            "1.36.1-r15",
+            "x86_64",
+            "GPL-2.0-only",
+            "busybox",
+            "apk",
+        ],
+        [
+            "alpine-baselayout-data",
+            "3.4.3-r2",
+            "x86_64",
+            "GPL-2.0-only",
+            "alpine-baselayout",
+            "apk",
+        ],
+    ]
+    .map(|row| row.map(str::to_owned));
+    assert_eq!(got, expected);
+    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    assert_eq!(check["distribution"]["id"], "alpine");
+    assert_eq!(check["distribution"]["version_id"], "3.19.1");
+}
+
+const RPM_SPEC: &str = "Name: NAME
+Version: VERSION
+Release: RELEASE
+EPOCH_LINE
+Summary: a strata test package
+License: MIT
+BuildArch: noarch
+%description
+A package built by strata's tests.
+%install
+mkdir -p %{buildroot}/usr/share/NAME
+echo NAME > %{buildroot}/usr/share/NAME/README
+%files
+/usr/share/NAME/README
+";
+
+fn rpm_cmd(dbpath: &Path) -> Command {
+    let mut cmd = Command::new("rpm");
+    cmd.arg("--dbpath")
+        .arg(dbpath)
+        .args(["--define", "_db_backend sqlite"]);
+    cmd
+}
+
+#[test]
+fn rpm_packages_equal_rpm_query() {
+    if !(require_tool("umoci") && require_tool("rpm") && require_tool("rpmbuild")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let top = work.path().join("rpmbuild");
+    let packages = [
+        ("strata-hello", "1.2.3", "4.el9", Some(2)),
+        ("strata-plain", "0.9", "1", None),
+    ];
+    for (name, version, release, epoch) in packages {
+        let spec = RPM_SPEC
+            .replace("NAME", name)
+            .replace("VERSION", version)
+            .replace("RELEASE", release)
+            .replace(
+                "EPOCH_LINE",
+                &epoch.map(|e| format!("Epoch: {e}")).unwrap_or_default(),
+            );
+        let spec_path = work.path().join(format!("{name}.spec"));
+        fs::write(&spec_path, spec).unwrap();
+        run(Command::new("rpmbuild")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .args(["--define", "_db_backend sqlite", "--quiet", "-bb"])
+            .arg(&spec_path));
+    }
+    let rpms: Vec<PathBuf> = fs::read_dir(top.join("RPMS/noarch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(rpms.len(), 2, "{rpms:?}");
+    let db = work.path().join("rpmdb");
+    fs::create_dir(&db).unwrap();
+    run(rpm_cmd(&db).arg("--initdb"));
+    run(rpm_cmd(&db)
+        .args(["--nodeps", "--justdb", "--noscripts", "-i"])
+        .args(&rpms));
+    let expected: Vec<String> = sorted_lines(
+        &run(rpm_cmd(&db).args(["-qa", "--qf", "%{NAME}\t%{EPOCH}:%{VERSION}-%{RELEASE}\n"]))
+            .stdout,
+    )
+    .into_iter()
+    .map(|l| l.replace("\t(none):", "\t"))
+    .collect();
+    assert_eq!(
+        expected,
+        ["strata-hello\t2:1.2.3-4.el9", "strata-plain\t0.9-1"]
+    );
+    // Everything is in the database file itself (rpm checkpoints its write-ahead log on close).
+    let wal = db.join("rpmdb.sqlite-wal");
+    assert!(fs::metadata(&wal).map_or(0, |m| m.len()) == 0);
+
+    let (image, bundle) = new_image(&work.path().join("layout"), "rpm");
+    let rootfs = bundle.join("rootfs");
+    fs::create_dir_all(rootfs.join("var/lib/rpm")).unwrap();
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::copy(
+        db.join("rpmdb.sqlite"),
+        rootfs.join("var/lib/rpm/rpmdb.sqlite"),
+    )
+    .unwrap();
+    fs::write(
+        rootfs.join("etc/redhat-release"),
+        "Red Hat Enterprise Linux release 9.3 (Plow)\n",
+    )
+    .unwrap();
+    repack(&image, &bundle);
+    let json = parse_json(
+        &strata_ok(["packages", "--json", &oci(&image)]),
+        "packages --json",
+    );
+    let mut got: Vec<String> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["manager"], "rpm");
+            assert_eq!(p["architecture"], "noarch");
+            assert_eq!(p["license"], "MIT");
+            format!(
+                "{}\t{}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    let distro = check["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "base_distribution_detected")
+        .unwrap();
+    assert_eq!(distro["passed"], true);
+    assert!(
+        distro["reason"].as_str().unwrap().contains("is_rhel"),
+        "{distro}"
+    );
+}
+
+#[test]
+fn berkeley_db_rpm_database_is_unsupported_not_misread() {
+    if !require_tool("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (image, bundle) = new_image(&work.path().join("layout"), "bdb");
+    let rootfs = bundle.join("rootfs");
+    fs::create_dir_all(rootfs.join("var/lib/rpm")).unwrap();
+    // A BerkeleyDB hash database: its magic 0x00061561 at offset 12, then pages of noise.
+    let mut packages = vec![0u8; 8192];
+    packages[12..16].copy_from_slice(&0x0006_1561u32.to_le_bytes());
+    for (i, b) in packages.iter_mut().enumerate().skip(64) {
+        *b = (i * 7 % 251) as u8;
+    }
+    fs::write(rootfs.join("var/lib/rpm/Packages"), &packages).unwrap();
+    repack(&image, &bundle);
+    let out = strata(["packages", &oci(&image)]);
+    assert_clean_error(&out, "packages of a BerkeleyDB rpm database");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/var/lib/rpm/Packages") && stderr.contains("BerkeleyDB"),
+        "{stderr}"
+    );
+    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    let packages = check["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "package_list_successful")
+        .unwrap();
+    assert_eq!(packages["passed"], false);
+    assert!(
+        packages["reason"].as_str().unwrap().contains("BerkeleyDB"),
+        "{packages}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// export, ls, find, cat against umoci unpack
+// ---------------------------------------------------------------------------------------------------
+
+/// Copies up to `budget` bytes of real files from this machine (`cp -a`) into `dest`.
+fn copy_real_files(dest: &Path, mut budget: u64) {
+    for dir in ["/usr/share/doc", "/usr/share/zoneinfo/Europe"] {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        let target = dest.join(dir.trim_start_matches('/'));
+        fs::create_dir_all(&target).unwrap();
+        for path in entries {
+            let size = tree_size(&path);
+            if size > budget {
+                continue;
+            }
+            budget -= size;
+            run(Command::new("cp").arg("-a").arg(&path).arg(&target));
+        }
+    }
+}
+
+fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_dir() {
+        fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| tree_size(&e.path())).sum())
+            .unwrap_or(0)
+    } else {
+        meta.len()
+    }
+}
+
+/// A three-layer umoci image of real files and every kind of entry: setuid and setgid files, owners, an
+/// xattr, hardlinks (within a layer and to a lower one), relative and absolute symlinks, a fifo, a device,
+/// names and link targets over 100 bytes, a UTF-8 name, whiteouts and type changes. Returns the umoci
+/// image reference.
+fn tree_image(work: &Path) -> String {
+    let (image, bundle) = new_image(&work.join("layout"), "tree");
+    let root = bundle.join("rootfs");
+    copy_real_files(&root, 3 << 20);
+    for dir in ["etc/olddir/sub", "opt/becomes-file", "srv/data", "usr/bin"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    fs::write(root.join("etc/olddir/sub/f"), b"gone with its dir\n").unwrap();
+    fs::write(root.join("etc/gone"), b"removed in layer two\n").unwrap();
+    fs::write(root.join("opt/becomes-dir"), b"a file, then a dir\n").unwrap();
+    fs::write(root.join("opt/becomes-file/x"), b"a dir, then a file\n").unwrap();
+    for (name, mode) in [("usr/bin/su", 0o4755), ("usr/bin/wall", 0o2755)] {
+        fs::write(root.join(name), b"#!/bin/sh\n").unwrap();
+        fs::set_permissions(root.join(name), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    fs::write(root.join("srv/data/owned"), b"owned by 1000\n").unwrap();
+    rustix::fs::chown(
+        root.join("srv/data/owned"),
+        Some(rustix::process::Uid::from_raw(1000)),
+        Some(rustix::process::Gid::from_raw(1000)),
+    )
+    .unwrap();
+    fs::write(root.join("srv/data/a"), b"hardlinked\n").unwrap();
+    fs::hard_link(root.join("srv/data/a"), root.join("srv/data/b")).unwrap();
+    rustix::fs::setxattr(
+        root.join("srv/data/a"),
+        "user.strata",
+        b"yes",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    symlink("../../srv/data/a", root.join("usr/bin/rel-link")).unwrap();
+    symlink("/srv/data/a", root.join("usr/bin/abs-link")).unwrap();
+    symlink("../srv/data/a", root.join("usr/bin/dangling")).unwrap();
+    symlink("loop-b", root.join("usr/bin/loop-a")).unwrap();
+    symlink("loop-a", root.join("usr/bin/loop-b")).unwrap();
+    let long_dir = root.join("srv").join("d".repeat(60)).join("e".repeat(60));
+    fs::create_dir_all(&long_dir).unwrap();
+    fs::write(long_dir.join("f".repeat(50)), b"a name over 100 bytes\n").unwrap();
+    symlink(
+        format!(
+            "/srv/{}/{}/{}",
+            "d".repeat(60),
+            "e".repeat(60),
+            "f".repeat(50)
+        ),
+        root.join("srv/long-link"),
+    )
+    .unwrap();
+    fs::write(root.join("srv/données.txt"), b"utf-8 name\n").unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("srv/fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        root.join("srv/null"),
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .unwrap();
+    repack(&image, &bundle);
+
+    // Layer 2: whiteouts and type changes.
+    fs::remove_file(root.join("etc/gone")).unwrap();
+    fs::remove_dir_all(root.join("etc/olddir")).unwrap();
+    fs::remove_file(root.join("opt/becomes-dir")).unwrap();
+    fs::create_dir(root.join("opt/becomes-dir")).unwrap();
+    fs::write(root.join("opt/becomes-dir/inside"), b"now a dir\n").unwrap();
+    fs::remove_dir_all(root.join("opt/becomes-file")).unwrap();
+    fs::write(root.join("opt/becomes-file"), b"now a file\n").unwrap();
+    fs::write(root.join("srv/data/owned"), b"changed in layer two\n").unwrap();
+    fs::set_permissions(root.join("srv/data"), fs::Permissions::from_mode(0o750)).unwrap();
+    repack(&image, &bundle);
+
+    // Layer 3: a hardlink to a lower file.
+    fs::hard_link(root.join("srv/data/b"), root.join("srv/third-link")).unwrap();
+    repack(&image, &bundle);
+    image
+}
+
+/// `strata export` of `image`, extracted by GNU tar as root, must equal `umoci unpack`'s rootfs.
+fn assert_export_equals_umoci(image: &str, work: &Path) -> PathBuf {
+    let tar = work.join("export.tar");
+    let out = strata(["export", &oci(image), "-o", &tar.display().to_string()]);
+    assert!(
+        out.status.success(),
+        "strata export: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let extracted = work.join("extracted");
+    fs::create_dir(&extracted).unwrap();
+    run(Command::new("tar").arg("-C").arg(&extracted).args([
+        "-xpf",
+        &tar.display().to_string(),
+        "--xattrs",
+        "--xattrs-include=*",
+        "--numeric-owner",
+    ]));
+    let bundle = work.join("umoci-bundle");
+    unpack(image, &bundle);
+    let rootfs = bundle.join("rootfs");
+    let (ours, theirs) = (listing(&extracted), listing(&rootfs));
+    assert!(theirs.len() > 20, "a real tree: {} entries", theirs.len());
+    assert_same_tree(
+        &ours,
+        &theirs,
+        "strata export (left) vs umoci unpack (right)",
+    );
+    rootfs
+}
+
+#[test]
+fn export_equals_umoci_unpack_and_ls_find_cat_agree() {
+    if !(require_tool("umoci") && require_root("the export comparison")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let image = tree_image(work.path());
+    let rootfs = assert_export_equals_umoci(&image, work.path());
+    let image = oci(&image);
+
+    // find: the same paths as GNU find in the unpacked tree.
+    let root_text = rootfs.display().to_string();
+    let filters: [&[(&str, &str)]; 7] = [
+        &[("perm", "-4000")],
+        &[("perm", "/6000")],
+        &[("perm", "0644"), ("type", "f")],
+        &[("type", "l")],
+        &[("type", "c")],
+        &[("name", "*.gz")],
+        &[("name", "[a-c]*"), ("type", "f")],
+    ];
+    for filter in filters {
+        let mut find = Command::new("find");
+        find.arg(&rootfs);
+        let mut args = vec!["find".to_owned(), image.clone()];
+        for (option, value) in filter {
+            find.arg(format!("-{option}")).arg(value);
+            args.push(format!("--{option}"));
+            args.push((*value).to_owned());
+        }
+        let theirs: BTreeSet<String> = lines(&run(&mut find).stdout)
+            .into_iter()
+            .map(|p| match p.strip_prefix(&root_text) {
+                Some("") => "/".to_owned(),
+                Some(rest) => rest.to_owned(),
+                None => p,
+            })
+            .collect();
+        let ours: BTreeSet<String> = lines(&strata_ok(&args)).into_iter().collect();
+        assert!(!theirs.is_empty(), "find {filter:?} finds something");
+        assert_eq!(ours, theirs, "strata find {filter:?}");
+    }
+    let setuid = lines(&strata_ok(["find", &image, "/usr", "--perm", "-4000"]));
+    assert_eq!(setuid, ["/usr/bin/su"]);
+
+    // ls: the same names as `ls -A` in the unpacked tree, in the same (byte) order.
+    for dir in ["/", "/usr/bin", "/srv", "/usr/share/doc"] {
+        let theirs = lines(
+            &run(Command::new("ls")
+                .env("LC_ALL", "C")
+                .arg("-A1")
+                .arg(rootfs.join(dir.trim_start_matches('/'))))
+            .stdout,
+        );
+        let ours = lines(&strata_ok(["ls", &image, dir]));
+        assert_eq!(ours, theirs, "strata ls {dir}");
+    }
+    let long = lines(&strata_ok(["ls", "-l", &image, "/usr/bin"]));
+    let line = |name: &str| {
+        long.iter()
+            .find(|l| l.split_whitespace().nth(6) == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {long:#?}"))
+            .clone()
+    };
+    assert!(line("su").starts_with("-rwsr-xr-x "), "{}", line("su"));
+    assert!(line("wall").starts_with("-rwxr-sr-x "), "{}", line("wall"));
+    assert!(
+        line("rel-link").ends_with("rel-link -> ../../srv/data/a"),
+        "{}",
+        line("rel-link")
+    );
+    let srv = strata_ok(["ls", "-l", &image, "/srv"]);
+    let srv = String::from_utf8_lossy(&srv);
+    assert!(
+        srv.lines()
+            .any(|l| l.starts_with("crw-") && l.contains(" 1, 3 ") && l.ends_with(" null")),
+        "{srv}"
+    );
+    assert!(
+        srv.lines()
+            .any(|l| l.starts_with("prw-------") && l.ends_with(" fifo")),
+        "{srv}"
+    );
+
+    // cat: the bytes of the unpacked file, through symlinks (relative and absolute) inside the image.
+    let long = format!(
+        "srv/{}/{}/{}",
+        "d".repeat(60),
+        "e".repeat(60),
+        "f".repeat(50)
+    );
+    for (path, file) in [
+        ("/usr/bin/rel-link", "srv/data/a"),
+        ("/usr/bin/abs-link", "srv/data/a"),
+        ("/srv/long-link", long.as_str()),
+        ("/srv/third-link", "srv/data/a"),
+        ("/srv/data/owned", "srv/data/owned"),
+    ] {
+        assert_eq!(
+            strata_ok(["cat", &image, path]),
+            fs::read(rootfs.join(file)).unwrap(),
+            "strata cat {path}"
+        );
+    }
+    // The largest real file, streamed.
+    let biggest = strata_ok(["find", &image, "/usr/share", "--type", "f"]);
+    let biggest = lines(&biggest)
+        .into_iter()
+        .max_by_key(|p| {
+            fs::metadata(rootfs.join(p.trim_start_matches('/')))
+                .unwrap()
+                .len()
+        })
+        .unwrap();
+    assert_eq!(
+        strata_ok(["cat", &image, &biggest]),
+        fs::read(rootfs.join(biggest.trim_start_matches('/'))).unwrap()
+    );
+    for (path, what) in [
+        ("/srv/data", "is a directory"),
+        ("/nope", "no such file"),
+        ("/srv/fifo", "not a regular file"),
+        ("/usr/bin/dangling", "no such file"),
+        ("/usr/bin/loop-a", "too many levels of symbolic links"),
+    ] {
+        let out = strata(["cat", &image, path]);
+        assert_clean_error(&out, &format!("cat {path}"));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(what),
+            "cat {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The committed sample: PAX and GNU long names, a name that is not UTF-8, an opaque directory, a
+/// hardlink across layers, a capability xattr, devices and a fifo.
+#[test]
+fn export_of_the_sample_equals_umoci_unpack() {
+    if !(require_tool("umoci") && require_tool("skopeo") && require_root("the export comparison")) {
+        return;
+    }
+    if host_arch() != "amd64" {
+        eprintln!("SKIP: the sample is linux/amd64 only");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    // umoci reads gzip layers only: recompress the zstd one.
+    let layout = work.path().join("sample");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/sample.tar");
+    skopeo_ok([
+        "copy".to_owned(),
+        "-q".to_owned(),
+        "--dest-compress".to_owned(),
+        "--dest-compress-format".to_owned(),
+        "gzip".to_owned(),
+        format!("oci-archive:{}", sample.display()),
+        format!("oci:{}:latest", layout.display()),
+    ]);
+    assert_export_equals_umoci(&format!("{}:latest", layout.display()), work.path());
+}
+
+#[test]
+fn ls_find_cat_on_the_sample() {
+    if host_arch() != "amd64" {
+        eprintln!("SKIP: the sample is linux/amd64 only");
+        return;
+    }
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // /bin is a symlink to usr/bin: followed for cat and a listing, shown as a link by ls -l.
+    assert_eq!(
+        strata_ok(["cat", &sample, "/bin/app"]),
+        b"#!/bin/sh\necho \"hello from the strata sample image\"\n"
+    );
+    let bin = lines(&strata_ok(["ls", &sample, "/bin"]));
+    assert!(bin.contains(&"su".to_owned()), "{bin:?}");
+    let bin_l = lines(&strata_ok(["ls", "-l", &sample, "/bin"]));
+    assert_eq!(bin_l.len(), 1);
+    assert!(
+        bin_l[0].starts_with("lrwxrwxrwx") && bin_l[0].ends_with("/bin -> usr/bin"),
+        "{bin_l:?}"
+    );
+    // Owners are named from the image's /etc/passwd and /etc/group.
+    let usr_bin = lines(&strata_ok(["ls", "-l", &sample, "/bin/"]));
+    let wall = usr_bin.iter().find(|l| l.ends_with(" wall")).unwrap();
+    let fields: Vec<&str> = wall.split_whitespace().collect();
+    assert_eq!(fields[..3], ["-rwxr-sr-x", "root", "tty"], "{wall}");
+    assert_eq!(fields[4..6], ["2023-11-14", "22:13"], "{wall}");
+    let dev = String::from_utf8_lossy(&strata_ok(["ls", "-l", &sample, "/dev"])).into_owned();
+    assert!(
+        dev.lines()
+            .any(|l| l.starts_with("brw-rw---- ") && l.contains(" 7, 0 ")),
+        "{dev}"
+    );
+    assert_eq!(
+        lines(&strata_ok(["find", &sample, "--perm", "/6000"])),
+        ["/usr/bin/su", "/usr/bin/wall"]
+    );
+    assert_eq!(
+        lines(&strata_ok([
+            "find", &sample, "/usr", "--type", "l", "--name", "*app*"
+        ])),
+        ["/usr/local/bin/app"]
+    );
+    assert_eq!(
+        lines(&strata_ok(["find", &sample, "/bin/", "--name", "p*"])),
+        ["/bin/ping"]
+    );
+    assert_eq!(
+        lines(&strata_ok(["find", &sample, "/etc/localtime"])),
+        ["/etc/localtime"]
+    );
+    for (args, what) in [
+        (vec!["find", sample.as_str(), "--perm", "u+s"], "--perm"),
+        (vec!["find", sample.as_str(), "--type", "x"], "--type"),
+        (vec!["ls", sample.as_str(), "/nope"], "no such file"),
+    ] {
+        let out = strata(&args);
+        assert_clean_error(&out, &format!("{args:?}"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(what));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// diff
+// ---------------------------------------------------------------------------------------------------
+
+#[test]
+fn diff_lists_exactly_the_changes_made() {
+    if !require_tool("umoci") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let (a, bundle) = new_image(&layout, "a");
+    let root = bundle.join("rootfs");
+    copy_real_files(&root, 1 << 20);
+    for dir in ["etc", "opt", "srv/tree/sub", "usr/bin"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (path, content) in [
+        ("etc/keep", "unchanged\n"),
+        ("etc/remove-me", "removed in b\n"),
+        ("etc/same-size", "aaaa\n"),
+        ("etc/other-size", "short\n"),
+        ("etc/owner", "chowned in b\n"),
+        ("etc/becomes-dir", "a file in a\n"),
+        ("srv/tree/x", "x\n"),
+        ("srv/tree/sub/y", "y\n"),
+        ("usr/bin/tool", "#!/bin/sh\n"),
+    ] {
+        fs::write(root.join(path), content).unwrap();
+    }
+    fs::set_permissions(root.join("usr/bin/tool"), fs::Permissions::from_mode(0o755)).unwrap();
+    symlink("keep", root.join("etc/link")).unwrap();
+    repack(&a, &bundle);
+
+    // b: a's bundle, changed, repacked as a new tag on top of a.
+    let b = format!("{}:b", layout.display());
+    fs::write(root.join("etc/added"), "new in b\n").unwrap();
+    fs::create_dir(root.join("opt/newdir")).unwrap();
+    fs::write(root.join("opt/newdir/file"), "new in b too\n").unwrap();
+    fs::remove_file(root.join("etc/remove-me")).unwrap();
+    fs::remove_dir_all(root.join("srv/tree")).unwrap();
+    fs::write(root.join("etc/same-size"), "bbbb\n").unwrap();
+    fs::write(root.join("etc/other-size"), "much longer\n").unwrap();
+    fs::set_permissions(root.join("usr/bin/tool"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::remove_file(root.join("etc/link")).unwrap();
+    symlink("same-size", root.join("etc/link")).unwrap();
+    fs::remove_file(root.join("etc/becomes-dir")).unwrap();
+    fs::create_dir(root.join("etc/becomes-dir")).unwrap();
+    let chown = is_root();
+    if chown {
+        rustix::fs::chown(
+            root.join("etc/owner"),
+            Some(rustix::process::Uid::from_raw(1000)),
+            Some(rustix::process::Gid::from_raw(1000)),
+        )
+        .unwrap();
+    }
+    repack(&b, &bundle);
+
+    let json = parse_json(
+        &strata_ok(["diff", "--json", &oci(&a), &oci(&b)]),
+        "diff --json",
+    );
+    assert_eq!(json["image_a"], oci(&a).as_str());
+    let got: Vec<(String, String, Vec<String>)> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["change"].as_str().unwrap().to_owned(),
+                c["path"].as_str().unwrap().to_owned(),
+                c["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(&str, &str, Vec<&str>)> = vec![
+        ("added", "/etc/added", vec![]),
+        ("changed", "/etc/becomes-dir", vec!["kind"]),
+        ("changed", "/etc/link", vec!["link"]),
+        ("changed", "/etc/other-size", vec!["size"]),
+        ("changed", "/etc/owner", vec!["owner"]),
+        ("removed", "/etc/remove-me", vec![]),
+        ("changed", "/etc/same-size", vec!["content"]),
+        ("added", "/opt/newdir", vec![]),
+        ("added", "/opt/newdir/file", vec![]),
+        ("removed", "/srv/tree", vec![]),
+        ("removed", "/srv/tree/sub", vec![]),
+        ("removed", "/srv/tree/sub/y", vec![]),
+        ("removed", "/srv/tree/x", vec![]),
+        ("changed", "/usr/bin/tool", vec!["mode"]),
+    ];
+    if !chown {
+        expected.retain(|(_, path, _)| *path != "/etc/owner");
+    }
+    let expected: Vec<(String, String, Vec<String>)> = expected
+        .into_iter()
+        .map(|(c, p, f)| {
+            (
+                c.to_owned(),
+                p.to_owned(),
+                f.into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // The text form: docker diff's letters, then what changed.
+    let text = lines(&strata_ok(["diff", &oci(&a), &oci(&b)]));
+    assert_eq!(text.len(), expected.len());
+    for wanted in [
+        "A /etc/added",
+        "D /etc/remove-me",
+        "C /etc/same-size: content",
+        "C /etc/other-size: size 6->12",
+        "C /etc/link: link keep->same-size",
+        "C /usr/bin/tool: mode 0755->0700",
+        "C /etc/becomes-dir: kind file->dir",
+    ] {
+        assert!(text.contains(&wanted.to_owned()), "{wanted} in {text:#?}");
+    }
+    // An image against itself, and swapped.
+    assert!(strata_ok(["diff", &oci(&a), &oci(&a)]).is_empty());
+    let swapped = lines(&strata_ok(["diff", &oci(&b), &oci(&a)]));
+    assert!(
+        swapped.contains(&"A /etc/remove-me".to_owned()),
+        "{swapped:#?}"
+    );
+    assert!(swapped.contains(&"D /etc/added".to_owned()), "{swapped:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// check
+// ---------------------------------------------------------------------------------------------------
+
+const DEBIAN_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
+    VERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n";
+const DPKG_STATUS: &str = "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\n\
+    Version: 12.4+deb12u5\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\n\
+    Multi-Arch: same\nVersion: 2.36-9+deb12u4\n";
+
+fn base_layer() -> LayerBuilder {
+    let mut l = LayerBuilder::new();
+    l.dir("etc");
+    l.file("etc/os-release", DEBIAN_OS_RELEASE);
+    l.dir("var");
+    l.dir("var/lib");
+    l.dir("var/lib/dpkg");
+    l.file("var/lib/dpkg/status", DPKG_STATUS);
+    l
+}
+
+const COMPLIANT_TABLE: &str = "\
+ASSESSMENT                  RESULT  REASON
+has_licenses                PASS    /licenses holds 2 file(s)
+not_running_as_root         PASS    User is \"1001\"
+has_name_label              PASS    name=\"strata-compliant\"
+has_vendor_label            PASS    vendor=\"Strata Project\"
+has_version_label           PASS    version=\"1.0\"
+has_release_label           PASS    release=\"3\"
+has_summary_label           PASS    summary=\"A compliant image\"
+has_description_label       PASS    description=\"It passes every assessment.\"
+good_layer_count            PASS    2 layers (at most 40)
+base_distribution_detected  PASS    debian 12 (from /etc/os-release)
+package_list_successful     PASS    2 packages
+not_running_privileged      PASS    no RUN label; nothing in the image asks to run privileged
+";
+
+const NON_COMPLIANT_TABLE: &str = "\
+ASSESSMENT                  RESULT  REASON
+has_licenses                FAIL    the image has no /licenses directory
+not_running_as_root         FAIL    User is \"root\"
+has_name_label              PASS    name=\"strata-non-compliant\"
+has_vendor_label            FAIL    no \"vendor\" label
+has_version_label           FAIL    no \"version\" label
+has_release_label           FAIL    no \"release\" label
+has_summary_label           FAIL    label \"summary\" is empty
+has_description_label       FAIL    no \"description\" label
+good_layer_count            FAIL    42 layers (at most 40)
+base_distribution_detected  PASS    debian 12 (from /etc/os-release)
+package_list_successful     PASS    2 packages
+not_running_privileged      FAIL    the RUN label asks for --privileged: \"podman run --privileged IMAGE\"
+";
+
+#[test]
+fn check_tables_of_a_compliant_and_a_non_compliant_image() {
+    let work = tempfile::tempdir().unwrap();
+    let mut licenses = LayerBuilder::new();
+    licenses.dir("licenses");
+    licenses.file("licenses/LICENSE", "Apache-2.0\n");
+    licenses.dir("licenses/third-party");
+    licenses.file("licenses/third-party/MIT", "MIT\n");
+    let compliant = ImageBuilder::new()
+        .architecture(host_arch())
+        .label("name", "strata-compliant")
+        .label("vendor", "Strata Project")
+        .label("version", "1.0")
+        .label("release", "3")
+        .label("summary", "A compliant image")
+        .label("description", "It passes every assessment.")
+        .user("1001")
+        .layer(base_layer(), Compression::Gzip)
+        .layer(licenses, Compression::Zstd);
+    let good = work.path().join("good");
+    compliant.write_layout(&good, "latest").unwrap();
+    let good = format!("oci:{}:latest", good.display());
+    let out = strata(["check", &good]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), COMPLIANT_TABLE);
+    let json = parse_json(&strata_ok(["check", "--json", &good]), "check --json");
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["image", "passed", "assessments", "distribution"]);
+    assert_eq!(json["image"], good.as_str());
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["assessments"].as_array().unwrap().len(), 12);
+    let first: Vec<&str> = json["assessments"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(first, ["name", "passed", "reason"]);
+    assert_eq!(json["distribution"]["id"], "debian");
+    assert_eq!(json["distribution"]["version_id"], "12");
+
+    // Root, one label set and one empty, no /licenses, a privileged RUN label and 42 layers.
+    let mut bad = ImageBuilder::new()
+        .architecture(host_arch())
+        .label("name", "strata-non-compliant")
+        .label("summary", "")
+        .label("RUN", "podman run --privileged IMAGE")
+        .user("root")
+        .layer(base_layer(), Compression::Gzip);
+    for i in 0..41 {
+        let mut l = LayerBuilder::new();
+        l.file(format!("layer-{i:02}"), format!("layer {i}\n"));
+        bad = bad.layer(l, Compression::None);
+    }
+    let bad_dir = work.path().join("bad");
+    bad.write_layout(&bad_dir, "latest").unwrap();
+    let bad = format!("oci:{}:latest", bad_dir.display());
+    let out = strata(["check", &bad]);
+    assert_eq!(out.status.code(), Some(1), "a failing image exits 1");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), NON_COMPLIANT_TABLE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("fails 9 of 12 assessments: has_licenses, not_running_as_root"),
+        "{stderr}"
+    );
+    let json = parse_json(&strata(["check", "--json", &bad]).stdout, "check --json");
+    assert_eq!(json["passed"], false);
+    let failed: Vec<&str> = json["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["passed"] == false)
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "has_licenses",
+            "not_running_as_root",
+            "has_vendor_label",
+            "has_version_label",
+            "has_release_label",
+            "has_summary_label",
+            "has_description_label",
+            "good_layer_count",
+            "not_running_privileged"
+        ]
+    );
+}

@@ -1,0 +1,710 @@
+//! The layer store against the real tools: podman and Debian's containers-storage share a store with strata
+//! (`--root R --runroot RR`), each reading, mounting and removing what the other wrote; locks interoperate;
+//! concurrent strata processes killed at random leave a consistent store.
+//!
+//! These tests need root (overlay mounts, podman's store) and the peers podman and containers-storage; a
+//! missing peer or root skips them locally and fails them under `CI=true`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use strata_fixtures::{Compression, ImageBuilder, LayerBuilder, LongName};
+use strata_tests::store::TestStore;
+use strata_tests::tree::{assert_same_tree, listing};
+use strata_tests::{
+    host_arch, is_root, parse_json, require_tool, sha256_digest, show_output, under_ci,
+};
+
+/// Whether the store tests can run here: root, podman and containers-storage.
+fn ready() -> bool {
+    if !is_root() {
+        if under_ci() {
+            panic!("the store tests need root under CI=true");
+        }
+        eprintln!("SKIP: the store tests need root (overlay mounts, podman's store)");
+        return false;
+    }
+    require_tool("podman") && require_tool("containers-storage")
+}
+
+/// A layer every test image shares: in-layer hardlinks, symlinks, an owner other than root, an xattr, and
+/// names long enough for PAX and GNU long-name headers.
+fn base_layer() -> LayerBuilder {
+    let mut l = LayerBuilder::new();
+    l.dir("etc");
+    l.file("etc/os-release", "ID=strata-test\n");
+    l.file("etc/motd", "hello\n");
+    l.file("etc/commented", "x\n")
+        .xattr("user.comment", "hello");
+    l.dir("bin");
+    l.file("bin/tool", "#!/bin/sh\necho tool\n").mode(0o755);
+    // A hardlink header carries its target's mode (containers/storage applies it to the shared inode).
+    l.hardlink("bin/tool-link", "bin/tool").mode(0o755);
+    l.symlink("bin/sh", "tool");
+    l.dir("home");
+    l.dir("home/app").owner(1000, 1000).mode(0o750);
+    l.file("home/app/notes", "notes\n").owner(1000, 1000);
+    l.dir("var");
+    l.dir("var/lib");
+    l.dir("var/lib/app");
+    l.file("var/lib/app/state", "old\n");
+    l.dir("usr");
+    l.dir("usr/share");
+    l.file(format!("usr/share/{}", "p".repeat(120)).as_str(), "pax\n")
+        .long_name(LongName::Pax);
+    l.file(format!("usr/share/{}", "g".repeat(120)).as_str(), "gnu\n")
+        .long_name(LongName::Gnu);
+    l
+}
+
+/// Deterministic filler bytes.
+fn filler(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 3) as u8
+        })
+        .collect()
+}
+
+/// Test image `variant`: the shared base (gzip), an update layer (zstd: a whiteout, an opaque directory),
+/// and a variant's own layer (plain tar) of `size` bytes. Images of different variants share the base.
+fn test_image(variant: u32, size: usize) -> ImageBuilder {
+    let mut update = LayerBuilder::new();
+    update.dir("etc");
+    update.whiteout("etc/motd");
+    update.file("etc/variant", format!("{variant}\n"));
+    update.dir("var");
+    update.dir("var/lib");
+    update.dir("var/lib/app");
+    update.opaque("var/lib/app");
+    update.file("var/lib/app/fresh", "new\n");
+    let mut own = LayerBuilder::new();
+    own.dir("opt");
+    own.file(
+        format!("opt/data-{variant}").as_str(),
+        filler(variant, size),
+    );
+    ImageBuilder::new()
+        .architecture(host_arch())
+        .os("linux")
+        .created("2024-01-02T03:04:05Z")
+        .cmd(&["/bin/sh"])
+        .layer(base_layer(), Compression::Gzip)
+        .layer(update, Compression::Zstd)
+        .layer(own, Compression::None)
+}
+
+/// Writes `image` as an OCI layout at `dir`, tagged `latest`; returns `oci:DIR:latest`.
+fn write_layout(image: &ImageBuilder, dir: &Path) -> String {
+    image.write_layout(dir, "latest").unwrap();
+    format!("oci:{}:latest", dir.display())
+}
+
+/// The image ID (config digest hex) and diff IDs of a layout's `latest` image.
+fn layout_ids(dir: &Path) -> (String, Vec<String>) {
+    let index: Value = parse_json(&fs::read(dir.join("index.json")).unwrap(), "index.json");
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let blob = |d: &str| fs::read(dir.join("blobs/sha256").join(&d[7..])).unwrap();
+    let manifest: Value = parse_json(&blob(manifest_digest), "manifest");
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let config: Value = parse_json(&blob(config_digest), "config");
+    let diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    (config_digest[7..].to_owned(), diff_ids)
+}
+
+fn stdout_line(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn podman_lists_mounts_and_removes_an_image_strata_pulled() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let image = test_image(1, 200_000);
+    let src = write_layout(&image, &layout);
+    let (image_id, _) = layout_ids(&layout);
+
+    let pulled = s.strata_ok(["pull", "-q", "--name", "strata-test/one", &src]);
+    assert_eq!(stdout_line(&pulled), image_id);
+    assert_eq!(s.podman_image_ids(), vec![image_id.clone()]);
+    let names = s.podman_ok(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(stdout_line(&names), "localhost/strata-test/one:latest");
+
+    // strata's mount and podman's show the same tree, sharing one counted layer mount.
+    let mnt = s.scratch("mnt");
+    s.strata_ok([
+        "mount".as_ref(),
+        "localhost/strata-test/one".as_ref(),
+        mnt.as_os_str(),
+    ]);
+    let strata_tree = listing(&mnt);
+    let podman_mnt = stdout_line(&s.podman_ok(["image", "mount", &image_id]));
+    let podman_tree = listing(Path::new(&podman_mnt));
+    assert_same_tree(
+        &strata_tree,
+        &podman_tree,
+        "strata mount vs podman image mount",
+    );
+    let mounts: Value = parse_json(
+        &fs::read(s.runroot.join("overlay-layers/mountpoints.json")).unwrap(),
+        "mountpoints.json",
+    );
+    assert_eq!(mounts[0]["count"], 2, "{mounts}");
+    assert!(!strata_tree.is_empty() && strata_tree.contains_key("etc/variant"));
+    assert!(
+        !strata_tree.contains_key("etc/motd"),
+        "the whiteout hides etc/motd"
+    );
+    assert!(
+        !strata_tree.contains_key("var/lib/app/state"),
+        "the opaque dir hides state"
+    );
+
+    // The merged view equals the image unpacked as umoci would.
+    let unpacked = s.scratch("unpacked");
+    fs::remove_dir(&unpacked).unwrap();
+    strata_tests::strata_ok(["unpack".as_ref(), src.as_ref(), unpacked.as_os_str()]);
+    assert_same_tree(
+        &strata_tree,
+        &listing(&unpacked),
+        "strata mount vs strata unpack",
+    );
+
+    // Mounted: strata refuses to remove it.
+    let refused = s.strata(["rmi", &image_id]);
+    assert!(
+        !refused.status.success(),
+        "rmi of a mounted image succeeded"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("mounted"),
+        "{}",
+        show_output(&refused)
+    );
+
+    s.podman_ok(["image", "unmount", &image_id]);
+    s.strata_ok(["umount".as_ref(), mnt.as_os_str()]);
+    let mounts = fs::read_to_string(s.runroot.join("overlay-layers/mountpoints.json")).unwrap();
+    assert_eq!(mounts.trim(), "[]");
+
+    // podman removes it cleanly: nothing left for strata to list or complain about.
+    s.podman_ok(["rmi", &image_id]);
+    assert!(s.strata_image_ids().is_empty());
+    assert_eq!(
+        s.strata_json(["layers", "--json"]),
+        Value::Array(Vec::new())
+    );
+    s.strata_ok(["fsck"]);
+    let left: Vec<String> = fs::read_dir(s.root.join("overlay"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "l" && n != ".has-mount-program")
+        .collect();
+    assert!(left.is_empty(), "left in overlay/: {left:?}");
+}
+
+#[test]
+fn strata_lists_inspects_and_mounts_an_image_podman_pulled() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(2, 100_000), &layout);
+    let (image_id, diff_ids) = layout_ids(&layout);
+
+    let out = s.podman_ok(["pull", "-q", &src]);
+    assert_eq!(stdout_line(&out), image_id);
+    assert_eq!(s.strata_image_ids(), vec![image_id.clone()]);
+
+    // The same IDs: strata pulling the same image finds every layer already there.
+    let report = s.strata_json(["pull", "--json", &src]);
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), diff_ids.len());
+    assert!(layers.iter().all(|l| l["reused"] == true), "{report}");
+    assert_eq!(report["image"], image_id.as_str());
+
+    // inspect, as skopeo sees the same store.
+    let reference = s.reference(&image_id);
+    let strata = parse_json(&s.strata_ok(["inspect", &reference]), "strata inspect");
+    let skopeo = parse_json(
+        &strata_tests::skopeo_ok(["inspect", &reference.replacen('[', "[overlay@", 1)]),
+        "skopeo inspect",
+    );
+    for key in ["Digest", "Layers", "Architecture", "Os", "Created", "Env"] {
+        assert_eq!(strata[key], skopeo[key], "{key}");
+    }
+    let raw = s.strata_ok(["inspect", "--raw", &reference]);
+    assert_eq!(sha256_digest(&raw), strata["Digest"].as_str().unwrap());
+
+    // mount and unpack read it as the layout it came from.
+    let expected = {
+        let d = s.scratch("expected");
+        fs::remove_dir(&d).unwrap();
+        strata_tests::strata_ok(["unpack".as_ref(), src.as_ref(), d.as_os_str()]);
+        listing(&d)
+    };
+    let mnt = s.scratch("mnt");
+    s.strata_ok(["mount".as_ref(), image_id.as_ref(), mnt.as_os_str()]);
+    assert_same_tree(
+        &listing(&mnt),
+        &expected,
+        "strata mount of podman's image vs unpack",
+    );
+    s.strata_ok(["umount".as_ref(), mnt.as_os_str()]);
+    let from_store = s.scratch("from-store");
+    fs::remove_dir(&from_store).unwrap();
+    s.strata_ok([
+        "unpack".as_ref(),
+        reference.as_ref(),
+        from_store.as_os_str(),
+    ]);
+    assert_same_tree(
+        &listing(&from_store),
+        &expected,
+        "unpack containers-storage: vs unpack oci:",
+    );
+
+    // Its layers rebuild byte for byte (podman's tar-split, podman's diff directories).
+    let fsck = s.strata_json(["fsck", "--content", "--json"]);
+    assert_eq!(fsck["content_checked"], diff_ids.len() as u64, "{fsck}");
+    assert_eq!(fsck["problems"], Value::Array(Vec::new()));
+
+    s.strata_ok(["rmi", &image_id]);
+    assert!(s.podman_image_ids().is_empty());
+}
+
+#[test]
+fn containers_storage_reads_strata_store_and_rebuilds_each_layer() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    // The sample: gzip, zstd and plain layers, PAX and GNU long names, a non-UTF-8 name, devices, xattrs,
+    // whiteouts, an opaque dir, and a hardlink into a lower layer (which containers/image cannot store).
+    let layout = s.scratch("sample");
+    strata_fixtures::sample()
+        .write_layout(&layout, "latest")
+        .unwrap();
+    let (image_id, diff_ids) = layout_ids(&layout);
+    s.strata_ok([
+        "pull",
+        "-q",
+        "--name",
+        "sample",
+        &format!("oci:{}:latest", layout.display()),
+    ]);
+
+    let images = strata_tests::run(s.containers_storage_cmd().arg("images")).stdout;
+    let images = String::from_utf8_lossy(&images);
+    assert!(images.contains(&image_id), "{images}");
+    assert!(images.contains("localhost/sample:latest"), "{images}");
+    let layers = strata_tests::run(s.containers_storage_cmd().arg("layers")).stdout;
+    let layers = String::from_utf8_lossy(&layers).into_owned();
+    let store_layers = s.strata_json(["layers", "--json"]);
+    let store_layers = store_layers.as_array().unwrap();
+    assert_eq!(store_layers.len(), diff_ids.len());
+    for (layer, diff_id) in store_layers.iter().zip(&diff_ids) {
+        let id = layer["id"].as_str().unwrap();
+        assert!(
+            layers.contains(id),
+            "containers-storage layers lacks {id}:\n{layers}"
+        );
+        assert_eq!(layer["diff-digest"], diff_id.as_str());
+        let out = s.dir().join(format!("{id}.tar"));
+        strata_tests::run(
+            s.containers_storage_cmd()
+                .args(["diff", "-u", "-f"])
+                .arg(&out)
+                .arg(id),
+        );
+        assert_eq!(
+            &sha256_digest(&fs::read(&out).unwrap()),
+            diff_id,
+            "containers-storage diff of layer {id} is not the original tar"
+        );
+    }
+    s.strata_ok(["fsck", "--content"]);
+}
+
+/// Spawns `cmd` with its output captured.
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Whether `child` is still running after `wait`.
+fn still_running_after(child: &mut Child, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Waits for `child` (at most a minute) and asserts success.
+fn finish(child: Child, what: &str) -> Vec<u8> {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}",
+        show_output(&out)
+    );
+    out.stdout
+}
+
+#[test]
+fn strata_waits_while_containers_storage_holds_the_store() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    s.strata_ok(["images"]);
+    // containers-storage import-layer takes the layer store's locks, then reads the layer from stdin: while
+    // stdin stays open and empty, it holds them.
+    let mut holder = s
+        .containers_storage_cmd()
+        .arg("import-layer")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut reader = spawn(s.strata_cmd().arg("layers"));
+    assert!(
+        still_running_after(&mut reader, Duration::from_millis(1500)),
+        "strata layers did not wait for containers-storage's lock"
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.append_data(&mut h, "hello", &b"hello\n"[..]).unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    stdin.write_all(&tar).unwrap();
+    drop(stdin);
+    let id = stdout_line(&finish(holder, "containers-storage import-layer"));
+    let listed = String::from_utf8_lossy(&finish(reader, "strata layers")).into_owned();
+    assert!(
+        listed.contains(&id[..12]),
+        "strata did not see the layer it waited for:\n{listed}"
+    );
+}
+
+#[test]
+fn podman_waits_while_strata_holds_the_store_and_readers_do_not() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(3, 10_000), &layout);
+    s.strata_ok(["pull", "-q", &src]);
+    // `strata fsck --content` holds the store's shared locks while it reads each layer's tar-split: make one
+    // a FIFO, and strata holds them until the FIFO is fed.
+    let layers = s.strata_json(["layers", "--json"]);
+    let id = layers[0]["id"].as_str().unwrap().to_owned();
+    let ts = s.root.join(format!("overlay-layers/{id}.tar-split.gz"));
+    let saved = fs::read(&ts).unwrap();
+    fs::remove_file(&ts).unwrap();
+    strata_tests::run(Command::new("mkfifo").arg(&ts));
+    let holder = spawn(s.strata_cmd().args(["fsck", "--content"]));
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Another reader goes through at once…
+    let started = Instant::now();
+    s.strata_ok(["images"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // …but podman and containers-storage (which lock for writing even to list) wait.
+    let mut podman = spawn(s.podman_cmd().arg("images"));
+    let mut cs = spawn(s.containers_storage_cmd().arg("layers"));
+    assert!(
+        still_running_after(&mut podman, Duration::from_millis(1500)),
+        "podman did not wait for strata's lock"
+    );
+    assert!(
+        still_running_after(&mut cs, Duration::from_millis(200)),
+        "containers-storage did not wait for strata's lock"
+    );
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&ts)
+        .unwrap()
+        .write_all(&saved)
+        .unwrap();
+    finish(holder, "strata fsck --content");
+    finish(podman, "podman images");
+    finish(cs, "containers-storage layers");
+    fs::remove_file(&ts).unwrap();
+    fs::write(&ts, &saved).unwrap();
+    s.strata_ok(["fsck", "--content"]);
+}
+
+/// A little xorshift generator (tests must not depend on a crate for this).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    t | 1
+}
+
+/// Asserts a store is consistent after interrupted operations: after the next open (which any strata
+/// command does), fsck finds no damage to layers or images — at most stale mounts and leftovers, which
+/// `--repair` fixes — and podman lists the same images as strata.
+fn assert_consistent(s: &TestStore) {
+    let first = s
+        .strata_cmd()
+        .args(["fsck", "--content", "--json"])
+        .output()
+        .unwrap();
+    let report = parse_json(&first.stdout, "strata fsck --json");
+    for p in report["problems"].as_array().unwrap() {
+        let kind = p["kind"].as_str().unwrap();
+        assert!(
+            kind == "mount" || kind == "leftover",
+            "a damaged store after interrupted operations: {p}\n{report}"
+        );
+    }
+    s.strata_ok(["fsck", "--repair"]);
+    let again = s.strata_json(["fsck", "--content", "--json"]);
+    assert_eq!(again["problems"], Value::Array(Vec::new()), "{again}");
+    assert_eq!(s.podman_image_ids(), s.strata_image_ids());
+    let layers = s.strata_json(["layers", "--json"]);
+    assert!(
+        layers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l.get("flags").is_none()),
+        "{layers}"
+    );
+    let staging: Vec<_> = fs::read_dir(s.root.join("overlay/staging"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(staging.is_empty(), "staging directories left: {staging:?}");
+}
+
+#[test]
+fn a_pull_killed_at_any_point_leaves_no_half_layer_visible() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    // Big enough that a pull takes a while to unpack and commit.
+    let src = write_layout(&test_image(4, 24 << 20), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    // How long a whole pull takes here, to spread the kills over all of it (commit included).
+    let whole = {
+        let other = TestStore::new();
+        let started = Instant::now();
+        other.strata_ok(["pull", "-q", &src]);
+        started.elapsed()
+    };
+    let step = (whole / 40).max(Duration::from_millis(2));
+    let mut delay = Duration::from_millis(0);
+    let mut kills = 0;
+    loop {
+        let mut child = spawn(s.strata_cmd().args(["pull", "-q", &src]));
+        std::thread::sleep(delay);
+        let done = child.try_wait().unwrap().is_some();
+        if !done {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        let _ = child.wait();
+        // The next open removes what the killed pull left; every layer listed is whole.
+        let layers = s.strata_json(["layers", "--json"]);
+        for l in layers.as_array().unwrap() {
+            assert!(
+                l.get("flags").is_none(),
+                "an incomplete layer is visible: {l}"
+            );
+        }
+        // Leftovers (complete layers or big data a record never came to) are allowed; damage is not.
+        let out = s.strata(["fsck", "--content", "--json"]);
+        let fsck = parse_json(&out.stdout, "strata fsck --json");
+        for p in fsck["problems"].as_array().unwrap() {
+            assert_ne!(p["kind"], "layer", "after a kill at {delay:?}: {p}");
+            assert_ne!(p["kind"], "image", "after a kill at {delay:?}: {p}");
+        }
+        if done {
+            break;
+        }
+        delay += step;
+        assert!(delay < Duration::from_secs(60), "the pull never finished");
+    }
+    eprintln!("the pull was killed {kills} times before it could finish ({delay:?})");
+    assert!(kills > 0, "the pull finished before it could be killed");
+    assert_eq!(s.strata_image_ids(), vec![image_id]);
+    assert_consistent(&s);
+}
+
+#[test]
+fn concurrent_pulls_removals_and_mounts_with_random_kills_leave_a_consistent_store() {
+    if !ready() {
+        return;
+    }
+    const WORKERS: usize = 8;
+    const OPS: usize = 50;
+    let s = TestStore::new();
+    // Four images sharing their base layer (and so their first layer IDs).
+    let sources: Vec<String> = (0..4)
+        .map(|v| {
+            let dir = s.scratch(&format!("layout-{v}"));
+            write_layout(&test_image(10 + v, 50_000 * (v as usize + 1)), &dir)
+        })
+        .collect();
+    let names: Vec<String> = (0..4).map(|v| format!("torture/img{v}")).collect();
+    s.strata_ok(["images"]);
+    let seed = seed();
+    eprintln!("torture seed {seed}");
+    let started = Instant::now();
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let s = &s;
+                let sources = &sources;
+                let names = &names;
+                scope.spawn(move || {
+                    let mut rng =
+                        Rng(seed.wrapping_add((w as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+                    let mnt = s.scratch(&format!("mnt-{w}"));
+                    let mut failures = Vec::new();
+                    let mut stats = [0usize; 3]; // succeeded, failed cleanly, killed
+                    for _ in 0..OPS {
+                        let k = rng.below(4) as usize;
+                        let mut cmd = s.strata_cmd();
+                        match rng.below(10) {
+                            0..=3 => cmd.args(["pull", "-q", "--name", &names[k], &sources[k]]),
+                            4 | 5 => cmd.args(["rmi", &names[k]]),
+                            6 => cmd.arg("mount").arg(&names[k]).arg(&mnt),
+                            7 => cmd.arg("umount").arg(&mnt),
+                            8 => cmd.args(["images"]),
+                            _ => cmd.args(["layers"]),
+                        };
+                        let mut child = spawn(&mut cmd);
+                        let killed = rng.below(6) == 0;
+                        if killed {
+                            std::thread::sleep(Duration::from_millis(rng.below(60)));
+                            let _ = child.kill();
+                        }
+                        let out = child.wait_with_output().unwrap();
+                        let err = String::from_utf8_lossy(&out.stderr);
+                        let bad = out.status.code() == Some(101)
+                            || [
+                                "panicked",
+                                "damaged",
+                                "does not parse",
+                                "internal error",
+                                "incomplete",
+                            ]
+                            .iter()
+                            .any(|m| err.contains(m));
+                        if bad {
+                            failures.push(format!("worker {w}: {}", show_output(&out)));
+                        }
+                        if std::env::var_os("STRATA_TORTURE_VERBOSE").is_some()
+                            && !out.status.success()
+                        {
+                            eprintln!(
+                                "worker {w}: {} -> {}",
+                                strata_tests::describe(&cmd),
+                                err.trim()
+                            );
+                        }
+                        stats[if out.status.success() {
+                            0
+                        } else if out.status.code().is_some() {
+                            1
+                        } else {
+                            2
+                        }] += 1;
+                    }
+                    eprintln!(
+                        "worker {w}: {} ok, {} refused, {} killed",
+                        stats[0], stats[1], stats[2]
+                    );
+                    // Leave nothing mounted by this worker.
+                    let _ = s.strata_cmd().arg("umount").arg(&mnt).output();
+                    failures
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    eprintln!(
+        "{} operations in {:.1} s",
+        WORKERS * OPS,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_consistent(&s);
+    // And the store still works: everything can be pulled and removed.
+    for (src, name) in sources.iter().zip(&names) {
+        s.strata_ok(["pull", "-q", "--name", name, src]);
+    }
+    assert_eq!(s.podman_image_ids().len(), 4);
+    for name in &names {
+        s.strata_ok(["rmi", "--force", name]);
+    }
+    s.strata_ok(["prune"]);
+    assert!(
+        s.strata_json(["layers", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.podman_image_ids().is_empty());
+}
