@@ -8,7 +8,7 @@
 //! The same pass records the layer's random-access checkpoints (see [`crate::decode`]): gzip member starts and
 //! deflate block boundaries every [`CHECKPOINT_SPAN`](crate::CHECKPOINT_SPAN), zstd frame starts.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
@@ -66,6 +66,19 @@ pub fn read_layer(
     spec: &LayerSpec,
     on_entry: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
 ) -> Result<LayerSummary> {
+    read_layer_with_tar(blob, spec, on_entry, &mut io::sink())
+}
+
+/// [`read_layer`], also handing every byte of the uncompressed tar stream to `tar` on the parsing thread, in
+/// order and including whatever follows the end-of-archive blocks: exactly the bytes the diff ID hashes (what a
+/// tar-split recorder needs). A write error from `tar` aborts the pass.
+pub fn read_layer_with_tar(
+    blob: Box<dyn Read + Send>,
+    spec: &LayerSpec,
+    on_entry: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    tar: &mut dyn Write,
+) -> Result<LayerSummary> {
+    let raw = tar;
     let layer = spec.digest.to_string();
     let declared =
         Compression::from_layer_media_type(&spec.media_type).ok_or_else(|| Error::Format {
@@ -85,6 +98,7 @@ pub fn read_layer(
                 pos: 0,
             },
             hasher: DigestWriter::new(strata_oci::Algorithm::Sha256),
+            raw,
         };
         let parsed = read_entries(&mut tar, &layer, on_entry).and_then(|(entries, rest)| {
             // Whatever follows the end-of-archive blocks still counts towards the diff ID.
@@ -94,7 +108,7 @@ pub fn read_layer(
             })?;
             Ok(entries)
         });
-        let HashingReader { rx, hasher } = tar;
+        let HashingReader { rx, hasher, .. } = tar;
         // Dropping the receiver stops an inflater that is still sending after parsing stopped early.
         drop(rx);
         let inflated = inflater
@@ -238,16 +252,18 @@ impl Read for ChannelReader {
     }
 }
 
-/// Hashes the tar stream on its way to the parser: the diff ID.
-struct HashingReader {
+/// Hashes the tar stream on its way to the parser (the diff ID) and copies it to the caller's sink.
+struct HashingReader<'w> {
     rx: ChannelReader,
     hasher: DigestWriter,
+    raw: &'w mut dyn Write,
 }
 
-impl Read for HashingReader {
+impl Read for HashingReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.rx.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.raw.write_all(&buf[..n])?;
         Ok(n)
     }
 }

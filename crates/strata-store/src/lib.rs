@@ -25,7 +25,6 @@
 //! **Must not depend on:** FUSE, the CLI, or any store-wide state in memory between calls (every operation
 //! reloads under its locks). Never prints. The only `unsafe` is the `fcntl(F_OFD_SETLKW)` call in `sys.rs`.
 
-mod decompress;
 mod error;
 mod fsck;
 mod fsutil;

@@ -22,13 +22,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, Read};
+use std::io::{self, BufWriter, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use rayon::prelude::*;
@@ -36,7 +34,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use strata_index::{IndexWriter, LayerInfo as IndexLayerInfo};
 use strata_layer::unpack::{Mode, UnpackOptions, Unpacker};
-use strata_layer::{LayerSpec, LayerSummary, layer_specs, read_layer};
+use strata_layer::{LayerSpec, LayerSummary, layer_specs, read_layer_with_tar};
 use strata_oci::Digest;
 use strata_oci::media::Compression;
 use strata_source::{ImageSource, ResolvedImage};
@@ -368,32 +366,35 @@ impl Store {
         let blob = source.open_blob(&spec.digest)?;
         let ts_path = staging.path().join("tar-split.gz");
         let ts_file = File::create(&ts_path).at(&ts_path)?;
-        let (tx, rx) = sync_channel::<Vec<u8>>(16);
-        let recorder = thread::Builder::new()
-            .name("strata-tar-split".into())
-            .spawn(move || record_tar_split(rx, ts_file))
-            .at(&ts_path)?;
+        let mut recorder = TarSplitWriter::new(flate2::write::GzEncoder::new(
+            BufWriter::new(ts_file),
+            flate2::Compression::fast(),
+        ));
         let read = Arc::new(AtomicU64::new(0));
-        let tee = Tee {
+        let counting = Counting {
             inner: blob.reader,
-            tx: Some(tx),
             read: Arc::clone(&read),
         };
         let mut writer = IndexWriter::new();
         let mut reported: u64 = 0;
         let mut entries: u64 = 0;
-        let summary = read_layer(Box::new(tee), spec, &mut |entry, data| {
-            writer.push(entry.clone());
-            entries += 1;
-            let now = read.load(Ordering::Relaxed);
-            if now >= reported + (1 << 20) {
-                reported = now;
-                progress(&PullEvent::LayerProgress { index, bytes: now });
-            }
-            unpacker.apply(entry, data)
-        });
-        let recorded = recorder.join();
+        let summary = read_layer_with_tar(
+            Box::new(counting),
+            spec,
+            &mut |entry, data| {
+                writer.push(entry.clone());
+                entries += 1;
+                let now = read.load(Ordering::Relaxed);
+                if now >= reported + (1 << 20) {
+                    reported = now;
+                    progress(&PullEvent::LayerProgress { index, bytes: now });
+                }
+                unpacker.apply(entry, data)
+            },
+            &mut recorder,
+        );
         let summary = summary?;
+        let recorded = finish_tar_split(recorder);
         unpacker.finish()?;
         for checkpoint in &summary.checkpoints {
             writer.add_checkpoint(checkpoint.clone());
@@ -414,7 +415,7 @@ impl Store {
         // A tar-split that could not be recorded (a tar the recorder cannot follow, duplicate names) is left
         // out: containers/storage then re-creates the tar from the directory.
         let tar_split = match recorded {
-            Ok(Ok(ts)) if ts.duplicate.is_none() && ts.tar_size == summary.tar_size => Some(ts),
+            Ok(ts) if ts.duplicate.is_none() && ts.tar_size == summary.tar_size => Some(ts),
             _ => {
                 remove_all(&ts_path)?;
                 None
@@ -760,68 +761,24 @@ fn lower_of_child(layout: &crate::Layout, parent: &str) -> Result<String> {
     Ok(lower)
 }
 
-/// Passes the blob through to the layer engine, copying each chunk to the tar-split recorder and counting.
-struct Tee {
+/// Counts the compressed bytes read, for progress.
+struct Counting {
     inner: Box<dyn Read + Send>,
-    tx: Option<SyncSender<Vec<u8>>>,
     read: Arc<AtomicU64>,
 }
 
-impl Read for Tee {
+impl Read for Counting {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if n > 0 {
-            self.read.fetch_add(n as u64, Ordering::Relaxed);
-            if let Some(tx) = &self.tx
-                && tx.send(buf[..n].to_vec()).is_err()
-            {
-                // The recorder gave up; the layer is stored without a tar-split.
-                self.tx = None;
-            }
-        }
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
 
-/// The receiving end of the tee as a reader.
-struct ChannelReader {
-    rx: Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.chunk = c;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// The recorder thread: decompresses the blob copy and records its tar-split, gzip-compressed, into `out`.
-fn record_tar_split(rx: Receiver<Vec<u8>>, out: File) -> io::Result<TarSplitSummary> {
-    let input = BufReader::with_capacity(
-        256 << 10,
-        ChannelReader {
-            rx,
-            chunk: Vec::new(),
-            pos: 0,
-        },
-    );
-    let mut tar = crate::decompress::decompress(input)?;
-    let gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::fast());
-    let mut recorder = TarSplitWriter::new(gz);
-    io::copy(&mut tar, &mut recorder)?;
+/// Closes a tar-split recorder: the gzip stream finished and the file synced.
+fn finish_tar_split(
+    recorder: TarSplitWriter<flate2::write::GzEncoder<BufWriter<File>>>,
+) -> io::Result<TarSplitSummary> {
     let (gz, summary) = recorder.finish()?;
     let out = gz.finish()?;
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
