@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -61,13 +61,7 @@ struct Mount {
 impl Mount {
     fn new(image: &str, dir: &Path) -> Mount {
         fs::create_dir_all(dir).unwrap();
-        let out = strata_ok([
-            "mount",
-            "--fuse",
-            "--json",
-            image,
-            dir.to_str().unwrap(),
-        ]);
+        let out = strata_ok(["mount", "--fuse", "--json", image, dir.to_str().unwrap()]);
         let report = parse_json(&out, "strata mount --json");
         assert_eq!(report["mode"], "fuse", "{report}");
         assert_eq!(
@@ -124,7 +118,11 @@ fn repack(image: &str, bundle: &Path, refresh: bool) {
     if refresh {
         args.push("--refresh-bundle".to_owned());
     }
-    args.extend(["--image".to_owned(), image.to_owned(), bundle.display().to_string()]);
+    args.extend([
+        "--image".to_owned(),
+        image.to_owned(),
+        bundle.display().to_string(),
+    ]);
     umoci(&args);
 }
 
@@ -267,20 +265,35 @@ fn umoci_rootfs(image: &str, bundle: &Path) -> PathBuf {
     bundle.join("rootfs")
 }
 
-/// An image made in-process (no peers): 300 small files over 30 directories, a few multi-MiB ones, and a
-/// hardlink, in two gzip layers.
+/// The files of [`generated_image`], path and content: 300 small files over 30 directories and two large
+/// ones, spread over two layers (every third small file and `big/two` in the upper one).
+fn generated_files() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = (0..300u64)
+        .map(|i| {
+            (
+                format!("d{}/f{i}", i % 30),
+                noise(((i * 7919) % 20_000) as usize, i),
+            )
+        })
+        .collect();
+    files.push(("big/one".into(), noise(9 << 20, 1)));
+    files.push(("big/two".into(), noise(5 << 20, 2)));
+    files
+}
+
+/// An image made in-process (no peers): [`generated_files`] and a hardlink `big/link` to `big/one` across
+/// layers, in two gzip layers (the large files span several checkpoints).
 fn generated_image(work: &Path) -> String {
     let mut lower = LayerBuilder::new();
     let mut upper = LayerBuilder::new();
-    for i in 0..300u64 {
-        let layer = if i % 3 == 0 { &mut upper } else { &mut lower };
-        layer.file(
-            format!("d{}/f{i}", i % 30),
-            noise(((i * 7919) % 20_000) as usize, i),
-        );
+    for (i, (path, data)) in generated_files().into_iter().enumerate() {
+        let layer = if i % 3 == 0 || path == "big/two" {
+            &mut upper
+        } else {
+            &mut lower
+        };
+        layer.file(path.as_str(), data);
     }
-    lower.file("big/one", noise(9 << 20, 1));
-    upper.file("big/two", noise(5 << 20, 2));
     upper.hardlink("big/link", "big/one");
     let layout = work.join("generated");
     ImageBuilder::new()
@@ -318,7 +331,10 @@ fn the_mount_equals_umoci_for_gzip_zstd_and_plain() {
     let variants = [
         ("gzip", gzip.clone()),
         ("zstd", recompress(&gzip, &tmp.path().join("zstd"), "zstd")),
-        ("plain", recompress(&gzip, &tmp.path().join("plain"), "none")),
+        (
+            "plain",
+            recompress(&gzip, &tmp.path().join("plain"), "none"),
+        ),
     ];
     for (name, image) in variants {
         let mount = Mount::new(&image, &tmp.path().join(format!("mnt-{name}")));
@@ -348,7 +364,11 @@ fn the_mounted_sample_equals_umoci() {
         &tmp.path().join("umoci"),
     ));
     let mount = Mount::new(&sample, &tmp.path().join("mnt"));
-    assert_same_tree(&expected, &listing(&mount.dir), "umoci vs strata mount (sample)");
+    assert_same_tree(
+        &expected,
+        &listing(&mount.dir),
+        "umoci vs strata mount (sample)",
+    );
     let rec = record(&mount.dir).expect("listed by strata mounts");
     assert_eq!(rec["image"], sample.as_str());
     assert_eq!(rec["mode"], "fuse");
@@ -373,18 +393,13 @@ fn sixteen_parallel_readers_read_the_same_bytes() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let image = generated_image(tmp.path());
-    // The truth, read by the same code path but alone: then checked against 16 readers at once on a fresh
-    // mount (cold caches), each in its own order.
-    let expected = {
-        let mount = Mount::new(&image, &tmp.path().join("first"));
-        let l = listing(&mount.dir);
-        mount.umount();
-        l
-    };
-    assert_eq!(expected["big/one"].sha256, sha256(&noise(9 << 20, 1)));
-    assert_eq!(expected["big/link"].hardlink_group, "big/link");
-    let wanted = Arc::new(files(&expected));
-    assert!(wanted.len() > 300);
+    let mut wanted: Vec<(String, String)> = generated_files()
+        .iter()
+        .map(|(p, d)| (p.clone(), sha256(d)))
+        .collect();
+    wanted.push(("big/link".into(), sha256(&noise(9 << 20, 1))));
+    let wanted = Arc::new(wanted);
+    // A fresh mount (cold caches), 16 readers at once, each through every file in its own order.
     let mount = Mount::new(&image, &tmp.path().join("mnt"));
     let readers: Vec<_> = (0..16)
         .map(|t| {
@@ -407,6 +422,10 @@ fn sixteen_parallel_readers_read_the_same_bytes() {
     for r in readers {
         r.join().expect("a reader failed");
     }
+    // The hardlink across layers is one inode with two links.
+    let one = fs::metadata(mount.dir.join("big/one")).unwrap();
+    let link = fs::metadata(mount.dir.join("big/link")).unwrap();
+    assert_eq!((one.ino(), one.nlink()), (link.ino(), 2));
     mount.umount();
 }
 
@@ -472,7 +491,10 @@ fn reads_racing_umount_end_with_errors_not_hangs() {
     // The serving process is gone, and so is its record.
     let deadline = Instant::now() + Duration::from_secs(10);
     while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
-        assert!(Instant::now() < deadline, "the serving process did not exit");
+        assert!(
+            Instant::now() < deadline,
+            "the serving process did not exit"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(record(&mount.dir).is_none());
@@ -481,7 +503,10 @@ fn reads_racing_umount_end_with_errors_not_hangs() {
 fn is_zombie(pid: u64) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 
@@ -537,7 +562,13 @@ fn foreground_serves_until_sigterm() {
     let dir = tmp.path().join("mnt");
     fs::create_dir(&dir).unwrap();
     let mut child = Command::new(strata_bin())
-        .args(["mount", "--fuse", "--foreground", &image, dir.to_str().unwrap()])
+        .args([
+            "mount",
+            "--fuse",
+            "--foreground",
+            &image,
+            dir.to_str().unwrap(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -564,12 +595,62 @@ fn foreground_serves_until_sigterm() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "SIGTERM did not end --foreground");
+        assert!(
+            Instant::now() < deadline,
+            "SIGTERM did not end --foreground"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success(), "{status}");
     assert!(!is_mounted(&dir));
     assert!(record(&dir).is_none());
+}
+
+#[test]
+fn an_indexed_image_mounts_from_its_index() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = generated_image(tmp.path());
+    let idx = tmp.path().join("idx");
+    strata_ok(["index", "-o", idx.to_str().unwrap(), &image]);
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    let out = strata_ok([
+        "mount",
+        "--fuse",
+        "--json",
+        "--index-dir",
+        idx.to_str().unwrap(),
+        &image,
+        dir.to_str().unwrap(),
+    ]);
+    let mount = Mount { dir: dir.clone() };
+    // 300 small files in 30 directories, `big` with two files and a hardlink.
+    assert_eq!(parse_json(&out, "mount")["entries"], 334);
+    for (path, data) in generated_files().iter().step_by(17) {
+        assert_eq!(&fs::read(dir.join(path)).unwrap(), data, "{path}");
+    }
+    mount.umount();
+    // A damaged index is refused, in one clean line.
+    for entry in fs::read_dir(&idx).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = fs::read(&path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0xff;
+        fs::write(&path, bytes).unwrap();
+    }
+    let out = strata([
+        "mount",
+        "--fuse",
+        "--index-dir",
+        idx.to_str().unwrap(),
+        &image,
+        dir.to_str().unwrap(),
+    ]);
+    assert_clean_error(&out, "mount with a damaged index");
+    assert!(!is_mounted(&dir));
 }
 
 #[test]

@@ -15,7 +15,8 @@
 # 3. Mounts the same tree four ways: `strata mount --fuse` of the OCI layout; `squashfuse_ll` of the squashfs;
 #    `ratarmount` of the .tar.gz; overlayfs with the unpacked tree as its lower dir. For each, on a fresh
 #    mount (unmount, mount; the image files are in the page cache) it times an operation twice, "1st" and
-#    "2nd": `find | wc -l`, `du -s`, `cat` of the 50 MiB file, `cat` of every file. It also times the mounts:
+#    "2nd": `find | wc -l`, `du -s`, `cat` of the 50 MiB file, `cat` of every file; runs interleave the tools,
+#    so that load from other work on the machine falls on all of them alike. It also times the mounts:
 #    strata indexing the layer, strata with the index built beforehand (--index-dir), ratarmount creating
 #    its index, ratarmount with its index, squashfuse_ll, overlayfs.
 # 4. Prints the table on stdout (the log goes to stderr) and keeps it in the work dir.
@@ -260,56 +261,73 @@ LABEL_squashfuse="squashfuse_ll"
 LABEL_ratarmount="ratarmount"
 LABEL_overlay="kernel overlayfs"
 
-# time_mounts NAME MOUNT_FN: median time of RUNS mounts, each from unmounted.
-time_mounts() {
-    local name=$1 fn=$2 r
-    : >"$WORK/tm"
-    for ((r = 0; r < RUNS; r++)); do
-        unmount_any
-        timed "$fn" >>"$WORK/tm"
-    done
-    unmount_any
-    R[mount,$name]=$(median <"$WORK/tm")
-    note "$(printf 'mount (%s): %s s' "$name" "${R[mount,$name]}")"
-}
+# The mounts timed: name and function.
+MOUNTS=(
+    "strata mount_strata"
+    "strata_indexed mount_strata_indexed"
+    "squashfuse mount_squashfuse"
+    "ratarmount mount_ratarmount"
+    "ratarmount_fresh mount_ratarmount_fresh"
+    "overlay mount_overlay"
+)
 
+step "check: every tool shows the whole tree"
 for tool in "${TOOLS[@]}"; do
-    step "$tool"
     warm "$tool"
     if [[ $tool == ratarmount && ! -e $DATA/ratarmount.index.sqlite ]]; then
         mount_ratarmount_fresh
         unmount_any
     fi
-    # The same tree, seen whole.
     unmount_any
     "mount_$tool"
     seen=$(cd "$MNT" && find . | wc -l)
     unmount_any
     note "$tool shows $seen entries (the tree has $ENTRIES)"
     [[ $seen -eq $ENTRIES ]] || note "warning: $tool shows a different number of entries"
-    for op in "${OPS[@]}"; do
-        : >"$WORK/t1"
-        : >"$WORK/t2"
-        for ((r = 0; r < RUNS; r++)); do
+done
+
+# Runs interleave the tools (run 1 of each, then run 2 of each, ...), so that load from anything else on the
+# machine falls on all of them alike.
+step "operations ($RUNS runs, tools interleaved)"
+for op in "${OPS[@]}"; do
+    for tool in "${TOOLS[@]}"; do
+        : >"$WORK/t1-$tool"
+        : >"$WORK/t2-$tool"
+    done
+    for ((r = 0; r < RUNS; r++)); do
+        for tool in "${TOOLS[@]}"; do
             unmount_any
             "mount_$tool"
-            timed "op_$op" >>"$WORK/t1"
-            timed "op_$op" >>"$WORK/t2"
+            timed "op_$op" >>"$WORK/t1-$tool"
+            timed "op_$op" >>"$WORK/t2-$tool"
         done
-        unmount_any
-        R[$tool,$op,1]=$(median <"$WORK/t1")
-        R[$tool,$op,2]=$(median <"$WORK/t2")
-        note "$(printf '%-8s 1st %8s s   2nd %8s s' "$op" "${R[$tool,$op,1]}" "${R[$tool,$op,2]}")"
+    done
+    unmount_any
+    for tool in "${TOOLS[@]}"; do
+        R[$tool,$op,1]=$(median <"$WORK/t1-$tool")
+        R[$tool,$op,2]=$(median <"$WORK/t2-$tool")
+        note "$(printf '%-8s %-11s 1st %8s s   2nd %8s s' "$op" "$tool" "${R[$tool,$op,1]}" "${R[$tool,$op,2]}")"
     done
 done
 
-step "mounts"
-time_mounts strata mount_strata
-time_mounts strata_indexed mount_strata_indexed
-time_mounts squashfuse mount_squashfuse
-time_mounts ratarmount mount_ratarmount
-time_mounts ratarmount_fresh mount_ratarmount_fresh
-time_mounts overlay mount_overlay
+step "mounts ($RUNS runs, interleaved)"
+for m in "${MOUNTS[@]}"; do
+    read -r name _ <<<"$m"
+    : >"$WORK/tm-$name"
+done
+for ((r = 0; r < RUNS; r++)); do
+    for m in "${MOUNTS[@]}"; do
+        read -r name fn <<<"$m"
+        unmount_any
+        timed "$fn" >>"$WORK/tm-$name"
+    done
+done
+unmount_any
+for m in "${MOUNTS[@]}"; do
+    read -r name _ <<<"$m"
+    R[mount,$name]=$(median <"$WORK/tm-$name")
+    note "$(printf 'mount (%s): %s s' "$name" "${R[mount,$name]}")"
+done
 
 # ---------------------------------------------------------------------------------------------------------
 # The table: seconds (median), and each peer's time as a multiple of strata's (above 1: strata is faster).
@@ -327,7 +345,7 @@ OUT=$WORK/table-$KIND.md
     printf '|---|---:|---:|---:|---:|\n'
     for op in "${OPS[@]}"; do
         case $op in
-        find) name='`find | wc -l`' ;;
+        find) name='`find \| wc -l`' ;;
         du) name='`du -s`' ;;
         cat50) name='`cat` 50 MiB file' ;;
         catall) name="\`cat\` every file ($FILES)" ;;

@@ -1,16 +1,5 @@
 //! Where file bytes come from: the [`Contents`] trait, and [`BlobContents`], which reads them straight from
 //! the compressed layer blobs.
-//!
-//! [`BlobContents`] reads through each layer's [`LayerReader`] (a checkpoint at most 4 MiB before any
-//! offset, a couple of open decoders per layer) and keeps a bounded, least-recently-used cache of
-//! decompressed [`CHUNK`]-byte spans of the tar streams, shared by all requests: a small file next to one
-//! just read costs a copy, not a decompression, whatever order files are read in, and concurrent readers of
-//! one span decompress it once. A reader going through a layer in order is read ahead: worker threads
-//! decompress the next checkpoint spans, each from its own checkpoint, in parallel with it. Uncompressed
-//! layers are read directly.
-//!
-//! A store that keeps layers unpacked (containers/storage `diff` directories) would implement
-//! [`Contents`] by opening [`FileRef::path`] in the layer's directory instead.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -37,11 +26,22 @@ pub trait Contents: Send + Sync {
     fn read_at(&self, file: &FileRef<'_>, offset: u64, buf: &mut [u8]) -> Result<usize>;
 }
 
-/// File bytes read from the compressed layer blobs of an image source: see the [module docs](self).
+/// File bytes read from the compressed layer blobs of an image source.
+///
+/// [`BlobContents`] reads through each layer's [`LayerReader`] (a checkpoint at most 4 MiB before any
+/// offset, a couple of open decoders per layer) and keeps a bounded, least-recently-used cache of
+/// decompressed [`CHUNK`]-byte spans of the tar streams, shared by all requests: a small file next to one
+/// just read costs a copy, not a decompression, whatever order files are read in, and concurrent readers of
+/// one span decompress it once. A reader going through a layer in order is read ahead: worker threads
+/// decompress the next checkpoint spans, each from its own checkpoint, in parallel with it. Uncompressed
+/// layers are read directly.
+///
+/// A store that keeps layers unpacked (containers/storage `diff` directories) would implement
+/// [`Contents`] by opening [`FileRef::path`] in the layer's directory instead.
 pub struct BlobContents {
     inner: Arc<Inner>,
     /// Read-ahead jobs for the worker threads (which end when this is dropped).
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 /// What the readers and the read-ahead workers share.
@@ -142,10 +142,7 @@ impl BlobContents {
                     });
             }
         }
-        Ok(BlobContents {
-            inner,
-            jobs: Mutex::new(tx),
-        })
+        Ok(BlobContents { inner, jobs: tx })
     }
 }
 
@@ -175,9 +172,8 @@ impl Inner {
         if let Some(layer) = self.layers.get(job.layer)
             && let Some(chunks) = self.span_chunks(layer, job.span)
         {
-            let slots: Vec<(u64, Arc<Slot>)> = chunks
-                .map(|c| (c, self.cache.slot(job.layer, c)))
-                .collect();
+            let slots: Vec<(u64, Arc<Slot>)> =
+                chunks.map(|c| (c, self.cache.slot(job.layer, c))).collect();
             let mut guards: Vec<_> = slots.iter().map(|(_, s)| lock(&s.data)).collect();
             for ((chunk, slot), mut guard) in slots.iter().zip(guards.drain(..)) {
                 if guard.is_some() {
@@ -198,7 +194,7 @@ impl Inner {
 
     /// Notes that chunk `chunk` of `layer` is being read; when that continues a sequential read, queues the
     /// next spans that are not being read ahead yet.
-    fn read_ahead(&self, index: usize, layer: &Layer, chunk: u64, jobs: &Mutex<mpsc::Sender<Job>>) {
+    fn read_ahead(&self, index: usize, layer: &Layer, chunk: u64, jobs: &mpsc::Sender<Job>) {
         let c = CHUNK as u64;
         let mut ahead = lock(&self.ahead);
         let last = ahead.last.insert(index, chunk);
@@ -216,8 +212,11 @@ impl Inner {
             if chunks.end.saturating_sub(chunks.start) > MAX_AHEAD_CHUNKS {
                 break;
             }
-            let job = Job { layer: index, span: next };
-            if !chunks.is_empty() && ahead.queued.insert(job) && lock(jobs).send(job).is_err() {
+            let job = Job {
+                layer: index,
+                span: next,
+            };
+            if !chunks.is_empty() && ahead.queued.insert(job) && jobs.send(job).is_err() {
                 ahead.queued.remove(&job);
             }
         }
@@ -228,9 +227,12 @@ impl Inner {
         index: usize,
         at: u64,
         buf: &mut [u8],
-        jobs: &Mutex<mpsc::Sender<Job>>,
+        jobs: &mpsc::Sender<Job>,
     ) -> Result<()> {
-        let layer = self.layers.get(index).ok_or_else(|| truncated(index, b""))?;
+        let layer = self
+            .layers
+            .get(index)
+            .ok_or_else(|| truncated(index, b""))?;
         if !layer.compressed {
             let n = layer.reader.read_at(at, buf)?;
             return if n == buf.len() {

@@ -1,18 +1,11 @@
 //! The FUSE file system: [`ImageFs`], fuser's low-level (inode) API over a [`Tree`] and a [`Contents`].
-//!
-//! Everything is immutable, so the kernel may cache everything for as long as it likes: entries, negative
-//! entries and attributes get [`TTL`]; opens and opendirs are answered with `ENOSYS` when the kernel
-//! supports zero-message opens (it then keeps file pages and directory listings cached and sends neither
-//! OPEN nor RELEASE), and with `KEEP_CACHE` / `CACHE_DIR` otherwise; READDIRPLUS, parallel directory
-//! operations and symlink caching are requested at INIT. Requests are served by several threads without
-//! locks (the tree is read-only; the contents' cache locks briefly) and reads reuse one buffer per thread.
 
 use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::path::PathBuf;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -51,7 +44,14 @@ pub struct Summary {
     pub bytes: u64,
 }
 
-/// A read-only FUSE file system over one image: see the [module docs](self).
+/// A read-only FUSE file system over one image.
+///
+/// Everything is immutable, so the kernel may cache everything for as long as it likes: entries, negative
+/// entries and attributes get [`TTL`]; opens and opendirs are answered with `ENOSYS` when the kernel
+/// supports zero-message opens (it then keeps file pages and directory listings cached and sends neither
+/// OPEN nor RELEASE), and with `KEEP_CACHE` / `CACHE_DIR` otherwise; READDIRPLUS, parallel directory
+/// operations and symlink caching are requested at INIT. Requests are served by several threads without
+/// locks (the tree is read-only; the contents' cache locks briefly) and reads reuse one buffer per thread.
 pub struct ImageFs {
     tree: Tree,
     contents: Arc<dyn Contents>,
@@ -224,7 +224,10 @@ impl ImageFs {
         match i {
             0 => Some((ino, b".")),
             1 => {
-                let parent = self.tree.node(ino).map_or(ROOT_INO, |n| u64::from(n.parent));
+                let parent = self
+                    .tree
+                    .node(ino)
+                    .map_or(ROOT_INO, |n| u64::from(n.parent));
                 Some((parent, b".."))
             }
             _ => {
@@ -486,9 +489,7 @@ impl fuser::Filesystem for ImageFs {
         }
         let mut names: Vec<u8> = Vec::new();
         for (name, _) in self.tree.xattrs(ino.0) {
-            let listed = names
-                .split(|&b| b == 0)
-                .any(|n| !n.is_empty() && n == name);
+            let listed = names.split(|&b| b == 0).any(|n| !n.is_empty() && n == name);
             if !listed {
                 names.extend_from_slice(name);
                 names.push(0);
@@ -498,13 +499,15 @@ impl fuser::Filesystem for ImageFs {
     }
 }
 
-/// `secs`.`nsec` since the epoch (before it for negative `secs`), or the epoch if out of range.
+/// `secs` seconds and `nsec` nanoseconds after the epoch (a timespec: `secs` may be negative, `nsec` is
+/// always added), or the epoch itself if that is out of range.
 fn time(secs: i64, nsec: u32) -> SystemTime {
-    let since = Duration::new(secs.unsigned_abs(), nsec);
-    if secs >= 0 {
-        UNIX_EPOCH.checked_add(since)
+    let whole = Duration::from_secs(secs.unsigned_abs());
+    let at = if secs >= 0 {
+        UNIX_EPOCH.checked_add(whole)
     } else {
-        UNIX_EPOCH.checked_sub(since)
-    }
-    .unwrap_or(UNIX_EPOCH)
+        UNIX_EPOCH.checked_sub(whole)
+    };
+    at.and_then(|t| t.checked_add(Duration::from_nanos(u64::from(nsec))))
+        .unwrap_or(UNIX_EPOCH)
 }

@@ -19,10 +19,10 @@ use std::process::{Command, Stdio};
 use fuser::{Config, Session, SessionACL};
 use rustix::fs::{Access, Mode, OFlags};
 use rustix::io::FdFlags;
+use rustix::mount::{MountFlags, UnmountFlags};
 use rustix::net::{
     AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SocketFlags, SocketType,
 };
-use rustix::mount::{MountFlags, UnmountFlags};
 
 use crate::error::{Error, Result};
 use crate::fs::ImageFs;
@@ -73,8 +73,8 @@ pub fn mount(fs: ImageFs, dir: &Path, options: &MountOptions) -> Result<Mounted>
     }
     config.n_threads = Some(threads);
     // Each cloned descriptor is a new open of /dev/fuse, which an unprivileged user may not be allowed.
-    config.clone_fd = threads > 1
-        && rustix::fs::access(DEV_FUSE, Access::READ_OK | Access::WRITE_OK).is_ok();
+    config.clone_fd =
+        threads > 1 && rustix::fs::access(DEV_FUSE, Access::READ_OK | Access::WRITE_OK).is_ok();
     let fd = match mount_sys(&dir, options.allow_other)? {
         Some(fd) => fd,
         None => mount_fusermount(&dir, options.allow_other)?,

@@ -1,10 +1,5 @@
 //! Mount records: one small JSON file per live FUSE mount, so that `strata mounts` can list them and a
 //! mount whose serving process died can be found and cleaned up ([`Records`]).
-//!
-//! A record is written by the serving process once the mount is ready, and removed by it when the mount
-//! goes away; a record whose process is gone (killed, crashed) is stale, and [`Records::list`] removes it
-//! (and detaches the dead mount, if it is still in the mount table). Its name is derived from the mount
-//! point, so a directory has at most one record. The format is in docs/FORMAT.md ("Mount records").
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -67,7 +62,12 @@ pub fn process_start(pid: u32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
-/// The directory of mount records: see the [module docs](self).
+/// The directory of mount records.
+///
+/// A record is written by the serving process once the mount is ready, and removed by it when the mount
+/// goes away; a record whose process is gone (killed, crashed) is stale, and [`Records::list`] removes it
+/// (and detaches the dead mount, if it is still in the mount table). Its name is derived from the mount
+/// point, so a directory has at most one record. The format is in docs/FORMAT.md ("Mount records").
 #[derive(Debug, Clone)]
 pub struct Records {
     dir: PathBuf,
@@ -187,7 +187,11 @@ pub fn is_dead_mount(dir: &Path) -> bool {
         .spawn(move || {
             let _ = tx.send(rustix::fs::statfs(&target).map(|_| ()));
         });
-    spawned.is_ok() && matches!(rx.recv_timeout(DEATH_WAIT), Ok(Err(rustix::io::Errno::NOTCONN)))
+    spawned.is_ok()
+        && matches!(
+            rx.recv_timeout(DEATH_WAIT),
+            Ok(Err(rustix::io::Errno::NOTCONN))
+        )
 }
 
 /// Detaches the strata mount at `dir` if it is dead ([`is_dead_mount`]): best effort.

@@ -1,11 +1,4 @@
 //! The inode table: [`Tree`], built once at mount time by walking the merged view.
-//!
-//! Every visible entry gets an inode number, assigned breadth-first from the root (inode 1), so the same
-//! image always gets the same numbers. Everything a request needs is copied into a few flat arrays: one
-//! fixed-size [`Node`] per inode, one [`Dirent`] per directory entry (each directory's entries contiguous
-//! and sorted by name, so a lookup is a binary search), and one byte arena holding names, symlink
-//! targets, xattrs and the in-layer paths of file contents. Serving a request allocates nothing and never
-//! touches the layer indexes again.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -108,7 +101,14 @@ pub struct FileRef<'a> {
     pub path: &'a [u8],
 }
 
-/// The inode table of a mounted image: see the [module docs](self).
+/// The inode table of a mounted image.
+///
+/// Every visible entry gets an inode number, assigned breadth-first from the root (inode 1), so the same
+/// image always gets the same numbers. Everything a request needs is copied into a few flat arrays: one
+/// fixed-size node per inode, one entry per directory entry (each directory's entries contiguous
+/// and sorted by name, so a lookup is a binary search), and one byte arena holding names, symlink
+/// targets, xattrs and the in-layer paths of file contents. Serving a request allocates nothing and never
+/// touches the layer indexes again.
 #[derive(Debug, Default)]
 pub struct Tree {
     nodes: Vec<Node>,

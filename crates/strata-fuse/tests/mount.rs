@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
-use strata_fuse::{FsOptions, ImageFs, MountOptions, Tree};
+use strata_fuse::{BlobContents, CHUNK, Contents, FsOptions, ImageFs, MountOptions, Tree};
+use strata_layer::ImageView;
 use strata_oci::Platform;
 
 /// Deterministic pseudo-random bytes.
@@ -49,7 +50,7 @@ fn image(dir: &Path) -> String {
     lower.char_device("dev/null", 1, 3);
     lower.block_device("dev/sda", 8, 0);
     lower.fifo("run/fifo");
-    lower.file("big", noise(5 << 20, 7));
+    lower.file("big", noise(12 << 20, 7));
     let mut upper = LayerBuilder::new();
     upper.whiteout("etc/gone");
     upper.opaque("opt/d");
@@ -88,16 +89,79 @@ fn the_inode_table_applies_the_layer_rules() {
     assert!(tree.lookup_path(b"opt/becomes-dir/inside").is_some());
     let a = tree.lookup_path(b"data/a").unwrap();
     assert_eq!(tree.lookup_path(b"data/b"), Some(a), "hardlink in a layer");
-    assert_eq!(tree.lookup_path(b"data/c"), Some(a), "hardlink across layers");
+    assert_eq!(
+        tree.lookup_path(b"data/c"),
+        Some(a),
+        "hardlink across layers"
+    );
     // Stable: the same image gives the same numbers.
     let again = open(&image(tmp.path()));
     assert_eq!(again.tree().lookup_path(b"data/c"), Some(a));
-    assert_eq!(
-        again.tree().lookup_path(b"more"),
-        tree.lookup_path(b"more")
-    );
+    assert_eq!(again.tree().lookup_path(b"more"), tree.lookup_path(b"more"));
     let file = tree.file(tree.lookup_path(b"more").unwrap()).unwrap();
-    assert_eq!((file.layer, file.size, file.path), (1, 3 << 20, &b"more"[..]));
+    assert_eq!(
+        (file.layer, file.size, file.path),
+        (1, 3 << 20, &b"more"[..])
+    );
+}
+
+#[test]
+fn contents_read_right_from_many_threads_whatever_the_cache_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = image(tmp.path());
+    let source: Arc<dyn strata_source::ImageSource> =
+        Arc::from(strata_source::open(&name).unwrap());
+    let view =
+        ImageView::open(Arc::clone(&source), &Platform::new("linux", "amd64", None)).unwrap();
+    let tree = Arc::new(Tree::build(view.merged()).unwrap());
+    let files: Arc<Vec<(u64, Vec<u8>)>> = Arc::new(vec![
+        (tree.lookup_path(b"big").unwrap(), noise(12 << 20, 7)),
+        (tree.lookup_path(b"more").unwrap(), noise(3 << 20, 11)),
+        (
+            tree.lookup_path(b"data/c").unwrap(),
+            b"hardlinked\n".to_vec(),
+        ),
+    ]);
+    // One chunk (no read-ahead, constant eviction), a few, and plenty.
+    for cache in [CHUNK, 3 * CHUNK, 64 * CHUNK] {
+        let contents = Arc::new(
+            BlobContents::new(Arc::clone(&source), view.merged().layers(), cache).unwrap(),
+        );
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let (tree, files, contents) =
+                    (Arc::clone(&tree), Arc::clone(&files), Arc::clone(&contents));
+                std::thread::spawn(move || {
+                    let mut state = 0x2545_f491_4f6c_dd1d_u64 ^ (t << 32);
+                    let mut next = |n: u64| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        state % n.max(1)
+                    };
+                    let mut buf = vec![0u8; 300_000];
+                    for i in 0..60 {
+                        let (ino, data) = &files[(i + t as usize) % files.len()];
+                        let file = tree.file(*ino).unwrap();
+                        // Half the reads go through the file in order (read-ahead), half jump around.
+                        let offset = if i % 2 == 0 {
+                            (i as u64 / 2 * 200_000) % (data.len() as u64 + 10)
+                        } else {
+                            next(data.len() as u64 + 10)
+                        };
+                        let len = 1 + next(buf.len() as u64) as usize;
+                        let n = contents.read_at(&file, offset, &mut buf[..len]).unwrap();
+                        let from = (offset as usize).min(data.len());
+                        let want = &data[from..(from + len).min(data.len())];
+                        assert_eq!(&buf[..n], want, "thread {t} read {i}: {len} at {offset}");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
 }
 
 /// Whether this process can mount FUSE here (root with /dev/fuse); the CLI tests enforce it under CI.
@@ -135,7 +199,10 @@ fn the_mounted_tree_shows_every_kind_and_attribute() {
     }
 
     let m = |p: &str| fs::symlink_metadata(mnt.join(p)).unwrap();
-    assert_eq!(fs::read(mnt.join("etc/passwd")).unwrap(), b"root:x:0:0::/root:/bin/sh\n");
+    assert_eq!(
+        fs::read(mnt.join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
     assert!(!mnt.join("etc/gone").exists());
     assert!(!mnt.join("opt/d/x").exists());
     assert_eq!(fs::read(mnt.join("opt/d/y")).unwrap(), b"above\n");
@@ -164,7 +231,10 @@ fn the_mounted_tree_shows_every_kind_and_attribute() {
     let null = m("dev/null");
     assert!(null.file_type().is_char_device());
     assert_eq!(
-        (rustix::fs::major(null.rdev()), rustix::fs::minor(null.rdev())),
+        (
+            rustix::fs::major(null.rdev()),
+            rustix::fs::minor(null.rdev())
+        ),
         (1, 3)
     );
     let sda = m("dev/sda");
@@ -174,13 +244,16 @@ fn the_mounted_tree_shows_every_kind_and_attribute() {
         (8, 0)
     );
     assert!(m("run/fifo").file_type().is_fifo());
-    assert_eq!(fs::read(mnt.join("big")).unwrap(), noise(5 << 20, 7));
+    assert_eq!(fs::read(mnt.join("big")).unwrap(), noise(12 << 20, 7));
     assert_eq!(fs::read(mnt.join("more")).unwrap(), noise(3 << 20, 11));
     // Directory link counts: 2 + subdirectories.
     assert_eq!(m("opt").nlink(), 4);
     // A read-only file system refuses writes.
     let err = fs::write(mnt.join("etc/passwd"), b"x").unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::ROFS.raw_os_error()));
+    assert_eq!(
+        err.raw_os_error(),
+        Some(rustix::io::Errno::ROFS.raw_os_error())
+    );
     let st = rustix::fs::statfs(&mnt).unwrap();
     assert!(st.f_blocks > 0 && st.f_files > 10, "{st:?}");
 

@@ -24,7 +24,13 @@ use super::registry_args::RegistryArgs;
 use crate::output::{print_json, print_raw};
 
 /// The image transports FUSE mounts (everything that is not a store image).
-const TRANSPORTS: [&str; 5] = ["oci:", "oci-archive:", "docker-archive:", "dir:", "docker://"];
+const TRANSPORTS: [&str; 5] = [
+    "oci:",
+    "oci-archive:",
+    "docker-archive:",
+    "dir:",
+    "docker://",
+];
 
 /// How long `strata umount` waits for the serving process to finish.
 const UMOUNT_WAIT: Duration = Duration::from_secs(5);
@@ -83,10 +89,8 @@ pub fn records() -> Records {
     } else {
         match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
             Some(d) => PathBuf::from(d).join("strata"),
-            None => std::env::temp_dir().join(format!(
-                "strata-run-{}",
-                rustix::process::getuid().as_raw()
-            )),
+            None => std::env::temp_dir()
+                .join(format!("strata-run-{}", rustix::process::getuid().as_raw())),
         }
     };
     Records::new(base.join("mounts"))

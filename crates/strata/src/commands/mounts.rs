@@ -17,7 +17,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         return print_json(&mounts);
     }
-    let mut out = format!("{:<40} {:<6} {:>8}  {}\n", "DIRECTORY", "MODE", "PID", "IMAGE");
+    let mut out = format!(
+        "{:<40} {:<6} {:>8}  {}\n",
+        "DIRECTORY", "MODE", "PID", "IMAGE"
+    );
     for m in &mounts {
         out.push_str(&format!(
             "{:<40} {:<6} {:>8}  {}\n",
