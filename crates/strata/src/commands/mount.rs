@@ -11,7 +11,8 @@ pub struct Args {
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
-    /// The image: a name or ID in the store, or containers-storage:[ROOT+RUNROOT]IMAGE.
+    /// The image: a name or ID in the store, containers-storage:[ROOT+RUNROOT]IMAGE, or (FUSE) any
+    /// transport: oci:, oci-archive:, docker-archive:, dir:, docker://.
     image: String,
     /// An existing directory to mount it at.
     dir: PathBuf,
