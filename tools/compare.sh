@@ -666,6 +666,7 @@ How long strata takes to turn an image into something usable, next to the tools 
 job, all timed on one image in one run on one machine. This file is generated: `bash tools/compare.sh`
 rebuilds it from scratch (`--criterion` adds the criterion summary; `--quick` tries the script out on a
 small image and writes into the work dir instead of here). Edit the intro in `tools/compare.sh`, not here.
+The FUSE mount's figures are in docs/BENCHMARKS-mount.md (`tools/compare_mount.sh`).
 
 How to read it:
 
@@ -703,6 +704,12 @@ EOF
     echo "- strata commit: \`$COMMIT\`"
     echo "- image kind: \`$KIND\`$( ((QUICK)) && echo ' (a small image for trying the script out: not representative)')"
     echo "- hyperfine: \`--warmup $WARMUP --runs $RUNS\`, bash as the shell (its start-up is subtracted)"
+    other_mean=$(printf '%s\n' "${OTHER_CPU[@]}" | awk '$1 != "" { t += $1; n++ } END { if (n) printf "%.2f", t / n }')
+    if [[ -n $other_mean ]] && awk -v o="$other_mean" 'BEGIN { exit !(o >= 0.5) }'; then
+        echo "- **the machine was busy with other work**: on average $other_mean of its $(nproc) cores were taken by"
+        echo "  something else while the commands were timed (column *other CPU*). The figures are noisy and lean"
+        echo "  against the multi-threaded tools; rerun on a quiet machine before drawing fine conclusions."
+    fi
     echo
     echo "## Machine"
     echo
