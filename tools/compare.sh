@@ -25,6 +25,9 @@
 # tools/compare/set-aside.sh for why (ext4 without a journal). Full image: about 10 minutes on 2 cores.
 set -euo pipefail
 
+# The whole script is one { ... } block, so that bash has read all of it before running any of it: this tree
+# is edited while the script runs, and bash otherwise reads a script as it goes.
+{
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$(pwd)
 
@@ -785,3 +788,5 @@ mkdir -p -- "$(dirname -- "$OUTPUT")"
 chmod 644 -- "$tmp_out"
 mv -f -- "$tmp_out" "$OUTPUT"
 step "done in $((ELAPSED / 60)) min $((ELAPSED % 60)) s: $OUTPUT"
+exit 0
+}
