@@ -484,6 +484,10 @@ if command -v skopeo >/dev/null 2>&1; then
         note "$STORE_DRIVER_NOTE"
     fi
 fi
+# strata's own pull: the same containers/storage layout, plus strata's layer index, in a fresh store each run.
+add "strata pull" store \
+    "$(q "$STRATA") --root $(q "$STORE/strata/root") --runroot $(q "$STORE/strata/run") pull $(q "$IMAGE_REF") >/dev/null" \
+    "$SET_ASIDE $(q "$STORE/strata") && sync"
 if [[ -z $STORE_DRIVER ]]; then
     skip "skopeo copy → containers-storage" store "$STORE_DRIVER_NOTE"
     skip "podman pull" store "$STORE_DRIVER_NOTE"
@@ -758,7 +762,7 @@ EOF
         echo "Not run: $STORE_DRIVER_NOTE."
     fi
     echo
-    table store "strata unpack"
+    table store "strata pull"
     echo
     commands_block store
     echo
