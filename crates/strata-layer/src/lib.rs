@@ -23,7 +23,7 @@ mod zlib;
 pub use decode::CHECKPOINT_SPAN;
 pub use error::{Error, Result};
 pub use image::{IndexedLayer, index_layer, index_layers, layer_specs, unpack_layers};
-pub use pipeline::{LayerSpec, LayerSummary, read_layer, read_layer_with_tar};
+pub use pipeline::{ChannelReader, LayerSpec, LayerSummary, read_layer, read_layer_with_tar};
 pub use random::LayerReader;
 pub use reader::read_entries;
 pub use view::ImageView;

@@ -92,11 +92,7 @@ pub fn read_layer_with_tar(
     thread::scope(|scope| {
         let inflater = scope.spawn(move || inflate(verifying, declared, &media_type, tx));
         let mut tar = HashingReader {
-            rx: ChannelReader {
-                rx,
-                chunk: Vec::new(),
-                pos: 0,
-            },
+            rx: ChannelReader::new(rx),
             hasher: DigestWriter::new(strata_oci::Algorithm::Sha256),
             raw,
         };
@@ -227,11 +223,23 @@ fn pump(
     }
 }
 
-/// The receiving end of the channel as a reader.
-struct ChannelReader {
+/// The receiving end of a channel of byte chunks as a reader: chunks are read in order, an `Err` chunk is
+/// returned as the read error, and a closed channel is the end of the stream.
+pub struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     chunk: Vec<u8>,
     pos: usize,
+}
+
+impl ChannelReader {
+    /// A reader of the chunks `rx` receives.
+    pub fn new(rx: Receiver<io::Result<Vec<u8>>>) -> ChannelReader {
+        ChannelReader {
+            rx,
+            chunk: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for ChannelReader {

@@ -6,10 +6,11 @@
 //! [`uncompressed_specs`] to read a store image's layers with the layer engine.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
+use strata_layer::ChannelReader;
 
 use strata_layer::LayerSpec;
 use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader, media};
@@ -361,11 +362,7 @@ pub(crate) fn assemble_stream(store: Store, id: String) -> Result<ChannelReader>
             }
         })
         .map_err(|e| Error::io("<tar-split thread>", e))?;
-    Ok(ChannelReader {
-        rx,
-        chunk: Vec::new(),
-        pos: 0,
-    })
+    Ok(ChannelReader::new(rx))
 }
 
 const CHUNK: usize = 256 << 10;
@@ -392,31 +389,6 @@ impl Write for ChannelWriter {
                 .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "reader gone"))?;
         }
         Ok(())
-    }
-}
-
-/// The reading end of [`assemble_stream`].
-pub(crate) struct ChannelReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(c) => {
-                    self.chunk = c?;
-                    self.pos = 0;
-                }
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
