@@ -8,12 +8,14 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::fs::{PermissionsExt as _, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
     assert_clean_error, host_arch, is_root, parse_json, require_tool, run, skopeo_ok, strata,
@@ -617,8 +619,15 @@ fn tree_image(work: &Path) -> String {
 
 /// `strata export` of `image`, extracted by GNU tar as root, must equal `umoci unpack`'s rootfs.
 fn assert_export_equals_umoci(image: &str, work: &Path) -> PathBuf {
+    assert_export_of_equals_umoci(&oci(image), image, work)
+}
+
+/// `strata export` of `exported` (any image strata reads), extracted by GNU tar as root, must equal the
+/// rootfs `umoci unpack` makes of `image` (`LAYOUT:TAG`). Works in `work`, which must not exist yet.
+fn assert_export_of_equals_umoci(exported: &str, image: &str, work: &Path) -> PathBuf {
+    fs::create_dir_all(work).unwrap();
     let tar = work.join("export.tar");
-    let out = strata(["export", &oci(image), "-o", &tar.display().to_string()]);
+    let out = strata(["export", exported, "-o", &tar.display().to_string()]);
     assert!(
         out.status.success(),
         "strata export: {}",
@@ -641,7 +650,7 @@ fn assert_export_equals_umoci(image: &str, work: &Path) -> PathBuf {
     assert_same_tree(
         &ours,
         &theirs,
-        "strata export (left) vs umoci unpack (right)",
+        &format!("strata export of {exported} (left) vs umoci unpack (right)"),
     );
     rootfs
 }
@@ -783,6 +792,94 @@ fn export_equals_umoci_unpack_and_ls_find_cat_agree() {
 
 /// The committed sample: PAX and GNU long names, a name that is not UTF-8, an opaque directory, a
 /// hardlink across layers, a capability xattr, devices and a fifo.
+/// A store keeps layers unpacked: the scanner reads a `containers-storage:` image through the layers'
+/// `diff` directories and indexes — layers podman stored (indexed by strata on first use, from their
+/// tar-split) as well as layers strata pulled — and sees the same tree as in the image's archive.
+#[test]
+fn store_images_scan_as_their_archives() {
+    if !(require_tool("umoci") && require_tool("podman") && require_root("the store scan")) {
+        return;
+    }
+    let podman_store = TestStore::new();
+    // podman names an image pulled from oci:PATH after PATH, and refuses upper case: build it in the store's
+    // all-lowercase scratch area.
+    let work = podman_store.scratch("work");
+    let image = tree_image(&work);
+    podman_store.podman_ok(["pull", "-q", &oci(&image)]);
+    let ids = podman_store.podman_image_ids();
+    assert_eq!(ids.len(), 1, "podman stored one image: {ids:?}");
+    let strata_store = TestStore::new();
+    strata_store.strata_ok(["pull", &oci(&image)]);
+    let strata_ids = strata_store.strata_image_ids();
+    assert_eq!(strata_ids, ids, "the same image ID from strata and podman");
+
+    for (who, store) in [("podman", &podman_store), ("strata", &strata_store)] {
+        let reference = store.reference(&ids[0]);
+        assert_export_of_equals_umoci(&reference, &image, &work.join(format!("export-{who}")));
+        // Nothing differs from the archive, and the scanning commands agree with it.
+        let diff = strata_ok(["diff", &oci(&image), &reference]);
+        assert!(
+            diff.is_empty(),
+            "{who}: diff against the archive: {}",
+            String::from_utf8_lossy(&diff)
+        );
+        for args in [
+            &["find", "--perm", "-4000"][..],
+            &["ls", "-l", "/srv/data"],
+            &["cat", "/srv/third-link"],
+            &["layers", "--files"],
+        ] {
+            let run_on = |name: &str| {
+                let mut v = vec![args[0].to_owned(), name.to_owned()];
+                v.extend(args[1..].iter().map(|a| (*a).to_owned()));
+                strata_ok(v)
+            };
+            let (ours, archive) = (run_on(&reference), run_on(&oci(&image)));
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&archive),
+                "{who}: strata {args:?} on the store image vs the archive"
+            );
+        }
+    }
+
+    // A layer directory changed behind the store's back is reported, never read silently.
+    let layers = podman_store.strata_json(["layers", "--json"]);
+    let changed = layers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["id"].as_str())
+        .map(|id| {
+            podman_store
+                .root
+                .join("overlay")
+                .join(id)
+                .join("diff/srv/data/owned")
+        })
+        .filter(|p| p.is_file())
+        .last()
+        .unwrap();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&changed)
+        .unwrap()
+        .write_all(b"tampered")
+        .unwrap();
+    let out = strata(["cat", &podman_store.reference(&ids[0]), "/srv/data/owned"]);
+    assert_clean_error(&out, "cat of a changed layer file");
+    assert_contains_all(
+        &String::from_utf8_lossy(&out.stderr),
+        &["srv/data/owned", "index"],
+    );
+}
+
+fn assert_contains_all(text: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(text.contains(p), "{p:?} missing from: {text}");
+    }
+}
+
 #[test]
 fn export_of_the_sample_equals_umoci_unpack() {
     if !(require_tool("umoci") && require_tool("skopeo") && require_root("the export comparison")) {

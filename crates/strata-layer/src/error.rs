@@ -40,8 +40,9 @@ pub enum Error {
         source: io::Error,
     },
     /// An entry that cannot be unpacked as asked (a hardlink to a missing target, an opaque marker on a
-    /// non-directory, a name that is not a normalised relative path, a short file body), or an unpack target
-    /// that cannot be used safely (no `openat2(2)`).
+    /// non-directory, a name that is not a normalised relative path, a short file body), an unpack target
+    /// that cannot be used safely (no `openat2(2)`), or a file of an unpacked layer's directory that does
+    /// not match the layer's index.
     #[error("{}: {reason}", path.display())]
     Unpack {
         /// The entry's path under the target (or the target itself).

@@ -11,6 +11,7 @@
 //! **Must not depend on:** the store's layout, FUSE, the CLI. Never prints.
 
 mod decode;
+pub mod dir;
 mod error;
 mod image;
 mod pipeline;
@@ -21,6 +22,7 @@ mod view;
 mod zlib;
 
 pub use decode::CHECKPOINT_SPAN;
+pub use dir::LayerDir;
 pub use error::{Error, Result};
 pub use image::{IndexedLayer, index_layer, index_layers, layer_specs, unpack_layers};
 pub use pipeline::{ChannelReader, LayerSpec, LayerSummary, read_layer, read_layer_with_tar};

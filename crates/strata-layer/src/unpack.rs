@@ -20,6 +20,8 @@
 //! required** (for `openat2`); [`Unpacker::new`] fails with a clear error without it.
 
 mod fsops;
+mod writer;
+pub(crate) use fsops::resolve_dir as resolve_in;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
@@ -35,9 +37,15 @@ use strata_index::{Entry, EntryKind, split_parent};
 
 use crate::error::{Error, Result};
 use fsops::Meta;
+use writer::{FileJob, Writers};
 
 /// The size of the buffer file contents are copied through.
 const COPY_BUFFER: usize = 1 << 20;
+/// File contents in flight to the writer threads at most, in bytes.
+const WRITE_BUDGET: usize = 32 << 20;
+/// Files larger than this are written by the unpacker's own thread, streamed, rather than held in memory for
+/// a writer thread.
+const WRITE_INLINE_ABOVE: u64 = 8 << 20;
 
 /// The form the unpacked tree takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +113,7 @@ impl UnpackOptions {
             },
             devices: root,
             lowers: Vec::new(),
+            writer_threads: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
         }
     }
 }
@@ -596,6 +605,15 @@ impl Unpacker {
     }
 
     fn overlay_whiteout(&mut self, e: &Entry) -> Result<()> {
+        // A whiteout below a path that this layer made a non-directory hides nothing that entry does not
+        // hide already (umoci writes a file, then whiteouts for the children of the directory it replaced).
+        // containers/storage drops such whiteouts; so does strata, rather than fail the layer.
+        if matches!(
+            fsops::resolve_dir(self.root.as_fd(), split_parent(&e.path).0),
+            Err(Errno::NOTDIR)
+        ) {
+            return Ok(());
+        }
         let (parent, name) = self.parent_of(&e.path, true)?;
         self.create_replacing(parent.as_fd(), name, &e.path, |p| {
             rfs::mknodat(p, name, FileType::CharacterDevice, RMode::empty(), 0)

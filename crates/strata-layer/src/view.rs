@@ -1,5 +1,6 @@
 //! A whole image seen as one tree, without unpacking it: the merged view of its layer indexes, with file
-//! contents read through each layer's checkpoints. The mount and the scanner build on [`ImageView`].
+//! contents read through each layer's checkpoints — or, for a layer a store keeps unpacked, from the file of
+//! the same path in its directory. The mount and the scanner build on [`ImageView`].
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use strata_index::{EntryKind, EntryRef, LayerIndex, MergedView};
 use strata_oci::Platform;
 use strata_source::{ImageSource, ResolvedImage, resolve};
 
+use crate::dir::LayerDir;
 use crate::error::{Error, Result};
 use crate::image::{index_layers, layer_specs};
 use crate::random::LayerReader;
@@ -15,11 +17,19 @@ use crate::random::LayerReader;
 const MAX_HARDLINK_HOPS: usize = 16;
 
 /// An image as one merged tree: lookups and directory listings from the layer indexes, file contents from
-/// the compressed blobs. `Send + Sync`: reads may run concurrently.
+/// the compressed blobs or the layers' directories. `Send + Sync`: reads may run concurrently.
 pub struct ImageView {
     image: ResolvedImage,
     merged: MergedView,
-    readers: Vec<LayerReader<'static>>,
+    readers: Vec<LayerData>,
+}
+
+/// Where one layer's file contents are read from.
+enum LayerData {
+    /// The blob, through the index's offsets and checkpoints.
+    Blob(LayerReader<'static>),
+    /// The layer's directory, file by file.
+    Dir(LayerDir),
 }
 
 impl std::fmt::Debug for ImageView {
@@ -75,7 +85,52 @@ impl ImageView {
                     ),
                 });
             }
-            readers.push(LayerReader::from_index(Arc::clone(&source), index)?);
+            readers.push(LayerData::Blob(LayerReader::from_index(
+                Arc::clone(&source),
+                index,
+            )?));
+        }
+        Ok(ImageView {
+            image,
+            merged: MergedView::new(indexes),
+            readers,
+        })
+    }
+
+    /// A view over layers kept unpacked (a store's `diff` directories), bottom layer first: `layers` pairs
+    /// each layer's index with its directory, file contents are read from the directories. Fails unless each
+    /// index describes the layer with the matching diff ID of `image`'s config.
+    pub fn from_layer_dirs(
+        image: ResolvedImage,
+        layers: Vec<(LayerIndex, LayerDir)>,
+    ) -> Result<ImageView> {
+        let specs = layer_specs(&image)?;
+        if specs.len() != layers.len() {
+            return Err(Error::Format {
+                layer: image.instance.digest.to_string(),
+                reason: format!(
+                    "{} layers given for an image of {} layers",
+                    layers.len(),
+                    specs.len()
+                ),
+            });
+        }
+        let mut indexes = Vec::with_capacity(layers.len());
+        let mut readers = Vec::with_capacity(layers.len());
+        for (spec, (index, dir)) in specs.iter().zip(layers) {
+            let expected = spec.diff_id.as_ref().map(ToString::to_string);
+            if expected.as_deref() != Some(index.layer().diff_id.as_str()) {
+                return Err(Error::Format {
+                    layer: spec.digest.to_string(),
+                    reason: format!(
+                        "the index given for it (in {}) describes diff ID {}",
+                        dir.path().display(),
+                        index.layer().diff_id
+                    ),
+                });
+            }
+            indexes.push(index);
+            readers.push(LayerData::Dir(dir));
         }
         Ok(ImageView {
             image,
@@ -155,6 +210,21 @@ impl ImageView {
             layer: self.image.instance.digest.to_string(),
             reason: format!("no layer {layer}"),
         })?;
+        let reader = match reader {
+            LayerData::Blob(reader) => reader,
+            LayerData::Dir(dir) => {
+                let n = dir.read_at(&entry.path(), entry.size(), offset, &mut buf[..want])?;
+                if n < want {
+                    return Err(Error::Unpack {
+                        path: dir
+                            .path()
+                            .join(String::from_utf8_lossy(&entry.path()).as_ref()),
+                        reason: "shorter than the layer's index says".into(),
+                    });
+                }
+                return Ok(n);
+            }
+        };
         let start = entry
             .offset()
             .checked_add(offset)

@@ -1210,3 +1210,28 @@ fn target_is_opened_once() {
     assert!(fx.tmp.path().join("moved/f").exists());
     assert!(!fx.target().join("f").exists());
 }
+
+/// umoci writes a directory that became a file as the file, then whiteouts for the directory's old
+/// children below it: in overlay form those whiteouts are redundant and dropped (as containers/storage
+/// does), never a failed layer; a whiteout through a symlink to a file is dropped as well, inside the target.
+#[test]
+fn overlay_drops_whiteouts_below_a_new_file() {
+    let fx = Fx::new();
+    let outside = fx.outside_str();
+    contained(&fx, || {
+        overlay(
+            &fx,
+            &[
+                dir("opt"),
+                file("opt/becomes-file", "now a file"),
+                whiteout("opt/becomes-file/.wh.x"),
+                symlink("opt/to-secret", &format!("{outside}/secret")),
+                whiteout("opt/to-secret/.wh.y"),
+            ],
+        )
+        .unwrap()
+    });
+    let t = fx.target();
+    assert_eq!(read(t.join("opt/becomes-file")), "now a file");
+    assert!(kind(t.join("opt/to-secret")).is_symlink());
+}

@@ -12,7 +12,9 @@
 //!   tree as a tar ([`ScanImage::export_tar`]), and match entries as `find` does ([`find`]).
 //!
 //! It builds on the layer engine's `ImageView`: an image's layers are read, verified and indexed, then
-//! walked and read through their checkpoints; nothing is unpacked or mounted. It never prints.
+//! walked and read through their checkpoints; nothing is unpacked or mounted. An image a store keeps
+//! unpacked is scanned through a view the store builds over its layers' indexes and directories
+//! ([`ScanImage::from_view`]). It never prints.
 //!
 //! **Must not depend on:** the store's layout, FUSE, the CLI.
 

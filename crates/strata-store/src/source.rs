@@ -12,9 +12,10 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 use strata_layer::ChannelReader;
 
-use strata_layer::LayerSpec;
-use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader, media};
-use strata_source::{Blob, ImageSource, RawManifest};
+use strata_index::LayerIndex;
+use strata_layer::{ImageView, LayerDir, LayerSpec};
+use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, Platform, VerifyingReader, media};
+use strata_source::{Blob, ImageSource, RawManifest, resolve};
 
 use crate::error::{Error, Result};
 use crate::model::{ImageRecord, LayerRecord};
@@ -164,6 +165,29 @@ impl StoreSource {
     /// The store it reads from.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The image's layers, bottom first, as the layer engine reads unpacked layers: each one's index
+    /// (built and recorded first for a layer another tool stored, see [`Store::layer_index`]) with its
+    /// `diff` directory.
+    pub fn layer_dirs(&self) -> Result<Vec<(LayerIndex, LayerDir)>> {
+        let layout = self.store.layout();
+        self.layers
+            .iter()
+            .map(|layer| {
+                let index = LayerIndex::open(self.store.layer_index(&layer.id)?)?;
+                let dir = LayerDir::open(&layout.diff(&layer.id))?;
+                Ok((index, dir))
+            })
+            .collect()
+    }
+
+    /// The image as one merged tree, its files read from the layers' `diff` directories: what the
+    /// scanner and the FUSE mount read a store image through. `platform` chooses among the instances of
+    /// a stored index as for any source.
+    pub fn view(&self, platform: &Platform) -> Result<ImageView> {
+        let image = resolve(self, platform)?;
+        Ok(ImageView::from_layer_dirs(image, self.layer_dirs()?)?)
     }
 
     fn source_err(&self, e: Error) -> strata_source::Error {

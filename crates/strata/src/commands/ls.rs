@@ -29,17 +29,20 @@ pub struct Args {
     path: String,
 }
 
-/// Opens `image` for scanning: every layer read, verified and indexed in memory, nothing unpacked.
+/// Opens `image` for scanning, nothing unpacked: a store image (`containers-storage:`) through its layers'
+/// `diff` directories and indexes, any other image with every layer read, verified and indexed in memory.
 pub fn open_scan(
     image: &str,
     platform: &PlatformArgs,
     registry: Option<&RegistryArgs>,
 ) -> anyhow::Result<ScanImage> {
     if super::store::is_store_image(image) {
-        bail!(
-            "{image}: scanning containers-storage: images is not supported yet (the scanner reads layer \
-             blobs, a store keeps layers unpacked); copy it out first, e.g. `skopeo copy {image} oci:DIR`"
-        );
+        let g = super::store::global();
+        let source = strata_store::open_source(image, &g.root(), &g.runroot())?;
+        return Ok(ScanImage::from_view(
+            image,
+            source.view(&platform.platform())?,
+        ));
     }
     let options = match registry {
         Some(r) => r.options()?,
