@@ -857,8 +857,8 @@ fn store_images_scan_as_their_archives() {
                 .join(id)
                 .join("diff/srv/data/owned")
         })
-        .filter(|p| p.is_file())
-        .last()
+        .rev()
+        .find(|p| p.is_file())
         .unwrap();
     fs::OpenOptions::new()
         .append(true)
