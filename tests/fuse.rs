@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::store::TestStore;
 use strata_tests::tree::{Node, assert_same_tree, listing};
 use strata_tests::{
     assert_clean_error, is_root, parse_json, require_tool, run, show_output, skopeo_ok, strata,
@@ -345,6 +346,57 @@ fn the_mount_equals_umoci_for_gzip_zstd_and_plain() {
         );
         mount.umount();
         assert!(!is_mounted(&mount.dir));
+    }
+}
+
+/// Store images mount through FUSE from their layers' `diff` directories (nothing read from blobs): one
+/// podman stored from gzip layers (indexed by strata from tar-split on first use) and one strata pulled
+/// from zstd layers, each equal to umoci's unpack; a mounted image cannot be removed until it is unmounted.
+#[test]
+fn store_images_mount_from_their_layer_dirs_equal_umoci() {
+    if !(umoci_ok() && require_tool("podman")) {
+        return;
+    }
+    let podman_store = TestStore::new();
+    let strata_store = TestStore::new();
+    // podman refuses upper case in the oci: path it names the image after: build in the store's scratch.
+    let work = podman_store.scratch("work");
+    let layout = umoci_image(&work);
+    let gzip = format!("oci:{}:rich", layout.display());
+    let expected = listing(&umoci_rootfs(
+        &format!("{}:rich", layout.display()),
+        &work.join("umoci"),
+    ));
+    podman_store.podman_ok(["pull", "-q", &gzip]);
+    let zstd = recompress(&gzip, &work.join("zstd"), "zstd");
+    strata_store.strata_ok(["pull", &zstd]);
+    for (name, store) in [
+        ("podman, gzip", &podman_store),
+        ("strata, zstd", &strata_store),
+    ] {
+        let ids = store.strata_image_ids();
+        assert_eq!(ids.len(), 1, "{name}: {ids:?}");
+        let dir = store.scratch("mnt");
+        let mount = Mount::new(&store.reference(&ids[0]), &dir);
+        assert_same_tree(
+            &expected,
+            &listing(&mount.dir),
+            &format!("umoci vs strata mount of a store image ({name})"),
+        );
+        let rec = record(&mount.dir).unwrap();
+        assert_eq!(rec["image_id"].as_str(), Some(ids[0].as_str()), "{rec}");
+
+        // Mounted: rmi refuses, naming the mount; unmounted: it goes.
+        let mut rmi = store.strata_cmd();
+        rmi.args(["rmi", &ids[0]]);
+        let out = strata_tests::run_unchecked(&mut rmi);
+        assert_clean_error(&out, "rmi of a FUSE-mounted image");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("mounted at") && err.contains("mnt"), "{err}");
+        assert_eq!(store.strata_image_ids(), ids, "{name}: still there");
+        mount.umount();
+        store.strata_ok(["rmi", &ids[0]]);
+        assert!(store.strata_image_ids().is_empty(), "{name}: removed");
     }
 }
 

@@ -36,8 +36,7 @@ pub trait Contents: Send + Sync {
 /// decompress the next checkpoint spans, each from its own checkpoint, in parallel with it. Uncompressed
 /// layers are read directly.
 ///
-/// A store that keeps layers unpacked (containers/storage `diff` directories) would implement
-/// [`Contents`] by opening [`FileRef::path`] in the layer's directory instead.
+/// Layers a store keeps unpacked are read by [`crate::DirContents`] instead.
 pub struct BlobContents {
     inner: Arc<Inner>,
     /// Read-ahead jobs for the worker threads (which end when this is dropped).

@@ -15,11 +15,12 @@ use fuser::{
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
 };
 use strata_index::LayerIndex;
-use strata_layer::ImageView;
+use strata_layer::{ImageView, LayerDir};
 use strata_oci::Platform;
 use strata_source::ImageSource;
 
 use crate::contents::{BlobContents, Contents, DEFAULT_CACHE_BYTES};
+use crate::dir_contents::DirContents;
 use crate::error::{Error, Result};
 use crate::tree::{Kind, Node, ROOT_INO, Tree};
 
@@ -156,14 +157,24 @@ impl ImageFs {
         ImageFs::from_view(&view, source, options)
     }
 
-    /// The file system of an image already opened as `view` (from `source`).
+    /// The file system of an image already opened as `view` (from `source`): file bytes from the layers'
+    /// directories when the view reads unpacked layers (a store image, [`DirContents`]), from the
+    /// compressed blobs otherwise ([`BlobContents`]).
     pub fn from_view(
         view: &ImageView,
         source: Arc<dyn ImageSource>,
         options: &FsOptions,
     ) -> Result<ImageFs> {
         let tree = Tree::build(view.merged())?;
-        let contents = BlobContents::new(source, view.merged().layers(), options.cache_bytes)?;
+        let layers = view.merged().layers();
+        let dirs: Option<Vec<LayerDir>> = (0..layers.len())
+            .map(|i| view.layer_dir(i).cloned())
+            .collect();
+        let contents: Arc<dyn Contents> = match dirs {
+            // Layers kept unpacked (a store image): read their files.
+            Some(dirs) => Arc::new(DirContents::new(dirs)),
+            None => Arc::new(BlobContents::new(source, layers, options.cache_bytes)?),
+        };
         let summary = Summary {
             manifest: view.image().instance.digest.to_string(),
             layers: view.merged().layers().len(),
@@ -171,7 +182,7 @@ impl ImageFs {
             inodes: tree.inodes(),
             bytes: tree.total_bytes(),
         };
-        Ok(ImageFs::new(tree, Arc::new(contents), summary))
+        Ok(ImageFs::new(tree, contents, summary))
     }
 
     /// What is mounted.

@@ -18,6 +18,7 @@
 //! decides what a serving process says). **Must not depend on:** the store's write side, the CLI.
 
 mod contents;
+mod dir_contents;
 mod error;
 mod fs;
 mod mount;
@@ -25,6 +26,7 @@ mod record;
 mod tree;
 
 pub use contents::{BlobContents, CHUNK, Contents, DEFAULT_CACHE_BYTES};
+pub use dir_contents::{DirContents, OPEN_FILES};
 pub use error::{Error, Result};
 pub use fs::{FsOptions, ImageFs, Summary, TTL};
 pub use mount::{

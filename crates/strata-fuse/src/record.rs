@@ -38,6 +38,13 @@ pub struct MountRecord {
     pub mounted_at: u64,
     /// Number of visible paths.
     pub entries: u64,
+    /// For an image of a store: the store's graph root, absolute (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_root: Option<PathBuf>,
+    /// For an image of a store: its image ID (absent otherwise). The store's users (`strata rmi`) refuse to
+    /// remove an image a live record names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 impl MountRecord {
@@ -226,6 +233,8 @@ fn read_record(path: &Path) -> Result<Option<MountRecord>> {
             uid: 0,
             mounted_at: 0,
             entries: 0,
+            store_root: None,
+            image_id: None,
         }));
     }
     serde_json::from_value(value).map(Some).map_err(bad)

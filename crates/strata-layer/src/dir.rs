@@ -10,6 +10,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
@@ -23,11 +24,12 @@ const FILE_READ: OFlags = OFlags::RDONLY
     .union(OFlags::NOCTTY)
     .union(OFlags::CLOEXEC);
 
-/// A layer unpacked in a directory: opens its regular files by their path in the layer.
-#[derive(Debug)]
+/// A layer unpacked in a directory: opens its regular files by their path in the layer. Clones share the
+/// directory handle.
+#[derive(Debug, Clone)]
 pub struct LayerDir {
     path: PathBuf,
-    root: OwnedFd,
+    root: Arc<OwnedFd>,
 }
 
 impl LayerDir {
@@ -45,7 +47,7 @@ impl LayerDir {
         })?;
         Ok(LayerDir {
             path: path.to_path_buf(),
-            root,
+            root: Arc::new(root),
         })
     }
 

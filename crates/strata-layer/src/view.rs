@@ -149,6 +149,15 @@ impl ImageView {
         &self.merged
     }
 
+    /// The directory layer `layer` (0 = bottom) is read from, for a view over unpacked layers
+    /// ([`ImageView::from_layer_dirs`]); `None` for a layer read from its blob.
+    pub fn layer_dir(&self, layer: usize) -> Option<&LayerDir> {
+        match self.readers.get(layer)? {
+            LayerData::Dir(dir) => Some(dir),
+            LayerData::Blob(_) => None,
+        }
+    }
+
     /// The entry whose bytes a regular file or hardlink at (`layer`, `entry`) has: the entry itself for a
     /// file, the hardlink's target (as seen from the hardlink's layer) for a hardlink.
     pub fn data_entry<'a>(

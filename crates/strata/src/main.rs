@@ -60,7 +60,7 @@ enum Command {
     Mount(commands::mount::Args),
     /// Unmount a directory `strata mount` mounted.
     Umount(commands::umount::Args),
-    /// List the live FUSE mounts (`strata mount --fuse`).
+    /// List the live mounts: FUSE (`strata mount --fuse`) and the store's overlay image mounts.
     Mounts(commands::mounts::Args),
 }
 

@@ -21,9 +21,10 @@ use strata_source::ImageSource;
 
 use super::platform::PlatformArgs;
 use super::registry_args::RegistryArgs;
+use super::store::{global, is_store_image};
 use crate::output::{print_json, print_raw};
 
-/// The image transports FUSE mounts (everything that is not a store image).
+/// The image transports read from their blobs (a store image is read from its layers' directories).
 const TRANSPORTS: [&str; 5] = [
     "oci:",
     "oci-archive:",
@@ -38,8 +39,9 @@ const UMOUNT_WAIT: Duration = Duration::from_secs(5);
 /// The FUSE flags of `strata mount`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct FuseArgs {
-    /// Mount through FUSE, served by a background strata process: any image, as any user [default for
-    /// images with a transport (oci:, oci-archive:, docker-archive:, dir:, docker://), and when not root].
+    /// Mount through FUSE, served by a background strata process: any image (a store image read from its
+    /// layers' directories), as any user [default for images with a transport (oci:, oci-archive:,
+    /// docker-archive:, dir:, docker://), and when not root].
     #[arg(long, conflicts_with = "overlay")]
     pub fuse: bool,
     /// Mount a store image through the kernel's overlayfs (root only) [default for store images as root].
@@ -76,7 +78,7 @@ impl FuseArgs {
     }
 }
 
-/// Whether `image` names a transport FUSE can read (not a store image).
+/// Whether `image` names a transport read from blobs (not a store image).
 pub fn has_transport(image: &str) -> bool {
     TRANSPORTS.iter().any(|t| image.starts_with(t))
 }
@@ -111,12 +113,6 @@ struct Report {
 
 /// Runs `strata mount --fuse [--foreground] IMAGE DIR`.
 pub fn mount(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
-    if !has_transport(image) {
-        bail!(
-            "{image}: FUSE mounts read images with a transport ({}); a store image mounts with --overlay, as root",
-            TRANSPORTS.join(", ")
-        );
-    }
     let dir = strata_fuse::absolute(dir)?;
     if args.serve_detached || args.foreground {
         return serve(args, image, &dir, json);
@@ -201,13 +197,31 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
 fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     prepare(dir)?;
-    let source: Arc<dyn ImageSource> =
-        Arc::from(super::store::open_image(image, &args.registry.options()?)?);
     let options = FsOptions {
         index_dir: args.index_dir.clone(),
         ..FsOptions::default()
     };
-    let fs = ImageFs::open(source, &args.platform.platform(), &options)?;
+    let mut store_image = None;
+    let fs = if has_transport(image) {
+        let source: Arc<dyn ImageSource> =
+            Arc::from(super::store::open_image(image, &args.registry.options()?)?);
+        ImageFs::open(source, &args.platform.platform(), &options)?
+    } else {
+        // A store image: its layers' indexes and diff dirs, nothing read from blobs.
+        let name = if is_store_image(image) {
+            image.to_owned()
+        } else {
+            format!("containers-storage:{image}")
+        };
+        let g = global();
+        let source = Arc::new(strata_store::open_source(&name, &g.root(), &g.runroot())?);
+        let view = source.view(&args.platform.platform())?;
+        store_image = Some((
+            std::path::absolute(source.store().root())?,
+            source.image().id.clone(),
+        ));
+        ImageFs::from_view(&view, source, &options)?
+    };
     let summary = fs.summary().clone();
     let mounted = strata_fuse::mount(fs, dir, &MountOptions::default())?;
     let pid = std::process::id();
@@ -224,6 +238,8 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         entries: summary.entries as u64,
+        store_root: store_image.as_ref().map(|(root, _)| root.clone()),
+        image_id: store_image.map(|(_, id)| id),
     };
     // On failure `mounted` is dropped, which unmounts.
     unmount_on_signals(dir)?;

@@ -1,5 +1,9 @@
 //! `strata rmi`: remove images (and the layers nothing else uses) from the store.
 
+use anyhow::bail;
+use strata_store::Store;
+
+use super::fuse::{live_mounts, umount};
 use super::store::global;
 use crate::output::{print_json, print_raw};
 
@@ -23,6 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     let mut out = String::new();
     for name in &args.images {
+        check_fuse_mounts(&store, name, args.force)?;
         let r = store.remove_image(name, args.force)?;
         for n in &r.untagged {
             out.push_str(&format!("Untagged: {n}\n"));
@@ -36,4 +41,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return print_json(&reports);
     }
     print_raw(out.as_bytes())
+}
+
+/// Refuses to remove an image (not just one of its names) that a live FUSE mount serves from the store's
+/// layer directories; with `force`, unmounts those mounts first.
+fn check_fuse_mounts(store: &Store, name: &str, force: bool) -> anyhow::Result<()> {
+    let info = store.image(name)?;
+    let record = &info.record;
+    if !record.id.starts_with(name) && record.names.len() > 1 {
+        // Only this name goes (the store decides exactly which).
+        return Ok(());
+    }
+    let root = std::path::absolute(store.root())?;
+    for m in live_mounts()? {
+        if m.image_id.as_deref() != Some(record.id.as_str())
+            || m.store_root.as_deref() != Some(root.as_path())
+        {
+            continue;
+        }
+        if !force {
+            bail!(
+                "image {}: mounted at {} (FUSE, served by pid {}); unmount it first (strata umount {}) or use --force",
+                record.id.get(..12).unwrap_or(&record.id),
+                m.dir.display(),
+                m.pid,
+                m.dir.display()
+            );
+        }
+        umount(&m.dir)?;
+    }
+    Ok(())
 }
