@@ -8,6 +8,11 @@
 //! `Authorization` to another origin); `Link` pagination; and faults injected by a proxy: 429 then success,
 //! 500, slow answers, a connection cut mid-blob, wrong bytes. Each ends in a successful retry or a clean
 //! one-line error.
+//!
+//! `strata pull docker://…` into a store (root and podman needed) goes through the same faults: a pull that
+//! fails leaves layers.json, images.json and every name under `overlay/`, `overlay-layers/` and
+//! `overlay-images/` as they were (never a partly stored layer; `strata fsck` clean, podman lists the same
+//! images), and one that recovers, or is tried again, leaves the whole image.
 
 // Test code: helpers outside #[test] functions panic on purpose too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -23,6 +28,7 @@ use strata_tests::registry::{
     Auth, Env, Fault, FaultProxy, PASSWORD, Registry, Rule, ScriptServer, TestPki, TokenServer,
     USER, creds, write_response,
 };
+use strata_tests::store::TestStore;
 use strata_tests::{
     assert_clean_error, assert_json_keys_eq, assert_layers_data, parse_json, require_tool,
     show_output,
@@ -1160,4 +1166,490 @@ fn hostile_registry_responses() {
         &["pagination loops"],
         "Link loop",
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// `strata pull docker://…` into a store through the fault proxy: a failed pull leaves the store exactly as it
+// was (never a partly stored layer); retries that succeed leave a complete image.
+
+/// Whether the pull tests can run here: the registry peers, root (the store keeps owners) and podman.
+fn pull_ready() -> bool {
+    if !peers() {
+        return false;
+    }
+    if !strata_tests::is_root() {
+        if strata_tests::under_ci() {
+            panic!("the registry pull tests need root under CI=true");
+        }
+        eprintln!("SKIP: the registry pull tests need root (the store keeps owners)");
+        return false;
+    }
+    require_tool("podman")
+}
+
+/// Deterministic bytes that do not compress, so that each layer blob is large enough to be cut mid-way.
+fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 3) as u8
+        })
+        .collect()
+}
+
+/// A layer of `dir/` with a few small files and one of `size` noisy bytes.
+fn noisy_layer(dir: &str, seed: u32, size: usize) -> strata_fixtures::LayerBuilder {
+    let mut l = strata_fixtures::LayerBuilder::new();
+    l.dir(dir);
+    for i in 0..20 {
+        l.file(format!("{dir}/small-{i}").as_str(), format!("{seed} {i}\n"));
+    }
+    l.file(format!("{dir}/big").as_str(), noise(seed, size));
+    l
+}
+
+/// An image of `layers`, for the host's platform.
+fn image_of(
+    layers: Vec<(strata_fixtures::LayerBuilder, strata_fixtures::Compression)>,
+) -> strata_fixtures::ImageBuilder {
+    let mut image = strata_fixtures::ImageBuilder::new()
+        .architecture(strata_tests::host_arch())
+        .os("linux")
+        .created("2024-01-02T03:04:05Z");
+    for (layer, compression) in layers {
+        image = image.layer(layer, compression);
+    }
+    image
+}
+
+/// The registry of the pull tests: `demo/base:v1` (one gzip layer) and `demo/app:v1`, the same base layer
+/// under a zstd and a gzip layer of ~400 KiB each.
+struct PullFixture {
+    _tmp: TempDir,
+    reg: Registry,
+    env: Env,
+    /// `demo/app:v1`'s image ID (its config digest's hex).
+    app_id: String,
+    /// `demo/app:v1`'s layer blob digests, bottom first.
+    app_layers: Vec<String>,
+    /// `demo/base:v1`'s image ID.
+    base_id: String,
+}
+
+impl PullFixture {
+    fn start() -> PullFixture {
+        let tmp = tempdir();
+        let base = || noisy_layer("base", 1, 64 * 1024);
+        let base_dir = tmp.path().join("base");
+        let app_dir = tmp.path().join("app");
+        image_of(vec![(base(), strata_fixtures::Compression::Gzip)])
+            .write_layout(&base_dir, "v1")
+            .unwrap();
+        image_of(vec![
+            (base(), strata_fixtures::Compression::Gzip),
+            (
+                noisy_layer("mid", 2, 400 * 1024),
+                strata_fixtures::Compression::Zstd,
+            ),
+            (
+                noisy_layer("top", 3, 400 * 1024),
+                strata_fixtures::Compression::Gzip,
+            ),
+        ])
+        .write_layout(&app_dir, "v1")
+        .unwrap();
+        let reg = Registry::start(Auth::Open);
+        reg.push(
+            &format!("oci:{}:v1", base_dir.display()),
+            "demo/base:v1",
+            &[],
+        );
+        reg.push(&format!("oci:{}:v1", app_dir.display()), "demo/app:v1", &[]);
+        let (base_id, _) = layout_image(&base_dir);
+        let (app_id, app_layers) = layout_image(&app_dir);
+        assert_eq!(app_layers.len(), 3);
+        PullFixture {
+            _tmp: tmp,
+            reg,
+            env: Env::new(),
+            app_id,
+            app_layers,
+            base_id,
+        }
+    }
+
+    /// `strata --root R --runroot RR pull --tls-verify=false --json EXTRA… IMAGE` in the hermetic environment.
+    fn pull(&self, store: &TestStore, image: &str, extra: &[&str]) -> std::process::Output {
+        let mut cmd = self.env.command(strata_tests::strata_bin());
+        cmd.args(store.strata_args())
+            .args(["pull", TLS_OFF, "--json"])
+            .args(extra)
+            .arg(image);
+        strata_tests::run_unchecked(&mut cmd)
+    }
+
+    /// A store holding `demo/base:v1`, pulled straight from the registry, that podman has opened once (so
+    /// that the files podman adds to a store it opens are there before any snapshot).
+    fn store_with_base(&self) -> TestStore {
+        let store = TestStore::new();
+        let out = self.pull(&store, &self.reg.image("demo/base:v1"), &[]);
+        assert!(
+            out.status.success(),
+            "pulling the base\n{}",
+            show_output(&out)
+        );
+        assert_eq!(store.podman_image_ids(), vec![self.base_id.clone()]);
+        store
+    }
+
+    /// The proxy path of `demo/app:v1`'s layer `i`.
+    fn layer_path(&self, i: usize) -> String {
+        format!("/blobs/{}", self.app_layers[i])
+    }
+}
+
+/// The image ID and layer digests of a layout's `v1` image.
+fn layout_image(dir: &Path) -> (String, Vec<String>) {
+    let blob = |d: &str| std::fs::read(dir.join("blobs/sha256").join(&d[7..])).unwrap();
+    let index = parse_json(
+        &std::fs::read(dir.join("index.json")).unwrap(),
+        "index.json",
+    );
+    let manifest = parse_json(
+        &blob(index["manifests"][0]["digest"].as_str().unwrap()),
+        "manifest",
+    );
+    let config = manifest["config"]["digest"].as_str().unwrap();
+    let layers = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect();
+    (config[7..].to_owned(), layers)
+}
+
+/// What a failed pull must leave unchanged: layers.json and images.json byte for byte, and every name under
+/// `overlay/`, `overlay-layers/` and `overlay-images/` — but for `overlay/staging/` itself, the staging
+/// protocol's working directory, which a pull creates and podman removes when it opens the store. What a
+/// pull stages in it (`overlay/staging/<random>/…`) is listed, so a staging directory left behind shows.
+#[derive(Debug, PartialEq, Eq)]
+struct StoreSnapshot {
+    layers_json: String,
+    images_json: String,
+    overlay: Vec<String>,
+    overlay_layers: Vec<String>,
+    overlay_images: Vec<String>,
+}
+
+impl StoreSnapshot {
+    fn take(store: &TestStore) -> StoreSnapshot {
+        let read = |p: &str| std::fs::read_to_string(store.root.join(p)).unwrap();
+        let names = |p: &str| -> Vec<String> {
+            strata_tests::tree::listing(&store.root.join(p))
+                .into_iter()
+                .map(|(path, node)| format!("{path} ({})", node.kind))
+                .collect()
+        };
+        StoreSnapshot {
+            layers_json: read("overlay-layers/layers.json"),
+            images_json: read("overlay-images/images.json"),
+            overlay: names("overlay")
+                .into_iter()
+                .filter(|n| n != "staging (dir)")
+                .collect(),
+            overlay_layers: names("overlay-layers"),
+            overlay_images: names("overlay-images"),
+        }
+    }
+
+    /// Panics with the differences when `after` is not `self`.
+    fn assert_same(&self, after: &StoreSnapshot, what: &str) {
+        let diff = |a: &[String], b: &[String]| -> String {
+            let gone: Vec<_> = a.iter().filter(|x| !b.contains(x)).take(10).collect();
+            let new: Vec<_> = b.iter().filter(|x| !a.contains(x)).take(10).collect();
+            format!("gone: {gone:?}\nnew: {new:?}")
+        };
+        assert_eq!(
+            self.layers_json, after.layers_json,
+            "{what}: layers.json changed"
+        );
+        assert_eq!(
+            self.images_json, after.images_json,
+            "{what}: images.json changed"
+        );
+        for (name, a, b) in [
+            ("overlay/", &self.overlay, &after.overlay),
+            (
+                "overlay-layers/",
+                &self.overlay_layers,
+                &after.overlay_layers,
+            ),
+            (
+                "overlay-images/",
+                &self.overlay_images,
+                &after.overlay_images,
+            ),
+        ] {
+            assert!(a == b, "{what}: {name} changed\n{}", diff(a, b));
+        }
+    }
+}
+
+/// `strata fsck --content` finds nothing wrong.
+fn assert_fsck_clean(fx: &PullFixture, store: &TestStore, what: &str) {
+    let mut cmd = fx.env.command(strata_tests::strata_bin());
+    cmd.args(store.strata_args())
+        .args(["fsck", "--content", "--json"]);
+    let out = strata_tests::run_unchecked(&mut cmd);
+    assert!(out.status.success(), "{what}: fsck\n{}", show_output(&out));
+    let report = parse_json(&out.stdout, "strata fsck --json");
+    assert_eq!(
+        report["problems"],
+        serde_json::json!([]),
+        "{what}: {report}"
+    );
+}
+
+/// A pull that must fail cleanly, naming `digest` and every part of `parts`, and leave the store as it was.
+fn assert_failed_pull_changes_nothing(
+    fx: &PullFixture,
+    store: &TestStore,
+    proxy: &FaultProxy,
+    extra: &[&str],
+    digest: &str,
+    parts: &[&str],
+    what: &str,
+) {
+    let before = StoreSnapshot::take(store);
+    let podman_before = store.podman_image_ids();
+    let out = fx.pull(store, &proxy.image("demo/app:v1"), extra);
+    assert_clean_error(&out, what);
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{what}: {}", err.trim_end());
+    assert_contains(&err, &[digest], what);
+    assert_contains(&err, parts, what);
+    let after = StoreSnapshot::take(store);
+    before.assert_same(&after, what);
+    assert_eq!(
+        store.podman_image_ids(),
+        podman_before,
+        "{what}: podman images"
+    );
+    assert_eq!(store.strata_image_ids(), vec![fx.base_id.clone()], "{what}");
+    assert_fsck_clean(fx, store, what);
+}
+
+/// After a successful pull of `demo/app:v1`: listed by strata and podman, each layer's `diff/` in place, fsck
+/// clean.
+fn assert_app_pulled(fx: &PullFixture, store: &TestStore, out: &std::process::Output, what: &str) {
+    assert!(out.status.success(), "{what}\n{}", show_output(out));
+    let report = parse_json(&out.stdout, "strata pull --json");
+    assert_eq!(report["image"], fx.app_id.as_str(), "{what}: {report}");
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{what}: {report}");
+    assert_eq!(
+        layers[0]["reused"], true,
+        "{what}: the base layer is shared"
+    );
+    for layer in layers {
+        let id = layer["id"].as_str().unwrap();
+        let diff = store.root.join("overlay").join(id).join("diff");
+        assert!(diff.is_dir(), "{what}: {} is missing", diff.display());
+    }
+    let mid = store
+        .root
+        .join("overlay")
+        .join(layers[1]["id"].as_str().unwrap());
+    assert!(
+        mid.join("diff/mid/big").is_file(),
+        "{what}: mid/big missing"
+    );
+    let mut want = vec![fx.app_id.clone(), fx.base_id.clone()];
+    want.sort();
+    assert_eq!(store.strata_image_ids(), want, "{what}: strata images");
+    assert_eq!(store.podman_image_ids(), want, "{what}: podman images");
+    assert_fsck_clean(fx, store, what);
+}
+
+#[test]
+fn failed_pulls_leave_the_store_as_it_was() {
+    if !pull_ready() {
+        return;
+    }
+    let fx = PullFixture::start();
+    let store = fx.store_with_base();
+    let (mid, top) = (fx.app_layers[1].as_str(), fx.app_layers[2].as_str());
+
+    // The registry stops mid-blob, every time: the resumed reads are cut too, then a clean error.
+    let proxy = FaultProxy::start(
+        &fx.reg.host,
+        vec![Rule::new(
+            &fx.layer_path(2),
+            Fault::CutBody { after: 1000 },
+            usize::MAX,
+        )],
+    );
+    assert_failed_pull_changes_nothing(
+        &fx,
+        &store,
+        &proxy,
+        &[],
+        top,
+        &["cut short at byte"],
+        "stopped mid-blob",
+    );
+    assert!(proxy.count(&fx.layer_path(2)) >= 2, "{}", proxy.describe());
+
+    // A wrong blob (one byte flipped) for the zstd layer, while the gzip one above it arrives whole.
+    let proxy = FaultProxy::start(
+        &fx.reg.host,
+        vec![Rule::new(&fx.layer_path(1), Fault::CorruptBody, usize::MAX)],
+    );
+    assert_failed_pull_changes_nothing(
+        &fx,
+        &store,
+        &proxy,
+        &[],
+        mid,
+        &["digest mismatch"],
+        "wrong digest",
+    );
+
+    // 500 forever for one layer: two attempts with --retry-times 1, then the error.
+    let proxy = FaultProxy::start(
+        &fx.reg.host,
+        vec![Rule::new(
+            &fx.layer_path(2),
+            Fault::Status {
+                status: 500,
+                retry_after: None,
+            },
+            usize::MAX,
+        )],
+    );
+    assert_failed_pull_changes_nothing(
+        &fx,
+        &store,
+        &proxy,
+        &["--retry-times", "1"],
+        top,
+        &["500 Internal Server Error", "gave up after 2 attempts"],
+        "500 forever",
+    );
+
+    // Every layer blob cut: nothing at all arrives.
+    let proxy = FaultProxy::start(
+        &fx.reg.host,
+        vec![
+            Rule::new(&fx.layer_path(1), Fault::CutBody { after: 0 }, usize::MAX),
+            Rule::new(&fx.layer_path(2), Fault::CutBody { after: 0 }, usize::MAX),
+        ],
+    );
+    let before = StoreSnapshot::take(&store);
+    let out = fx.pull(&store, &proxy.image("demo/app:v1"), &["--retry-times", "1"]);
+    assert_clean_error(&out, "every blob cut");
+    before.assert_same(&StoreSnapshot::take(&store), "every blob cut");
+    assert_fsck_clean(&fx, &store, "every blob cut");
+}
+
+#[test]
+fn pulls_recover_from_429_and_slow_answers() {
+    if !pull_ready() {
+        return;
+    }
+    let fx = PullFixture::start();
+
+    // 429 with Retry-After: 1 on both new layers, then success.
+    let store = fx.store_with_base();
+    let rules = (1..3)
+        .map(|i| {
+            Rule::new(
+                &fx.layer_path(i),
+                Fault::Status {
+                    status: 429,
+                    retry_after: Some(1),
+                },
+                1,
+            )
+        })
+        .collect();
+    let proxy = FaultProxy::start(&fx.reg.host, rules);
+    let started = Instant::now();
+    let out = fx.pull(&store, &proxy.image("demo/app:v1"), &[]);
+    assert_app_pulled(&fx, &store, &out, "after 429");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After not honoured"
+    );
+    for i in 1..3 {
+        assert!(proxy.count(&fx.layer_path(i)) >= 2, "{}", proxy.describe());
+    }
+
+    // Slow answers: every blob 200 ms late (slow, within the timeout), and the top layer's first answer
+    // 3 s late with a 1 s timeout (given up on, and retried).
+    let store = fx.store_with_base();
+    let proxy = FaultProxy::start(
+        &fx.reg.host,
+        vec![
+            Rule::new(&fx.layer_path(2), Fault::Delay(Duration::from_secs(3)), 1),
+            Rule::new(
+                "/blobs/",
+                Fault::Delay(Duration::from_millis(200)),
+                usize::MAX,
+            ),
+        ],
+    );
+    let started = Instant::now();
+    let out = fx.pull(&store, &proxy.image("demo/app:v1"), &["--timeout", "1"]);
+    assert_app_pulled(&fx, &store, &out, "after slow answers");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert!(proxy.count(&fx.layer_path(2)) >= 2, "{}", proxy.describe());
+}
+
+#[test]
+fn a_pull_that_failed_succeeds_on_a_second_try() {
+    if !pull_ready() {
+        return;
+    }
+    let fx = PullFixture::start();
+    let store = fx.store_with_base();
+    // The first try: the top layer is cut every time (the zstd one arrives and is staged, then discarded).
+    let proxy = FaultProxy::start(
+        &fx.reg.host,
+        vec![Rule::new(
+            &fx.layer_path(2),
+            Fault::CutBody { after: 5000 },
+            usize::MAX,
+        )],
+    );
+    assert_failed_pull_changes_nothing(
+        &fx,
+        &store,
+        &proxy,
+        &[],
+        &fx.app_layers[2],
+        &["cut short"],
+        "first try",
+    );
+    // The second try, through a proxy that has stopped failing.
+    let proxy = FaultProxy::start(&fx.reg.host, Vec::new());
+    let out = fx.pull(&store, &proxy.image("demo/app:v1"), &[]);
+    assert_app_pulled(&fx, &store, &out, "second try");
+    // Nothing of the first try is left over: no staging directory, one record per layer.
+    let staging = store.root.join("overlay/staging");
+    let left = std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "staging directories left in {}", staging.display());
+    let layers = parse_json(
+        &std::fs::read(store.root.join("overlay-layers/layers.json")).unwrap(),
+        "layers.json",
+    );
+    assert_eq!(layers.as_array().unwrap().len(), 3, "{layers}");
 }
