@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _, symlink};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::rich::{noise, recompress, rich_image, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{Node, assert_same_tree, listing};
 use strata_tests::{
-    assert_clean_error, is_root, parse_json, require_tool, run, show_output, skopeo_ok, strata,
-    strata_bin, strata_ok, umoci, under_ci,
+    assert_clean_error, is_root, parse_json, require_tool, show_output, strata, strata_bin,
+    strata_ok, under_ci,
 };
 
 /// Whether FUSE mounts can be made here: /dev/fuse and fusermount3 (required under CI=true).
@@ -114,158 +115,6 @@ fn record(dir: &Path) -> Option<Value> {
 
 // ----- images -----
 
-fn repack(image: &str, bundle: &Path, refresh: bool) {
-    let mut args = vec!["repack".to_owned()];
-    if refresh {
-        args.push("--refresh-bundle".to_owned());
-    }
-    args.extend([
-        "--image".to_owned(),
-        image.to_owned(),
-        bundle.display().to_string(),
-    ]);
-    umoci(&args);
-}
-
-/// Deterministic pseudo-random bytes.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-/// A three-layer image built by umoci (as in tests/unpack.rs, smaller): real files from /usr/share/doc, a
-/// 6 MiB file spanning gzip checkpoints, whiteouts of a file and a tree, file→dir, dir→file and
-/// file→symlink changes, hardlinks within and across layers, setuid, owners, an xattr, a fifo and a
-/// character device.
-fn umoci_image(work: &Path) -> PathBuf {
-    let layout = work.join("rich");
-    let image = format!("{}:rich", layout.display());
-    umoci(["init".as_ref(), "--layout".as_ref(), layout.as_os_str()]);
-    umoci(["new", "--image", &image]);
-    let bundle = work.join("bundle");
-    umoci(["unpack", "--image", &image, &bundle.display().to_string()]);
-    let root = bundle.join("rootfs");
-
-    let doc = root.join("usr/share/doc");
-    fs::create_dir_all(&doc).unwrap();
-    let mut budget: u64 = 4 << 20;
-    let mut sources: Vec<_> = fs::read_dir("/usr/share/doc")
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    sources.sort();
-    for src in sources {
-        let size: u64 = walk_size(&src);
-        if size > budget {
-            continue;
-        }
-        budget -= size;
-        run(Command::new("cp").arg("-a").arg(&src).arg(&doc));
-    }
-    for dir in ["etc/olddir/sub", "opt/becomes-file", "srv/data", "usr/bin"] {
-        fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs::write(root.join("etc/olddir/sub/f"), b"gone with its dir\n").unwrap();
-    fs::write(root.join("etc/gone"), b"removed in layer two\n").unwrap();
-    fs::write(root.join("opt/becomes-dir"), b"a file, then a dir\n").unwrap();
-    fs::write(root.join("opt/becomes-file/x"), b"a dir, then a file\n").unwrap();
-    fs::write(root.join("opt/becomes-link"), b"a file, then a symlink\n").unwrap();
-    fs::write(root.join("srv/big"), noise(6 << 20, 3)).unwrap();
-    let su = root.join("usr/bin/su");
-    fs::write(&su, b"#!/bin/sh\n").unwrap();
-    fs::set_permissions(&su, fs::Permissions::from_mode(0o4755)).unwrap();
-    fs::write(root.join("srv/data/owned"), b"owned by 1000\n").unwrap();
-    rustix::fs::chown(
-        root.join("srv/data/owned"),
-        Some(rustix::process::Uid::from_raw(1000)),
-        Some(rustix::process::Gid::from_raw(1000)),
-    )
-    .unwrap();
-    fs::write(root.join("srv/data/a"), b"hardlinked\n").unwrap();
-    fs::hard_link(root.join("srv/data/a"), root.join("srv/data/b")).unwrap();
-    rustix::fs::setxattr(
-        root.join("srv/data/a"),
-        "user.strata",
-        b"yes",
-        rustix::fs::XattrFlags::empty(),
-    )
-    .unwrap();
-    symlink("../srv/data/a", root.join("usr/bin/rel-link")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("srv/fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("srv/null"),
-        rustix::fs::FileType::CharacterDevice,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        rustix::fs::makedev(1, 3),
-    )
-    .unwrap();
-    repack(&image, &bundle, true);
-
-    fs::remove_file(root.join("etc/gone")).unwrap();
-    fs::remove_dir_all(root.join("etc/olddir")).unwrap();
-    fs::remove_file(root.join("opt/becomes-dir")).unwrap();
-    fs::create_dir(root.join("opt/becomes-dir")).unwrap();
-    fs::write(root.join("opt/becomes-dir/inside"), b"now a dir\n").unwrap();
-    fs::remove_dir_all(root.join("opt/becomes-file")).unwrap();
-    fs::write(root.join("opt/becomes-file"), b"now a file\n").unwrap();
-    fs::remove_file(root.join("opt/becomes-link")).unwrap();
-    symlink("becomes-file", root.join("opt/becomes-link")).unwrap();
-    fs::write(root.join("srv/data/owned"), b"changed in layer two\n").unwrap();
-    fs::set_permissions(root.join("srv/data"), fs::Permissions::from_mode(0o750)).unwrap();
-    repack(&image, &bundle, false);
-
-    fs::hard_link(root.join("srv/data/b"), root.join("srv/third-link")).unwrap();
-    fs::write(root.join("srv/late"), b"layer three\n").unwrap();
-    repack(&image, &bundle, false);
-    layout
-}
-
-fn walk_size(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if meta.is_dir() {
-        fs::read_dir(path)
-            .map(|rd| rd.flatten().map(|e| walk_size(&e.path())).sum())
-            .unwrap_or(0)
-    } else {
-        meta.len()
-    }
-}
-
-/// `skopeo copy` of `from` into a new layout with other compression: `zstd`, `gzip`, or `none`.
-fn recompress(from: &str, to: &Path, compression: &str) -> String {
-    let dest = format!("oci:{}:v", to.display());
-    let mut args = vec!["copy", "-q"];
-    match compression {
-        "zstd" => args.extend(["--dest-compress", "--dest-compress-format", "zstd"]),
-        "gzip" => args.extend(["--dest-compress", "--dest-compress-format", "gzip"]),
-        _ => args.push("--dest-decompress"),
-    }
-    args.extend([from, &dest]);
-    skopeo_ok(args);
-    dest
-}
-
-fn umoci_rootfs(image: &str, bundle: &Path) -> PathBuf {
-    umoci(["unpack", "--image", image, &bundle.display().to_string()]);
-    bundle.join("rootfs")
-}
-
 /// The files of [`generated_image`], path and content: 300 small files over 30 directories and two large
 /// ones, spread over two layers (every third small file and `big/two` in the upper one).
 fn generated_files() -> Vec<(String, Vec<u8>)> {
@@ -320,12 +169,9 @@ fn the_mount_equals_umoci_for_gzip_zstd_and_plain() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let layout = umoci_image(tmp.path());
-    let gzip = format!("oci:{}:rich", layout.display());
-    let expected = listing(&umoci_rootfs(
-        &format!("{}:rich", layout.display()),
-        &tmp.path().join("umoci"),
-    ));
+    let rich = rich_image(tmp.path(), 4 << 20);
+    let gzip = rich.oci();
+    let expected = listing(&umoci_unpack(&rich.image, &tmp.path().join("umoci")));
     assert!(expected.len() > 50, "too small: {}", expected.len());
     assert_eq!(expected["srv/data/a"].hardlink_group, "srv/data/a");
     // umoci 0.4 unpacks no zstd: the zstd and plain variants are compared with the gzip one's unpack.
@@ -361,12 +207,9 @@ fn store_images_mount_from_their_layer_dirs_equal_umoci() {
     let strata_store = TestStore::new();
     // podman refuses upper case in the oci: path it names the image after: build in the store's scratch.
     let work = podman_store.scratch("work");
-    let layout = umoci_image(&work);
-    let gzip = format!("oci:{}:rich", layout.display());
-    let expected = listing(&umoci_rootfs(
-        &format!("{}:rich", layout.display()),
-        &work.join("umoci"),
-    ));
+    let rich = rich_image(&work, 4 << 20);
+    let gzip = rich.oci();
+    let expected = listing(&umoci_unpack(&rich.image, &work.join("umoci")));
     podman_store.podman_ok(["pull", "-q", &gzip]);
     let zstd = recompress(&gzip, &work.join("zstd"), "zstd");
     strata_store.strata_ok(["pull", &zstd]);
@@ -411,7 +254,7 @@ fn the_mounted_sample_equals_umoci() {
         env!("CARGO_MANIFEST_DIR")
     );
     let gzip = recompress(&sample, &tmp.path().join("gz"), "gzip");
-    let expected = listing(&umoci_rootfs(
+    let expected = listing(&umoci_unpack(
         &gzip.replace("oci:", ""),
         &tmp.path().join("umoci"),
     ));

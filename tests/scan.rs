@@ -15,6 +15,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::rich::{copy_real_files, rich_image, umoci_repack, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
@@ -41,29 +42,13 @@ fn new_image(layout: &Path, tag: &str) -> (String, PathBuf) {
     }
     umoci(["new", "--image", &image]);
     let bundle = layout.with_file_name(format!("bundle-{tag}"));
-    unpack(&image, &bundle);
+    umoci_unpack(&image, &bundle);
     (image, bundle)
 }
 
-fn unpack(image: &str, bundle: &Path) {
-    let mut args = vec!["unpack".to_owned()];
-    if !is_root() {
-        args.push("--rootless".to_owned());
-    }
-    args.extend(["--image".to_owned(), image.to_owned()]);
-    args.push(bundle.display().to_string());
-    umoci(&args);
-}
-
-/// `umoci repack` of `bundle` into `image` (a tag of the bundle's layout, new or the bundle's own).
+/// `umoci repack --refresh-bundle` of `bundle` into `image` (a tag of the bundle's layout).
 fn repack(image: &str, bundle: &Path) {
-    umoci([
-        "repack".as_ref(),
-        "--refresh-bundle".as_ref(),
-        "--image".as_ref(),
-        image.as_ref(),
-        bundle.as_os_str(),
-    ]);
+    umoci_repack(image, bundle, true);
 }
 
 fn oci(image: &str) -> String {
@@ -493,130 +478,6 @@ fn berkeley_db_rpm_database_is_unsupported_not_misread() {
 // export, ls, find, cat against umoci unpack
 // ---------------------------------------------------------------------------------------------------
 
-/// Copies up to `budget` bytes of real files from this machine (`cp -a`) into `dest`.
-fn copy_real_files(dest: &Path, mut budget: u64) {
-    for dir in ["/usr/share/doc", "/usr/share/zoneinfo/Europe"] {
-        let Ok(entries) = fs::read_dir(dir) else {
-            continue;
-        };
-        let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-        entries.sort();
-        let target = dest.join(dir.trim_start_matches('/'));
-        fs::create_dir_all(&target).unwrap();
-        for path in entries {
-            let size = tree_size(&path);
-            if size > budget {
-                continue;
-            }
-            budget -= size;
-            run(Command::new("cp").arg("-a").arg(&path).arg(&target));
-        }
-    }
-}
-
-fn tree_size(path: &Path) -> u64 {
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if meta.is_dir() {
-        fs::read_dir(path)
-            .map(|rd| rd.flatten().map(|e| tree_size(&e.path())).sum())
-            .unwrap_or(0)
-    } else {
-        meta.len()
-    }
-}
-
-/// A three-layer umoci image of real files and every kind of entry: setuid and setgid files, owners, an
-/// xattr, hardlinks (within a layer and to a lower one), relative and absolute symlinks, a fifo, a device,
-/// names and link targets over 100 bytes, a UTF-8 name, whiteouts and type changes. Returns the umoci
-/// image reference.
-fn tree_image(work: &Path) -> String {
-    let (image, bundle) = new_image(&work.join("layout"), "tree");
-    let root = bundle.join("rootfs");
-    copy_real_files(&root, 3 << 20);
-    for dir in ["etc/olddir/sub", "opt/becomes-file", "srv/data", "usr/bin"] {
-        fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    fs::write(root.join("etc/olddir/sub/f"), b"gone with its dir\n").unwrap();
-    fs::write(root.join("etc/gone"), b"removed in layer two\n").unwrap();
-    fs::write(root.join("opt/becomes-dir"), b"a file, then a dir\n").unwrap();
-    fs::write(root.join("opt/becomes-file/x"), b"a dir, then a file\n").unwrap();
-    for (name, mode) in [("usr/bin/su", 0o4755), ("usr/bin/wall", 0o2755)] {
-        fs::write(root.join(name), b"#!/bin/sh\n").unwrap();
-        fs::set_permissions(root.join(name), fs::Permissions::from_mode(mode)).unwrap();
-    }
-    fs::write(root.join("srv/data/owned"), b"owned by 1000\n").unwrap();
-    rustix::fs::chown(
-        root.join("srv/data/owned"),
-        Some(rustix::process::Uid::from_raw(1000)),
-        Some(rustix::process::Gid::from_raw(1000)),
-    )
-    .unwrap();
-    fs::write(root.join("srv/data/a"), b"hardlinked\n").unwrap();
-    fs::hard_link(root.join("srv/data/a"), root.join("srv/data/b")).unwrap();
-    rustix::fs::setxattr(
-        root.join("srv/data/a"),
-        "user.strata",
-        b"yes",
-        rustix::fs::XattrFlags::empty(),
-    )
-    .unwrap();
-    symlink("../../srv/data/a", root.join("usr/bin/rel-link")).unwrap();
-    symlink("/srv/data/a", root.join("usr/bin/abs-link")).unwrap();
-    symlink("../srv/data/a", root.join("usr/bin/dangling")).unwrap();
-    symlink("loop-b", root.join("usr/bin/loop-a")).unwrap();
-    symlink("loop-a", root.join("usr/bin/loop-b")).unwrap();
-    let long_dir = root.join("srv").join("d".repeat(60)).join("e".repeat(60));
-    fs::create_dir_all(&long_dir).unwrap();
-    fs::write(long_dir.join("f".repeat(50)), b"a name over 100 bytes\n").unwrap();
-    symlink(
-        format!(
-            "/srv/{}/{}/{}",
-            "d".repeat(60),
-            "e".repeat(60),
-            "f".repeat(50)
-        ),
-        root.join("srv/long-link"),
-    )
-    .unwrap();
-    fs::write(root.join("srv/données.txt"), b"utf-8 name\n").unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("srv/fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("srv/null"),
-        rustix::fs::FileType::CharacterDevice,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        rustix::fs::makedev(1, 3),
-    )
-    .unwrap();
-    repack(&image, &bundle);
-
-    // Layer 2: whiteouts and type changes.
-    fs::remove_file(root.join("etc/gone")).unwrap();
-    fs::remove_dir_all(root.join("etc/olddir")).unwrap();
-    fs::remove_file(root.join("opt/becomes-dir")).unwrap();
-    fs::create_dir(root.join("opt/becomes-dir")).unwrap();
-    fs::write(root.join("opt/becomes-dir/inside"), b"now a dir\n").unwrap();
-    fs::remove_dir_all(root.join("opt/becomes-file")).unwrap();
-    fs::write(root.join("opt/becomes-file"), b"now a file\n").unwrap();
-    fs::write(root.join("srv/data/owned"), b"changed in layer two\n").unwrap();
-    fs::set_permissions(root.join("srv/data"), fs::Permissions::from_mode(0o750)).unwrap();
-    repack(&image, &bundle);
-
-    // Layer 3: a hardlink to a lower file.
-    fs::hard_link(root.join("srv/data/b"), root.join("srv/third-link")).unwrap();
-    repack(&image, &bundle);
-    image
-}
-
 /// `strata export` of `image`, extracted by GNU tar as root, must equal `umoci unpack`'s rootfs.
 fn assert_export_equals_umoci(image: &str, work: &Path) -> PathBuf {
     assert_export_of_equals_umoci(&oci(image), image, work)
@@ -643,7 +504,7 @@ fn assert_export_of_equals_umoci(exported: &str, image: &str, work: &Path) -> Pa
         "--numeric-owner",
     ]));
     let bundle = work.join("umoci-bundle");
-    unpack(image, &bundle);
+    umoci_unpack(image, &bundle);
     let rootfs = bundle.join("rootfs");
     let (ours, theirs) = (listing(&extracted), listing(&rootfs));
     assert!(theirs.len() > 20, "a real tree: {} entries", theirs.len());
@@ -661,7 +522,7 @@ fn export_equals_umoci_unpack_and_ls_find_cat_agree() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let image = tree_image(work.path());
+    let image = rich_image(work.path(), 3 << 20).image;
     let rootfs = assert_export_equals_umoci(&image, work.path());
     let image = oci(&image);
 
@@ -804,7 +665,7 @@ fn store_images_scan_as_their_archives() {
     // podman names an image pulled from oci:PATH after PATH, and refuses upper case: build it in the store's
     // all-lowercase scratch area.
     let work = podman_store.scratch("work");
-    let image = tree_image(&work);
+    let image = rich_image(&work, 3 << 20).image;
     podman_store.podman_ok(["pull", "-q", &oci(&image)]);
     let ids = podman_store.podman_image_ids();
     assert_eq!(ids.len(), 1, "podman stored one image: {ids:?}");

@@ -19,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod registry;
+pub mod rich;
 pub mod store;
 pub mod tree;
 
