@@ -5,26 +5,20 @@ use std::io::Write as _;
 use anyhow::bail;
 use strata_scan::Kind;
 
-use super::ls::open_scan;
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use super::ls::ScanArgs;
 
 /// Arguments of `strata cat`.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    platform: PlatformArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The image (see `strata inspect --help` for the transports).
-    image: String,
+    target: ScanArgs,
     /// The file inside the image; symlinks are followed inside the image (absolute targets from its root).
     path: String,
 }
 
 /// Runs `strata cat`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = open_scan(&args.image, &args.platform, Some(&args.registry))?;
+    let image = args.target.open()?;
     let Some(entry) = image.resolve(&args.path, true)? else {
         bail!("{}: no such file in the image", args.path);
     };

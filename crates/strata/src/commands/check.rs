@@ -2,9 +2,7 @@
 
 use anyhow::bail;
 
-use super::ls::open_scan;
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use super::ls::ScanArgs;
 use crate::output::{print_json, print_raw};
 
 /// Arguments of `strata check`.
@@ -15,17 +13,13 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    platform: PlatformArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The image (see `strata inspect --help` for the transports).
-    image: String,
+    target: ScanArgs,
 }
 
 /// Runs `strata check`: the table (or JSON) on standard output, then exit status 1 when any assessment
 /// fails.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = open_scan(&args.image, &args.platform, Some(&args.registry))?;
+    let image = args.target.open()?;
     let report = image.check_report()?;
     if args.json {
         print_json(&report)?;
@@ -57,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !failed.is_empty() {
         bail!(
             "{} fails {} of {} assessments: {}",
-            args.image,
+            args.target.image,
             failed.len(),
             report.assessments.len(),
             failed.join(", ")

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::ls::open_scan;
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use super::ls::ScanArgs;
 use crate::output::human_bytes;
 
 /// Arguments of `strata export`.
@@ -18,16 +16,12 @@ pub struct Args {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
     #[command(flatten)]
-    platform: PlatformArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The image (see `strata inspect --help` for the transports).
-    image: String,
+    target: ScanArgs,
 }
 
 /// Runs `strata export`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = open_scan(&args.image, &args.platform, Some(&args.registry))?;
+    let image = args.target.open()?;
     if args.output.as_os_str() == "-" {
         let stdout = std::io::stdout();
         let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());

@@ -4,9 +4,7 @@ use anyhow::bail;
 use strata_scan::find::{Glob, PermFilter};
 use strata_scan::{FileEntry, Kind};
 
-use super::ls::open_scan;
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use super::ls::ScanArgs;
 use crate::output::print_raw;
 
 /// Arguments of `strata find`.
@@ -25,11 +23,7 @@ pub struct Args {
     #[arg(long, value_name = "MODE", allow_hyphen_values = true)]
     perm: Option<String>,
     #[command(flatten)]
-    platform: PlatformArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The image (see `strata inspect --help` for the transports).
-    image: String,
+    target: ScanArgs,
     /// Where to start, printed first when it passes the tests. A symlink there is not followed unless PATH
     /// ends in / (symlinks in its directories always are).
     #[arg(default_value = "/")]
@@ -70,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         kinds,
         perm: args.perm.as_deref().map(PermFilter::parse).transpose()?,
     };
-    let image = open_scan(&args.image, &args.platform, Some(&args.registry))?;
+    let image = args.target.open()?;
     let Some(start) = image.resolve(&args.path, false)? else {
         bail!("{}: no such file or directory in the image", args.path);
     };

@@ -18,15 +18,29 @@ pub struct Args {
     #[arg(short = 'l', long = "long")]
     long: bool,
     #[command(flatten)]
-    platform: PlatformArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The image (see `strata inspect --help` for the transports).
-    image: String,
+    target: ScanArgs,
     /// The directory (or file) inside the image. Symlinks in its directories are followed inside the
     /// image; a symlink to a directory is listed as a directory unless -l is given (or PATH ends in /).
     #[arg(default_value = "/")]
     path: String,
+}
+
+/// The image a scanning command reads, with the flags that choose and reach it.
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    platform: PlatformArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The image (see `strata inspect --help` for the transports).
+    pub image: String,
+}
+
+impl ScanArgs {
+    /// Opens the image for scanning ([`open_scan`]).
+    pub fn open(&self) -> anyhow::Result<ScanImage> {
+        open_scan(&self.image, &self.platform, Some(&self.registry))
+    }
 }
 
 /// Opens `image` for scanning, nothing unpacked: a store image (`containers-storage:`) through its layers'
@@ -53,7 +67,7 @@ pub fn open_scan(
 
 /// Runs `strata ls`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = open_scan(&args.image, &args.platform, Some(&args.registry))?;
+    let image = args.target.open()?;
     let Some(mut entry) = image.resolve(&args.path, false)? else {
         bail!("{}: no such file or directory in the image", args.path);
     };

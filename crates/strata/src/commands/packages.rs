@@ -2,9 +2,7 @@
 
 use strata_scan::packages::Package;
 
-use super::ls::open_scan;
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use super::ls::ScanArgs;
 use crate::output::{print_json, print_raw};
 
 /// Arguments of `strata packages`.
@@ -15,16 +13,12 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    platform: PlatformArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The image (see `strata inspect --help` for the transports).
-    image: String,
+    target: ScanArgs,
 }
 
 /// Runs `strata packages`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = open_scan(&args.image, &args.platform, Some(&args.registry))?;
+    let image = args.target.open()?;
     let packages = image.packages()?;
     if args.json {
         return print_json(&packages);
