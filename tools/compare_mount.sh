@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Time strata's FUSE mount against squashfuse_ll, ratarmount and kernel overlayfs on one tree, in one run,
-# and print a markdown table (medians; ratios against strata) for docs/BENCHMARKS.md.
+# Time strata's FUSE mount (of an OCI layout, read from the compressed blob; and of the same image pulled into
+# a store, read from its layer's diff dir) against squashfuse_ll, ratarmount and kernel overlayfs on one
+# tree, in one run, and print a markdown table (medians; ratios against strata's blob-backed mount, and
+# ratarmount's against the store-backed one) for docs/BENCHMARKS-mount.md.
 #
 #   sudo bash tools/compare_mount.sh [--quick] [--runs N]
 #
@@ -11,15 +13,20 @@
 #    venv in the work dir), builds strata (release).
 # 2. Builds once, and caches, a tree from this machine's own files (/usr/share/doc, /usr/include, python,
 #    man pages, ...) plus a 50 MiB file, and from it: one layer .tar.gz (tar --format=pax, pigz) in an OCI
-#    layout, a squashfs image (mksquashfs -comp zstd), and strata's index of the layer (`strata index -o`).
-# 3. Mounts the same tree four ways: `strata mount --fuse` of the OCI layout; `squashfuse_ll` of the squashfs;
-#    `ratarmount` of the .tar.gz; overlayfs with the unpacked tree as its lower dir. For each, on a fresh
+#    layout, a squashfs image (mksquashfs -comp zstd), strata's index of the layer (`strata index -o`), and
+#    a store under the work dir holding the image (`strata --root … --runroot … pull`, named `bench`).
+# 3. Mounts the same tree five ways: `strata mount --fuse` of the OCI layout ("strata (FUSE)", file bytes
+#    from the .tar.gz through the index checkpoints); `strata --root … --runroot … mount --fuse bench` of the
+#    store image ("strata (FUSE, store)", file bytes from the layer's diff dir, indexes kept at pull);
+#    `squashfuse_ll` of the squashfs; `ratarmount` of the .tar.gz; overlayfs with the unpacked tree as its
+#    lower dir. For each, on a fresh
 #    mount (unmount, mount; the image files are in the page cache) it times an operation twice, "1st" and
 #    "2nd": `find | wc -l`, `du -s`, `cat` of the 50 MiB file, `cat` of every file; runs interleave the tools,
 #    so that load from other work on the machine falls on all of them alike. It also times the mounts:
-#    strata indexing the layer, strata with the index built beforehand (--index-dir), ratarmount creating
-#    its index, ratarmount with its index, squashfuse_ll, overlayfs.
-# 4. Prints the table on stdout (the log goes to stderr) and keeps it in the work dir.
+#    strata indexing the layer, strata with the index built beforehand (--index-dir), the store image,
+#    ratarmount creating its index, ratarmount with its index, squashfuse_ll, overlayfs.
+# 4. Prints the table on stdout (the log goes to stderr) and keeps it in the work dir. Ratios in the peers'
+#    columns are against "strata (FUSE)"; the store column's own ratio is ratarmount's time over its.
 #
 # Needs root (overlayfs, and FUSE as root). Everything it writes is under the work dir,
 # ${STRATA_MOUNT_BENCH_DIR:-/var/tmp/strata-mount-bench}; it never drops the kernel's caches (other work
@@ -116,7 +123,8 @@ TREE=$DATA/tree
 BIG=big/blob-50M
 if [[ ! -e $DATA/.built ]]; then
     step "build the tree ($TARGET_MB MB) and its images"
-    rm -rf -- "$TREE" "$DATA/layout" "$DATA/tree.sqfs" "$DATA/idx" "$DATA/layer.tar.gz"
+    rm -rf -- "$TREE" "$DATA/layout" "$DATA/tree.sqfs" "$DATA/idx" "$DATA/layer.tar.gz" "$DATA/store"
+    rm -f -- "$DATA/.stored"
     mkdir -p -- "$TREE/big"
     used=0
     for src in $TREES; do
@@ -171,6 +179,16 @@ fi
 IMAGE="oci:$DATA/layout:bench"
 rm -rf -- "$DATA/idx"
 "$STRATA" index -o "$DATA/idx" "$IMAGE" >/dev/null
+# The store: pulled once (kept while the tree is); pulled again if this strata cannot read it.
+STORE=(--root "$DATA/store/root" --runroot "$DATA/store/run")
+STORE_IMAGE=bench
+if [[ ! -e $DATA/.stored ]] || ! "$STRATA" "${STORE[@]}" inspect "containers-storage:$STORE_IMAGE" >/dev/null 2>&1; then
+    step "strata pull the image into a store under the work dir"
+    rm -rf -- "$DATA/store"
+    rm -f -- "$DATA/.stored"
+    "$STRATA" "${STORE[@]}" pull -q --name "$STORE_IMAGE" "$IMAGE" >&2
+    touch -- "$DATA/.stored"
+fi
 mkdir -p -- "$DATA/empty"
 ENTRIES=$(find "$TREE" | wc -l)
 FILES=$(find "$TREE" -type f | wc -l)
@@ -191,6 +209,7 @@ wait_mounted() {
 
 mount_strata() { "$STRATA" mount --fuse "$IMAGE" "$MNT" >/dev/null; }
 mount_strata_indexed() { "$STRATA" mount --fuse --index-dir "$DATA/idx" "$IMAGE" "$MNT" >/dev/null; }
+mount_store() { "$STRATA" "${STORE[@]}" mount --fuse "$STORE_IMAGE" "$MNT" >/dev/null; }
 mount_squashfuse() {
     squashfuse_ll "$DATA/tree.sqfs" "$MNT"
     wait_mounted squashfuse_ll
@@ -228,6 +247,7 @@ unmount_any
 warm() {
     case $1 in
     strata) cat "$DATA/layout/blobs/sha256/"* "$DATA/idx/"* >/dev/null ;;
+    store) find "$DATA/store/root" -type f -print0 | xargs -0 -r cat >/dev/null ;;
     squashfuse) cat "$DATA/tree.sqfs" >/dev/null ;;
     ratarmount) cat "$DATA/layer.tar.gz" "$DATA/ratarmount.index.sqlite" >/dev/null 2>&1 || true ;;
     overlay) find "$TREE" -type f -print0 | xargs -0 cat >/dev/null ;;
@@ -254,9 +274,10 @@ op_cat50() { cat "$MNT/$BIG"; }
 op_catall() { find "$MNT" -type f -print0 | xargs -0 -r cat; }
 
 declare -A R
-TOOLS=(strata squashfuse ratarmount overlay)
+TOOLS=(strata store squashfuse ratarmount overlay)
 OPS=(find du cat50 catall)
 LABEL_strata="strata (FUSE)"
+LABEL_store="strata (FUSE, store)"
 LABEL_squashfuse="squashfuse_ll"
 LABEL_ratarmount="ratarmount"
 LABEL_overlay="kernel overlayfs"
@@ -265,6 +286,7 @@ LABEL_overlay="kernel overlayfs"
 MOUNTS=(
     "strata mount_strata"
     "strata_indexed mount_strata_indexed"
+    "store mount_store"
     "squashfuse mount_squashfuse"
     "ratarmount mount_ratarmount"
     "ratarmount_fresh mount_ratarmount_fresh"
@@ -330,7 +352,8 @@ for m in "${MOUNTS[@]}"; do
 done
 
 # ---------------------------------------------------------------------------------------------------------
-# The table: seconds (median), and each peer's time as a multiple of strata's (above 1: strata is faster).
+# The table: seconds (median); in the peers' columns, each one's time as a multiple of strata's blob-backed
+# mount (above 1: strata is faster); in the store column, ratarmount's time as a multiple of the store mount's.
 
 cell() { # cell VALUE BASE
     awk -v v="$1" -v b="$2" 'BEGIN {
@@ -339,10 +362,18 @@ cell() { # cell VALUE BASE
         if (b != "" && b != "nan" && b > 0 && v != b) printf " (%.2f×)", v / b
     }'
 }
+store_cell() { # store_cell VALUE RATARMOUNT
+    awk -v v="$1" -v r="$2" 'BEGIN {
+        if (v == "" || v == "nan") { printf "–"; exit }
+        printf "%.3f s", v
+        if (r != "" && r != "nan" && v > 0) printf " (ratarmount %.2f×)", r / v
+    }'
+}
 OUT=$WORK/table-$KIND.md
 {
-    printf '| operation | %s | %s | %s | %s |\n' "$LABEL_strata" "$LABEL_squashfuse" "$LABEL_ratarmount" "$LABEL_overlay"
-    printf '|---|---:|---:|---:|---:|\n'
+    printf '| operation | %s | %s | %s | %s | %s |\n' "$LABEL_strata" "$LABEL_store" "$LABEL_squashfuse" \
+        "$LABEL_ratarmount" "$LABEL_overlay"
+    printf '|---|---:|---:|---:|---:|---:|\n'
     for op in "${OPS[@]}"; do
         case $op in
         find) name='`find \| wc -l`' ;;
@@ -353,24 +384,31 @@ OUT=$WORK/table-$KIND.md
         for pass in 1 2; do
             label=$([[ $pass == 1 ]] && echo 1st || echo 2nd)
             base=${R[strata,$op,$pass]}
-            printf '| %s, %s | %s | %s | %s | %s |\n' "$name" "$label" "$(cell "$base" "")" \
+            printf '| %s, %s | %s | %s | %s | %s | %s |\n' "$name" "$label" "$(cell "$base" "")" \
+                "$(store_cell "${R[store,$op,$pass]}" "${R[ratarmount,$op,$pass]}")" \
                 "$(cell "${R[squashfuse,$op,$pass]}" "$base")" "$(cell "${R[ratarmount,$op,$pass]}" "$base")" \
                 "$(cell "${R[overlay,$op,$pass]}" "$base")"
         done
     done
     base=${R[mount,strata]}
-    printf '| mount (strata: layer indexed at mount; ratarmount: index created) | %s | %s | %s | %s |\n' \
-        "$(cell "$base" "")" "$(cell "${R[mount,squashfuse]}" "$base")" \
+    printf '| mount (strata: layer indexed at mount; ratarmount: index created) | %s | %s | %s | %s | %s |\n' \
+        "$(cell "$base" "")" "–" "$(cell "${R[mount,squashfuse]}" "$base")" \
         "$(cell "${R[mount,ratarmount_fresh]}" "$base")" "$(cell "${R[mount,overlay]}" "$base")"
     base=${R[mount,strata_indexed]}
-    printf '| mount (strata: `--index-dir`; ratarmount: index kept) | %s | %s | %s | %s |\n' \
-        "$(cell "$base" "")" "$(cell "${R[mount,squashfuse]}" "$base")" \
-        "$(cell "${R[mount,ratarmount]}" "$base")" "$(cell "${R[mount,overlay]}" "$base")"
+    printf '| mount (strata: `--index-dir`; store: indexes kept at pull; ratarmount: index kept) | %s | %s | %s | %s | %s |\n' \
+        "$(cell "$base" "")" "$(store_cell "${R[mount,store]}" "${R[mount,ratarmount]}")" \
+        "$(cell "${R[mount,squashfuse]}" "$base")" "$(cell "${R[mount,ratarmount]}" "$base")" \
+        "$(cell "${R[mount,overlay]}" "$base")"
     printf '\n'
     printf 'Tree: %s MB, %s entries (%s files), one layer: .tar.gz %s MB (pigz -6), squashfs %s MB (zstd). ' \
         "$TREE_MB" "$ENTRIES" "$FILES" "$(du -m "$DATA/layer.tar.gz" | cut -f1)" "$(du -m "$DATA/tree.sqfs" | cut -f1)"
+    printf '"strata (FUSE)" mounts the OCI layout and reads file bytes from the .tar.gz through the index checkpoints; '
+    printf '"strata (FUSE, store)" mounts the same image pulled into a store (`strata pull`), reading file bytes from the '
+    printf 'layer'"'"'s unpacked diff dir with the indexes kept at pull (the store never indexes at mount). '
     printf 'Medians of %s fresh mounts each; "1st" is the first run on a fresh mount (image files in the page cache), ' "$RUNS"
-    printf '"2nd" the same command again; (n×) is the time as a multiple of strata'"'"'s. overlayfs has the unpacked tree as its lower dir. '
+    printf '"2nd" the same command again. (n×) is the time as a multiple of "strata (FUSE)"'"'"'s; in the store column, '
+    printf '(ratarmount n×) is ratarmount'"'"'s time as a multiple of the store mount'"'"'s (above 1: strata is faster). '
+    printf 'overlayfs has the unpacked tree as its lower dir. '
     printf 'strata %s, %s, %s cores, load %s at the end. Made by `tools/compare_mount.sh`.\n' \
         "$COMMIT" "$(date -u '+%Y-%m-%d')" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT"
