@@ -25,7 +25,7 @@ use strata_tests::rich::{noise, recompress, rich_image, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{Node, assert_same_tree, listing};
 use strata_tests::{
-    assert_clean_error, is_root, parse_json, require_tool, show_output, strata, strata_bin,
+    assert_clean_error, is_root, parse_json, require_tool, run, show_output, strata, strata_bin,
     strata_ok, under_ci,
 };
 
@@ -546,6 +546,85 @@ fn an_indexed_image_mounts_from_its_index() {
     ]);
     assert_clean_error(&out, "mount with a damaged index");
     assert!(!is_mounted(&dir));
+}
+
+/// A user other than root mounts through the setuid fusermount3 (mount(2) is not permitted), reads the
+/// tree, lists and unmounts it; nothing of root's is needed but /dev/fuse. Run as `nobody` from root.
+#[test]
+fn a_non_root_user_mounts_through_fusermount3() {
+    if !(fuse_ok() && require_tool("setpriv")) {
+        return;
+    }
+    if !is_root() {
+        eprintln!("SKIP: switching to another user needs root");
+        return;
+    }
+    let mode = fs::metadata("/dev/fuse").unwrap().mode() & 0o777;
+    if mode & 0o006 != 0o006 {
+        assert!(
+            !under_ci(),
+            "/dev/fuse is {mode:o}: tools/test.sh makes it 0666"
+        );
+        eprintln!("SKIP: /dev/fuse is {mode:o}, not usable by other users");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let mnt = tmp.path().join("mnt");
+    for d in [&home, &mnt] {
+        fs::create_dir(d).unwrap();
+    }
+    // Everything the user needs, readable by it: the binary, the image, its own runtime dir.
+    let bin = tmp.path().join("strata");
+    fs::copy(strata_bin(), &bin).unwrap();
+    let image = tmp.path().join("sample.tar");
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/sample.tar"),
+        &image,
+    )
+    .unwrap();
+    run(Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(tmp.path()));
+    let as_nobody_run = |program: &Path, args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(program)
+            .args(args)
+            .env("HOME", &home)
+            .env("XDG_RUNTIME_DIR", &home)
+            .env_remove("XDG_DATA_HOME");
+        strata_tests::run_unchecked(&mut c)
+    };
+    let as_nobody = |args: &[&str]| as_nobody_run(&bin, args);
+    let image_ref = format!("oci-archive:{}", image.display());
+    let out = as_nobody(&["mount", &image_ref, mnt.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    assert!(is_mounted(&mnt));
+    let table = fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.split(' ').nth(1) == mnt.to_str())
+        .unwrap();
+    assert!(line.contains("user_id=65534"), "{line}");
+    // Only its user sees into a FUSE mount made without allow_other (root included).
+    assert!(fs::read_dir(&mnt).is_err(), "root sees into nobody's mount");
+    let os_release = mnt.join("etc/os-release");
+    let out = as_nobody_run(Path::new("/bin/cat"), &[os_release.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Debian"),
+        "{}",
+        show_output(&out)
+    );
+    let out = as_nobody(&["mounts"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(mnt.to_str().unwrap()),
+        "{}",
+        show_output(&out)
+    );
+    let out = as_nobody(&["umount", mnt.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    assert!(!is_mounted(&mnt));
 }
 
 #[test]

@@ -55,6 +55,13 @@ if ((${#missing_packages[@]} > 0)); then
     fi
 fi
 
+# FUSE for users other than root: /dev/fuse is world read-write on a normal distribution (udev's rule); some
+# containers and minimal machines leave it 0600, which the non-root mount test needs fixed.
+if [[ $(id -u) -eq 0 && -c /dev/fuse ]] && [[ $(stat -c %a /dev/fuse) != 666 ]]; then
+    step "chmod 0666 /dev/fuse (as udev sets it)"
+    chmod 0666 /dev/fuse
+fi
+
 # rustfmt and clippy are rustup components; add them if this toolchain lacks them.
 for component in rustfmt clippy; do
     probe=fmt
