@@ -1504,6 +1504,31 @@ fn failed_pulls_leave_the_store_as_it_was() {
     );
     assert!(proxy.count(&fx.layer_path(2)) >= 2, "{}", proxy.describe());
 
+    // The registry goes down mid-blob and stays down: the resumption gets 503s until the retries run out.
+    let proxy = FaultProxy::start(
+        &fx.reg.host,
+        vec![
+            Rule::new(&fx.layer_path(2), Fault::CutBody { after: 3000 }, 1),
+            Rule::new(
+                &fx.layer_path(2),
+                Fault::Status {
+                    status: 503,
+                    retry_after: None,
+                },
+                usize::MAX,
+            ),
+        ],
+    );
+    assert_failed_pull_changes_nothing(
+        &fx,
+        &store,
+        &proxy,
+        &["--retry-times", "1"],
+        top,
+        &["cut short at byte 3000", "503"],
+        "down mid-blob",
+    );
+
     // A wrong blob (one byte flipped) for the zstd layer, while the gzip one above it arrives whole.
     let proxy = FaultProxy::start(
         &fx.reg.host,
