@@ -26,7 +26,7 @@ use std::io::{self, BufWriter, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use rayon::prelude::*;
@@ -304,24 +304,50 @@ impl Store {
                 Vec::new()
             }
         };
+        // The first layer to fail for good stops the others' downloads: the pull fails anyway.
+        let abort = Arc::new(AtomicBool::new(false));
+        let failed_first = AtomicUsize::new(usize::MAX);
+        let retryable = |i: usize, e: &Error| {
+            i > 0 && matches!(e, Error::Layer(strata_layer::Error::Unpack { .. }))
+        };
         let results: Vec<(usize, Result<Staged>)> = missing
             .par_iter()
             .map(|&i| {
-                (
+                let r = self.stage_layer(
+                    source,
+                    &specs[i],
                     i,
-                    self.stage_layer(source, &specs[i], i, lowers_in_store(i), progress),
-                )
+                    lowers_in_store(i),
+                    progress,
+                    Arc::clone(&abort),
+                );
+                if let Err(e) = &r
+                    && !retryable(i, e)
+                    && !abort.swap(true, Ordering::SeqCst)
+                {
+                    failed_first.store(i, Ordering::SeqCst);
+                }
+                (i, r)
             })
             .collect();
+        let failed_first = failed_first.load(Ordering::SeqCst);
         let mut retry = Vec::new();
+        let mut first_error = None;
         for (i, r) in results {
             match r {
                 Ok(s) => {
                     staged.insert(i, s);
                 }
-                Err(Error::Layer(strata_layer::Error::Unpack { .. })) if i > 0 => retry.push(i),
-                Err(e) => return Err(e),
+                Err(e) if retryable(i, &e) => retry.push(i),
+                // The layer that failed first, not those it stopped.
+                Err(e) if i == failed_first => return Err(e),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         // Layers that need files of lower layers: again, bottom first, with every parent's files.
         retry.sort_unstable();
@@ -334,14 +360,22 @@ impl Store {
                         .map_or_else(|| layout.diff(&ids[j]), Staged::diff)
                 })
                 .collect();
-            let s = self.stage_layer(source, &specs[i], i, lowers, progress)?;
+            let s = self.stage_layer(
+                source,
+                &specs[i],
+                i,
+                lowers,
+                progress,
+                Arc::new(AtomicBool::new(false)),
+            )?;
             staged.insert(i, s);
         }
         Ok(())
     }
 
     /// Unpacks one layer into a fresh staging directory: `diff/` in overlay form, `strata.index`, and
-    /// `tar-split.gz`, all from one read of the blob.
+    /// `tar-split.gz`, all from one read of the blob. Reading the blob stops with an error once `abort` is
+    /// set (another layer of the pull failed).
     fn stage_layer(
         &self,
         source: &dyn ImageSource,
@@ -349,6 +383,7 @@ impl Store {
         index: usize,
         lowers: Vec<PathBuf>,
         progress: &(dyn Fn(&PullEvent) + Sync),
+        abort: Arc<AtomicBool>,
     ) -> Result<Staged> {
         let started = Instant::now();
         progress(&PullEvent::LayerStarted {
@@ -374,6 +409,7 @@ impl Store {
         let counting = Counting {
             inner: blob.reader,
             read: Arc::clone(&read),
+            abort,
         };
         let mut writer = IndexWriter::new();
         let mut reported: u64 = 0;
@@ -765,10 +801,17 @@ fn lower_of_child(layout: &crate::Layout, parent: &str) -> Result<String> {
 struct Counting {
     inner: Box<dyn Read + Send>,
     read: Arc<AtomicU64>,
+    /// Set when another layer of the pull failed: reading stops.
+    abort: Arc<AtomicBool>,
 }
 
 impl Read for Counting {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.abort.load(Ordering::Relaxed) {
+            return Err(io::Error::other(
+                "stopped: another layer of the pull failed",
+            ));
+        }
         let n = self.inner.read(buf)?;
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
