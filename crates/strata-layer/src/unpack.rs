@@ -97,6 +97,10 @@ pub struct UnpackOptions {
     /// lower hides deeper ones), and resolved safely inside that lower directory. Further hardlinks to the same
     /// target in this layer are linked to that copy. Empty (the default): such a hardlink is an error.
     pub lowers: Vec<PathBuf>,
+    /// Threads that write regular files' contents and metadata while the unpacker goes on with the next
+    /// entries (files are still created in tar order by the unpacker; see [`Unpacker`]). 0: the unpacker
+    /// writes every file itself. Default: the number of CPUs, between 2 and 8.
+    pub writer_threads: usize,
 }
 
 impl UnpackOptions {
@@ -147,6 +151,12 @@ struct DirMeta {
 /// only applied there (creating children changes a directory's mtime, and a read-only directory must stay
 /// writable while it fills). An unpack abandoned on error leaves a partial tree inside the target, nothing
 /// outside it.
+///
+/// Regular files are created by `apply`, in order, and their contents and metadata are written by a few
+/// writer threads ([`UnpackOptions::writer_threads`]) that only ever use the descriptor `apply` opened: the
+/// tree's names are always those of a serial unpack, and only files' contents and metadata may lag behind
+/// until `finish` (which waits for them, as does dropping the unpacker). A write that fails is reported by a
+/// later `apply` or by `finish`.
 pub struct Unpacker {
     root: OwnedFd,
     target: PathBuf,
@@ -160,6 +170,7 @@ pub struct Unpacker {
     lower_copies: HashMap<Vec<u8>, Vec<u8>>,
     report: UnpackReport,
     buf: Vec<u8>,
+    writers: Writers,
 }
 
 impl std::fmt::Debug for Unpacker {
@@ -217,13 +228,14 @@ impl Unpacker {
         Ok(Unpacker {
             root,
             target: target.to_path_buf(),
-            opts,
             lowers,
             dirs: BTreeMap::new(),
             written: HashSet::new(),
             lower_copies: HashMap::new(),
             report: UnpackReport::default(),
             buf: vec![0; COPY_BUFFER],
+            writers: Writers::new(opts.writer_threads, WRITE_BUDGET, opts.chown),
+            opts,
         })
     }
 
@@ -240,7 +252,12 @@ impl Unpacker {
     ///
     /// A new entry replaces whatever is at its path, except that a directory over a directory keeps the
     /// contents and takes the new metadata. Missing parent directories are created with mode 0755. Hardlinks
-    /// share the inode of their target and do not change its metadata.
+    /// share the inode of their target; in [`Mode::Squash`] they leave its metadata alone (as `umoci unpack`),
+    /// in [`Mode::Overlay`] the hardlink's owner, mode, times and xattrs are applied to it (as
+    /// containers/storage does).
+    ///
+    /// A regular file's content and metadata may be written by a writer thread after this returns (see
+    /// [`Unpacker`]); a failure to write it is returned by a later call or by [`finish`](Unpacker::finish).
     pub fn apply(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
         self.check_path(&entry.path)?;
         match entry.kind {
@@ -266,7 +283,9 @@ impl Unpacker {
 
     /// Applies the deferred directory modes and times, deepest first, and returns the report. Directories
     /// removed or replaced since their entry are skipped.
-    pub fn finish(self) -> Result<UnpackReport> {
+    pub fn finish(mut self) -> Result<UnpackReport> {
+        self.wait_writers()?;
+        self.report.skipped_xattrs += self.writers.skipped_xattrs();
         let mut dirs: Vec<(&Vec<u8>, &DirMeta)> = self.dirs.iter().collect();
         dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.iter().filter(|&&b| b == b'/').count()));
         for (path, m) in dirs {
@@ -296,6 +315,9 @@ impl Unpacker {
             rfs::openat(p, name, fsops::FILE_CREATE, RMode::from_raw_mode(0o600))
         })?;
         let mut file = File::from(fd);
+        if self.opts.writer_threads > 0 && e.size <= WRITE_INLINE_ABOVE {
+            return self.submit_file(e, file, data);
+        }
         let n = fsops::write_data(&mut file, data, &mut self.buf).map_err(|source| Error::Io {
             path: self.full_path(&e.path),
             source,
@@ -319,6 +341,46 @@ impl Unpacker {
         self.report.skipped_xattrs += skipped;
         self.report.bytes += n;
         Ok(())
+    }
+
+    /// Reads the content of file entry `e` and hands it, with the new `file`, to the writer threads.
+    fn submit_file(&mut self, e: &Entry, file: File, data: &mut dyn Read) -> Result<()> {
+        // `e.size` is at most WRITE_INLINE_ABOVE here.
+        let len = e.size as usize;
+        let mut buf = self.writers.buffer(len);
+        let n = fsops::read_up_to(data, &mut buf, len).map_err(|source| Error::Io {
+            path: self.full_path(&e.path),
+            source,
+        })?;
+        if n != e.size {
+            return Err(self.unpack_err(
+                &e.path,
+                format!("file content is {n} bytes, the entry says {}", e.size),
+            ));
+        }
+        let job = FileJob {
+            file,
+            data: buf,
+            meta: meta_of(e),
+            xattrs: e.xattrs.clone(),
+            path: e.path.clone(),
+        };
+        self.writers
+            .submit(job)
+            .map_err(|(path, source)| Error::Io {
+                path: self.full_path(&path),
+                source,
+            })?;
+        self.report.bytes += n;
+        Ok(())
+    }
+
+    /// Waits until the writer threads have written every file handed to them.
+    fn wait_writers(&self) -> Result<()> {
+        self.writers.wait().map_err(|(path, source)| Error::Io {
+            path: self.full_path(&path),
+            source,
+        })
     }
 
     fn apply_dir(&mut self, e: &Entry) -> Result<()> {
@@ -413,16 +475,33 @@ impl Unpacker {
             ));
         }
         let (parent, name) = self.parent_of(&e.path, true)?;
-        if let Ok(cur) = rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW)
-            && cur.st_dev == st.st_dev
-            && cur.st_ino == st.st_ino
-        {
-            return Ok(()); // already that inode
+        let linked = matches!(
+            rfs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW),
+            Ok(cur) if cur.st_dev == st.st_dev && cur.st_ino == st.st_ino
+        );
+        if !linked {
+            let lp = lparent.as_fd();
+            self.create_replacing(parent.as_fd(), name, &e.path, |p| {
+                rfs::linkat(lp, lname, p, name, AtFlags::empty())
+            })?;
         }
-        let lp = lparent.as_fd();
-        self.create_replacing(parent.as_fd(), name, &e.path, |p| {
-            rfs::linkat(lp, lname, p, name, AtFlags::empty())
-        })
+        self.hardlink_meta(parent.as_fd(), name, e)
+    }
+
+    /// [`Mode::Overlay`]: applies the hardlink header's owner, mode, times and xattrs to the inode it now
+    /// shares, as containers/storage does (its `pkg/archive` chowns, chmods, sets the times of and sets the
+    /// xattrs on the new name; mode and times not when the target is a symlink). [`Mode::Squash`] keeps the
+    /// target's metadata, as `umoci unpack` does (it applies no metadata for hardlinks).
+    fn hardlink_meta(&mut self, parent: BorrowedFd<'_>, name: &[u8], e: &Entry) -> Result<()> {
+        if self.opts.mode != Mode::Overlay {
+            return Ok(());
+        }
+        // The inode may be a file the writer threads are still filling: its metadata must come after theirs.
+        self.wait_writers()?;
+        let skipped = fsops::set_link_meta(parent, name, &meta_of(e), self.opts.chown, &e.xattrs)
+            .map_err(|x| self.err(&e.path, x))?;
+        self.report.skipped_xattrs += skipped;
+        Ok(())
     }
 
     /// A hardlink whose target is not in the target directory: an error, or in overlay mode a copy from a
@@ -457,9 +536,10 @@ impl Unpacker {
             {
                 let (parent, name) = self.parent_of(&e.path, true)?;
                 let cp = cparent.as_fd();
-                return self.create_replacing(parent.as_fd(), name, &e.path, |p| {
+                self.create_replacing(parent.as_fd(), name, &e.path, |p| {
                     rfs::linkat(cp, cname, p, name, AtFlags::empty())
-                });
+                })?;
+                return self.hardlink_meta(parent.as_fd(), name, e);
             }
         }
         let Some((li, lparent, st)) = self.find_in_lowers(&e.link)? else {
@@ -467,7 +547,8 @@ impl Unpacker {
         };
         self.copy_from_lower(e, li, lparent.as_fd(), &st)?;
         self.lower_copies.insert(e.link.clone(), e.path.clone());
-        Ok(())
+        let (parent, name) = self.parent_of(&e.path, false)?;
+        self.hardlink_meta(parent.as_fd(), name, e)
     }
 
     /// Looks `path` up in the lowers as overlayfs would: the first lower that has it wins; a whiteout there, or

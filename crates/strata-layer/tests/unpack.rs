@@ -634,11 +634,20 @@ fn overlay_hardlink_copied_from_lowers() {
     let mut opts = UnpackOptions::new(Mode::Overlay);
     opts.lowers = vec![hidden.clone(), mid.clone(), base.clone()];
     let mut u = Unpacker::new(&upper, opts.clone()).unwrap();
+    // As in a real layer, the hardlink headers carry the file's metadata (in overlay mode they are applied to
+    // the copy, after the lower's, as containers/storage applies a hardlink header's metadata).
+    let tool_meta = |e: &mut Entry| {
+        e.mode = 0o4711;
+        e.uid = 7;
+        e.gid = 8;
+        e.mtime = 1_234_567_890;
+        e.mtime_nsec = 42;
+    };
     apply_all(
         &mut u,
         &[
-            hardlink("a/t1", "usr/bin/tool"),
-            hardlink("a/t2", "usr/bin/tool"),
+            with(hardlink("a/t1", "usr/bin/tool"), tool_meta),
+            with(hardlink("a/t2", "usr/bin/tool"), tool_meta),
             hardlink("l2", "lnk"),
         ],
     )
@@ -1234,4 +1243,184 @@ fn overlay_drops_whiteouts_below_a_new_file() {
     let t = fx.target();
     assert_eq!(read(t.join("opt/becomes-file")), "now a file");
     assert!(kind(t.join("opt/to-secret")).is_symlink());
+}
+
+// ---- hardlink headers' metadata ----
+
+#[test]
+fn hardlink_header_metadata_overlay_applies_squash_keeps() {
+    // A hardlink header whose owner, mode, mtime and xattrs differ from its target's: containers/storage
+    // (pkg/archive, checked with skopeo copy into containers-storage) applies them to the shared inode,
+    // mode and times not for a hardlinked symlink; umoci unpack keeps the target's.
+    if !is_root() {
+        return;
+    }
+    let big = "x".repeat(3 << 20); // so that the target is likely still with a writer thread
+    let items = [
+        with(file("d/a", &big), |e| e.mtime = 1_600_000_000),
+        with(hardlink("d/b", "d/a"), |e| {
+            e.mode = 0o4751;
+            e.uid = 1000;
+            e.gid = 1001;
+            e.mtime = 1_700_000_000;
+            e.mtime_nsec = 5;
+            e.xattrs = vec![(b"user.hl".to_vec(), b"yes".to_vec())];
+        }),
+        symlink("d/s", "a"),
+        with(hardlink("d/s2", "d/s"), |e| {
+            e.mode = 0o600;
+            e.uid = 7;
+            e.gid = 8;
+            e.mtime = 5;
+        }),
+    ];
+    let stat = |t: &Path, p: &str| {
+        let m = fs::symlink_metadata(t.join(p)).unwrap();
+        (
+            m.mode() & 0o7777,
+            m.uid(),
+            m.gid(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.nlink(),
+        )
+    };
+
+    let fx = Fx::new();
+    let t = fx.target();
+    overlay(&fx, &items).unwrap();
+    for p in ["d/a", "d/b"] {
+        assert_eq!(
+            stat(&t, p),
+            (0o4751, 1000, 1001, 1_700_000_000, 5, 2),
+            "{p}"
+        );
+    }
+    if xattrs_supported(&t) {
+        assert_eq!(lxattr(&t.join("d/a"), "user.hl"), Some(b"yes".to_vec()));
+    }
+    assert_eq!(read(t.join("d/b")), big);
+    let s = stat(&t, "d/s2");
+    assert_eq!((s.1, s.2, s.3, s.5), (7, 8, T0, 2));
+
+    let fx = Fx::new();
+    let t = fx.target();
+    squash(&fx, &[&items]).unwrap();
+    for p in ["d/a", "d/b"] {
+        assert_eq!(stat(&t, p), (0o644, 0, 0, 1_600_000_000, 0, 2), "{p}");
+    }
+    assert_eq!(lxattr(&t.join("d/a"), "user.hl"), None);
+    let s = stat(&t, "d/s2");
+    assert_eq!((s.1, s.2, s.3, s.5), (0, 0, T0, 2));
+}
+
+/// Whether the file system under `dir` takes `user.*` xattrs on regular files.
+fn xattrs_supported(dir: &Path) -> bool {
+    let p = dir.join(".xattr-probe");
+    fs::write(&p, "").unwrap();
+    let ok = rustix::fs::setxattr(&p, "user.probe", b"1", rustix::fs::XattrFlags::empty()).is_ok();
+    fs::remove_file(&p).unwrap();
+    ok
+}
+
+// ---- writer threads ----
+
+/// A layer exercising the orders that matter to the writer threads: files replaced, removed, retyped and
+/// hardlinked right after they were handed to a writer, in the same layer and the next, big files written
+/// inline, a read-only file, and directories whose times are set at the end.
+fn busy_layers() -> Vec<Vec<Item>> {
+    let mut l1 = vec![dir("a"), with(dir("a/ro"), |e| e.mode = 0o555)];
+    for i in 0..300 {
+        let body = format!("{i}:").repeat(1 + (i * 37) % 5000);
+        l1.push(with(file(&format!("a/f{i}"), &body), |e| {
+            e.mode = 0o600 + (i as u32 % 0o100);
+            e.mtime = T0 + i as i64;
+        }));
+        if i % 7 == 0 {
+            l1.push(hardlink(&format!("a/ro/h{i}"), &format!("a/f{i}")));
+        }
+        if i % 11 == 0 {
+            // Replaced at once, with a hardlink to the first version in between.
+            l1.push(hardlink(&format!("a/first{i}"), &format!("a/f{i}")));
+            l1.push(file(&format!("a/f{i}"), "second version"));
+        }
+        if i % 13 == 0 {
+            l1.push(whiteout(&format!("a/f{i}")));
+        }
+    }
+    l1.push(with(file("big", &"B".repeat(9 << 20)), |e| e.mode = 0o400));
+    l1.push(hardlink("big-link", "big"));
+    l1.push(with(dir("a"), |e| e.mtime = 12345));
+    let mut l2 = Vec::new();
+    for i in (0..300).step_by(3) {
+        l2.push(file(&format!("a/f{i}"), "layer two"));
+        if i % 2 == 0 {
+            l2.push(whiteout(&format!("a/f{i}")));
+        }
+    }
+    l2.push(dir("a/f1"));
+    l2.push(file("a/f1/under", "f1 is a directory now"));
+    l2.push(opaque("a/ro"));
+    l2.push(file("a/ro/new", "n"));
+    l2.push(hardlink("a/ro/h-new", "a/f2"));
+    vec![l1, l2]
+}
+
+/// Everything under `t`: each node's description (kind, mode, owner, size, mtime, nlink, xattrs, content
+/// hash, link target), and the hardlink groups.
+fn tree_of(t: &Path) -> (BTreeMap<PathBuf, String>, Vec<Vec<PathBuf>>) {
+    let mut out = BTreeMap::new();
+    walk(t, t, Path::new("/nonexistent"), &mut out);
+    out.remove(Path::new(""));
+    let mut groups: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
+    for p in out.keys() {
+        let m = fs::symlink_metadata(t.join(p)).unwrap();
+        if !m.is_dir() && m.nlink() > 1 {
+            groups.entry(m.ino()).or_default().push(p.clone());
+        }
+    }
+    let mut groups: Vec<Vec<PathBuf>> = groups.into_values().collect();
+    groups.sort();
+    (out, groups)
+}
+
+#[test]
+fn writer_threads_give_the_same_tree() {
+    let layers = busy_layers();
+    for mode in [Mode::Squash, Mode::Overlay] {
+        let mut trees = Vec::new();
+        for threads in [0, 1, 4] {
+            let fx = Fx::new();
+            let mut opts = UnpackOptions::new(mode);
+            opts.writer_threads = threads;
+            let mut u = Unpacker::new(&fx.target(), opts).unwrap();
+            let r = match mode {
+                Mode::Squash => {
+                    for l in &layers {
+                        u.begin_layer().unwrap();
+                        apply_all(&mut u, l).unwrap();
+                    }
+                    u.finish().unwrap()
+                }
+                Mode::Overlay => {
+                    apply_all(&mut u, &layers[0]).unwrap();
+                    u.finish().unwrap()
+                }
+            };
+            let tree = tree_of(&fx.target());
+            fs::set_permissions(fx.target().join("a/ro"), fs::Permissions::from_mode(0o755)).ok();
+            trees.push((threads, r, tree));
+        }
+        let (_, r0, t0) = &trees[0];
+        assert!(t0.0.len() > 250, "{mode:?}: {} nodes", t0.0.len());
+        assert!(!t0.1.is_empty(), "{mode:?}: no hardlink groups");
+        for (threads, r, t) in &trees[1..] {
+            assert_eq!(r, r0, "{mode:?}, {threads} writer threads: report");
+            assert_eq!(t.0, t0.0, "{mode:?}, {threads} writer threads: nodes");
+            assert_eq!(
+                t.1, t0.1,
+                "{mode:?}, {threads} writer threads: hardlink groups"
+            );
+        }
+    }
 }

@@ -429,6 +429,32 @@ pub(crate) fn set_node_meta(
     Ok(skipped)
 }
 
+/// A hardlink header's metadata applied to the node `name` it links to, never following `name`: as
+/// [`set_node_meta`], except that a symlink only takes the owner and xattrs (containers/storage neither
+/// chmods nor sets the times of a hardlinked symlink).
+pub(crate) fn set_link_meta(
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    meta: &Meta,
+    chown: bool,
+    xattrs: &[(Vec<u8>, Vec<u8>)],
+) -> SysResult<u64> {
+    let st = rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
+        return set_node_meta(parent, name, meta, chown, xattrs);
+    }
+    if chown {
+        rfs::chownat(
+            parent,
+            name,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+    }
+    set_xattrs(XattrTarget::At(parent, name), xattrs)
+}
+
 /// `fchmodat(AT_SYMLINK_NOFOLLOW)`, which Linux lacks before `fchmodat2`: the node is opened with
 /// `O_PATH | O_NOFOLLOW` and changed through its `/proc/self/fd` link (as glibc does). A symlink is left
 /// alone; nothing is done when the mode is already right.
@@ -462,6 +488,27 @@ pub(crate) fn write_data(file: &mut File, data: &mut dyn Read, buf: &mut [u8]) -
         file.write_all(&buf[..r])?;
         n += r as u64;
     }
+}
+
+/// Reads all of `data` into `buf` (emptied first), keeping at most `len` bytes; returns the number of bytes
+/// `data` held, which is more than `len` if it held more (the rest is read and dropped).
+pub(crate) fn read_up_to(data: &mut dyn Read, buf: &mut Vec<u8>, len: usize) -> io::Result<u64> {
+    buf.clear();
+    buf.resize(len, 0);
+    let mut got = 0;
+    while got < len {
+        match data.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(r) => got += r,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    if got < len {
+        return Ok(got as u64);
+    }
+    Ok(got as u64 + io::copy(data, &mut io::sink())?)
 }
 
 /// Whether a node is an overlayfs whiteout (a character device 0/0).
