@@ -1187,19 +1187,6 @@ fn pull_ready() -> bool {
     require_tool("podman")
 }
 
-/// Deterministic bytes that do not compress, so that each layer blob is large enough to be cut mid-way.
-fn noise(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 3) as u8
-        })
-        .collect()
-}
-
 /// A layer of `dir/` with a few small files and one of `size` noisy bytes.
 fn noisy_layer(dir: &str, seed: u32, size: usize) -> strata_fixtures::LayerBuilder {
     let mut l = strata_fixtures::LayerBuilder::new();
@@ -1207,7 +1194,10 @@ fn noisy_layer(dir: &str, seed: u32, size: usize) -> strata_fixtures::LayerBuild
     for i in 0..20 {
         l.file(format!("{dir}/small-{i}").as_str(), format!("{seed} {i}\n"));
     }
-    l.file(format!("{dir}/big").as_str(), noise(seed, size));
+    l.file(
+        format!("{dir}/big").as_str(),
+        strata_fixtures::noise(size, u64::from(seed)),
+    );
     l
 }
 

@@ -63,19 +63,6 @@ fn base_layer() -> LayerBuilder {
     l
 }
 
-/// Deterministic filler bytes.
-fn filler(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 3) as u8
-        })
-        .collect()
-}
-
 /// Test image `variant`: the shared base (gzip), an update layer (zstd: a whiteout, an opaque directory),
 /// and a variant's own layer (plain tar) of `size` bytes. Images of different variants share the base.
 fn test_image(variant: u32, size: usize) -> ImageBuilder {
@@ -92,7 +79,7 @@ fn test_image(variant: u32, size: usize) -> ImageBuilder {
     own.dir("opt");
     own.file(
         format!("opt/data-{variant}").as_str(),
-        filler(variant, size),
+        strata_fixtures::noise(size, u64::from(variant)),
     );
     ImageBuilder::new()
         .architecture(host_arch())

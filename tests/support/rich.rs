@@ -7,6 +7,8 @@ use std::os::unix::fs::{PermissionsExt as _, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use strata_fixtures::noise;
+
 use crate::{is_root, run, skopeo_ok, umoci};
 
 /// A [`rich_image`]: its OCI layout and its umoci reference (`LAYOUT:rich`).
@@ -23,19 +25,6 @@ impl RichImage {
     pub fn oci(&self) -> String {
         format!("oci:{}", self.image)
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift), incompressible enough to span gzip checkpoints.
-pub fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
 }
 
 /// The total size of the files under `path` (`path` itself if it is not a directory).

@@ -78,6 +78,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     out
 }
 
+/// `len` deterministic pseudo-random bytes (xorshift from `seed`): content that does not compress, so a
+/// file of it spans gzip checkpoints and a blob of it is large enough to cut mid-way.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
 /// OCI digest string `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
