@@ -86,13 +86,17 @@ pub fn read_layer_with_tar(
             reason: format!("{:?} is not a layer media type", spec.media_type),
         })?;
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(CHUNKS_IN_FLIGHT);
+    // Chunks the parser is done with go back to the inflater, which fills them again (no allocation, no
+    // zeroing, no fresh pages per chunk).
+    let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT + 2);
     let verifying = VerifyingReader::new(blob, spec.digest.clone(), spec.size);
     let media_type = spec.media_type.clone();
 
     thread::scope(|scope| {
-        let inflater = scope.spawn(move || inflate(verifying, declared, &media_type, tx));
+        let inflater =
+            scope.spawn(move || inflate(verifying, declared, &media_type, tx, &spare_rx));
         let mut tar = HashingReader {
-            rx: ChannelReader::new(rx),
+            rx: ChannelReader::recycling(rx, spare_tx),
             hasher: DigestWriter::new(strata_oci::Algorithm::Sha256),
             raw,
         };
@@ -166,6 +170,7 @@ fn inflate(
     declared: Compression,
     media_type: &str,
     tx: SyncSender<io::Result<Vec<u8>>>,
+    spare: &Receiver<Vec<u8>>,
 ) -> io::Result<Option<Inflated>> {
     let result = (|| {
         let mut input = BufReader::with_capacity(
@@ -187,7 +192,7 @@ fn inflate(
             ));
         }
         let mut decoder = Decoder::from_start(actual, true)?;
-        if !pump(&mut decoder, &mut input, &tx)? {
+        if !pump(&mut decoder, &mut input, &tx, spare)? {
             return Ok(None);
         }
         io::copy(&mut input, &mut io::sink())?;
@@ -204,14 +209,16 @@ fn inflate(
     result
 }
 
-/// Decodes `input` into the channel in chunks; `false` when the receiver is gone.
+/// Decodes `input` into the channel in chunks (reusing the `spare` ones); `false` when the receiver is gone.
 fn pump(
     decoder: &mut Decoder,
     input: &mut dyn BufRead,
     tx: &SyncSender<io::Result<Vec<u8>>>,
+    spare: &Receiver<Vec<u8>>,
 ) -> io::Result<bool> {
     loop {
-        let mut chunk = vec![0u8; CHUNK];
+        let mut chunk = spare.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK, 0);
         let filled = decoder.decode(input, &mut chunk)?;
         if filled == 0 {
             return Ok(true);
@@ -229,6 +236,7 @@ pub struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     chunk: Vec<u8>,
     pos: usize,
+    spare: Option<SyncSender<Vec<u8>>>,
 }
 
 impl ChannelReader {
@@ -238,6 +246,19 @@ impl ChannelReader {
             rx,
             chunk: Vec::new(),
             pos: 0,
+            spare: None,
+        }
+    }
+
+    /// A reader of the chunks `rx` receives that hands each chunk, once read, back to the sender through
+    /// `spare` for reuse (when it has room; otherwise the chunk is dropped).
+    pub fn recycling(
+        rx: Receiver<io::Result<Vec<u8>>>,
+        spare: SyncSender<Vec<u8>>,
+    ) -> ChannelReader {
+        ChannelReader {
+            spare: Some(spare),
+            ..ChannelReader::new(rx)
         }
     }
 }
@@ -247,8 +268,13 @@ impl Read for ChannelReader {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(chunk) => {
-                    self.chunk = chunk?;
+                    let used = std::mem::replace(&mut self.chunk, chunk?);
                     self.pos = 0;
+                    if let Some(spare) = &self.spare
+                        && used.capacity() > 0
+                    {
+                        let _ = spare.try_send(used);
+                    }
                 }
                 Err(_) => return Ok(0),
             }
