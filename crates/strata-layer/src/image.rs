@@ -1,8 +1,9 @@
 //! Whole images: the layer specs of a resolved image, and indexing or unpacking all its layers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
 use strata_index::{IndexWriter, LayerInfo};
 use strata_oci::media::Compression;
 use strata_oci::{Digest, media};
@@ -104,11 +105,46 @@ pub fn index_layer(source: &dyn ImageSource, spec: &LayerSpec) -> Result<Indexed
 
 /// Reads, verifies and indexes all `layers` of `source` at once, one task per layer on rayon's pool (each
 /// layer pipelined over two threads). The result is in the order of `layers`.
+///
+/// The largest blobs are started first (longest-processing-time-first scheduling): the largest layer
+/// bounds the whole, and small layers then fill in around it so that the threads finish together. Once a
+/// layer fails, layers not yet started are skipped, and the error of the lowest failed layer is returned.
 pub fn index_layers(source: &dyn ImageSource, layers: &[LayerSpec]) -> Result<Vec<IndexedLayer>> {
-    layers
-        .par_iter()
-        .map(|spec| index_layer(source, spec))
-        .collect()
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(layers[i].size.unwrap_or(0)));
+    let results: Vec<Mutex<Option<Result<IndexedLayer>>>> =
+        layers.iter().map(|_| Mutex::new(None)).collect();
+    let failed = AtomicBool::new(false);
+    rayon::scope_fifo(|scope| {
+        for &i in &order {
+            let (results, failed) = (&results, &failed);
+            scope.spawn_fifo(move |_| {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let r = index_layer(source, &layers[i]);
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                *results[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(layers.len());
+    let mut first_error = None;
+    for r in results {
+        match r.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            Some(Ok(l)) => out.push(l),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Unpacks `layers` of `source`, bottom first, into `target` with `unpacker` (squashed or in overlay form).
