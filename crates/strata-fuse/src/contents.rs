@@ -1,8 +1,9 @@
 //! Where file bytes come from: the [`Contents`] trait, and [`BlobContents`], which reads them straight from
 //! the compressed layer blobs.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 
 use strata_index::LayerIndex;
 use strata_layer::LayerReader;
@@ -12,10 +13,11 @@ use strata_source::ImageSource;
 use crate::error::{Error, Result};
 use crate::tree::FileRef;
 
-/// Size of the decompressed spans [`BlobContents`] caches.
+/// Largest decompressed piece [`BlobContents`] caches (each checkpoint span is cut into equal pieces of at
+/// most this size).
 pub const CHUNK: usize = 1 << 20;
 
-/// Default budget of [`BlobContents`]' span cache, in bytes.
+/// Default budget of [`BlobContents`]' piece cache, in bytes.
 pub const DEFAULT_CACHE_BYTES: usize = 128 << 20;
 
 /// A provider of regular files' bytes. `Send + Sync`: the file system calls it from several threads at
@@ -28,13 +30,23 @@ pub trait Contents: Send + Sync {
 
 /// File bytes read from the compressed layer blobs of an image source.
 ///
-/// [`BlobContents`] reads through each layer's [`LayerReader`] (a checkpoint at most 4 MiB before any
-/// offset, a couple of open decoders per layer) and keeps a bounded, least-recently-used cache of
-/// decompressed [`CHUNK`]-byte spans of the tar streams, shared by all requests: a small file next to one
-/// just read costs a copy, not a decompression, whatever order files are read in, and concurrent readers of
-/// one span decompress it once. A reader going through a layer in order is read ahead: worker threads
-/// decompress the next checkpoint spans, each from its own checkpoint, in parallel with it. Uncompressed
-/// layers are read directly.
+/// [`BlobContents`] reads through each layer's [`LayerReader`]. A layer's tar stream is cut at its
+/// checkpoints into spans (about 4 MiB each) that can be decompressed independently, hence in parallel, and
+/// each span into equal pieces of at most [`CHUNK`] bytes. Decompressed pieces go into a bounded,
+/// least-recently-used cache shared by all requests: a small file next to one just read costs a copy, not a
+/// decompression, whatever order files are read in. A piece that lies inside one file leaves the cache
+/// once all of it was read (the kernel keeps the file's pages), its memory going to the next piece.
+///
+/// A span has at most one decoder at a time, with its own open decompressor carrying on from one piece to
+/// the next: whoever needs a piece of a span another thread is decoding waits for that piece (or for the
+/// other decoder to finish, and then continues where it stopped) instead of decompressing the span's
+/// beginning a second time.
+///
+/// Reads are read ahead on worker threads, each decompressing a span from its checkpoint: as soon as the
+/// first read of a file arrives, every span the rest of the file covers is queued, the rest of the one
+/// being read included (up to half the cache ahead of the reader, sliding as it goes), and a reader going
+/// through files in order also gets the next few spans queued. Queued spans no reader is heading for any
+/// more (it went elsewhere) are dropped. Uncompressed layers are read directly.
 ///
 /// Layers a store keeps unpacked are read by [`crate::DirContents`] instead.
 pub struct BlobContents {
@@ -45,15 +57,19 @@ pub struct BlobContents {
 
 /// What the readers and the read-ahead workers share.
 struct Inner {
+    source: Arc<dyn ImageSource>,
     layers: Vec<Layer>,
-    cache: SpanCache,
+    cache: PieceCache,
+    /// The span decoders (see [`Inner::span_reader`]).
+    decoders: Mutex<Decoders>,
     ahead: Mutex<Ahead>,
-    /// Checkpoint spans read ahead of a sequential reader.
+    /// Spans read ahead of a sequential reader; 0: no read-ahead at all (no workers).
     window: usize,
+    /// Most bytes of spans queued ahead of one reader.
+    ahead_bytes: u64,
 }
 
-/// One layer: its reader, and where its checkpoints are (the starts of the spans that can be decompressed
-/// independently, hence in parallel).
+/// One layer: its reader, and where its checkpoints are.
 struct Layer {
     reader: LayerReader<'static>,
     compressed: bool,
@@ -62,29 +78,139 @@ struct Layer {
     tar_size: u64,
 }
 
-/// A read-ahead job: load the chunks of checkpoint span `span` of layer `layer`.
+/// Where a checkpoint span lies in the tar stream, and how it is cut into pieces.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    end: u64,
+    pieces: u64,
+    /// Length of every piece but the last (which may be shorter); at most [`CHUNK`].
+    piece_len: u64,
+}
+
+impl Span {
+    /// Offset and length of piece `p`.
+    fn piece(&self, p: u64) -> (u64, usize) {
+        let at = self
+            .start
+            .saturating_add(p.saturating_mul(self.piece_len))
+            .min(self.end);
+        let len = self.piece_len.min(self.end - at);
+        // At most CHUNK.
+        (at, usize::try_from(len).unwrap_or(CHUNK))
+    }
+
+    fn len(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+impl Layer {
+    /// Span `s`, if the layer has it.
+    fn span(&self, s: usize) -> Option<Span> {
+        let start = (*self.starts.get(s)?).min(self.tar_size);
+        let end = self
+            .starts
+            .get(s + 1)
+            .copied()
+            .unwrap_or(self.tar_size)
+            .clamp(start, self.tar_size);
+        let len = end - start;
+        let pieces = len.div_ceil(CHUNK as u64);
+        let piece_len = if pieces == 0 { 0 } else { len.div_ceil(pieces) };
+        Some(Span {
+            start,
+            end,
+            pieces,
+            piece_len,
+        })
+    }
+
+    /// The span and piece holding tar offset `pos`.
+    fn locate(&self, pos: u64) -> Option<Place> {
+        if pos >= self.tar_size {
+            return None;
+        }
+        let s = self.starts.partition_point(|&x| x <= pos).checked_sub(1)?;
+        let span = self.span(s)?;
+        if pos < span.start || pos >= span.end || span.piece_len == 0 {
+            return None;
+        }
+        Some(Place {
+            s,
+            span,
+            p: (pos - span.start) / span.piece_len,
+        })
+    }
+}
+
+/// A piece of a layer's tar stream: piece `p` of span `s`.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    s: usize,
+    span: Span,
+    p: u64,
+}
+
+/// A read-ahead job: decompress span `span` of layer `layer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Job {
     layer: usize,
     span: usize,
 }
 
-/// Read-ahead state: the last chunk read per layer, and the jobs queued or running.
+/// Read-ahead state: the streams of reads being followed.
 #[derive(Default)]
 struct Ahead {
-    last: HashMap<usize, u64>,
-    queued: HashSet<Job>,
+    streams: Vec<Stream>,
+    tick: u64,
 }
 
-/// The largest span (in chunks) read ahead: spans larger than this (a zstd layer in one frame) are read
+/// A reader going forward through a layer (one file, or files in order): where it is, and how far its
+/// spans were queued.
+#[derive(Debug, Clone, Copy)]
+struct Stream {
+    layer: usize,
+    /// The span it reads now (the furthest it has read).
+    at: usize,
+    /// The piece of the span it read last.
+    piece: u64,
+    /// The last span queued for it (`at` or below: none).
+    queued: usize,
+    /// Where the content of the file it read last ends.
+    file_end: u64,
+    /// It went from one file to another: it reads files in order.
+    files: bool,
+    used: u64,
+}
+
+/// The span readers of [`Inner::span_reader`], by (layer, span), with when each was last used.
+#[derive(Default)]
+struct Decoders {
+    map: HashMap<(usize, usize), (Arc<LayerReader<'static>>, u64)>,
+    tick: u64,
+}
+
+/// Span readers kept (each with an open decoder: up to 1 MiB of output and the decompressor's state);
+/// the least recently used one is dropped.
+const MAX_DECODERS: usize = 12;
+
+/// Streams followed at once; the least recently used one is forgotten.
+const MAX_STREAMS: usize = 16;
+
+/// The largest span (in pieces) read ahead: spans larger than this (a zstd layer in one frame) are read
 /// only as asked, by the reader's own decoder.
 const MAX_AHEAD_CHUNKS: u64 = 8;
+
+/// A reader missing a piece also decodes up to this many missing pieces just before it that it has not
+/// asked for yet (its decoder goes through them anyway): requests that arrive out of order find them.
+const BACKFILL: u64 = 4;
 
 impl std::fmt::Debug for BlobContents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlobContents")
             .field("layers", &self.inner.layers.len())
-            .field("cache_chunks", &self.inner.cache.capacity)
+            .field("cache_bytes", &self.inner.cache.capacity)
             .field("window", &self.inner.window)
             .finish_non_exhaustive()
     }
@@ -92,8 +218,9 @@ impl std::fmt::Debug for BlobContents {
 
 impl BlobContents {
     /// Reads the layers `indexes` describe (bottom first) from `source`, caching up to `cache_bytes` of
-    /// decompressed spans (at least one [`CHUNK`]). Sequential reads of compressed layers are read ahead by
-    /// a few worker threads (one per CPU, at most 4), each decompressing a later checkpoint span.
+    /// decompressed pieces (at least one [`CHUNK`]). Reads of compressed layers are read ahead by a few
+    /// worker threads (one per CPU, at most 4), each decompressing a later checkpoint span, when the cache
+    /// holds at least 16 chunks.
     pub fn new(
         source: Arc<dyn ImageSource>,
         indexes: &[LayerIndex],
@@ -115,13 +242,16 @@ impl BlobContents {
             });
         }
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
-        let capacity = (cache_bytes / CHUNK).max(1);
+        let capacity = cache_bytes.max(CHUNK);
         let inner = Arc::new(Inner {
+            source,
             layers,
-            cache: SpanCache::new(capacity),
+            decoders: Mutex::new(Decoders::default()),
+            cache: PieceCache::new(capacity as u64),
             ahead: Mutex::new(Ahead::default()),
             // Keep what is read ahead well inside the cache.
-            window: workers.min(capacity / (2 * MAX_AHEAD_CHUNKS as usize)),
+            window: workers.min(capacity / CHUNK / (2 * MAX_AHEAD_CHUNKS as usize)),
+            ahead_bytes: (capacity / 2) as u64,
         });
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -146,85 +276,288 @@ impl BlobContents {
 }
 
 impl Inner {
-    /// The chunk-aligned range of chunks of span `span` of `layer`: the chunks whose first byte lies in it.
-    fn span_chunks(&self, layer: &Layer, span: usize) -> Option<std::ops::Range<u64>> {
-        let c = CHUNK as u64;
-        let start = *layer.starts.get(span)?;
-        let end = layer
-            .starts
-            .get(span + 1)
-            .copied()
-            .unwrap_or(layer.tar_size);
-        Some(start.div_ceil(c)..end.div_ceil(c))
+    /// Piece `at` of layer `index`: from the cache, from the decoder already at work on the span (waiting
+    /// for it), or decompressed here, together with the missing pieces from `unasked` on before it (a
+    /// reader is about to ask for those: requests arrive out of order).
+    fn piece(&self, index: usize, layer: &Layer, at: &Place, unasked: u64) -> Result<Piece> {
+        let Place { s, span, p } = *at;
+        let mut state = self.cache.lock();
+        let from = loop {
+            if let Some(piece) = state.get(index, s, p) {
+                return Ok(piece);
+            }
+            if state.busy.insert((index, s)) {
+                // This thread decodes the span now; the missing pieces just before `p` too.
+                let mut from = p;
+                while from > unasked && p - from < BACKFILL && state.needed(&(index, s, from - 1)) {
+                    from -= 1;
+                }
+                break from;
+            }
+            // Another thread is decoding this span: it may be decoding `p`, or will soon be done.
+            state = self.cache.wait(state);
+        };
+        drop(state);
+        self.decode(index, layer, s, &span, from, p)?
+            .ok_or_else(|| truncated(index, b""))
     }
 
-    /// Loads chunk `chunk` of layer `layer` into the cache (or finds it there).
-    fn chunk(&self, index: usize, layer: &Layer, chunk: u64) -> Result<Arc<[u8]>> {
-        self.cache
-            .get_or_load(index, chunk, || load_chunk(layer, chunk))
-    }
-
-    /// A read-ahead job: every chunk of the span, in order, by one decoder (errors are left for the reader
-    /// to meet). All its chunks are claimed first, so that a reader who gets there before them waits for
-    /// this decoder instead of starting a second one at the same checkpoint.
-    fn run(&self, job: Job) {
-        if let Some(layer) = self.layers.get(job.layer)
-            && let Some(chunks) = self.span_chunks(layer, job.span)
-        {
-            let slots: Vec<(u64, Arc<Slot>)> =
-                chunks.map(|c| (c, self.cache.slot(job.layer, c))).collect();
-            let mut guards: Vec<_> = slots.iter().map(|(_, s)| lock(&s.data)).collect();
-            for ((chunk, slot), mut guard) in slots.iter().zip(guards.drain(..)) {
-                if guard.is_some() {
-                    continue;
-                }
-                match load_chunk(layer, *chunk) {
-                    Ok(data) => *guard = Some(data),
-                    Err(_) => {
-                        drop(guard);
-                        self.cache.forget(job.layer, *chunk, slot);
-                        break;
-                    }
-                }
+    /// Decodes pieces `from..=until` of span `s` of layer `index` into the cache, in order, with one
+    /// decoder, and returns piece `until` (`None` if the stream ended before it). The caller has marked
+    /// the span busy; this unmarks it.
+    fn decode(
+        &self,
+        index: usize,
+        layer: &Layer,
+        s: usize,
+        span: &Span,
+        from: u64,
+        until: u64,
+    ) -> Result<Option<Piece>> {
+        let _busy = Busy {
+            cache: &self.cache,
+            key: (index, s),
+        };
+        let reader = self.span_reader(index, layer, s, span);
+        let mut last = None;
+        for p in from..=until.min(span.pieces.saturating_sub(1)) {
+            let (at, len) = span.piece(p);
+            let mut buf = self.cache.buffer(len);
+            let n = reader.read_at(at, &mut buf)?;
+            buf.truncate(n);
+            let piece = Arc::new(PieceData {
+                bytes: buf,
+                copied: AtomicUsize::new(0),
+            });
+            if p == until {
+                self.cache.insert((index, s, p), Arc::clone(&piece));
+                last = Some(piece);
+            } else {
+                // (A piece read already is only gone through.)
+                self.cache.offer((index, s, p), piece);
+            }
+            if n < len {
+                // The stream ends here.
+                break;
             }
         }
-        lock(&self.ahead).queued.remove(&job);
+        Ok(last)
     }
 
-    /// Notes that chunk `chunk` of `layer` is being read; when that continues a sequential read, queues the
-    /// next spans that are not being read ahead yet.
-    fn read_ahead(&self, index: usize, layer: &Layer, chunk: u64, jobs: &mpsc::Sender<Job>) {
-        let c = CHUNK as u64;
-        let mut ahead = lock(&self.ahead);
-        let last = ahead.last.insert(index, chunk);
-        if last.is_none_or(|l| l.saturating_add(1) != chunk) {
+    /// The reader of span `s` of layer `index`: one that knows only the span's checkpoint, kept while the
+    /// span is being read. Its open decoder carries on from one piece to the next (one per span: the
+    /// layer's own reader keeps only a couple, which the decoders of several spans at once would take
+    /// from each other, each then starting again from its checkpoint).
+    fn span_reader(
+        &self,
+        index: usize,
+        layer: &Layer,
+        s: usize,
+        span: &Span,
+    ) -> Arc<LayerReader<'static>> {
+        let mut decoders = lock(&self.decoders);
+        decoders.tick += 1;
+        let tick = decoders.tick;
+        if let Some((reader, used)) = decoders.map.get_mut(&(index, s)) {
+            *used = tick;
+            return Arc::clone(reader);
+        }
+        let checkpoints = layer.reader.checkpoints();
+        let checkpoint = checkpoints
+            .binary_search_by_key(&span.start, |c| c.uncompressed_offset)
+            .ok()
+            .and_then(|i| checkpoints.get(i))
+            .cloned();
+        let reader = Arc::new(
+            LayerReader::new(
+                Arc::clone(&self.source),
+                layer.reader.digest().clone(),
+                layer.reader.compression(),
+                checkpoint.into_iter().collect(),
+            )
+            .with_tar_size(layer.tar_size),
+        );
+        if decoders.map.len() >= MAX_DECODERS
+            && let Some(oldest) = decoders
+                .map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k)
+        {
+            decoders.map.remove(&oldest);
+        }
+        decoders.map.insert((index, s), (Arc::clone(&reader), tick));
+        reader
+    }
+
+    /// The first piece of `job`'s span a reader still heads for: the furthest it asked for if it is in the
+    /// span, else 0; `None` if no reader heads for the span (any more).
+    fn wanted(&self, job: Job) -> Option<u64> {
+        lock(&self.ahead)
+            .streams
+            .iter()
+            .filter(|st| st.layer == job.layer && (st.at..=st.queued).contains(&job.span))
+            .map(|st| if st.at == job.span { st.piece } else { 0 })
+            .min()
+    }
+
+    /// A read-ahead job: the span's pieces from the first one a reader still wants (see
+    /// [`Inner::wanted`]) that is neither cached nor read already (see [`PieceCache::retire`]) to the last
+    /// such one, by one decoder (errors are left for the readers to meet). Skipped when no reader is
+    /// heading for the span any more.
+    fn run(&self, job: Job) {
+        let Some(layer) = self.layers.get(job.layer) else {
+            return;
+        };
+        let Some(span) = layer.span(job.span) else {
+            return;
+        };
+        if span.pieces == 0 {
             return;
         }
-        let span = layer
-            .starts
-            .partition_point(|&s| s <= chunk.saturating_mul(c))
-            .saturating_sub(1);
-        for next in span + 1..=span + self.window {
-            let Some(chunks) = self.span_chunks(layer, next) else {
-                break;
-            };
-            if chunks.end.saturating_sub(chunks.start) > MAX_AHEAD_CHUNKS {
-                break;
+        let mut state = self.cache.lock();
+        let (from, until) = loop {
+            if !state.busy.contains(&(job.layer, job.span)) {
+                // (Lock order: the cache's state, then the read-ahead state; never the other way.)
+                let Some(wanted) = self.wanted(job) else {
+                    return;
+                };
+                let needed = |p: &u64| state.needed(&(job.layer, job.span, *p));
+                let from = (wanted..span.pieces).find(needed);
+                let until = (wanted..span.pieces).rev().find(needed);
+                match from.zip(until) {
+                    Some(range) => {
+                        state.busy.insert((job.layer, job.span));
+                        break range;
+                    }
+                    None => return,
+                }
             }
-            let job = Job {
-                layer: index,
-                span: next,
-            };
-            if !chunks.is_empty() && ahead.queued.insert(job) && jobs.send(job).is_err() {
-                ahead.queued.remove(&job);
-            }
-        }
+            // A reader is decoding a piece of it: take over when it is done.
+            state = self.cache.wait(state);
+        };
+        drop(state);
+        let _ = self.decode(job.layer, layer, job.span, &span, from, until);
     }
 
+    /// Notes that piece `at` of layer `index` is being read for a file whose content ends at tar offset
+    /// `file_end`, and queues the spans that the reader will want and are not queued yet: the rest of
+    /// the span being read and all the later spans the rest of the file covers, and, when the read
+    /// continues a reader going through files in order, the next [`Inner::window`] spans; at most
+    /// [`Inner::ahead_bytes`] of them. Returns the first piece of `at`'s span the reader has not asked
+    /// for before this one (`at`'s own when there is none, or when it was asked for from elsewhere).
+    fn read_ahead(
+        &self,
+        index: usize,
+        layer: &Layer,
+        at: &Place,
+        file_end: u64,
+        jobs: &mpsc::Sender<Job>,
+    ) -> u64 {
+        let Place { s, span, p } = *at;
+        let mut ahead = lock(&self.ahead);
+        ahead.tick += 1;
+        let tick = ahead.tick;
+        // The stream this read continues: one whose queued spans reach `s` (out-of-order requests may
+        // come from just behind it).
+        let found = ahead.streams.iter().position(|st| {
+            st.layer == index && st.at.saturating_sub(1) <= s && s <= st.queued.saturating_add(1)
+        });
+        let stream = match found {
+            Some(i) => &mut ahead.streams[i],
+            None => {
+                if ahead.streams.len() >= MAX_STREAMS
+                    && let Some(i) = (0..ahead.streams.len()).min_by_key(|&i| ahead.streams[i].used)
+                {
+                    ahead.streams.swap_remove(i);
+                }
+                ahead.streams.push(Stream {
+                    layer: index,
+                    at: s,
+                    piece: p,
+                    queued: s,
+                    file_end,
+                    files: false,
+                    used: tick,
+                });
+                let last = ahead.streams.len() - 1;
+                let stream = &mut ahead.streams[last];
+                // A file going on past this piece: the rest of the span too (a worker decodes it from
+                // this piece on, or from the next one if the reader's decoder got there first).
+                let piece_end = span.piece(p).0.saturating_add(span.piece_len);
+                if p.saturating_add(1) < span.pieces && file_end > piece_end {
+                    let _ = jobs.send(Job {
+                        layer: index,
+                        span: s,
+                    });
+                }
+                stream
+            }
+        };
+        let (was_at, was_piece) = (stream.at, stream.piece);
+        let stepped = found.is_some()
+            && ((was_at == s && was_piece.saturating_add(1) == p)
+                || (was_at.saturating_add(1) == s && p == 0));
+        let unasked = match found {
+            Some(_) if was_at == s && was_piece < p => was_piece + 1,
+            Some(_) if was_at < s => 0,
+            _ => p,
+        };
+        stream.used = tick;
+        if stream.file_end != file_end {
+            stream.file_end = file_end;
+            stream.files = true;
+        }
+        if s > stream.at || (s == stream.at && p > stream.piece) {
+            stream.at = s;
+            stream.piece = p;
+        }
+        let mut end = file_end;
+        if stepped && stream.files {
+            // A reader of files in order: the next `window` spans too.
+            let next = layer
+                .starts
+                .get(s.saturating_add(1 + self.window))
+                .copied()
+                .unwrap_or(layer.tar_size);
+            end = end.max(next);
+        }
+        let mut bytes = 0u64;
+        let mut next = s + 1;
+        while end > span.end
+            && let Some(later) = layer.span(next)
+        {
+            if later.start >= end || later.pieces > MAX_AHEAD_CHUNKS || later.pieces == 0 {
+                break;
+            }
+            bytes = bytes.saturating_add(later.len());
+            if bytes > self.ahead_bytes {
+                break;
+            }
+            if next > stream.queued {
+                if jobs
+                    .send(Job {
+                        layer: index,
+                        span: next,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+                stream.queued = next;
+            }
+            next += 1;
+        }
+        unasked
+    }
+
+    /// Reads the tar stream of layer `index` from `at` into `buf`, for the file whose content is
+    /// `file` (tar offsets).
     fn read_tar(
         &self,
         index: usize,
         at: u64,
+        file: std::ops::Range<u64>,
         buf: &mut [u8],
         jobs: &mpsc::Sender<Job>,
     ) -> Result<()> {
@@ -243,33 +576,35 @@ impl Inner {
         let mut done = 0;
         while done < buf.len() {
             let pos = at.saturating_add(done as u64);
-            let chunk = pos / CHUNK as u64;
-            if self.window > 0 {
-                self.read_ahead(index, layer, chunk, jobs);
-            }
-            let span = self.chunk(index, layer, chunk)?;
-            // Both fit in usize: within one chunk.
-            let within = (pos % CHUNK as u64) as usize;
-            let available = span.get(within..).unwrap_or_default();
+            let place = layer.locate(pos).ok_or_else(|| truncated(index, b""))?;
+            let unasked = if self.window > 0 {
+                self.read_ahead(index, layer, &place, file.end, jobs)
+            } else {
+                place.p
+            };
+            let piece = self.piece(index, layer, &place, unasked)?;
+            let start = place.span.piece(place.p).0;
+            // Within one piece: fits in usize.
+            let within = usize::try_from(pos - start).unwrap_or(usize::MAX);
+            let available = piece.bytes.get(within..).unwrap_or_default();
             if available.is_empty() {
                 return Err(truncated(index, b""));
             }
             let n = available.len().min(buf.len() - done);
             buf[done..done + n].copy_from_slice(&available[..n]);
             done += n;
+            // A piece inside one file is read once (the kernel keeps the file's pages): once all of it
+            // was, its memory goes to the next piece decoded.
+            let end = start.saturating_add(piece.bytes.len() as u64);
+            if file.start <= start
+                && end <= file.end
+                && piece.copied.fetch_add(n, Ordering::Relaxed) + n >= piece.bytes.len()
+            {
+                self.cache.retire((index, place.s, place.p), piece);
+            }
         }
         Ok(())
     }
-}
-
-/// Decompresses chunk `chunk` of `layer` (shorter at the end of the tar stream).
-fn load_chunk(layer: &Layer, chunk: u64) -> Result<Arc<[u8]>> {
-    let mut data = vec![0u8; CHUNK];
-    let n = layer
-        .reader
-        .read_at(chunk.saturating_mul(CHUNK as u64), &mut data)?;
-    data.truncate(n);
-    Ok(Arc::from(data))
 }
 
 fn truncated(layer: usize, path: &[u8]) -> Error {
@@ -290,8 +625,9 @@ impl Contents for BlobContents {
             .offset
             .checked_add(offset)
             .ok_or_else(|| truncated(file.layer, file.path))?;
+        let range = file.offset..file.offset.saturating_add(file.size);
         self.inner
-            .read_tar(file.layer, at, &mut buf[..want], &self.jobs)
+            .read_tar(file.layer, at, range, &mut buf[..want], &self.jobs)
             .map_err(|e| match e {
                 Error::Truncated { layer, .. } => truncated(layer, file.path),
                 e => e,
@@ -300,93 +636,182 @@ impl Contents for BlobContents {
     }
 }
 
-/// One cached span: filled once, by the first reader that needs it, while the others wait.
-#[derive(Default)]
-struct Slot {
-    data: Mutex<Option<Arc<[u8]>>>,
+/// A decompressed piece.
+type Piece = Arc<PieceData>;
+
+struct PieceData {
+    bytes: Vec<u8>,
+    /// Bytes copied out of it so far (counted only for pieces inside one file).
+    copied: AtomicUsize,
 }
 
-/// The least-recently-used cache of decompressed spans, keyed by (layer, chunk number).
-struct SpanCache {
-    capacity: usize,
-    map: Mutex<CacheMap>,
+/// A piece's key: (layer, span, piece).
+type Key = (usize, usize, u64);
+
+/// The least-recently-used cache of decompressed pieces, and which spans are being decoded.
+struct PieceCache {
+    /// Budget, in bytes.
+    capacity: u64,
+    state: Mutex<CacheState>,
+    /// Signalled when a piece arrives or a span's decoder finishes.
+    changed: Condvar,
 }
 
 #[derive(Default)]
-struct CacheMap {
-    slots: HashMap<(usize, u64), (Arc<Slot>, u64)>,
+struct CacheState {
+    pieces: HashMap<Key, (Piece, u64)>,
+    bytes: u64,
     tick: u64,
+    /// The spans (layer, span) a thread is decoding.
+    busy: HashSet<(usize, usize)>,
+    /// Buffers of evicted pieces, for the next ones.
+    spare: Vec<Vec<u8>>,
+    /// Pieces dropped once read (see [`PieceCache::retire`]), oldest first: read-ahead skips them.
+    retired: HashSet<Key>,
+    retired_order: VecDeque<Key>,
 }
+
+/// Buffers kept for reuse.
+const MAX_SPARE: usize = 16;
+
+/// Retired pieces remembered.
+const MAX_RETIRED: usize = 4096;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere cannot leave these structures inconsistent: use them anyway.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl SpanCache {
-    fn new(capacity: usize) -> SpanCache {
-        SpanCache {
-            capacity,
-            map: Mutex::new(CacheMap::default()),
+impl CacheState {
+    /// Whether piece `key` is neither cached nor read already.
+    fn needed(&self, key: &Key) -> bool {
+        !self.pieces.contains_key(key) && !self.retired.contains(key)
+    }
+
+    /// Keeps the buffer of a piece no longer cached, if nobody holds the piece any more.
+    fn recycle(&mut self, piece: Piece) {
+        if self.spare.len() < MAX_SPARE
+            && let Ok(data) = Arc::try_unwrap(piece)
+        {
+            self.spare.push(data.bytes);
         }
     }
 
-    /// The slot of (`layer`, `chunk`), made (evicting the least recently used one) if missing.
-    fn slot(&self, layer: usize, chunk: u64) -> Arc<Slot> {
-        let mut map = lock(&self.map);
-        map.tick += 1;
-        let tick = map.tick;
-        if let Some((slot, used)) = map.slots.get_mut(&(layer, chunk)) {
-            *used = tick;
-            return Arc::clone(slot);
+    fn get(&mut self, layer: usize, span: usize, piece: u64) -> Option<Piece> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (data, used) = self.pieces.get_mut(&(layer, span, piece))?;
+        *used = tick;
+        Some(Arc::clone(data))
+    }
+}
+
+impl PieceCache {
+    fn new(capacity: u64) -> PieceCache {
+        PieceCache {
+            capacity,
+            state: Mutex::new(CacheState::default()),
+            changed: Condvar::new(),
         }
-        if map.slots.len() >= self.capacity
-            && let Some(oldest) = map
-                .slots
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        lock(&self.state)
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, CacheState>) -> MutexGuard<'a, CacheState> {
+        self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A buffer of `len` bytes to decode into (a spare one if there is one).
+    fn buffer(&self, len: usize) -> Vec<u8> {
+        let mut buf = lock(&self.state).spare.pop().unwrap_or_default();
+        buf.resize(len, 0);
+        buf
+    }
+
+    /// Caches `piece` as `key` (replacing what was there), evicting the least recently used pieces beyond
+    /// the budget, and wakes the threads waiting for pieces.
+    fn insert(&self, key: Key, piece: Piece) {
+        let mut state = self.lock();
+        state.retired.remove(&key);
+        self.put(state, key, piece);
+    }
+
+    /// Caches `piece` as `key` like [`PieceCache::insert`], unless it was read already (see
+    /// [`PieceCache::retire`]): then its buffer goes to the next piece.
+    fn offer(&self, key: Key, piece: Piece) {
+        let mut state = self.lock();
+        if state.retired.contains(&key) {
+            state.recycle(piece);
+            return;
+        }
+        self.put(state, key, piece);
+    }
+
+    fn put(&self, mut state: MutexGuard<'_, CacheState>, key: Key, piece: Piece) {
+        state.tick += 1;
+        let tick = state.tick;
+        state.bytes = state.bytes.saturating_add(piece.bytes.len() as u64);
+        if let Some((old, _)) = state.pieces.insert(key, (piece, tick)) {
+            state.bytes = state.bytes.saturating_sub(old.bytes.len() as u64);
+        }
+        while state.bytes > self.capacity && state.pieces.len() > 1 {
+            let Some(oldest) = state
+                .pieces
                 .iter()
+                .filter(|(k, _)| **k != key)
                 .min_by_key(|(_, (_, used))| *used)
                 .map(|(k, _)| *k)
-        {
-            map.slots.remove(&oldest);
-        }
-        let slot = Arc::new(Slot::default());
-        map.slots.insert((layer, chunk), (Arc::clone(&slot), tick));
-        slot
-    }
-
-    /// Drops `slot` from the cache if it is still the one of (`layer`, `chunk`): a failed load is not kept.
-    fn forget(&self, layer: usize, chunk: u64, slot: &Arc<Slot>) {
-        let mut map = lock(&self.map);
-        if map
-            .slots
-            .get(&(layer, chunk))
-            .is_some_and(|(s, _)| Arc::ptr_eq(s, slot))
-        {
-            map.slots.remove(&(layer, chunk));
-        }
-    }
-
-    fn get_or_load(
-        &self,
-        layer: usize,
-        chunk: u64,
-        load: impl FnOnce() -> Result<Arc<[u8]>>,
-    ) -> Result<Arc<[u8]>> {
-        let slot = self.slot(layer, chunk);
-        let mut data = lock(&slot.data);
-        if let Some(d) = &*data {
-            return Ok(Arc::clone(d));
-        }
-        match load() {
-            Ok(d) => {
-                *data = Some(Arc::clone(&d));
-                Ok(d)
-            }
-            Err(e) => {
-                drop(data);
-                self.forget(layer, chunk, &slot);
-                Err(e)
+            else {
+                break;
+            };
+            if let Some((old, _)) = state.pieces.remove(&oldest) {
+                state.bytes = state.bytes.saturating_sub(old.bytes.len() as u64);
+                state.recycle(old);
             }
         }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Drops `piece` (the one cached as `key`, if it still is) from the cache, once all of it was read
+    /// for a file it lies within, and keeps its buffer for the next piece unless someone else still
+    /// holds it. The kernel keeps the file's pages: read-ahead does not decompress it again (a reader
+    /// asking for it again does).
+    fn retire(&self, key: Key, piece: Piece) {
+        let mut state = self.lock();
+        if state.retired.insert(key) {
+            state.retired_order.push_back(key);
+            if state.retired_order.len() > MAX_RETIRED
+                && let Some(old) = state.retired_order.pop_front()
+            {
+                state.retired.remove(&old);
+            }
+        }
+        if state
+            .pieces
+            .get(&key)
+            .is_some_and(|(p, _)| Arc::ptr_eq(p, &piece))
+            && let Some((cached, _)) = state.pieces.remove(&key)
+        {
+            state.bytes = state.bytes.saturating_sub(cached.bytes.len() as u64);
+            drop(cached);
+            state.recycle(piece);
+        }
+    }
+}
+
+/// A span marked as being decoded; unmarked (and the waiting threads woken) when dropped, whatever
+/// happened.
+struct Busy<'a> {
+    cache: &'a PieceCache,
+    key: (usize, usize),
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.cache.lock().busy.remove(&self.key);
+        self.cache.changed.notify_all();
     }
 }

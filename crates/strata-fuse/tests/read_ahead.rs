@@ -1,0 +1,189 @@
+//! [`BlobContents`]' read-ahead of a large file: every checkpoint span the file covers is decompressed as
+//! soon as its first read arrives, and no span is decompressed twice when requests come in from several
+//! threads at once, out of order (as the kernel's read-ahead sends them).
+
+// Test code: a failed step should abort the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_fuse::{BlobContents, Contents, DEFAULT_CACHE_BYTES, Tree};
+use strata_layer::ImageView;
+use strata_oci::{Digest, Platform};
+use strata_source::{Blob, ImageSource, RawManifest};
+
+/// An image source that counts the blob bytes read by range.
+struct Counting {
+    inner: Box<dyn ImageSource>,
+    read: AtomicU64,
+}
+
+impl ImageSource for Counting {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn top_manifest(&self) -> strata_source::Result<RawManifest> {
+        self.inner.top_manifest()
+    }
+    fn manifest(
+        &self,
+        digest: &Digest,
+        media_type: Option<&str>,
+    ) -> strata_source::Result<RawManifest> {
+        self.inner.manifest(digest, media_type)
+    }
+    fn open_blob(&self, digest: &Digest) -> strata_source::Result<Blob> {
+        self.inner.open_blob(digest)
+    }
+    fn read_blob_at(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> strata_source::Result<usize> {
+        let n = self.inner.read_blob_at(digest, offset, buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Deterministic, compressible bytes (about 2:1 with gzip).
+fn text(n: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b'a' + (state >> 59) as u8
+        })
+        .collect()
+}
+
+const BIG: usize = 40 << 20;
+
+/// One gzip layer: a small file, the 40 MiB file `big`, another small file. Returns the source (counting
+/// range reads), the layer blob's size, the image's view and the file's bytes.
+fn setup(dir: &Path) -> (Arc<Counting>, u64, ImageView, Vec<u8>) {
+    let big = text(BIG, 5);
+    let mut layer = LayerBuilder::new();
+    layer.file("a", b"before\n");
+    layer.file("big", big.clone());
+    layer.file("z", b"after\n");
+    let layout = dir.join("layout");
+    ImageBuilder::new()
+        .layer(layer, Compression::Gzip)
+        .write_layout(&layout, "t")
+        .unwrap();
+    let name = format!("oci:{}:t", layout.display());
+    let source = Arc::new(Counting {
+        inner: strata_source::open(&name).unwrap(),
+        read: AtomicU64::new(0),
+    });
+    let shared: Arc<dyn ImageSource> = source.clone();
+    let view = ImageView::open(shared, &Platform::new("linux", "amd64", None)).unwrap();
+    let blob = view.merged().layers()[0].layer().blob_size;
+    (source, blob, view, big)
+}
+
+fn contents(source: &Arc<Counting>, view: &ImageView) -> Arc<BlobContents> {
+    let shared: Arc<dyn ImageSource> = source.clone();
+    Arc::new(BlobContents::new(shared, view.merged().layers(), DEFAULT_CACHE_BYTES).unwrap())
+}
+
+/// Reads all of `big` in `block`-byte reads, checking the bytes.
+fn read_all(contents: &BlobContents, tree: &Tree, big: &[u8], block: usize) {
+    let file = tree.file(tree.lookup_path(b"big").unwrap()).unwrap();
+    let mut buf = vec![0u8; block];
+    let mut offset = 0;
+    while offset < big.len() {
+        let n = contents.read_at(&file, offset as u64, &mut buf).unwrap();
+        assert_eq!(buf[..n], big[offset..offset + n], "at {offset}");
+        offset += n;
+    }
+}
+
+#[test]
+fn the_first_read_of_a_large_file_starts_decompressing_all_of_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, blob, view, big) = setup(tmp.path());
+    let tree = Tree::build(view.merged()).unwrap();
+    let contents = contents(&source, &view);
+    let file = tree.file(tree.lookup_path(b"big").unwrap()).unwrap();
+    source.read.store(0, Ordering::Relaxed);
+
+    // One small read at the start: the workers then go through the whole file without further reads.
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(contents.read_at(&file, 0, &mut buf).unwrap(), 4096);
+    assert_eq!(buf, big[..4096]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, Instant::now());
+    loop {
+        let read = source.read.load(Ordering::Relaxed);
+        if read != last.0 {
+            last = (read, Instant::now());
+        } else if read >= blob * 9 / 10 && last.1.elapsed() > Duration::from_millis(500) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "read ahead only {read} of the blob's {blob} bytes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // And the file then reads right without decompressing it again.
+    let before = source.read.load(Ordering::Relaxed);
+    read_all(&contents, &tree, &big, 128 << 10);
+    let again = source.read.load(Ordering::Relaxed) - before;
+    eprintln!("read ahead {before} bytes of the {blob}-byte blob; {again} more to read the file");
+    assert!(
+        again < blob / 10,
+        "reading the file read {again} more bytes of the {blob}-byte blob"
+    );
+}
+
+#[test]
+fn out_of_order_readers_decompress_each_span_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, blob, view, big) = setup(tmp.path());
+    let tree = Arc::new(Tree::build(view.merged()).unwrap());
+    let big = Arc::new(big);
+    let contents = contents(&source, &view);
+    source.read.store(0, Ordering::Relaxed);
+    // Two threads, each taking every other 256 KiB block, as the kernel's read-ahead hands them to two
+    // FUSE threads; the second one starts one block ahead, so requests arrive out of order.
+    let block = 256usize << 10;
+    let threads: Vec<_> = (0..2usize)
+        .map(|t| {
+            let (contents, tree, big) =
+                (Arc::clone(&contents), Arc::clone(&tree), Arc::clone(&big));
+            std::thread::spawn(move || {
+                let file = tree.file(tree.lookup_path(b"big").unwrap()).unwrap();
+                let mut buf = vec![0u8; block];
+                let mut at = (1 - t) * block;
+                while at < big.len() {
+                    let n = contents.read_at(&file, at as u64, &mut buf).unwrap();
+                    assert_eq!(buf[..n], big[at..at + n], "at {at}");
+                    at += 2 * block;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let read = source.read.load(Ordering::Relaxed);
+    eprintln!("one pass over the file read {read} bytes of the {blob}-byte blob");
+    // The blob once, plus what each span's decoder fetches past its end (256 KiB at most): 4% here (the
+    // mount's reader before this decompressed a fifth of it twice).
+    assert!(
+        read < blob + blob / 10,
+        "read {read} bytes of the {blob}-byte blob for one pass over the file"
+    );
+    // Read again from the same cache (pieces read once were given back: they are decompressed again).
+    read_all(&contents, &tree, &big, 100_000);
+}
