@@ -10,23 +10,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_fixtures::{Compression, ImageBuilder, LayerBuilder, noise};
 use strata_fuse::{BlobContents, CHUNK, Contents, FsOptions, ImageFs, MountOptions, Tree};
 use strata_layer::ImageView;
 use strata_oci::Platform;
-
-/// Deterministic pseudo-random bytes.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
 
 /// Two layers (gzip, then zstd) with files, directories, symlinks, hardlinks (within a layer and across
 /// layers), devices, a fifo, setuid and owners, an xattr, an mtime with nanoseconds, a whiteout, an opaque
