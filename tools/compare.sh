@@ -951,8 +951,8 @@ EOF
     echo "The index pass above (\`strata index\`: verify, decompress, parse and index every layer) pinned with"
     echo "\`taskset\` to one core, then to two. The one-core row's ratio is its median over the two-core row's:"
     echo "the speed-up a second core gives (2.00 would be perfect scaling; issue 3 asks for at least 1.8)."
-    echo "Layers are indexed in parallel, one task per layer, and each layer's pass is pipelined over two"
-    echo "threads (inflating, and hashing and parsing the tar)."
+    echo "Layers are indexed in parallel, one task per layer (largest first), and each layer's pass is pipelined"
+    echo "over three threads (reading and hashing the blob; inflating; hashing and parsing the tar)."
     echo
     table scaling "strata index, 2 cores (taskset -c 0,1)" "2 cores"
     echo
