@@ -16,8 +16,8 @@ pub const OPEN_FILES: usize = 512;
 
 /// File bytes read from each layer's directory: a file is opened by its path in its layer (resolved inside
 /// the directory, see [`LayerDir`]) and checked against the size its index records, then kept open in a
-/// small least-recently-used table of [`OPEN_FILES`] files, so a file read in many requests is opened
-/// once. There is nothing to decompress and nothing to cache beyond that: the kernel's page cache holds the
+/// table of up to [`OPEN_FILES`] files (the least recently used half closed when it is full), so a file read
+/// in many requests is opened once. There is nothing to decompress and nothing to cache beyond that: the kernel's page cache holds the
 /// files' pages (and the mount's own pages, as for any FUSE file system).
 pub struct DirContents {
     layers: Vec<LayerDir>,
@@ -68,14 +68,12 @@ impl DirContents {
         }
         let opened = Arc::new(dir.open_file(file.path, file.size)?);
         let mut open = self.lock();
-        if open.files.len() >= OPEN_FILES
-            && let Some(oldest) = open
-                .files
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k)
-        {
-            open.files.remove(&oldest);
+        if open.files.len() >= OPEN_FILES {
+            // Close the least recently used half at once: one pass per OPEN_FILES / 2 opens, not one per
+            // open (a scan per open was 6 % of a cold `cat` of every file).
+            let mut ticks: Vec<u64> = open.files.values().map(|(_, used)| *used).collect();
+            let (_, &mut median, _) = ticks.select_nth_unstable(OPEN_FILES / 2);
+            open.files.retain(|_, (_, used)| *used > median);
         }
         let tick = open.tick;
         open.files.insert(key, (Arc::clone(&opened), tick));
@@ -136,5 +134,30 @@ mod tests {
         // A missing file or another layer is an error, not a panic.
         let other = FileRef { layer: 3, ..file };
         assert!(contents.read_at(&other, 0, &mut buf).is_err());
+    }
+
+    #[test]
+    fn the_open_file_table_stays_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let n = OPEN_FILES + OPEN_FILES / 2 + 7;
+        for i in 0..n {
+            std::fs::write(tmp.path().join(format!("f{i}")), format!("{i:08}")).unwrap();
+        }
+        let contents = DirContents::new(vec![LayerDir::open(tmp.path()).unwrap()]);
+        let mut buf = [0u8; 8];
+        for round in 0..2 {
+            for i in 0..n {
+                let path = format!("f{i}");
+                let file = FileRef {
+                    layer: 0,
+                    offset: i as u64 * 1024,
+                    size: 8,
+                    path: path.as_bytes(),
+                };
+                assert_eq!(contents.read_at(&file, 0, &mut buf).unwrap(), 8);
+                assert_eq!(buf, *format!("{i:08}").as_bytes(), "round {round}");
+                assert!(contents.lock().files.len() <= OPEN_FILES);
+            }
+        }
     }
 }
