@@ -325,12 +325,7 @@ impl Unpacker {
             path: self.full_path(&e.path),
             source,
         })?;
-        if n != e.size {
-            return Err(self.unpack_err(
-                &e.path,
-                format!("file content is {n} bytes, the entry says {}", e.size),
-            ));
-        }
+        self.check_size(e, n)?;
         let meta = meta_of(e);
         let skipped = fsops::set_fd_meta(
             file.as_fd(),
@@ -355,12 +350,7 @@ impl Unpacker {
             path: self.full_path(&e.path),
             source,
         })?;
-        if n != e.size {
-            return Err(self.unpack_err(
-                &e.path,
-                format!("file content is {n} bytes, the entry says {}", e.size),
-            ));
-        }
+        self.check_size(e, n)?;
         let job = FileJob {
             file,
             data: buf,
@@ -925,6 +915,17 @@ impl Unpacker {
             path: self.full_path(rel),
             source: e.into(),
         }
+    }
+
+    /// Fails unless `n`, the bytes of file entry `e`'s content, is the size its header gives.
+    fn check_size(&self, e: &Entry, n: u64) -> Result<()> {
+        if n == e.size {
+            return Ok(());
+        }
+        Err(self.unpack_err(
+            &e.path,
+            format!("file content is {n} bytes, the entry says {}", e.size),
+        ))
     }
 
     fn unpack_err(&self, rel: &[u8], reason: String) -> Error {

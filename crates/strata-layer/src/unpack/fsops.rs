@@ -415,18 +415,23 @@ pub(crate) fn set_node_meta(
     xattrs: &[(Vec<u8>, Vec<u8>)],
 ) -> SysResult<u64> {
     if chown {
-        rfs::chownat(
-            parent,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?;
+        chown_nofollow(parent, name, meta)?;
     }
     chmod_nofollow(parent, name, meta.mode)?;
     let skipped = set_xattrs(XattrTarget::At(parent, name), xattrs)?;
     rfs::utimensat(parent, name, &meta.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?;
     Ok(skipped)
+}
+
+/// Gives the node `name` in `parent` the owner of `meta`, never following `name`.
+fn chown_nofollow(parent: BorrowedFd<'_>, name: &[u8], meta: &Meta) -> SysResult<()> {
+    rfs::chownat(
+        parent,
+        name,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
 }
 
 /// A hardlink header's metadata applied to the node `name` it links to, never following `name`: as
@@ -444,13 +449,7 @@ pub(crate) fn set_link_meta(
         return set_node_meta(parent, name, meta, chown, xattrs);
     }
     if chown {
-        rfs::chownat(
-            parent,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?;
+        chown_nofollow(parent, name, meta)?;
     }
     set_xattrs(XattrTarget::At(parent, name), xattrs)
 }
