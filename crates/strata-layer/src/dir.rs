@@ -10,7 +10,7 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
@@ -30,7 +30,13 @@ const FILE_READ: OFlags = OFlags::RDONLY
 pub struct LayerDir {
     path: PathBuf,
     root: Arc<OwnedFd>,
+    /// The file [`LayerDir::read_at`] read last (its path and size, as asked), kept open: a file read in
+    /// pieces is opened, and checked, once.
+    last: Arc<Mutex<Option<OpenFile>>>,
 }
+
+/// A file opened by [`LayerDir::read_at`]: its path and size as asked, and the file.
+type OpenFile = (Vec<u8>, u64, Arc<File>);
 
 impl LayerDir {
     /// Opens the layer directory at `path` (an `O_PATH` handle: the directory may not be renamed away
@@ -48,6 +54,7 @@ impl LayerDir {
         Ok(LayerDir {
             path: path.to_path_buf(),
             root: Arc::new(root),
+            last: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -93,9 +100,20 @@ impl LayerDir {
     }
 
     /// Reads up to `buf.len()` bytes of the file at `rel` (of `size` bytes, per the index) from `offset`.
-    /// Returns fewer bytes only at the file's end.
+    /// Returns fewer bytes only at the file's end. Reading on in the same file reuses its open descriptor.
     pub fn read_at(&self, rel: &[u8], size: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let file = self.open_file(rel, size)?;
+        let file = {
+            // Nothing a panic elsewhere could leave half-done here: use the slot anyway.
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            match &*last {
+                Some((p, s, f)) if p == rel && *s == size => Arc::clone(f),
+                _ => {
+                    let f = Arc::new(self.open_file(rel, size)?);
+                    *last = Some((rel.to_vec(), size, Arc::clone(&f)));
+                    f
+                }
+            }
+        };
         read_full_at(&file, offset, buf).map_err(|source| Error::Io {
             path: self.path.join(String::from_utf8_lossy(rel).as_ref()),
             source,

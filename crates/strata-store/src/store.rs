@@ -267,6 +267,17 @@ impl Store {
         fs::read(&path).at(path)
     }
 
+    /// The ID of the image [`Store::remove_image`] would delete for `name`; `None` when it would only remove
+    /// that name (one of the image's several).
+    pub fn image_to_remove(&self, name: &str) -> Result<Option<String>> {
+        let tx = self.read()?;
+        let image = &tx.images[tx.find_image(name)?];
+        Ok(tx
+            .name_to_untag(image, name)
+            .is_none()
+            .then(|| image.id.clone()))
+    }
+
     /// Removes image `name`: if `name` is one of several names of the image, only that name; otherwise the
     /// image and every layer of it nothing else uses (another image, a child layer, a container), top
     /// first. Refused while a container uses the image, and while a layer to delete is mounted unless
@@ -279,14 +290,11 @@ impl Store {
             image: image.id.clone(),
             ..RemoveReport::default()
         };
-        if !image.id.starts_with(name) && image.names.len() > 1 {
-            let matched = tx.matching_names(&image, name);
-            if let Some(n) = matched.first() {
-                tx.images[i].names.retain(|x| x != n);
-                tx.save_images()?;
-                report.untagged.push(n.clone());
-                return Ok(report);
-            }
+        if let Some(n) = tx.name_to_untag(&image, name) {
+            tx.images[i].names.retain(|x| *x != n);
+            tx.save_images()?;
+            report.untagged.push(n);
+            return Ok(report);
         }
         if let Some(c) = tx
             .containers
@@ -520,6 +528,14 @@ impl<'a> Txn<'a> {
     }
 
     /// The names of `image` that `name` designates.
+    /// The name `rmi name` only removes from `image` (one of its several names), if that is all it does.
+    fn name_to_untag(&self, image: &ImageRecord, name: &str) -> Option<String> {
+        if image.id.starts_with(name) || image.names.len() < 2 {
+            return None;
+        }
+        self.matching_names(image, name).into_iter().next()
+    }
+
     fn matching_names(&self, image: &ImageRecord, name: &str) -> Vec<String> {
         let candidates = name_candidates(name);
         image
@@ -528,6 +544,34 @@ impl<'a> Txn<'a> {
             .filter(|n| candidates.iter().any(|c| c == *n))
             .cloned()
             .collect()
+    }
+
+    /// The index of the one image matching `matches`; `None` when none does, an error naming the
+    /// candidates when several do (`name` is what the user asked for).
+    fn unique_image(
+        &self,
+        name: &str,
+        matches: impl Fn(&ImageRecord) -> bool,
+    ) -> Result<Option<usize>> {
+        let hits: Vec<usize> = self
+            .images
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches(i))
+            .map(|(k, _)| k)
+            .collect();
+        match hits.as_slice() {
+            [] => Ok(None),
+            [k] => Ok(Some(*k)),
+            _ => Err(Error::Ambiguous {
+                name: name.to_owned(),
+                candidates: hits
+                    .iter()
+                    .map(|&k| short(&self.images[k].id).to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
     }
 
     /// The index of the image `name` designates (see [`Store::image`]).
@@ -561,50 +605,17 @@ impl<'a> Txn<'a> {
                 format!("{name}:latest")
             };
             let suffix = format!("/{with_tag}");
-            let hits: Vec<usize> = self
-                .images
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| i.names.iter().any(|n| n.ends_with(&suffix)))
-                .map(|(k, _)| k)
-                .collect();
-            match hits.len() {
-                1 => return Ok(hits[0]),
-                0 => {}
-                _ => {
-                    return Err(Error::Ambiguous {
-                        name: name.to_owned(),
-                        candidates: hits
-                            .iter()
-                            .map(|&k| short(&self.images[k].id).to_owned())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
+            if let Some(k) =
+                self.unique_image(name, |i| i.names.iter().any(|n| n.ends_with(&suffix)))?
+            {
+                return Ok(k);
             }
         }
-        if name.len() >= 3 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let hits: Vec<usize> = self
-                .images
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| i.id.starts_with(name))
-                .map(|(k, _)| k)
-                .collect();
-            match hits.len() {
-                1 => return Ok(hits[0]),
-                0 => {}
-                _ => {
-                    return Err(Error::Ambiguous {
-                        name: name.to_owned(),
-                        candidates: hits
-                            .iter()
-                            .map(|&k| short(&self.images[k].id).to_owned())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    });
-                }
-            }
+        if name.len() >= 3
+            && name.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Some(k) = self.unique_image(name, |i| i.id.starts_with(name))?
+        {
+            return Ok(k);
         }
         Err(Error::ImageUnknown {
             name: name.to_owned(),

@@ -266,19 +266,7 @@ fn fetch_token(
         200 => {}
         401 | 403 => {
             let url = resp.url.clone();
-            let (errors, body) = resp.error_details();
-            let mut reason = if errors.is_empty() {
-                body
-            } else {
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            if reason.is_empty() {
-                reason = "the token server refused the credentials".into();
-            }
+            let reason = resp.error_reason("the token server refused the credentials");
             return Err(RegistryError::Unauthorized { url, reason });
         }
         _ => return Err(resp.into_error(method)),

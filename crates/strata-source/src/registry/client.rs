@@ -220,19 +220,7 @@ impl Client {
             });
         };
         let url = resp.url.clone();
-        let (errors, body) = resp.error_details();
-        let mut reason = if errors.is_empty() {
-            body
-        } else {
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        if reason.is_empty() {
-            reason = "authentication required".into();
-        }
+        let mut reason = resp.error_reason("authentication required");
         if self.secret.is_none() {
             reason.push_str(&format!(
                 " (no credentials for {}: use --creds or an auth file)",

@@ -131,6 +131,26 @@ impl Response {
         }
     }
 
+    /// One line saying why the registry refused: its listed errors joined with `; `, else the body's
+    /// snippet, else `fallback` (bounded read; failures ignored).
+    pub(crate) fn error_reason(self, fallback: &str) -> String {
+        let (errors, body) = self.error_details();
+        let reason = if errors.is_empty() {
+            body
+        } else {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if reason.is_empty() {
+            fallback.to_owned()
+        } else {
+            reason
+        }
+    }
+
     /// The errors listed in the body, or a cleaned snippet of it (bounded read; failures ignored).
     pub(crate) fn error_details(self) -> (Vec<ApiError>, String) {
         let mut bytes = Vec::new();

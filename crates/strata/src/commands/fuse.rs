@@ -21,7 +21,7 @@ use strata_source::ImageSource;
 
 use super::platform::PlatformArgs;
 use super::registry_args::RegistryArgs;
-use super::store::{global, is_store_image};
+use super::store::{is_store_image, open_store_image};
 use crate::output::{print_json, print_raw};
 
 /// The image transports read from their blobs (a store image is read from its layers' directories).
@@ -213,8 +213,7 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
         } else {
             format!("containers-storage:{image}")
         };
-        let g = global();
-        let source = Arc::new(strata_store::open_source(&name, &g.root(), &g.runroot())?);
+        let source = Arc::new(open_store_image(&name)?);
         let view = source.view(&args.platform.platform())?;
         store_image = Some((
             std::path::absolute(source.store().root())?,

@@ -51,8 +51,7 @@ pub fn open_scan(
     registry: Option<&RegistryArgs>,
 ) -> anyhow::Result<ScanImage> {
     if super::store::is_store_image(image) {
-        let g = super::store::global();
-        let source = strata_store::open_source(image, &g.root(), &g.runroot())?;
+        let source = super::store::open_store_image(image)?;
         return Ok(ScanImage::from_view(
             image,
             source.view(&platform.platform())?,

@@ -46,15 +46,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Refuses to remove an image (not just one of its names) that a live FUSE mount serves from the store's
 /// layer directories; with `force`, unmounts those mounts first.
 fn check_fuse_mounts(store: &Store, name: &str, force: bool) -> anyhow::Result<()> {
-    let info = store.image(name)?;
-    let record = &info.record;
-    if !record.id.starts_with(name) && record.names.len() > 1 {
-        // Only this name goes (the store decides exactly which).
+    let Some(id) = store.image_to_remove(name)? else {
         return Ok(());
-    }
+    };
     let root = std::path::absolute(store.root())?;
     for m in live_mounts()? {
-        if m.image_id.as_deref() != Some(record.id.as_str())
+        if m.image_id.as_deref() != Some(id.as_str())
             || m.store_root.as_deref() != Some(root.as_path())
         {
             continue;
@@ -62,7 +59,7 @@ fn check_fuse_mounts(store: &Store, name: &str, force: bool) -> anyhow::Result<(
         if !force {
             bail!(
                 "image {}: mounted at {} (FUSE, served by pid {}); unmount it first (strata umount {}) or use --force",
-                record.id.get(..12).unwrap_or(&record.id),
+                id.get(..12).unwrap_or(&id),
                 m.dir.display(),
                 m.pid,
                 m.dir.display()

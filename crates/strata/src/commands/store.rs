@@ -96,16 +96,18 @@ pub fn is_store_image(name: &str) -> bool {
     name.starts_with("containers-storage:")
 }
 
+/// Opens the store image `name` (`containers-storage:[ROOT+RUNROOT]IMAGE`; the global `--root`/`--runroot`
+/// store when the reference names none).
+pub fn open_store_image(name: &str) -> anyhow::Result<strata_store::StoreSource> {
+    let g = global();
+    Ok(strata_store::open_source(name, &g.root(), &g.runroot())?)
+}
+
 /// Opens image `name` for reading: `containers-storage:[ROOT+RUNROOT]IMAGE` from a store (the global
 /// `--root`/`--runroot` one when the reference names none), anything else through `strata_source`.
 pub fn open_image(name: &str, options: &SourceOptions) -> anyhow::Result<Box<dyn ImageSource>> {
     if is_store_image(name) {
-        let g = global();
-        return Ok(Box::new(strata_store::open_source(
-            name,
-            &g.root(),
-            &g.runroot(),
-        )?));
+        return Ok(Box::new(open_store_image(name)?));
     }
     Ok(strata_source::open_with(name, options)?)
 }
