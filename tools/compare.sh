@@ -251,6 +251,7 @@ cargo_retry() {
 }
 
 STRATA=$REPO/target/release/strata
+bash "$REPO/tools/build-deps.sh"
 cargo_retry 6 - build --release -p strata || die "cargo build --release -p strata failed 6 times, a minute apart"
 [[ -x $STRATA ]] || die "no binary at $STRATA"
 # Time a copy: target/ is shared with whoever else builds in this tree, and may be rebuilt mid-run.

@@ -102,6 +102,7 @@ note "ratarmount $("$RATARMOUNT" --version 2>/dev/null | head -1 | awk '{print $
 note "squashfuse $(dpkg-query -W -f '${Version}' squashfuse 2>/dev/null || echo '?')"
 
 step "build strata (release)"
+bash tools/build-deps.sh
 cargo build --release -p strata >&2
 mkdir -p -- "$WORK/bin"
 cp -f -- target/release/strata "$WORK/bin/strata"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command for strata: `bash tools/test.sh` (CI runs exactly this, via .ci/run).
 #
-# 1. Installs the peer tools the end-to-end tests compare strata with, if they are missing.
+# 1. Installs the peer tools the end-to-end tests compare strata with, and what the build needs
+#    (tools/build-deps.sh), if they are missing.
 # 2. cargo fmt --check, clippy (-D warnings), build the binaries, run every test.
 #
 # Without root, missing peers are reported and the tests decide: locally they skip,
@@ -61,6 +62,9 @@ if [[ $(id -u) -eq 0 && -c /dev/fuse ]] && [[ $(stat -c %a /dev/fuse) != 666 ]];
     step "chmod 0666 /dev/fuse (as udev sets it)"
     chmod 0666 /dev/fuse
 fi
+
+step "build tools (nasm, autotools: ISA-L's build)"
+bash tools/build-deps.sh
 
 # rustfmt and clippy are rustup components; add them if this toolchain lacks them.
 for component in rustfmt clippy; do

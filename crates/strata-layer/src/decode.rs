@@ -15,6 +15,7 @@ use strata_index::Checkpoint;
 use strata_oci::media::Compression;
 use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
 
+use crate::isal::IsalInflate;
 use crate::zlib::{Flush, RawInflate, crc32};
 
 /// How much uncompressed output lies, at least, between two gzip checkpoints within a member: 4 MiB, as in
@@ -143,9 +144,31 @@ enum GzState {
     Done,
 }
 
+/// The inflater of a [`GzipDecoder`]: zlib-rs where checkpoints are recorded (it stops at deflate block
+/// boundaries and gives its window), ISA-L everywhere else (it inflates faster).
+enum Inflater {
+    Zlib(RawInflate),
+    Isal(IsalInflate),
+}
+
+/// What one inflate call did, whichever the inflater.
+struct Inflated {
+    consumed: usize,
+    produced: usize,
+    /// The deflate stream ended.
+    end: bool,
+    /// The call stopped at the end of a block (zlib, with [`Flush::Block`]): it made progress.
+    block_end: bool,
+    /// Stopped just after a block that is not the last: the bits held (a checkpoint can be recorded here).
+    boundary: Option<u32>,
+}
+
 /// A gzip decoder over any number of members.
 pub(crate) struct GzipDecoder {
-    inflate: RawInflate,
+    inflate: Inflater,
+    /// Bytes after a member's deflate data that the inflater took in but did not use (ISA-L reads ahead up
+    /// to 8 bytes): the next ones to read, before the input.
+    carry: Vec<u8>,
     state: GzState,
     /// Whether the current member's CRC-32 and size are checked (not when resumed inside it).
     verify: bool,
@@ -163,7 +186,12 @@ pub(crate) struct GzipDecoder {
 impl GzipDecoder {
     fn new(record: bool) -> io::Result<GzipDecoder> {
         Ok(GzipDecoder {
-            inflate: RawInflate::new()?,
+            inflate: if record {
+                Inflater::Zlib(RawInflate::new()?)
+            } else {
+                Inflater::Isal(IsalInflate::new())
+            },
+            carry: Vec::new(),
             state: GzState::Header,
             verify: false,
             crc: 0,
@@ -190,13 +218,82 @@ impl GzipDecoder {
             // The checkpoint is inside this byte: its high 8 - shift bits are the first ones to inflate.
             let mut byte = [0u8];
             d.read_exact(input, &mut byte, "the deflate stream")?;
-            d.inflate.prime(8 - shift, u16::from(byte[0] >> shift))?;
+            let (bits, value) = (8 - shift, byte[0] >> shift);
+            match &mut d.inflate {
+                Inflater::Zlib(z) => z.prime(bits, u16::from(value))?,
+                Inflater::Isal(i) => i.prime(bits, value)?,
+            }
         }
-        d.inflate.set_dictionary(&checkpoint.window)?;
+        match &mut d.inflate {
+            Inflater::Zlib(z) => z.set_dictionary(&checkpoint.window)?,
+            Inflater::Isal(i) => i.set_dictionary(&checkpoint.window)?,
+        }
         Ok(d)
     }
 
     fn decode(&mut self, input: &mut dyn BufRead, out: &mut [u8]) -> io::Result<usize> {
+        let mut produced = 0;
+        loop {
+            let (n, carried) = if self.carry.is_empty() {
+                self.decode_from(input, &mut out[produced..])?
+            } else {
+                // The bytes carried over come first. (After an error the decoder is not used again.)
+                let carry = std::mem::take(&mut self.carry);
+                let mut chained = io::Read::chain(&carry[..], &mut *input);
+                let decoded = self.decode_from(&mut chained, &mut out[produced..]);
+                // Carried bytes not read yet (only after an error: a trailer takes all 8) go before the
+                // ones a later member's end left.
+                let unread = chained.into_inner().0;
+                if !unread.is_empty() {
+                    self.carry.splice(0..0, unread.iter().copied());
+                }
+                decoded?
+            };
+            produced += n;
+            if !carried {
+                return Ok(produced);
+            }
+        }
+    }
+
+    /// Inflates from `buf` into `out` with the decoder's inflater.
+    fn inflate(&mut self, buf: &[u8], out: &mut [u8], flush: Flush) -> io::Result<Inflated> {
+        Ok(match &mut self.inflate {
+            Inflater::Zlib(z) => {
+                let step = z.inflate(buf, out, flush)?;
+                Inflated {
+                    consumed: step.consumed,
+                    produced: step.produced,
+                    end: step.end,
+                    block_end: step.block_end,
+                    boundary: (flush == Flush::Block && step.block_boundary)
+                        .then_some(step.held_bits),
+                }
+            }
+            Inflater::Isal(i) => {
+                let step = i.inflate(buf, out)?;
+                if step.end {
+                    // ISA-L took in up to 8 bytes past the stream's end: they are the trailer's.
+                    self.carry = i.take_unused();
+                }
+                Inflated {
+                    consumed: step.consumed,
+                    produced: step.produced,
+                    end: step.end,
+                    block_end: false,
+                    boundary: None,
+                }
+            }
+        })
+    }
+
+    /// Decodes from `input` into `out` like [`Decoder::decode`], but stops early when the inflater leaves
+    /// bytes to carry over (then says so): they must be read before `input`.
+    fn decode_from(
+        &mut self,
+        input: &mut dyn BufRead,
+        out: &mut [u8],
+    ) -> io::Result<(usize, bool)> {
         let mut produced = 0;
         let mut stalls = 0;
         while produced < out.len() {
@@ -211,7 +308,10 @@ impl GzipDecoder {
                         continue;
                     }
                     self.read_header(input)?;
-                    self.inflate.reset()?;
+                    match &mut self.inflate {
+                        Inflater::Zlib(z) => z.reset()?,
+                        Inflater::Isal(i) => i.reset(),
+                    }
                     self.members += 1;
                     self.verify = true;
                     self.crc = 0;
@@ -237,7 +337,7 @@ impl GzipDecoder {
                         }
                         _ => Flush::Normal,
                     };
-                    let step = self.inflate.inflate(buf, &mut out[produced..], flush)?;
+                    let step = self.inflate(buf, &mut out[produced..], flush)?;
                     input.consume(step.consumed);
                     self.pos = self.pos.saturating_add(step.consumed as u64);
                     let written = &out[produced..produced + step.produced];
@@ -250,8 +350,13 @@ impl GzipDecoder {
                     self.out = self.out.saturating_add(step.produced as u64);
                     if step.end {
                         self.state = GzState::Trailer;
-                    } else if flush == Flush::Block && step.block_boundary {
-                        self.checkpoint(step.held_bits)?;
+                        if !self.carry.is_empty() {
+                            // Taken in but not used: read again (from the carry) for the trailer.
+                            self.pos = self.pos.saturating_sub(self.carry.len() as u64);
+                            return Ok((produced, true));
+                        }
+                    } else if let Some(held_bits) = step.boundary {
+                        self.checkpoint(held_bits)?;
                     }
                     // A call may legitimately consume and produce nothing (a block end decoded from bits
                     // already held), but not over and over.
@@ -288,7 +393,7 @@ impl GzipDecoder {
                 }
             }
         }
-        Ok(produced)
+        Ok((produced, false))
     }
 
     /// Records a checkpoint where the inflater stopped, at a block boundary, `held_bits` before the input
@@ -302,7 +407,10 @@ impl GzipDecoder {
             .checked_mul(8)
             .and_then(|bits| bits.checked_sub(u64::from(held_bits)))
             .ok_or_else(|| io::Error::other("inflate holds more bits than it read"))?;
-        self.inflate.window(&mut r.window)?;
+        let Inflater::Zlib(z) = &self.inflate else {
+            return Err(io::Error::other("only zlib records checkpoints"));
+        };
+        z.window(&mut r.window)?;
         r.checkpoints.push(Checkpoint {
             compressed_bit_offset: bit,
             uncompressed_offset: self.out,
@@ -531,10 +639,12 @@ mod tests {
         }
     }
 
+    /// The error decoding `blob` gives, the same with either inflater (zlib-rs when recording, ISA-L not).
     fn gzip_err(blob: &[u8]) -> String {
-        decode_all(Compression::Gzip, blob, true)
-            .unwrap_err()
-            .to_string()
+        let recorded = decode_all(Compression::Gzip, blob, true).unwrap_err();
+        let plain = decode_all(Compression::Gzip, blob, false).unwrap_err();
+        assert_eq!(recorded.to_string(), plain.to_string());
+        recorded.to_string()
     }
 
     #[test]
@@ -554,6 +664,37 @@ mod tests {
             let at = c.uncompressed_offset as usize;
             assert_eq!(n, 100_000);
             assert!(chunk == original[at..at + n], "at {at}");
+        }
+    }
+
+    #[test]
+    fn gzip_without_checkpoints_decodes_across_members() {
+        // Members of every size around ISA-L's 8-byte read-ahead: the trailer bytes it takes in with the
+        // end of a member are read again from the carry.
+        let original = data(11 << 20);
+        let mut blob = Vec::new();
+        let mut at = 0;
+        for len in [0, 1, 7, 8, 9, 100, 1 << 20, 9 << 20] {
+            let end = (at + len).min(original.len());
+            blob.extend(gzip(&original[at..end]));
+            at = end;
+        }
+        blob.extend(gzip(&original[at..]));
+        let (out, checkpoints) = decode_all(Compression::Gzip, &blob, false).unwrap();
+        assert!(out == original);
+        assert!(checkpoints.is_empty());
+        // Resumed at any checkpoint (some inside a byte), to the end: across the later members too.
+        let (_, checkpoints) = decode_all(Compression::Gzip, &blob, true).unwrap();
+        assert!(checkpoints.iter().any(|c| c.compressed_bit_offset % 8 != 0));
+        for c in &checkpoints {
+            let mut input =
+                io::BufReader::with_capacity(999, &blob[(c.compressed_bit_offset / 8) as usize..]);
+            let mut decoder = Decoder::resume(Compression::Gzip, c, &mut input).unwrap();
+            let at = c.uncompressed_offset as usize;
+            let mut rest = vec![0u8; original.len() - at + 1];
+            let n = decoder.decode(&mut input, &mut rest).unwrap();
+            assert_eq!(n, original.len() - at, "at {at}");
+            assert!(rest[..n] == original[at..], "at {at}");
         }
     }
 

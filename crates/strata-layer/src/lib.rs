@@ -14,6 +14,7 @@ mod decode;
 pub mod dir;
 mod error;
 mod image;
+mod isal;
 mod pipeline;
 pub mod random;
 mod reader;

@@ -72,6 +72,8 @@ pub struct LayerReader<'s> {
     /// Sorted by uncompressed offset.
     checkpoints: Vec<Checkpoint>,
     tar_size: Option<u64>,
+    /// Decompressed bytes each open decoder keeps behind its position.
+    history: usize,
     cursors: Mutex<Cursors>,
 }
 
@@ -103,6 +105,7 @@ impl<'s> LayerReader<'s> {
             compression,
             checkpoints,
             tar_size: None,
+            history: HISTORY,
             cursors: Mutex::new(Cursors::default()),
         }
     }
@@ -139,6 +142,14 @@ impl<'s> LayerReader<'s> {
         self
     }
 
+    /// Sets how many decompressed bytes (at most [`HISTORY`], the default) each open decoder keeps behind
+    /// its position, for re-reads from memory: 0 for a reader that only goes forward, which then
+    /// decompresses large reads straight into the caller's buffer without copying them.
+    pub fn with_history(mut self, bytes: usize) -> LayerReader<'s> {
+        self.history = bytes.min(HISTORY);
+        self
+    }
+
     /// The blob's digest.
     pub fn digest(&self) -> &Digest {
         &self.digest
@@ -169,7 +180,7 @@ impl<'s> LayerReader<'s> {
             return self.read_plain(offset, buf);
         }
         let mut cursor = self.take_cursor(offset)?;
-        let read = cursor.read(&self.fetcher(), offset, buf);
+        let read = cursor.read(&self.fetcher(), offset, buf, self.history);
         match read {
             Ok(n) => {
                 self.put_back(cursor);
@@ -357,8 +368,15 @@ impl Cursor {
         self.start.saturating_add(self.buf.len() as u64)
     }
 
-    /// Copies the stream's bytes from `offset` into `out`, decoding as far as needed.
-    fn read(&mut self, fetcher: &Fetcher<'_>, offset: u64, out: &mut [u8]) -> io::Result<usize> {
+    /// Copies the stream's bytes from `offset` into `out`, decoding as far as needed, and keeps the last
+    /// `history` bytes (or more, up to [`HISTORY`], after small reads) it decoded.
+    fn read(
+        &mut self,
+        fetcher: &Fetcher<'_>,
+        offset: u64,
+        out: &mut [u8],
+        history: usize,
+    ) -> io::Result<usize> {
         let want_end = offset.saturating_add(out.len() as u64);
         let mut done = 0;
         loop {
@@ -372,12 +390,27 @@ impl Cursor {
             if done == out.len() || self.ended {
                 return Ok(done);
             }
+            let rest = out.len() - done;
+            if pos == self.end() && rest >= MIN_STEP {
+                // Reading on from where the decoder is, a large read: straight into `out`, keeping only the
+                // last `history` bytes of it.
+                let n = self
+                    .decoder
+                    .decode(&mut self.input.with(fetcher), &mut out[done..])?;
+                let keep = n.min(history);
+                self.buf.clear();
+                self.buf.extend_from_slice(&out[done + n - keep..done + n]);
+                self.start = pos.saturating_add((n - keep) as u64);
+                done += n;
+                self.ended = n < rest;
+                continue;
+            }
             // Decode what is still wanted (at least MIN_STEP, at most HISTORY at a time), keeping the last
-            // HISTORY bytes before it.
+            // `history` bytes before it.
             let wanted = usize::try_from(want_end.saturating_sub(self.end())).unwrap_or(usize::MAX);
             let step = wanted.clamp(MIN_STEP, HISTORY);
             if self.buf.len() + step > 2 * HISTORY {
-                let keep = self.buf.len().min(HISTORY);
+                let keep = self.buf.len().min(history);
                 let drop = self.buf.len() - keep;
                 self.buf.copy_within(drop.., 0);
                 self.buf.truncate(keep);

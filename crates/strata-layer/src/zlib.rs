@@ -3,7 +3,7 @@
 //! `data_type` telling where in the bit stream it stopped), `inflatePrime` (resume at a bit offset),
 //! `inflateSetDictionary` and `inflateGetDictionary` (the 32 KiB window).
 //!
-//! This is the crate's only module with `unsafe` code. Every call hands zlib pointers into slices that outlive
+//! With [`crate::isal`], this is one of the crate's two modules with `unsafe` code. Every call hands zlib pointers into slices that outlive
 //! the call, and the stream pointers are cleared afterwards, so no pointer to caller memory survives a call.
 
 #![allow(unsafe_code)]
