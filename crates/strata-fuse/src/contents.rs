@@ -43,9 +43,10 @@ pub trait Contents: Send + Sync {
 /// beginning a second time.
 ///
 /// Reads are read ahead on worker threads, each decompressing a span from its checkpoint: as soon as the
-/// first read of a file arrives, every span the rest of the file covers is queued, the rest of the one
-/// being read included (up to half the cache ahead of the reader, sliding as it goes), and a reader going
-/// through files in order also gets the next few spans queued. Queued spans no reader is heading for any
+/// first read of a file arrives, the spans the rest of the file covers are queued, the rest of the one
+/// being read included (one span ahead at first, doubling as the reader moves on, up to two per worker and
+/// half the cache; sliding as it goes),
+/// and a reader going through files in order also gets the next few spans queued. Queued spans no reader is heading for any
 /// more (it went elsewhere) are dropped. Uncompressed layers are read directly.
 ///
 /// Layers a store keeps unpacked are read by [`crate::DirContents`] instead.
@@ -67,6 +68,10 @@ struct Inner {
     window: usize,
     /// Most bytes of spans queued ahead of one reader.
     ahead_bytes: u64,
+    /// Most spans queued ahead of the one a reader is in (see [`Stream::ahead`]): enough to keep every
+    /// worker busy behind a fast reader, few enough that a program reading only the start of a large file
+    /// (`file`, a scanner looking at headers) does not have all of it decompressed.
+    ahead_spans: usize,
 }
 
 /// One layer: its reader, and where its checkpoints are.
@@ -181,6 +186,9 @@ struct Stream {
     file_end: u64,
     /// It went from one file to another: it reads files in order.
     files: bool,
+    /// Spans it may have queued past the one it reads: 1 at first, doubling each time it moves on to
+    /// the next span, up to [`Inner::ahead_spans`] (as the kernel grows its read-ahead).
+    ahead: usize,
     used: u64,
 }
 
@@ -252,6 +260,7 @@ impl BlobContents {
             // Keep what is read ahead well inside the cache.
             window: workers.min(capacity / CHUNK / (2 * MAX_AHEAD_CHUNKS as usize)),
             ahead_bytes: (capacity / 2) as u64,
+            ahead_spans: 2 * workers,
         });
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -375,7 +384,9 @@ impl Inner {
                 layer.reader.compression(),
                 checkpoint.into_iter().collect(),
             )
-            .with_tar_size(layer.tar_size),
+            .with_tar_size(layer.tar_size)
+            // Pieces are cached here, and a span's decoder only goes forward: no history to keep.
+            .with_history(0),
         );
         if decoders.map.len() >= MAX_DECODERS
             && let Some(oldest) = decoders
@@ -442,9 +453,9 @@ impl Inner {
 
     /// Notes that piece `at` of layer `index` is being read for a file whose content ends at tar offset
     /// `file_end`, and queues the spans that the reader will want and are not queued yet: the rest of
-    /// the span being read and all the later spans the rest of the file covers, and, when the read
+    /// the span being read and the later spans the rest of the file covers, and, when the read
     /// continues a reader going through files in order, the next [`Inner::window`] spans; at most
-    /// [`Inner::ahead_bytes`] of them. Returns the first piece of `at`'s span the reader has not asked
+    /// [`Stream::ahead`] spans past the one being read, and [`Inner::ahead_bytes`] of them. Returns the first piece of `at`'s span the reader has not asked
     /// for before this one (`at`'s own when there is none, or when it was asked for from elsewhere).
     fn read_ahead(
         &self,
@@ -478,6 +489,7 @@ impl Inner {
                     queued: s,
                     file_end,
                     files: false,
+                    ahead: 1,
                     used: tick,
                 });
                 let last = ahead.streams.len() - 1;
@@ -509,6 +521,9 @@ impl Inner {
             stream.files = true;
         }
         if s > stream.at || (s == stream.at && p > stream.piece) {
+            if s > stream.at {
+                stream.ahead = stream.ahead.saturating_mul(2).min(self.ahead_spans);
+            }
             stream.at = s;
             stream.piece = p;
         }
@@ -525,6 +540,7 @@ impl Inner {
         let mut bytes = 0u64;
         let mut next = s + 1;
         while end > span.end
+            && next <= s.saturating_add(stream.ahead)
             && let Some(later) = layer.span(next)
         {
             if later.start >= end || later.pieces > MAX_AHEAD_CHUNKS || later.pieces == 0 {
