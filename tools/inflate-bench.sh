@@ -7,10 +7,10 @@
 #   --runs N      timed rounds (runs per command), after one warm-up round (default 7)
 #   --output F    write the report to F (default docs/BENCHMARKS-inflate.md)
 #
-# 1. Installs what it needs if missing (apt: hyperfine pigz cmake), and builds tools/inflate-bench (a crate
-#    outside the workspace) once per backend, each into its own target dir under tools/inflate-bench/target/:
-#    flate2 + zlib-rs (with strata's own decoder in the same binary), flate2 + zlib-ng, flate2 + miniz_oxide,
-#    libdeflate.
+# 1. Installs what it needs if missing (apt: hyperfine pigz cmake, and nasm autoconf automake libtool make for
+#    isal-sys's build of ISA-L), and builds tools/inflate-bench (a crate outside the workspace) once per backend,
+#    each into its own target dir under tools/inflate-bench/target/: flate2 + zlib-rs (with strata's own decoder
+#    in the same binary), flate2 + zlib-ng, flate2 + miniz_oxide, libdeflate, ISA-L (igzip).
 # 2. Inputs: (a) the largest gzip layer blob of compare.sh's cached benchmark image
 #    (${STRATA_BENCH_DIR:-/var/tmp/strata-bench}/image-full; `bash tools/compare.sh` builds and caches it,
 #    `bash tools/compare.sh --quick` the small one that --quick here reads); (b) a tar of /usr/include and
@@ -68,7 +68,9 @@ done
 # Tools
 
 need=()
-for t in hyperfine:hyperfine pigz:pigz cmake:cmake python3:python3 gzip:gzip; do
+# command:package; isal-sys builds ISA-L with autogen.sh (autoconf, automake, libtoolize), configure, make, nasm.
+for t in hyperfine:hyperfine pigz:pigz cmake:cmake python3:python3 gzip:gzip nasm:nasm autoconf:autoconf \
+    automake:automake libtoolize:libtool make:make; do
     command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
 done
 if ((${#need[@]})); then
@@ -88,7 +90,7 @@ rm -f -- "$WORK"/results/*
 # ---------------------------------------------------------------------------------------------------------
 # Build: one binary per backend (flate2 takes one backend per build)
 
-VARIANTS=(zlib-rs zlib-ng miniz libdeflate)
+VARIANTS=(zlib-rs zlib-ng miniz libdeflate isal)
 features() {
     case $1 in
     zlib-rs) echo zlib-rs,strata ;;
@@ -138,7 +140,7 @@ for input in "${INPUTS[@]}"; do
     name=${input%%:*} file=${input#*:}
     step "check $name"
     want=""
-    for cmd in "zlib-rs" "zlib-ng" "miniz" "libdeflate" "zlib-rs --strata"; do
+    for cmd in "zlib-rs" "zlib-ng" "miniz" "libdeflate" "isal" "zlib-rs --strata"; do
         read -r v args <<<"$cmd"
         # "LABEL run 1: BYTES bytes, crc32 CRC, ..."
         got=$("$B/inflate-bench-$v" $args "$file" 1 | awk '/ run 1: / { print $4, $7 }' | tr -d ,)
@@ -156,12 +158,13 @@ done
 # of load lands on some commands and not others. Instead: rounds, each ONE hyperfine invocation running every
 # command once (--runs 1), the order rotated from round to round; round 0 is the warm-up and is dropped.
 
-NAMES=("flate2 + zlib-rs" "flate2 + zlib-ng" "flate2 + miniz_oxide" "libdeflate" "strata LayerReader (zlib-rs)"
-    "strata read_layer (zlib-rs, 2 threads)" "gzip -dc" "pigz -dc")
+NAMES=("flate2 + zlib-rs" "flate2 + zlib-ng" "flate2 + miniz_oxide" "libdeflate" "ISA-L (igzip, isal-sys 0.5.3)"
+    "strata LayerReader (ISA-L)" "strata read_layer (zlib-rs, 2 threads)" "gzip -dc" "pigz -dc")
 commands() { # commands FILE LOG: one command line per name, in NAMES' order
     printf '%s\n' "$B/inflate-bench-zlib-rs --log $2 $1" "$B/inflate-bench-zlib-ng --log $2 $1" \
         "$B/inflate-bench-miniz --log $2 $1" "$B/inflate-bench-libdeflate --log $2 $1" \
-        "$B/inflate-bench-zlib-rs --strata --log $2 $1" "$B/inflate-bench-zlib-rs --strata-index --log $2 $1" \
+        "$B/inflate-bench-isal --log $2 $1" "$B/inflate-bench-zlib-rs --strata --log $2 $1" \
+        "$B/inflate-bench-zlib-rs --strata-index --log $2 $1" \
         "gzip -dc $1" "pigz -dc $1"
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -185,7 +188,7 @@ for input in "${INPUTS[@]}"; do
     # then already faulted in, as it would be if reused from layer to layer); 3 rounds.
     step "steady state $name"
     for ((round = 0; round < 3; round++)); do
-        for cmd in "zlib-rs" "zlib-ng" "miniz" "libdeflate" "zlib-rs --strata"; do
+        for cmd in "zlib-rs" "zlib-ng" "miniz" "libdeflate" "isal" "zlib-rs --strata"; do
             read -r v args <<<"$cmd"
             "$B/inflate-bench-$v" $args --log "$WORK/results/$name.steady.log" "$file" 5 >/dev/null
         done
@@ -227,14 +230,15 @@ def read(p):
     return open(os.path.join(res, p)).read().strip()
 
 # The binaries' own log: label, bytes, crc, seconds; the first line of each label is the warm-up.
-NAMES = ["flate2 + zlib-rs", "flate2 + zlib-ng", "flate2 + miniz_oxide", "libdeflate",
-         "strata LayerReader (zlib-rs)", "strata read_layer (zlib-rs, 2 threads)", "gzip -dc", "pigz -dc"]
+NAMES = ["flate2 + zlib-rs", "flate2 + zlib-ng", "flate2 + miniz_oxide", "libdeflate", "ISA-L (igzip, isal-sys 0.5.3)",
+         "strata LayerReader (ISA-L)", "strata read_layer (zlib-rs, 2 threads)", "gzip -dc", "pigz -dc"]
 LOG_LABEL = {
     "flate2 + zlib-rs": "flate2+zlib-rs",
     "flate2 + zlib-ng": "flate2+zlib-ng",
     "flate2 + miniz_oxide": "flate2+miniz_oxide",
     "libdeflate": "libdeflate",
-    "strata LayerReader (zlib-rs)": "strata-LayerReader(zlib-rs)",
+    "ISA-L (igzip, isal-sys 0.5.3)": "isa-l(igzip)",
+    "strata LayerReader (ISA-L)": "strata-LayerReader(isa-l)",
     "strata read_layer (zlib-rs, 2 threads)": "strata-read_layer(zlib-rs)",
 }
 
@@ -245,8 +249,8 @@ w("")
 w("Generated by `bash tools/inflate-bench.sh` (%s); the figures below are from one run on %s." % (
     "--quick" if os.environ["KIND"] == "quick" else "full image", os.environ["DATE"]))
 w("Which gzip inflater strata should use: flate2 with zlib-rs (strata's backend, through libz-rs-sys's C API),")
-w("flate2 with zlib-ng and with miniz_oxide, and libdeflate, on the same inputs, each decompressing the whole")
-w("multi-member stream in one process (`tools/inflate-bench`, one binary per backend), timed with")
+w("flate2 with zlib-ng and with miniz_oxide, libdeflate, and ISA-L's igzip, on the same inputs, each decompressing")
+w("the whole multi-member stream in one process (`tools/inflate-bench`, one binary per backend), timed with")
 w("`hyperfine -N` in a warm-up round and %s timed rounds per input, each round running every command once, so" % os.environ["RUNS"])
 w("that the commands' runs interleave.")
 w("")
@@ -259,9 +263,12 @@ w("- Load average (1, 5, 15 min) before: %s; after: %s. The machine is shared wi
 w("  times move between runs; the ratios among the interleaved runs of one input are what to read.")
 w("- %s; flate2 %s, zlib-rs %s (with `std`: run-time CPU detection), libz-ng-sys %s (zlib-ng 2.3.3, built with" % (
     os.environ["RUSTC"], versions.get("flate2", "?"), versions.get("zlib-rs", "?"), versions.get("libz-ng-sys", "?")))
-w("  cmake, its own run-time CPU detection), miniz_oxide %s, libdeflate-sys %s (libdeflate 1.26); %s; %s;" % (
-    versions.get("miniz_oxide", "?"), versions.get("libdeflate-sys", "?"), os.environ["GZIP_V"], os.environ["PIGZ_V"]))
-w("  %s." % os.environ["HYPERFINE_V"])
+w("  cmake, its own run-time CPU detection), miniz_oxide %s, libdeflate-sys %s (libdeflate 1.26)," % (
+    versions.get("miniz_oxide", "?"), versions.get("libdeflate-sys", "?")))
+w("  isal-sys %s (its bundled ISA-L 2.31.0, built static with autotools and nasm, its own run-time CPU" % (
+    versions.get("isal-sys", "?")))
+w("  dispatch; gzip mode: ISA-L checks each member's CRC-32 and ISIZE too); %s; %s; %s." % (
+    os.environ["GZIP_V"], os.environ["PIGZ_V"], os.environ["HYPERFINE_V"]))
 w("")
 w("## Inputs")
 w("")
@@ -337,7 +344,8 @@ w("command, run one after the other, not interleaved): libdeflate's buffer is th
 w("best case for it.")
 w("")
 w("`strata LayerReader` is strata's own gzip decoder (members parsed")
-w("and checked by strata, deflate by zlib-rs through libz-rs-sys) read sequentially through the random-access")
+w("and checked by strata; deflate by ISA-L, as for every read that records no checkpoints) read sequentially")
+w("through the random-access")
 w("reader; `strata read_layer` is the whole index pass minus writing the index (sha256 of the blob, inflate and")
 w("checkpoints on one thread, sha256 of the tar and tar parsing on another; its wall time also holds one sha256")
 w("of the blob made before the pass, for the digest it checks), shown for scale, not as a backend.")
@@ -368,7 +376,7 @@ w("## Reproduce")
 w("")
 w("```sh")
 w("bash tools/compare.sh            # once: builds and caches the benchmark image (or: --quick, then --quick below)")
-w("bash tools/inflate-bench.sh      # builds the four variants, checks, times, rewrites this file")
+w("bash tools/inflate-bench.sh      # builds the five variants, checks, times, rewrites this file")
 w("```")
 w("")
 w("One backend by hand: `cargo build --release --manifest-path tools/inflate-bench/Cargo.toml --features zlib-ng")

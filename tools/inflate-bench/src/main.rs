@@ -8,8 +8,12 @@
 //!   256 KiB chunks (the chunk size of strata's pipeline).
 //! * `libdeflate`: libdeflate's whole-buffer `libdeflate_gzip_decompress_ex`, member after member, each into one
 //!   reused output buffer (sized from the last member's ISIZE, doubled and the member redone when too small).
-//! * `--strata` (feature `strata`): strata-layer's own gzip decoder (zlib-rs through libz-rs-sys; strata parses
-//!   the members and checks their CRC-32 and ISIZE), through `LayerReader::read_at` from offset 0 in 256 KiB
+//! * `isal`: ISA-L's igzip, `isal_inflate` in gzip mode (ISA-L parses each member's header and checks its CRC-32
+//!   and ISIZE), the whole file as input, into a 256 KiB output buffer; after each member the state is reset and
+//!   the next member starts where the last one's trailer ended.
+//! * `--strata` (feature `strata`): strata-layer's own gzip decoder (ISA-L, as for all its reads that record no
+//!   checkpoints; strata parses the members and checks their CRC-32 and ISIZE), through `LayerReader::read_at`
+//!   from offset 0 in 256 KiB
 //!   reads, the blob served from memory by a minimal `ImageSource`: the decoder's streaming cost plus the
 //!   reader's copies, with no hashing.
 //! * `--strata-index` (feature `strata`): `strata_layer::read_layer`, the whole pass `strata index` makes minus
@@ -173,6 +177,112 @@ mod libdeflate {
     }
 }
 
+#[cfg(feature = "isal")]
+mod isal {
+    use super::{CHUNK, Output, Res, Sink};
+    use isal_sys::igzip_lib as sys;
+
+    /// An igzip inflate state (85 KiB, its 64 KiB output history included: boxed), set up for gzip members.
+    pub struct Inflater(Box<sys::inflate_state>);
+
+    impl Inflater {
+        pub fn new() -> Inflater {
+            let mut state = Box::<sys::inflate_state>::new_zeroed();
+            // SAFETY: the pointer is to a live, writable inflate_state-sized allocation; isal_inflate_init
+            // writes every field it reads later, and the rest stay zeroed (valid for this plain C struct).
+            let mut state = unsafe {
+                sys::isal_inflate_init(state.as_mut_ptr());
+                state.assume_init()
+            };
+            // Gzip: ISA-L reads each member's header and checks its trailer (CRC-32 and ISIZE) itself.
+            // isal_inflate_reset keeps crc_flag.
+            state.crc_flag = sys::ISAL_GZIP;
+            Inflater(state)
+        }
+
+        /// Inflates every member of `data`, output through `buf` (CHUNK bytes at a time).
+        pub fn inflate(&mut self, data: &[u8], buf: &mut [u8]) -> Res<Output> {
+            let buf = &mut buf[..CHUNK];
+            let st = &mut *self.0;
+            // A fresh member state (after an error the last run may have left one half done). SAFETY: the state
+            // is ours and initialised; the reset only writes its fields (next_in/next_out, left as they were, are
+            // set below before isal_inflate reads them).
+            unsafe { sys::isal_inflate_reset(st) };
+            let mut sink = Sink::default();
+            // Offsets in `data` of the current member's start and of the state's next_in (always data + at);
+            // members done; whether a member is under way (from its first byte to its trailer checked).
+            let (mut member_at, mut at, mut members, mut in_member) = (0usize, 0usize, 0u64, false);
+            st.next_in = data.as_ptr().cast_mut();
+            st.avail_in = 0;
+            loop {
+                if !in_member {
+                    if at == data.len() {
+                        return Ok(sink.finish());
+                    }
+                    (in_member, member_at) = (true, at);
+                }
+                if st.avail_in == 0 && at < data.len() {
+                    // avail_in is 32 bits: the input in pieces of at most 4 GiB - 1.
+                    st.avail_in = u32::try_from(data.len() - at).unwrap_or(u32::MAX);
+                }
+                st.next_out = buf.as_mut_ptr();
+                st.avail_out = CHUNK as u32;
+                let (state_before, tmp_in_before) = (st.block_state, st.tmp_in_size);
+                // SAFETY: next_in/avail_in describe a part of `data` and next_out/avail_out all of `buf`, both
+                // live and unaliased for the call (isal_inflate only reads the input: it takes `*mut u8` but
+                // never writes through next_in); the state is ours, initialised.
+                let ret = unsafe { sys::isal_inflate(st) };
+                let produced = CHUNK - st.avail_out as usize;
+                // SAFETY: both pointers are into `data` (or one past its end): isal_inflate only moves next_in
+                // forward, within the avail_in bytes it was given.
+                let new_at = usize::try_from(unsafe { st.next_in.offset_from(data.as_ptr()) })
+                    .expect("next_in before the input");
+                if ret < 0 {
+                    return Err(format!(
+                        "isa-l: isal_inflate error {ret} ({}) in member {} (starting at input offset {member_at}), \
+                         near input offset {new_at}",
+                        error_name(ret),
+                        members + 1
+                    ));
+                }
+                sink.add(&buf[..produced]);
+                let moved = new_at != at;
+                at = new_at;
+                if st.block_state == sys::isal_block_state_ISAL_BLOCK_FINISH {
+                    // Trailer checked; next_in is just past it (check_gzip_checksum reads the 8 trailer
+                    // bytes from the bit buffer and then from next_in, never more). Next member, if any.
+                    (members, in_member) = (members + 1, false);
+                    // SAFETY: the state is ours; the reset keeps next_in/avail_in/crc_flag.
+                    unsafe { sys::isal_inflate_reset(st) };
+                    continue;
+                }
+                if produced == 0 && !moved && st.block_state == state_before && st.tmp_in_size == tmp_in_before {
+                    return Err(if at == data.len() {
+                        format!(
+                            "isa-l: input ends inside member {} (starting at input offset {member_at})",
+                            members + 1
+                        )
+                    } else {
+                        format!("isa-l: no progress at input offset {at}, member {}", members + 1)
+                    });
+                }
+            }
+        }
+    }
+
+    fn error_name(ret: i32) -> &'static str {
+        match ret {
+            sys::ISAL_INVALID_BLOCK => "invalid block",
+            sys::ISAL_INVALID_SYMBOL => "invalid symbol",
+            sys::ISAL_INVALID_LOOKBACK => "invalid lookback distance",
+            sys::ISAL_INVALID_WRAPPER => "invalid gzip header",
+            sys::ISAL_UNSUPPORTED_METHOD => "unsupported compression method",
+            sys::ISAL_INCORRECT_CHECKSUM => "CRC-32 or ISIZE mismatch",
+            _ => "unknown",
+        }
+    }
+}
+
 #[cfg(feature = "strata")]
 mod strata {
     use super::{CHUNK, Output, Res, Sink};
@@ -318,12 +428,13 @@ fn run() -> Res<()> {
     };
 
     let label = match mode {
-        Mode::Strata if cfg!(feature = "strata") => "strata-LayerReader(zlib-rs)",
+        Mode::Strata if cfg!(feature = "strata") => "strata-LayerReader(isa-l)",
         Mode::StrataIndex if cfg!(feature = "strata") => "strata-read_layer(zlib-rs)",
         Mode::Strata | Mode::StrataIndex => {
             return Err("this build has no strata decoder: build with --features strata".into());
         }
         Mode::Default if cfg!(feature = "libdeflate") => "libdeflate",
+        Mode::Default if cfg!(feature = "isal") => "isa-l(igzip)",
         Mode::Default => flate2_backend().ok_or("this build has no backend: see Cargo.toml")?,
     };
 
@@ -347,6 +458,8 @@ fn run() -> Res<()> {
         libdeflate::Inflater::new()?,
         vec![0u8; libdeflate::first_size(&data[..])],
     );
+    #[cfg(feature = "isal")]
+    let mut isal = isal::Inflater::new();
     // LayerReader never checks the digest (range reads cannot be hashed): any valid one will do. read_layer
     // verifies it, so --strata-index hashes the blob once here, before timing (in the wall time, not the rate).
     #[cfg(feature = "strata")]
@@ -366,6 +479,8 @@ fn run() -> Res<()> {
             Mode::StrataIndex => strata::index_pass(source.data.clone(), &digest)?,
             #[cfg(feature = "libdeflate")]
             Mode::Default => inflater.inflate(&data[..], &mut out)?,
+            #[cfg(feature = "isal")]
+            Mode::Default => isal.inflate(&data[..], &mut buf)?,
             #[cfg(any(feature = "zlib-rs", feature = "zlib-ng", feature = "miniz"))]
             Mode::Default => inflate_flate2(&data[..], &mut buf)?,
             #[allow(unreachable_patterns)]
