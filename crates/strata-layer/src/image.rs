@@ -10,7 +10,7 @@ use strata_oci::{Digest, media};
 use strata_source::{ImageSource, ResolvedImage};
 
 use crate::error::{Error, Result};
-use crate::pipeline::{LayerSpec, LayerSummary, read_layer};
+use crate::pipeline::{LayerSpec, LayerSummary, read_layer, read_layer_unindexed};
 use crate::unpack::Unpacker;
 
 /// The layers of `image`, bottom first, each with its descriptor and the diff ID its config records.
@@ -148,7 +148,8 @@ pub fn index_layers(source: &dyn ImageSource, layers: &[LayerSpec]) -> Result<Ve
 }
 
 /// Unpacks `layers` of `source`, bottom first, into `target` with `unpacker` (squashed or in overlay form).
-/// Each layer is verified as it is applied; on error `target` holds a partial tree.
+/// Each layer is verified as it is applied; on error `target` holds a partial tree. No checkpoints are
+/// recorded (the summaries have none): nothing keeps an index of this pass.
 pub fn unpack_layers(
     source: &dyn ImageSource,
     layers: &[LayerSpec],
@@ -158,9 +159,11 @@ pub fn unpack_layers(
     for spec in layers {
         unpacker.begin_layer()?;
         let blob = source.open_blob(&spec.digest)?;
-        summaries.push(read_layer(blob.reader, spec, &mut |entry, data| {
-            unpacker.apply(entry, data)
-        })?);
+        summaries.push(read_layer_unindexed(
+            blob.reader,
+            spec,
+            &mut |entry, data| unpacker.apply(entry, data),
+        )?);
     }
     Ok(summaries)
 }

@@ -80,6 +80,27 @@ pub fn read_layer_with_tar(
     on_entry: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
     tar: &mut dyn Write,
 ) -> Result<LayerSummary> {
+    read_layer_as(blob, spec, on_entry, tar, true)
+}
+
+/// [`read_layer`] without checkpoints (an empty [`LayerSummary::checkpoints`]) when `checkpoints` is false:
+/// for a pass whose index nobody keeps, such as an unpack. A gzip layer then inflates with ISA-L, faster
+/// than the zlib-rs that recording needs.
+pub(crate) fn read_layer_unindexed(
+    blob: Box<dyn Read + Send>,
+    spec: &LayerSpec,
+    on_entry: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+) -> Result<LayerSummary> {
+    read_layer_as(blob, spec, on_entry, &mut io::sink(), false)
+}
+
+fn read_layer_as(
+    blob: Box<dyn Read + Send>,
+    spec: &LayerSpec,
+    on_entry: &mut dyn FnMut(&Entry, &mut dyn Read) -> Result<()>,
+    tar: &mut dyn Write,
+    checkpoints: bool,
+) -> Result<LayerSummary> {
     let raw = tar;
     let layer = spec.digest.to_string();
     let declared =
@@ -99,8 +120,16 @@ pub fn read_layer_with_tar(
     thread::scope(|scope| {
         scope.spawn(move || read_blob(verifying, &blob_tx, &blob_spare_rx));
         let compressed = ChannelReader::recycling(blob_rx, blob_spare_tx);
-        let inflater =
-            scope.spawn(move || inflate(compressed, declared, &media_type, tx, &spare_rx));
+        let inflater = scope.spawn(move || {
+            inflate(
+                compressed,
+                declared,
+                &media_type,
+                checkpoints,
+                tx,
+                &spare_rx,
+            )
+        });
         let mut tar = HashingReader {
             rx: ChannelReader::recycling(rx, spare_tx),
             hasher: DigestWriter::new(strata_oci::Algorithm::Sha256),
@@ -234,12 +263,13 @@ impl std::error::Error for BlobReadError {
 }
 
 /// The inflating thread: sniffs the compression, checks it against the media type, decompresses into the
-/// channel (recording checkpoints) and reads the blob to its end so that its digest and size are checked.
-/// `Ok(None)` when the parser hung up first.
+/// channel (recording checkpoints when `checkpoints` is set) and reads the blob to its end so that its
+/// digest and size are checked. `Ok(None)` when the parser hung up first.
 fn inflate(
     blob: ChannelReader,
     declared: Compression,
     media_type: &str,
+    checkpoints: bool,
     tx: SyncSender<io::Result<Vec<u8>>>,
     spare: &Receiver<Vec<u8>>,
 ) -> io::Result<Option<Inflated>> {
@@ -262,7 +292,7 @@ fn inflate(
                 format!("media type {media_type} declares {declared:?} but the blob is {actual:?}"),
             ));
         }
-        let mut decoder = Decoder::from_start(actual, true)?;
+        let mut decoder = Decoder::from_start(actual, checkpoints)?;
         if !pump(&mut decoder, &mut input, &tx, spare)? {
             return Ok(None);
         }

@@ -56,7 +56,8 @@ enum Command {
     Prune(commands::prune::Args),
     /// Check the store's consistency (and repair it with --repair).
     Fsck(commands::fsck::Args),
-    /// Mount an image of the store read-only at a directory (kernel overlayfs).
+    /// Mount any image read-only at a directory: FUSE (from a store, archive, layout or registry), or the
+    /// kernel overlayfs for a store image as root.
     Mount(commands::mount::Args),
     /// Unmount a directory `strata mount` mounted.
     Umount(commands::umount::Args),
