@@ -492,6 +492,12 @@ fn assert_consistent(s: &TestStore) {
         .args(["fsck", "--content", "--json"])
         .output()
         .unwrap();
+    assert!(
+        !first.stdout.is_empty(),
+        "strata fsck --json printed nothing ({}): {}",
+        first.status,
+        String::from_utf8_lossy(&first.stderr)
+    );
     let report = parse_json(&first.stdout, "strata fsck --json");
     for p in report["problems"].as_array().unwrap() {
         let kind = p["kind"].as_str().unwrap();
@@ -573,6 +579,49 @@ fn a_pull_killed_at_any_point_leaves_no_half_layer_visible() {
     assert!(kills > 0, "the pull finished before it could be killed");
     assert_eq!(s.strata_image_ids(), vec![image_id]);
     assert_consistent(&s);
+}
+
+/// A `strata mount` killed after mounting but before saving its records leaves the layer's overlay mount
+/// (`overlay/<top>/merged`) and the bind at the user's directory with no record. Removing that layer must
+/// unmount what is in its way (as containers/storage's `EnsureRemoveAll` does): otherwise the removal fails
+/// half-way, leaves the layer flagged incomplete, and every later command — fsck included, in its open —
+/// fails trying to finish it.
+#[test]
+fn a_mount_killed_before_recording_itself_does_not_wedge_the_store() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(30, 20_000), &layout);
+    s.strata_ok(["pull", "-q", "--name", "wedge/img", &src]);
+    let mnt = s.scratch("mnt");
+    s.strata_ok(["mount".as_ref(), "wedge/img".as_ref(), mnt.as_os_str()]);
+    // What a kill before `Mounts::save` leaves: the mounts, and no record of them.
+    fs::write(s.runroot.join("overlay-layers/mountpoints.json"), "[]").unwrap();
+    fs::write(s.runroot.join("strata/mounts.json"), "[]").unwrap();
+    let report = s.strata(["fsck", "--json"]);
+    let report = parse_json(&report.stdout, "strata fsck --json");
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.len() == 1
+            && problems[0]["kind"] == "mount"
+            && problems[0]["subject"]
+                .as_str()
+                .unwrap()
+                .ends_with("/merged"),
+        "{report}"
+    );
+    // Nothing records the mount, so the image may go; its top layer's mount goes with it.
+    s.strata_ok(["rmi", "wedge/img"]);
+    assert!(s.strata_image_ids().is_empty());
+    assert_consistent(&s);
+    assert!(
+        s.strata_json(["layers", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -304,6 +304,32 @@ pub(crate) fn unmount_quietly(path: &Path, lazy: bool) -> Result<()> {
     }
 }
 
+/// Lazily unmounts (`MNT_DETACH`) everything mounted at or under `dir`, deepest first, each of several
+/// mounts stacked on one point included; fine if nothing is.
+///
+/// For a directory about to be removed, as containers/storage's `EnsureRemoveAll` unmounts what is in its
+/// way: a `strata mount` or `podman image mount` killed between mounting a layer and saving its record
+/// leaves `overlay/<id>/merged` mounted with nothing accounting for it. Removing the layer must not descend
+/// into that mount (its files are not the layer's, and it is read-only) nor fail on it — a failed removal
+/// leaves the layer flagged incomplete, and every later open would fail trying to finish it.
+pub(crate) fn unmount_all_under(dir: &Path) -> Result<()> {
+    // mountinfo has the kernel's paths: symbolic links resolved.
+    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // Each round detaches every mount it sees; a detached mount takes those below it along, so one round
+    // is enough unless another process mounts there meanwhile.
+    for _ in 0..4 {
+        let mut points = mount_points_under(&dir)?;
+        if points.is_empty() {
+            return Ok(());
+        }
+        points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for p in &points {
+            unmount_quietly(p, true)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether `path` is a mount point of this mount namespace (`/proc/self/mountinfo`).
 pub fn is_mount_point(path: &Path) -> Result<bool> {
     let info = fs::read("/proc/self/mountinfo").at("/proc/self/mountinfo")?;
