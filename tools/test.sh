@@ -3,7 +3,8 @@
 #
 # 1. Installs the peer tools the end-to-end tests compare strata with, and what the build needs
 #    (tools/build-deps.sh), if they are missing.
-# 2. cargo fmt --check, clippy (-D warnings), build the binaries, run every test.
+# 2. cargo fmt --check, clippy (-D warnings), the libraries' docs (-D warnings), build the binaries, run every
+#    test.
 #
 # Without root, missing peers are reported and the tests decide: locally they skip,
 # under CI=true they fail.
@@ -81,6 +82,10 @@ cargo fmt --all --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+# The libraries' API docs, intra-doc links checked (the CLI's doc comments are its clap help, not rustdoc).
+step "cargo doc --workspace --no-deps --document-private-items --exclude strata (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items --exclude strata
 
 step "cargo build --workspace --bins"
 cargo build --workspace --bins

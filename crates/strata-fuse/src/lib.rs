@@ -10,7 +10,7 @@
 //!   unpacked would implement it over its `diff` directories.
 //! * [`ImageFs`]: the `fuser` low-level file system (long TTLs, zero-message or `KEEP_CACHE`/`CACHE_DIR`
 //!   opens, READDIRPLUS, several threads), errors mapped to errnos at the boundary.
-//! * [`mount`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata`, by
+//! * [`mount()`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata`, by
 //!   mount(2) as root and `fusermount3` otherwise.
 //! * [`Records`]: the mount records `strata mounts` lists, cleaned up when their serving process died.
 //!

@@ -62,7 +62,7 @@ pub enum Error {
     Registry(#[from] crate::registry::RegistryError),
 }
 
-/// Result with this crate's [`Error`].
+/// Result with this crate's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {

@@ -93,8 +93,8 @@ impl Lock {
         Self::try_acquire_with(path, kind, true)
     }
 
-    /// Like [`try_acquire`](Lock::try_acquire), with `create_parents` as in
-    /// [`acquire_with`](Lock::acquire_with).
+    /// Like [`acquire_with`](Lock::acquire_with) but never waits (`None` when another holder conflicts), with
+    /// `create_parents` as there.
     pub(crate) fn try_acquire_with(
         path: &Path,
         kind: LockKind,
