@@ -151,6 +151,38 @@ enum Inflater {
     Isal(IsalInflate),
 }
 
+impl Inflater {
+    /// Starts over, at the start of a new raw deflate stream.
+    fn reset(&mut self) -> io::Result<()> {
+        match self {
+            Inflater::Zlib(z) => z.reset(),
+            Inflater::Isal(i) => {
+                i.reset();
+                Ok(())
+            }
+        }
+    }
+
+    /// Resumes inside a stream: the low `bits` bits of `value` come first (the rest of the byte a
+    /// checkpoint lies in; none at a byte boundary), with `window` as the output before this point.
+    fn resume(&mut self, bits: u8, value: u8, window: &[u8]) -> io::Result<()> {
+        match self {
+            Inflater::Zlib(z) => {
+                if bits > 0 {
+                    z.prime(bits, u16::from(value))?;
+                }
+                z.set_dictionary(window)
+            }
+            Inflater::Isal(i) => {
+                if bits > 0 {
+                    i.prime(bits, value)?;
+                }
+                i.set_dictionary(window)
+            }
+        }
+    }
+}
+
 /// What one inflate call did, whichever the inflater.
 struct Inflated {
     consumed: usize,
@@ -214,20 +246,15 @@ impl GzipDecoder {
         d.pos = checkpoint.compressed_bit_offset / 8;
         d.out = checkpoint.uncompressed_offset;
         let shift = (checkpoint.compressed_bit_offset % 8) as u8;
+        // (bits, value): none, or the checkpoint's byte's bits from it on.
+        let mut primed = (0, 0);
         if shift != 0 {
             // The checkpoint is inside this byte: its high 8 - shift bits are the first ones to inflate.
             let mut byte = [0u8];
             d.read_exact(input, &mut byte, "the deflate stream")?;
-            let (bits, value) = (8 - shift, byte[0] >> shift);
-            match &mut d.inflate {
-                Inflater::Zlib(z) => z.prime(bits, u16::from(value))?,
-                Inflater::Isal(i) => i.prime(bits, value)?,
-            }
+            primed = (8 - shift, byte[0] >> shift);
         }
-        match &mut d.inflate {
-            Inflater::Zlib(z) => z.set_dictionary(&checkpoint.window)?,
-            Inflater::Isal(i) => i.set_dictionary(&checkpoint.window)?,
-        }
+        d.inflate.resume(primed.0, primed.1, &checkpoint.window)?;
         Ok(d)
     }
 
@@ -308,10 +335,7 @@ impl GzipDecoder {
                         continue;
                     }
                     self.read_header(input)?;
-                    match &mut self.inflate {
-                        Inflater::Zlib(z) => z.reset()?,
-                        Inflater::Isal(i) => i.reset(),
-                    }
+                    self.inflate.reset()?;
                     self.members += 1;
                     self.verify = true;
                     self.crc = 0;

@@ -715,9 +715,9 @@ impl<'a> Txn<'a> {
         self.save_layers()
     }
 
-    /// Removes what no record accounts for: `overlay/<id>` directories (unmounting what is still mounted in
-    /// them), `overlay-layers/<id>.tar-split.gz` and `overlay-layers/<id>/`, `overlay-images/<id>/`, and
-    /// dangling `overlay/l/` links.
+    /// Removes what no record accounts for (unmounting what is still mounted in them): `overlay/<id>`
+    /// directories, `overlay-layers/<id>.tar-split.gz` and `overlay-layers/<id>/`, `overlay-images/<id>/`,
+    /// and dangling `overlay/l/` links.
     pub(crate) fn remove_leftovers(&self) -> Result<Vec<String>> {
         let l = self.layout();
         let known: HashSet<&str> = self
@@ -736,10 +736,7 @@ impl<'a> Txn<'a> {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let id = name.strip_suffix(".tar-split.gz").unwrap_or(&name);
                 if is_hex_id(id) && !known.contains(id) {
-                    if dir == l.overlay() {
-                        mounts::unmount_all_under(&entry.path())?;
-                    }
-                    remove_all(&entry.path())?;
+                    remove_unmounted(&entry.path())?;
                     removed.push(format!("{what} {}", entry.path().display()));
                 }
             }
@@ -799,8 +796,15 @@ impl<'a> Txn<'a> {
     }
 }
 
+/// Removes `path` after detaching whatever is still mounted at or under it (see
+/// [`mounts::unmount_all_under`]): a removal never descends into a mount, nor fails on one.
+fn remove_unmounted(path: &Path) -> Result<()> {
+    mounts::unmount_all_under(path)?;
+    remove_all(path)
+}
+
 /// Removes a layer's files: its short link, `overlay/<id>` (after unmounting whatever is still mounted in
-/// it, see [`mounts::unmount_all_under`]), its tar-split and its big data.
+/// it), its tar-split and its big data.
 pub(crate) fn remove_layer_files(l: &Layout, id: &str) -> Result<()> {
     if !is_hex_id(id) {
         return Ok(());
@@ -811,8 +815,7 @@ pub(crate) fn remove_layer_files(l: &Layout, id: &str) -> Result<()> {
             remove_all(&l.link(&link))?;
         }
     }
-    mounts::unmount_all_under(&l.layer_dir(id))?;
-    remove_all(&l.layer_dir(id))?;
+    remove_unmounted(&l.layer_dir(id))?;
     remove_all(&l.tar_split(id))?;
     remove_all(&l.layer_data_dir(id))
 }

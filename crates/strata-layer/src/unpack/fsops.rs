@@ -414,12 +414,29 @@ pub(crate) fn set_node_meta(
     chown: bool,
     xattrs: &[(Vec<u8>, Vec<u8>)],
 ) -> SysResult<u64> {
+    apply_node_meta(parent, name, meta, chown, xattrs, true)
+}
+
+/// Owner and xattrs of `meta` on the node `name`, and its mode and times when `mode_and_times` is set, never
+/// following `name`.
+fn apply_node_meta(
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    meta: &Meta,
+    chown: bool,
+    xattrs: &[(Vec<u8>, Vec<u8>)],
+    mode_and_times: bool,
+) -> SysResult<u64> {
     if chown {
         chown_nofollow(parent, name, meta)?;
     }
-    chmod_nofollow(parent, name, meta.mode)?;
+    if mode_and_times {
+        chmod_nofollow(parent, name, meta.mode)?;
+    }
     let skipped = set_xattrs(XattrTarget::At(parent, name), xattrs)?;
-    rfs::utimensat(parent, name, &meta.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?;
+    if mode_and_times {
+        rfs::utimensat(parent, name, &meta.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?;
+    }
     Ok(skipped)
 }
 
@@ -445,13 +462,8 @@ pub(crate) fn set_link_meta(
     xattrs: &[(Vec<u8>, Vec<u8>)],
 ) -> SysResult<u64> {
     let st = rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::Symlink {
-        return set_node_meta(parent, name, meta, chown, xattrs);
-    }
-    if chown {
-        chown_nofollow(parent, name, meta)?;
-    }
-    set_xattrs(XattrTarget::At(parent, name), xattrs)
+    let symlink = FileType::from_raw_mode(st.st_mode) == FileType::Symlink;
+    apply_node_meta(parent, name, meta, chown, xattrs, !symlink)
 }
 
 /// `fchmodat(AT_SYMLINK_NOFOLLOW)`, which Linux lacks before `fchmodat2`: the node is opened with

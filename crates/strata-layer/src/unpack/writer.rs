@@ -88,6 +88,16 @@ impl Shared {
         // report and shut down.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Waits for a job to finish, first waking idle workers if jobs are queued (they may be waiting for a
+    /// batch to fill).
+    fn wait_done<'a>(&self, mut st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        if st.idle > 0 && !st.queue.is_empty() {
+            self.queued.notify_all();
+        }
+        st.waiting = true;
+        self.done.wait(st).unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A pool of writer threads, started on first use.
@@ -165,15 +175,7 @@ impl Writers {
             if !full {
                 break;
             }
-            if st.idle > 0 && !st.queue.is_empty() {
-                self.shared.queued.notify_all();
-            }
-            st.waiting = true;
-            st = self
-                .shared
-                .done
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+            st = self.shared.wait_done(st);
         }
         st.bytes += len;
         st.jobs += 1;
@@ -191,15 +193,7 @@ impl Writers {
     pub(crate) fn wait(&self) -> Result<(), Failure> {
         let mut st = self.shared.lock();
         while st.jobs > 0 {
-            if st.idle > 0 && !st.queue.is_empty() {
-                self.shared.queued.notify_all();
-            }
-            st.waiting = true;
-            st = self
-                .shared
-                .done
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
+            st = self.shared.wait_done(st);
         }
         match st.failed.take() {
             Some(f) => Err(f),
