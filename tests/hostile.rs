@@ -164,6 +164,33 @@ fn sanity_the_valid_layout_is_accepted() {
 }
 
 #[test]
+fn exit_statuses_tell_errors_from_findings() {
+    // A bad argument is an error of the caller: exit 2, with clap's usage.
+    for args in [
+        &["inspect", "--no-such-flag", "oci:x"][..],
+        &["no-such-command"],
+        &["ls"],
+    ] {
+        let out = strata(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}\n{}",
+            show_output(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Usage"),
+            "{args:?}\n{}",
+            show_output(&out)
+        );
+    }
+    // An error met while working: exit 2 and one `strata: error:` line.
+    let out = strata(["inspect", "oci:/nonexistent/strata-layout"]);
+    assert_clean_error(&out, "missing layout");
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("strata: error: "));
+}
+
+#[test]
 fn unknown_transport_and_malformed_references() {
     let tmp = tempdir();
     let good = Good::new(&tmp.path().join("layout"));

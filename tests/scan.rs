@@ -1087,6 +1087,10 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
     let bad = format!("oci:{}:latest", bad_dir.display());
     let out = strata(["check", &bad]);
     assert_eq!(out.status.code(), Some(1), "a failing image exits 1");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error:"),
+        "failed assessments are findings, not an error"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), NON_COMPLIANT_TABLE);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

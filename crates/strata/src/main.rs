@@ -1,7 +1,9 @@
 //! `strata`: look inside container images without running them.
 //!
 //! The binary owns all output: it parses arguments (clap), calls the library crates, renders their results
-//! (JSON for scripts) and maps errors to a one-line message and exit code 1.
+//! (JSON for scripts) and maps the outcome to an exit status: 0 when all went well, 1 for findings (a failed
+//! check, images that differ, a verification that rejected something: see [`output::Findings`]), 2 for an
+//! error (a one-line `strata: error: …`) or a bad argument (clap's usage message).
 
 mod commands;
 mod output;
@@ -93,9 +95,15 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            output::print_error(&e);
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<output::Findings>() {
+            Some(findings) => {
+                output::print_findings(findings);
+                ExitCode::from(output::EXIT_FINDINGS)
+            }
+            None => {
+                output::print_error(&e);
+                ExitCode::from(output::EXIT_ERROR)
+            }
+        },
     }
 }

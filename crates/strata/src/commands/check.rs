@@ -1,9 +1,7 @@
 //! `strata check`: the container certification assessments, each passing or failing with its reason.
 
-use anyhow::bail;
-
 use super::ls::ScanArgs;
-use crate::output::{print_json, print_raw};
+use crate::output::{Findings, print_json, print_raw};
 
 /// Arguments of `strata check`.
 #[derive(clap::Args)]
@@ -49,13 +47,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|a| a.name.as_str())
         .collect();
     if !failed.is_empty() {
-        bail!(
+        return Err(Findings(format!(
             "{} fails {} of {} assessments: {}",
             args.target.image,
             failed.len(),
             report.assessments.len(),
             failed.join(", ")
-        );
+        ))
+        .into());
     }
     Ok(())
 }

@@ -1,10 +1,9 @@
 //! `strata fsck`: check the store's consistency, and repair it.
 
-use anyhow::bail;
 use strata_store::FsckOptions;
 
 use super::store::global;
-use crate::output::{print_json, print_raw};
+use crate::output::{Findings, print_json, print_raw};
 
 /// Arguments of `strata fsck`.
 #[derive(clap::Args)]
@@ -21,7 +20,7 @@ pub struct Args {
     json: bool,
 }
 
-/// Runs `strata fsck`. Fails (exit code 1) if a problem is left unrepaired.
+/// Runs `strata fsck`. Exits 1 (findings) if a problem is left unrepaired.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let report = global().open()?.fsck(FsckOptions {
         repair: args.repair,
@@ -55,7 +54,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let left = report.problems.iter().filter(|p| !p.repaired).count();
     if left > 0 {
-        bail!("the store has {left} problems (strata fsck --repair fixes what it can)");
+        return Err(Findings(format!(
+            "the store has {left} problems (strata fsck --repair fixes what it can)"
+        ))
+        .into());
     }
     Ok(())
 }
