@@ -10,10 +10,12 @@
 //! outside the target directory, whatever the layer contains; data from a layer never causes a panic.
 //! **Must not depend on:** the store's layout, FUSE, the CLI. Never prints.
 
+pub mod contents;
 mod decode;
 pub mod dir;
 mod error;
 mod image;
+pub mod indexes;
 mod isal;
 mod pipeline;
 pub mod random;
@@ -22,11 +24,15 @@ pub mod unpack;
 mod view;
 mod zlib;
 
+pub use contents::{BlobContents, ContentOptions, ContentStats, Contents, DirContents, FileRef};
 pub use decode::CHECKPOINT_SPAN;
 pub use dir::LayerDir;
 pub use error::{Error, Result};
-pub use image::{IndexedLayer, index_layer, index_layers, layer_specs, unpack_layers};
+pub use image::{
+    IndexedLayer, index_layer, index_layers, layer_specs, source_layer_specs, unpack_layers,
+};
+pub use indexes::{IndexDir, IndexOptions, IndexOrigin, ObtainedLayer, obtain_layers};
 pub use pipeline::{ChannelReader, LayerSpec, LayerSummary, read_layer, read_layer_with_tar};
 pub use random::LayerReader;
 pub use reader::read_entries;
-pub use view::ImageView;
+pub use view::{ImageView, ViewOptions};

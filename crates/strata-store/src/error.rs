@@ -89,7 +89,7 @@ pub enum Error {
     },
     /// The image source failed.
     #[error(transparent)]
-    Source(#[from] strata_source::Error),
+    Source(#[from] strata_image::Error),
     /// The layer engine failed (a layer that does not verify, a hostile entry).
     #[error(transparent)]
     Layer(#[from] strata_layer::Error),

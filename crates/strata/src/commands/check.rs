@@ -1,6 +1,6 @@
 //! `strata check`: the container certification assessments, each passing or failing with its reason.
 
-use super::ls::ScanArgs;
+use crate::args::{ImageArgs, StoreArgs};
 use crate::output::{Findings, print_json, print_raw};
 
 /// Arguments of `strata check`.
@@ -11,13 +11,13 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    target: ScanArgs,
+    target: ImageArgs,
 }
 
 /// Runs `strata check`: the table (or JSON) on standard output, then exit status 1 when any assessment
 /// fails.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = args.target.open()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let image = args.target.open_scan(store)?;
     let report = image.check_report()?;
     if args.json {
         print_json(&report)?;

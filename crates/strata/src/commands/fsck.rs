@@ -2,7 +2,7 @@
 
 use strata_store::FsckOptions;
 
-use super::store::global;
+use crate::args::StoreArgs;
 use crate::output::{Findings, print_json, print_raw};
 
 /// Arguments of `strata fsck`.
@@ -21,8 +21,8 @@ pub struct Args {
 }
 
 /// Runs `strata fsck`. Exits 1 (findings) if a problem is left unrepaired.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = global().open()?.fsck(FsckOptions {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let report = store.open()?.fsck(FsckOptions {
         repair: args.repair,
         content: args.content,
     })?;

@@ -1,9 +1,11 @@
-//! `strata mount`: an image of the store, read-only, through the kernel's overlayfs.
+//! `strata mount`: any image read-only at a directory — through FUSE (`crate::serve`), or a store image
+//! through the kernel's overlayfs.
 
 use std::path::PathBuf;
 
-use super::store::{global, is_store_image};
+use crate::args::StoreArgs;
 use crate::output::{print_json, print_raw};
+use crate::serve::FuseArgs;
 
 /// Arguments of `strata mount`.
 #[derive(clap::Args)]
@@ -17,24 +19,23 @@ pub struct Args {
     /// An existing directory to mount it at.
     dir: PathBuf,
     #[command(flatten)]
-    fuse: super::fuse::FuseArgs,
+    fuse: FuseArgs,
 }
 
 /// Runs `strata mount`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     if args.fuse.wants_fuse(&args.image) {
-        return super::fuse::mount(&args.fuse, &args.image, &args.dir, args.json);
+        return crate::serve::mount(&args.fuse, store, &args.image, &args.dir, args.json);
     }
-    let (store, image) = if is_store_image(&args.image) {
+    let (store, image) = if args.image.starts_with(strata_store::TRANSPORT) {
         let (root, runroot, image) = strata_store::parse_reference(&args.image)?;
-        let g = global();
         let store = strata_store::Store::open(
-            &root.unwrap_or_else(|| g.root()),
-            &runroot.unwrap_or_else(|| g.runroot()),
+            &root.unwrap_or_else(|| store.root()),
+            &runroot.unwrap_or_else(|| store.runroot()),
         )?;
         (store, image)
     } else {
-        (global().open()?, args.image.clone())
+        (store.open()?, args.image.clone())
     };
     let report = store.mount_image(&image, &args.dir)?;
     if args.json {
