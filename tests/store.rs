@@ -6,6 +6,8 @@
 //! missing peer or root skips them locally and fails them under `CI=true`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
 use std::io::Write as _;

@@ -17,6 +17,8 @@
 //!
 //! Test-only code: failing loudly is the point, so panics and unwraps are allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod registry;
 pub mod rich;

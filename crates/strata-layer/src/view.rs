@@ -1,6 +1,6 @@
 //! A whole image seen as one tree, without unpacking it: the merged view of its layer indexes (obtained
 //! through the index seam, [`crate::indexes`]), with file contents read through the shared
-//! [`Contents`](crate::contents::Contents) providers — the compressed blobs through their checkpoints, or,
+//! `Contents` providers — the compressed blobs through their checkpoints, or,
 //! for a layer a store keeps unpacked, the file of the same path in its directory. The mount and the
 //! scanner build on [`ImageView`].
 

@@ -27,11 +27,11 @@ pub fn default_root() -> PathBuf {
     }
 }
 
-/// The run root (mount state) that goes with graph root `root` (`None`: the default root):
-/// `/run/strata` as root, `$XDG_RUNTIME_DIR/strata` otherwise (`$TMPDIR/strata-run-UID` without one);
-/// podman's run root with podman's graph root; for any other root, a subdirectory of those named after it.
-pub fn default_runroot(root: Option<&Path>) -> PathBuf {
-    let base = if is_root() {
+/// strata's per-user run-time directory: `/run/strata` as root, `$XDG_RUNTIME_DIR/strata` otherwise
+/// (`$TMPDIR/strata-run-UID` without `XDG_RUNTIME_DIR`). The default run root, and where FUSE mount records
+/// live.
+pub fn user_run_dir() -> PathBuf {
+    if is_root() {
         PathBuf::from("/run/strata")
     } else {
         match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
@@ -39,7 +39,14 @@ pub fn default_runroot(root: Option<&Path>) -> PathBuf {
             None => std::env::temp_dir()
                 .join(format!("strata-run-{}", rustix::process::getuid().as_raw())),
         }
-    };
+    }
+}
+
+/// The run root (mount state) that goes with graph root `root` (`None`: the default root): the
+/// [`user_run_dir`]; podman's run root with podman's graph root; for any other root, a subdirectory of the
+/// user run directory named after it.
+pub fn default_runroot(root: Option<&Path>) -> PathBuf {
+    let base = user_run_dir();
     match root {
         None => base,
         Some(r) if r == Path::new(PODMAN_ROOT) => PathBuf::from(PODMAN_RUNROOT),

@@ -5,6 +5,9 @@
 //! check, images that differ, a verification that rejected something: see [`output::Findings`]), 2 for an
 //! error (a one-line `strata: error: …`) or a bad argument (clap's usage message).
 
+// A binary: it owns its output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod commands;
 mod output;
@@ -18,7 +21,7 @@ use clap::{Parser, Subcommand};
 /// Look inside container images without running them.
 #[derive(Parser)]
 #[command(name = "strata", version, about, propagate_version = true)]
-struct Cli {
+pub struct Cli {
     #[command(flatten)]
     store: args::StoreArgs,
     #[command(subcommand)]
@@ -68,6 +71,10 @@ enum Command {
     Umount(commands::umount::Args),
     /// List the live mounts: FUSE (`strata mount --fuse`) and the store's overlay image mounts.
     Mounts(commands::mounts::Args),
+    /// Print shell completions for strata (bash, zsh, fish, elvish, powershell).
+    Completions(commands::docs::CompletionsArgs),
+    /// Write strata's man pages (strata.1 and one per verb) into a directory.
+    Man(commands::docs::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +101,8 @@ fn main() -> ExitCode {
         Command::Mount(args) => commands::mount::run(args, store),
         Command::Umount(args) => commands::umount::run(args, store),
         Command::Mounts(args) => commands::mounts::run(args, store),
+        Command::Completions(args) => commands::docs::completions(args),
+        Command::Man(args) => commands::docs::man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

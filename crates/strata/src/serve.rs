@@ -78,16 +78,7 @@ fn reads_blobs(image: &str) -> bool {
 /// The directory of FUSE mount records: `/run/strata/mounts` as root, `$XDG_RUNTIME_DIR/strata/mounts`
 /// otherwise (`$TMPDIR/strata-run-UID/mounts` without one).
 pub fn records() -> Records {
-    let base = if rustix::process::geteuid().is_root() {
-        PathBuf::from("/run/strata")
-    } else {
-        match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-            Some(d) => PathBuf::from(d).join("strata"),
-            None => std::env::temp_dir()
-                .join(format!("strata-run-{}", rustix::process::getuid().as_raw())),
-        }
-    };
-    Records::new(base.join("mounts"))
+    Records::new(strata_store::user_run_dir().join("mounts"))
 }
 
 /// What `strata mount --fuse` reports (`--json`), and the serving process tells the first one.

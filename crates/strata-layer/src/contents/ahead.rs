@@ -62,7 +62,7 @@ impl Inner {
     }
 
     /// A read-ahead job: the span's pieces from the first one a reader still wants (see
-    /// [`Inner::wanted`]) that is neither cached nor read already (see [`PieceCache::retire`]) to the last
+    /// [`Inner::wanted`]) that is neither cached nor read already (see [`super::cache::PieceCache::retire`]) to the last
     /// such one, by one decoder (errors are left for the readers to meet). Skipped when no reader is
     /// heading for the span any more.
     pub(super) fn run(&self, job: Job) {

@@ -57,7 +57,7 @@ pub(super) struct Inner {
     pub(super) window: usize,
     /// Most bytes of spans queued ahead of one reader.
     pub(super) ahead_bytes: u64,
-    /// Most spans queued ahead of the one a reader is in (see [`Stream::ahead`]): enough to keep every
+    /// Most spans queued ahead of the one a reader is in (see [`super::ahead::Stream::ahead`]): enough to keep every
     /// worker busy behind a fast reader, few enough that a program reading only the start of a large file
     /// (`file`, a scanner looking at headers) does not have all of it decompressed.
     pub(super) ahead_spans: usize,

@@ -4,6 +4,7 @@
 pub mod cat;
 pub mod check;
 pub mod diff;
+pub mod docs;
 pub mod export;
 pub mod find;
 pub mod fsck;
