@@ -15,7 +15,7 @@ use std::path::Path;
 use strata_tests::registry::{Auth, FaultProxy, Registry};
 use strata_tests::rich::{rich_image, umoci_unpack};
 use strata_tests::tree::{assert_same_tree, listing};
-use strata_tests::{is_root, require_tool, show_output, strata, strata_ok, under_ci};
+use strata_tests::{is_root, parse_json, require_tool, show_output, strata, strata_ok, under_ci};
 
 const TLS_OFF: &str = "--tls-verify=false";
 
@@ -87,6 +87,12 @@ fn registry_images_unpack_scan_and_mount_like_their_layout() {
             String::from_utf8_lossy(&layout_find),
             "{tag}: find"
         );
+        // Every command that opens an image takes the registry options (`layers --files` did not).
+        let layers = parse_json(
+            &strata_ok(["layers", "--files", "--json", TLS_OFF, &image]),
+            "layers --files",
+        );
+        assert_eq!(layers["image"], image.as_str(), "{tag}: layers --files");
 
         let mnt = tmp.path().join(format!("mnt-{tag}"));
         fs::create_dir(&mnt).unwrap();

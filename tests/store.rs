@@ -248,6 +248,11 @@ fn strata_lists_inspects_and_mounts_an_image_podman_pulled() {
     }
     let raw = s.strata_ok(["inspect", "--raw", &reference]);
     assert_eq!(sha256_digest(&raw), strata["Digest"].as_str().unwrap());
+    // A bare name or ID means the store's image for every command that opens one, as for `mount`.
+    let by_reference = s.strata_ok(["ls", "-l", &reference, "/"]);
+    assert_eq!(s.strata_ok(["ls", "-l", &image_id, "/"]), by_reference);
+    let by_id = parse_json(&s.strata_ok(["inspect", &image_id]), "inspect by ID");
+    assert_eq!(by_id["Digest"], strata["Digest"]);
 
     // mount and unpack read it as the layout it came from.
     let expected = {
