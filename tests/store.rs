@@ -744,3 +744,118 @@ fn concurrent_pulls_removals_and_mounts_with_random_kills_leave_a_consistent_sto
     );
     assert!(s.podman_image_ids().is_empty());
 }
+
+// ------------------------------------------------------------------------------ issue 19: the first hour
+
+/// An image of gzip layers only (docker archives cannot hold zstd ones): the shared base and one of its own.
+fn gzip_image(variant: u32) -> ImageBuilder {
+    let mut own = LayerBuilder::new();
+    own.dir("opt");
+    own.file(
+        format!("opt/data-{variant}").as_str(),
+        strata_fixtures::noise(10_000, u64::from(variant)),
+    );
+    ImageBuilder::new()
+        .architecture(host_arch())
+        .os("linux")
+        .created("2024-01-02T03:04:05Z")
+        .layer(base_layer(), Compression::Gzip)
+        .layer(own, Compression::Gzip)
+}
+
+/// Copies docker archive `from` to `to` with its one image's `RepoTags` replaced by `tags` (as `docker
+/// save` writes them: short names, not normalised).
+fn with_repo_tags(from: &Path, to: &Path, tags: &[&str]) {
+    let mut input = tar::Archive::new(fs::File::open(from).unwrap());
+    let mut out = tar::Builder::new(fs::File::create(to).unwrap());
+    for entry in input.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if path == Path::new("manifest.json") {
+            let mut m = parse_json(&data, "manifest.json");
+            m[0]["RepoTags"] = serde_json::json!(tags);
+            data = serde_json::to_vec(&m).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        out.append_data(&mut header, &path, &data[..]).unwrap();
+    }
+    out.finish().unwrap();
+}
+
+/// The names of the only image of a store, as podman and as strata list them.
+fn podman_names(s: &TestStore) -> Value {
+    let v = parse_json(
+        &s.podman_ok(["images", "--format", "json"]),
+        "podman images",
+    );
+    // One entry per name, all of the one image.
+    assert!(
+        v.as_array().unwrap().iter().all(|i| i["Id"] == v[0]["Id"]),
+        "{v}"
+    );
+    v[0]["Names"].clone()
+}
+
+fn strata_names(s: &TestStore) -> Value {
+    let v = s.strata_json(["images", "--json"]);
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    v[0]["names"].clone()
+}
+
+/// A `docker-archive:` pull is named from the archive's `RepoTags`, exactly as podman names it (short names
+/// normalised under `localhost/`, every tag, podman's order), and pulling an image already in the store adds
+/// the new names in front of its others, as podman does. Without names, `prune` would delete it.
+#[test]
+fn a_docker_archive_pull_is_named_as_podman_names_it() {
+    if !(ready() && require_tool("skopeo")) {
+        return;
+    }
+    let p = TestStore::new();
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&gzip_image(40), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    // skopeo writes normalised names; docker save writes them as given.
+    let skopeo_archive = s.dir().join("skopeo.tar");
+    strata_tests::skopeo_ok([
+        "copy",
+        "-q",
+        "--additional-tag",
+        "example.com/x/y:1",
+        &src,
+        &format!("docker-archive:{}:eval/debian:v4", skopeo_archive.display()),
+    ]);
+    let docker_archive = s.dir().join("docker.tar");
+    with_repo_tags(&skopeo_archive, &docker_archive, &["eval/debian:v4", "foo"]);
+
+    for archive in [&skopeo_archive, &docker_archive] {
+        let reference = format!("docker-archive:{}", archive.display());
+        assert_eq!(
+            stdout_line(&p.podman_ok(["pull", "-q", &reference])),
+            image_id
+        );
+        assert_eq!(
+            stdout_line(&s.strata_ok(["pull", "-q", &reference])),
+            image_id
+        );
+        let names = strata_names(&s);
+        assert_eq!(names, podman_names(&p), "after pulling {reference}");
+    }
+    assert_eq!(
+        strata_names(&s),
+        serde_json::json!([
+            "localhost/foo:latest",
+            "localhost/eval/debian:v4",
+            "example.com/x/y:1",
+            "docker.io/eval/debian:v4"
+        ])
+    );
+    let listed = String::from_utf8_lossy(&s.strata_ok(["images"])).into_owned();
+    assert!(!listed.contains("<none>"), "{listed}");
+    s.strata_ok(["prune"]);
+    assert_eq!(s.strata_image_ids(), vec![image_id]);
+}

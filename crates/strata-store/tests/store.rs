@@ -129,7 +129,15 @@ fn a_pull_records_what_containers_storage_records() {
     assert!(again.layers.iter().all(|l| l.reused));
     let images = store.images().unwrap();
     assert_eq!(images.len(), 1);
-    assert_eq!(images[0].record.names.len(), 2);
+    // As containers/storage's `AddNames`: the new name goes in front.
+    assert_eq!(
+        images[0].record.names,
+        ["localhost/other:latest", "localhost/sample:latest"]
+    );
+    assert_eq!(
+        images[0].record.names_history,
+        ["localhost/other:latest", "localhost/sample:latest"]
+    );
 }
 
 #[test]
