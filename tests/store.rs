@@ -674,7 +674,16 @@ fn concurrent_pulls_removals_and_mounts_with_random_kills_leave_a_consistent_sto
                             let _ = child.kill();
                         }
                         let out = child.wait_with_output().unwrap();
-                        let err = String::from_utf8_lossy(&out.stderr);
+                        // Leave out the notes of what the open cleaned up ("incomplete layer …").
+                        let err: String = String::from_utf8_lossy(&out.stderr)
+                            .lines()
+                            .filter(|l| {
+                                !l.starts_with(
+                                    "strata: removed what an interrupted operation left:",
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n");
                         let bad = out.status.code() == Some(101)
                             || [
                                 "panicked",
@@ -858,4 +867,182 @@ fn a_docker_archive_pull_is_named_as_podman_names_it() {
     assert!(!listed.contains("<none>"), "{listed}");
     s.strata_ok(["prune"]);
     assert_eq!(s.strata_image_ids(), vec![image_id]);
+}
+
+/// After a layer's files are changed, `fsck --content` says once what is wrong, counts right, and says
+/// exactly what to run and what it removes; `--repair` alone finds nothing (it does not read contents) and
+/// says so; `--content --repair` says what it removed.
+#[test]
+fn fsck_says_what_to_run_and_what_repairing_removes() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(42, 20_000), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    s.strata_ok(["pull", "-q", "--name", "fsck/img", &src]);
+    let layers = s.strata_json(["layers", "--json"]);
+    let ids: Vec<String> = layers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let top = &ids[2];
+    let file = s.root.join(format!("overlay/{top}/diff/opt/data-42"));
+    let mut data = fs::read(&file).unwrap();
+    data[0] ^= 0xff;
+    fs::write(&file, data).unwrap();
+
+    let out = s.strata(["fsck", "--content"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    assert!(
+        !stdout.contains(&format!("layer {top}: layer {top}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("contents of 3 layers checked: 2 intact, 1 damaged; 1 problem\n"),
+        "{stdout}"
+    );
+    let plan = format!(
+        "`strata fsck --content --repair` would:\n  remove image {} (localhost/fsck/img:latest); pull it again \
+         afterwards\n  remove layer {}\n",
+        &image_id[..12],
+        &top[..12]
+    );
+    assert!(stdout.contains(&plan), "{stdout}");
+    assert!(
+        stderr.contains("the store has 1 problem: `strata fsck --content --repair` fixes it"),
+        "{stderr}"
+    );
+
+    let out = s.strata(["fsck", "--repair"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("layer contents not verified (--content does); no problems"),
+        "{stdout}"
+    );
+    assert_eq!(s.strata_image_ids(), vec![image_id.clone()]);
+
+    let out = s.strata(["fsck", "--content", "--repair"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains(&format!(
+            "removed image {} (localhost/fsck/img:latest)\nremoved layer {}\n",
+            &image_id[..12],
+            &top[..12]
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; 1 problem, repaired\n"), "{stdout}");
+    assert!(s.strata_image_ids().is_empty());
+    assert!(s.podman_image_ids().is_empty());
+    s.strata_ok(["fsck", "--content"]);
+}
+
+/// What a killed pull leaves in `overlay/staging` is removed by the next store command of any kind — which
+/// now says so on stderr, with the path and the size — and `prune` and `fsck` list it (text and JSON).
+#[test]
+fn leftovers_of_a_killed_pull_are_reported_where_they_are_removed() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(43, 48 << 20), &layout);
+    s.strata_ok(["images"]);
+    let staging = s.root.join("overlay/staging");
+    // Kill a pull once it has unpacked a few MiB into a staging directory.
+    let mut child = spawn(s.strata_cmd().args(["pull", "-q", &src]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let left = loop {
+        let dirs: Vec<_> = fs::read_dir(&staging)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        if let Some(big) = dirs.iter().find(|d| du(d) > 4 << 20) {
+            break big.clone();
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pull finished before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "the pull staged nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    // Keep a copy, to leave the same leftover before each command.
+    let saved = s.dir().join("saved-staging");
+    strata_tests::run(Command::new("cp").arg("-a").arg(&left).arg(&saved));
+    let restore = || {
+        strata_tests::run(Command::new("rm").arg("-rf").arg(&staging));
+        fs::create_dir_all(&staging).unwrap();
+        strata_tests::run(Command::new("cp").arg("-a").arg(&saved).arg(&left));
+    };
+    restore();
+    let bytes = du(&left);
+    let path = left.to_string_lossy().into_owned();
+
+    // Any command: a line on stderr.
+    let out = s.strata(["images"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("staging directory {path} (")) && stderr.contains("MiB)"),
+        "{stderr}"
+    );
+    assert!(!left.exists());
+
+    // prune: its report.
+    restore();
+    let report = s.strata_json(["prune", "--json"]);
+    let leftovers = report["leftovers"].as_array().unwrap();
+    assert_eq!(leftovers.len(), 1, "{report}");
+    assert_eq!(leftovers[0]["what"], "staging directory");
+    assert_eq!(leftovers[0]["path"], path.as_str());
+    let reported = leftovers[0]["bytes"].as_u64().unwrap();
+    assert!(
+        reported.abs_diff(bytes) < 1 << 20,
+        "{reported} vs du's {bytes}"
+    );
+    restore();
+    let text = String::from_utf8_lossy(&s.strata_ok(["prune"])).into_owned();
+    assert!(
+        text.contains(&format!("Removed staging directory {path} (")),
+        "{text}"
+    );
+
+    // fsck: its report, not "0 problems" and silence.
+    restore();
+    let report = s.strata_json(["fsck", "--json"]);
+    assert_eq!(report["cleaned"][0]["path"], path.as_str(), "{report}");
+    restore();
+    let text = String::from_utf8_lossy(&s.strata_ok(["fsck"])).into_owned();
+    assert!(
+        text.contains(&format!(
+            "cleaned up before the check: staging directory {path} ("
+        )),
+        "{text}"
+    );
+    assert_consistent(&s);
+}
+
+/// The disk space a tree takes (`du -s --block-size=1`).
+fn du(path: &Path) -> u64 {
+    let out = Command::new("du")
+        .args(["-s", "--block-size=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }

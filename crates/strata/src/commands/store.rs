@@ -8,6 +8,8 @@ use strata_layer::LayerSpec;
 use strata_source::{ImageSource, ResolvedImage, SourceOptions};
 use strata_store::Store;
 
+use crate::output::human_bytes;
+
 /// podman's graph root; its run root is the default for it.
 const PODMAN_ROOT: &str = "/var/lib/containers/storage";
 const PODMAN_RUNROOT: &str = "/run/containers/storage";
@@ -80,9 +82,25 @@ impl StoreArgs {
         }
     }
 
-    /// Opens (creating if needed) the store, cleaning up after interrupted operations.
+    /// Opens (creating if needed) the store, cleaning up after interrupted operations (see
+    /// [`report_recovered`]).
     pub fn open(&self) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.root(), &self.runroot())?)
+        let store = Store::open(&self.root(), &self.runroot())?;
+        report_recovered(&store);
+        Ok(store)
+    }
+}
+
+/// Says on stderr what the store's open removed: what interrupted operations left (a killed pull's staging
+/// directories, incomplete layers), with where and how big.
+pub fn report_recovered(store: &Store) {
+    for x in store.recovered() {
+        eprintln!(
+            "strata: removed what an interrupted operation left: {} {} ({})",
+            x.what,
+            x.path.display(),
+            human_bytes(x.bytes)
+        );
     }
 }
 
