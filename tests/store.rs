@@ -869,6 +869,55 @@ fn a_docker_archive_pull_is_named_as_podman_names_it() {
     assert_eq!(s.strata_image_ids(), vec![image_id]);
 }
 
+/// `strata rmi` refuses an image strata has mounted, naming the user's directory and the command that
+/// unmounts it, also after podman dropped the layer mount's count (`podman image umount`), which used to let
+/// the removal empty the mount under its user; and it names podman's own mount as podman's.
+#[test]
+fn rmi_refuses_an_image_strata_mounted_whatever_podman_counts() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(41, 20_000), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    s.strata_ok(["pull", "-q", "--name", "guard/img", &src]);
+    let mnt = s.scratch("mnt");
+    s.strata_ok(["mount".as_ref(), "guard/img".as_ref(), mnt.as_os_str()]);
+    let refused = |why: &str| {
+        let out = s.strata(["rmi", "guard/img"]);
+        strata_tests::assert_clean_error(&out, why);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("rmi of a mounted image");
+    let umount = format!("strata umount {}", mnt.display());
+    assert!(err.contains(&umount), "{err}");
+    assert!(!err.contains("/merged"), "an internal path: {err}");
+
+    // podman gives back a count it never took: the layer mount is gone from mountpoints.json, strata's
+    // mount of the user's directory is not.
+    s.podman_ok(["image", "umount", &image_id]);
+    let err = refused("rmi after podman image umount");
+    assert!(err.contains(&umount), "{err}");
+    assert!(
+        listing(&mnt).contains_key("etc/variant"),
+        "the mount was emptied"
+    );
+    s.strata_ok(["umount".as_ref(), mnt.as_os_str()]);
+
+    // podman's own mount is podman's to undo.
+    let podman_mnt = stdout_line(&s.podman_ok(["image", "mount", &image_id]));
+    let err = refused("rmi of an image podman mounted");
+    assert!(
+        err.contains(&format!("podman image umount {}", &image_id[..12])),
+        "{err}"
+    );
+    assert!(err.contains(&podman_mnt), "{err}");
+    s.podman_ok(["image", "umount", &image_id]);
+    s.strata_ok(["rmi", "guard/img"]);
+    assert!(s.strata_image_ids().is_empty());
+}
+
 /// After a layer's files are changed, `fsck --content` says once what is wrong, counts right, and says
 /// exactly what to run and what it removes; `--repair` alone finds nothing (it does not read contents) and
 /// says so; `--content --repair` says what it removed.
@@ -1045,4 +1094,41 @@ fn du(path: &Path) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// `rmi` of several images, one unknown: as podman does, the ones found are removed, the rest reported, and
+/// the command fails.
+#[test]
+fn rmi_removes_the_images_it_finds_and_reports_the_rest() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    for (v, name) in [(44, "multi/a"), (45, "multi/b"), (46, "multi/c")] {
+        let layout = s.scratch(&format!("layout-{v}"));
+        let src = write_layout(&test_image(v, 10_000), &layout);
+        s.strata_ok(["pull", "-q", "--name", name, &src]);
+    }
+    // podman's behaviour, on the same store.
+    let out = run_podman(&s, &["rmi", "localhost/multi/a:latest", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    assert_eq!(s.podman_image_ids().len(), 2);
+
+    let out = s.strata(["rmi", "multi/b", "nosuch", "multi/c", "other"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    assert!(s.strata_image_ids().is_empty(), "{}", show_output(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("Deleted: ").count(), 2, "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("strata: error: ") && lines[0].contains("\"nosuch\""),
+        "{stderr}"
+    );
+    assert!(lines[1].contains("\"other\""), "{stderr}");
+}
+
+fn run_podman(s: &TestStore, args: &[&str]) -> std::process::Output {
+    strata_tests::run_unchecked(s.podman_cmd().args(args))
 }

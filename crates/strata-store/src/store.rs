@@ -319,8 +319,10 @@ impl Store {
 
     /// Removes image `name`: if `name` is one of several names of the image, only that name; otherwise the
     /// image and every layer of it nothing else uses (another image, a child layer, a container), top
-    /// first. Refused while a container uses the image, and while a layer to delete is mounted unless
-    /// `force` (which unmounts it first, `strata mount` directories included).
+    /// first. Refused while a container uses the image, and while a layer to delete is mounted — counted in
+    /// `mountpoints.json` (`podman image mount`), or bound to a directory [`Store::mount_image`] mounted that
+    /// is still mounted, whatever the count says ([`Error::ImageMounted`]) — unless `force` (which unmounts
+    /// it first, `strata mount` directories included).
     pub fn remove_image(&self, name: &str, force: bool) -> Result<RemoveReport> {
         let mut tx = self.write()?;
         let i = tx.find_image(name)?;
@@ -347,21 +349,35 @@ impl Store {
         }
         let doomed = tx.layers_only_used_by(&image);
         let mut mounts = tx.lock_mounts()?;
-        let mounted: Vec<&MountRecord> = mounts
+        // strata's own mounts of the layers (a user's directory bound to the layer mount), still mounted:
+        // they count even when another program dropped the layer mount's count (`podman image unmount`).
+        let mut dirs = Vec::new();
+        for b in mounts.binds.iter().filter(|b| doomed.contains(&b.layer)) {
+            if mounts::is_mount_point(Path::new(&b.dir))? {
+                dirs.push(PathBuf::from(&b.dir));
+            }
+        }
+        // Counts on the layer mounts beyond those live binds: other programs' (`podman image mount`).
+        let others = mounts
             .records
             .iter()
             .filter(|m| m.count > 0 && doomed.contains(&m.id))
-            .collect();
-        if !mounted.is_empty() {
+            .find_map(|m| {
+                let ours = mounts
+                    .binds
+                    .iter()
+                    .filter(|b| {
+                        b.layer == m.id && dirs.iter().any(|d| d.as_os_str() == b.dir.as_str())
+                    })
+                    .count() as i64;
+                (m.count > ours).then(|| (PathBuf::from(&m.path), m.count - ours))
+            });
+        if !dirs.is_empty() || others.is_some() {
             if !force {
-                return Err(Error::InUse {
-                    what: format!("image {}", short(&image.id)),
-                    reason: format!(
-                        "layer {} is mounted at {} ({} users); unmount it first or use --force",
-                        short(&mounted[0].id),
-                        mounted[0].path,
-                        mounted[0].count
-                    ),
+                return Err(Error::ImageMounted {
+                    image: short(&image.id).to_owned(),
+                    dirs,
+                    layer_mount: others,
                 });
             }
             for id in &doomed {
