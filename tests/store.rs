@@ -1132,3 +1132,140 @@ fn rmi_removes_the_images_it_finds_and_reports_the_rest() {
 fn run_podman(s: &TestStore, args: &[&str]) -> std::process::Output {
     strata_tests::run_unchecked(s.podman_cmd().args(args))
 }
+
+/// Runs a copy of strata as `nobody` (uid 65534) with `env` (and no XDG variables unless given).
+fn as_nobody(bin: &Path, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin)
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("HOME")
+        .env_remove("TMPDIR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    strata_tests::run_unchecked(&mut c)
+}
+
+/// A copy of the strata binary that `nobody` can run, in a fresh directory that everyone can write (like
+/// /tmp), owned by root.
+fn nobody_setup() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !is_root() {
+        if under_ci() {
+            panic!("the non-root tests need root (to switch users) under CI=true");
+        }
+        eprintln!("SKIP: switching to another user needs root");
+        return None;
+    }
+    if !require_tool("setpriv") {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let bin = tmp.path().join("strata");
+    fs::copy(strata_tests::strata_bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    Some((tmp, bin))
+}
+
+/// Without `XDG_RUNTIME_DIR`, a non-root user's run root is `$TMPDIR/strata-run-UID`, in a directory every
+/// user can write: strata makes it 0700, and refuses it, as podman refuses its own, when another user owns
+/// it or others may use it. `--help` says so.
+#[test]
+fn the_run_directory_fallback_must_be_the_users_own() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let Some((tmp, bin)) = nobody_setup() else {
+        return;
+    };
+    let home = tmp.path().join("home");
+    fs::create_dir(&home).unwrap();
+    strata_tests::run(Command::new("chown").arg("65534:65534").arg(&home));
+    let env = [("HOME", home.as_path()), ("TMPDIR", tmp.path())];
+    let run_dir = tmp.path().join("strata-run-65534");
+
+    // Planted by root: refused, naming the directory and its owner.
+    fs::create_dir(&run_dir).unwrap();
+    fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let out = as_nobody(&bin, &["images"], &env);
+    strata_tests::assert_clean_error(&out, "a run directory root owns");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&run_dir.display().to_string()) && err.contains("root (uid 0)"),
+        "{err}"
+    );
+
+    // Made by strata: 0700, the user's.
+    fs::remove_dir(&run_dir).unwrap();
+    let out = as_nobody(&bin, &["images"], &env);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let meta = fs::symlink_metadata(&run_dir).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (65534, 0o700));
+
+    // Opened to others: refused.
+    fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_nobody(&bin, &["images"], &env);
+    strata_tests::assert_clean_error(&out, "a run directory others can use");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0755"),
+        "{}",
+        show_output(&out)
+    );
+
+    let help = String::from_utf8_lossy(&strata_tests::strata_ok(["--help"])).into_owned();
+    assert!(help.contains("strata-run-UID"), "{help}");
+}
+
+/// A non-root user is told what to do instead: `--overlay` needs root (use `--fuse`); without a usable
+/// home, the default store cannot be made (use `--root`).
+#[test]
+fn non_root_errors_say_what_to_do_instead() {
+    let Some((tmp, bin)) = nobody_setup() else {
+        return;
+    };
+    let home = tmp.path().join("home");
+    let mnt = tmp.path().join("mnt");
+    for d in [&home, &mnt] {
+        fs::create_dir(d).unwrap();
+        strata_tests::run(Command::new("chown").arg("65534:65534").arg(d));
+    }
+    let env = [
+        ("HOME", home.as_path()),
+        ("XDG_RUNTIME_DIR", home.as_path()),
+    ];
+    let out = as_nobody(
+        &bin,
+        &["mount", "--overlay", "some/img", mnt.to_str().unwrap()],
+        &env,
+    );
+    strata_tests::assert_clean_error(&out, "mount --overlay as non-root");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("overlay mounts need root; use --fuse"),
+        "{err}"
+    );
+    assert!(!err.contains("Operation not permitted"), "{err}");
+
+    for home in [Path::new("/nonexistent"), Path::new("/")] {
+        let env = [("HOME", home), ("XDG_RUNTIME_DIR", tmp.path())];
+        let out = as_nobody(&bin, &["images"], &env);
+        strata_tests::assert_clean_error(&out, "no usable home");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Permission denied") && err.contains("pass --root DIR"),
+            "{err}"
+        );
+    }
+    let root = tmp.path().join("home/store");
+    let out = as_nobody(
+        &bin,
+        &["--root", root.to_str().unwrap(), "images"],
+        &[
+            ("HOME", Path::new("/nonexistent")),
+            ("XDG_RUNTIME_DIR", home.as_path()),
+        ],
+    );
+    assert!(out.status.success(), "{}", show_output(&out));
+}

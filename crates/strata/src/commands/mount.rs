@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
+
 use super::store::{global, is_store_image};
 use crate::output::{print_json, print_raw};
 
@@ -25,14 +27,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.fuse.wants_fuse(&args.image) {
         return super::fuse::mount(&args.fuse, &args.image, &args.dir, args.json);
     }
+    if !rustix::process::geteuid().is_root() {
+        bail!(
+            "overlay mounts need root; use --fuse (strata mount --fuse {} {})",
+            args.image,
+            args.dir.display()
+        );
+    }
     let (store, image) = if is_store_image(&args.image) {
         let (root, runroot, image) = strata_store::parse_reference(&args.image)?;
-        let g = global();
-        let store = strata_store::Store::open(
-            &root.unwrap_or_else(|| g.root()),
-            &runroot.unwrap_or_else(|| g.runroot()),
-        )?;
-        (store, image)
+        (global().open_at(root, runroot)?, image)
     } else {
         (global().open()?, args.image.clone())
     };

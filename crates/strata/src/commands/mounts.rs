@@ -41,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut mounts: Vec<Listed> = live_mounts()?.into_iter().map(Listed::Fuse).collect();
     let g = global();
     // Listing never creates a store.
-    if let Ok(store) = Store::open_existing(&g.root(), &g.runroot()) {
+    if let Ok(store) = Store::open_existing(&g.root(), &g.runroot()?) {
         let root = std::path::absolute(store.root())?;
         for b in store.mounts()? {
             mounts.push(Listed::Overlay(OverlayMount {

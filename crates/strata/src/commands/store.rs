@@ -1,8 +1,13 @@
 //! What the store commands share: the global `--root`/`--runroot` flags, the default store, and opening
 //! `containers-storage:` images for the commands that read images.
 
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+
+use anyhow::bail;
 
 use strata_layer::LayerSpec;
 use strata_source::{ImageSource, ResolvedImage, SourceOptions};
@@ -21,8 +26,10 @@ pub struct StoreArgs {
     /// /var/lib/containers/storage shares podman's].
     #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
-    /// The store's run root (mount state) [default: /run/strata as root, $XDG_RUNTIME_DIR/strata otherwise;
-    /// /run/containers/storage with podman's root; a subdirectory named after the root for other roots].
+    /// The store's run root (mount state) [default: /run/strata as root, $XDG_RUNTIME_DIR/strata otherwise,
+    /// or without XDG_RUNTIME_DIR $TMPDIR/strata-run-UID, made mode 0700 and refused unless it is yours and
+    /// 0700; /run/containers/storage with podman's root; a subdirectory named after the root for other
+    /// roots].
     #[arg(long, global = true, value_name = "DIR")]
     runroot: Option<PathBuf>,
 }
@@ -58,42 +65,74 @@ impl StoreArgs {
     }
 
     /// The run root.
-    pub fn runroot(&self) -> PathBuf {
+    pub fn runroot(&self) -> anyhow::Result<PathBuf> {
         if let Some(r) = &self.runroot {
-            return r.clone();
+            return Ok(r.clone());
         }
-        let base = if is_root() {
-            PathBuf::from("/run/strata")
-        } else {
-            match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-                Some(d) => PathBuf::from(d).join("strata"),
-                None => std::env::temp_dir()
-                    .join(format!("strata-run-{}", rustix::process::getuid().as_raw())),
-            }
-        };
         match &self.root {
-            None => base,
-            Some(r) if Path::new(r) == Path::new(PODMAN_ROOT) => PathBuf::from(PODMAN_RUNROOT),
+            Some(r) if Path::new(r) == Path::new(PODMAN_ROOT) => Ok(PathBuf::from(PODMAN_RUNROOT)),
+            None => run_dir(),
             Some(r) => {
                 let abs = std::path::absolute(r).unwrap_or_else(|_| r.clone());
                 let d = strata_oci::Digest::sha256(abs.to_string_lossy().as_bytes());
-                base.join(&d.hex()[..16])
+                Ok(run_dir()?.join(&d.hex()[..16]))
             }
         }
     }
 
-    /// Opens (creating if needed) the store, cleaning up after interrupted operations (see
-    /// [`report_recovered`]).
+    /// Opens (creating if needed) the store, cleaning up after interrupted operations (see [`open_store`]).
     pub fn open(&self) -> anyhow::Result<Store> {
-        let store = Store::open(&self.root(), &self.runroot())?;
-        report_recovered(&store);
-        Ok(store)
+        self.open_at(None, None)
+    }
+
+    /// Opens the store at `root` and `runroot` where given (a `containers-storage:[ROOT+RUNROOT]` reference),
+    /// at the flags' or the default ones otherwise (see [`open_store`]).
+    pub fn open_at(
+        &self,
+        root: Option<PathBuf>,
+        runroot: Option<PathBuf>,
+    ) -> anyhow::Result<Store> {
+        let defaulted = root.is_none() && self.root.is_none();
+        let root = root.unwrap_or_else(|| self.root());
+        let runroot = match runroot {
+            Some(r) => r,
+            None => self.runroot()?,
+        };
+        open_store(&root, &runroot, defaulted)
     }
 }
 
-/// Says on stderr what the store's open removed: what interrupted operations left (a killed pull's staging
-/// directories, incomplete layers), with where and how big.
-pub fn report_recovered(store: &Store) {
+/// Opens (creating if needed) the store, and says on stderr what its recovery removed: what interrupted
+/// operations left (a killed pull's staging directories, incomplete layers), with where and how big.
+/// `default_root`: the graph root is the default one, in the user's home; if it cannot be made there, the
+/// error says to pass `--root`.
+pub fn open_store(root: &Path, runroot: &Path, default_root: bool) -> anyhow::Result<Store> {
+    let store = match Store::open(root, runroot) {
+        Ok(s) => s,
+        Err(strata_store::Error::Io { path, source })
+            if default_root
+                && !is_root()
+                && (root.starts_with(&path) || path.starts_with(root))
+                && matches!(
+                    source.kind(),
+                    io::ErrorKind::PermissionDenied
+                        | io::ErrorKind::ReadOnlyFilesystem
+                        | io::ErrorKind::NotFound
+                        | io::ErrorKind::NotADirectory
+                ) =>
+        {
+            let home = match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+                Some(h) => format!("HOME is {}", Path::new(&h).display()),
+                None => "HOME is not set".to_owned(),
+            };
+            bail!(
+                "{}: {source}; the default store is in your home directory, which is not usable ({home}): \
+                 pass --root DIR (a directory you can write)",
+                path.display()
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
     for x in store.recovered() {
         eprintln!(
             "strata: removed what an interrupted operation left: {} {} ({})",
@@ -101,6 +140,71 @@ pub fn report_recovered(store: &Store) {
             x.path.display(),
             human_bytes(x.bytes)
         );
+    }
+    Ok(store)
+}
+
+/// The directory for this user's run-time state: `/run/strata` as root, `$XDG_RUNTIME_DIR/strata` otherwise,
+/// and without `XDG_RUNTIME_DIR` `$TMPDIR/strata-run-UID`. That last one is in a directory every user can
+/// write: it is made mode 0700 if missing, and refused, as podman refuses its `podman-run-UID`, if it is not
+/// a directory of this user's with no access for others (another user could plant or read locks and mount
+/// records there).
+pub fn run_dir() -> anyhow::Result<PathBuf> {
+    if is_root() {
+        return Ok(PathBuf::from("/run/strata"));
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(d).join("strata"));
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    let dir = std::env::temp_dir().join(format!("strata-run-{uid}"));
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => bail!(
+            "{}: {e}; set XDG_RUNTIME_DIR or pass --runroot DIR",
+            dir.display()
+        ),
+    }
+    let meta = fs::symlink_metadata(&dir)?;
+    let advice = "remove it, or set XDG_RUNTIME_DIR or pass --runroot DIR";
+    if !meta.is_dir() {
+        bail!(
+            "{}: the run directory is not a directory (a symbolic link?); {advice}",
+            dir.display()
+        );
+    }
+    if meta.uid() != uid {
+        bail!(
+            "{}: the run directory belongs to {}, not to you, {}; {advice}",
+            dir.display(),
+            user_name(meta.uid()),
+            user_name(uid)
+        );
+    }
+    if meta.mode() & 0o077 != 0 {
+        bail!(
+            "{}: the run directory has mode {:04o}, open to other users; it must be 0700 (chmod 700 it), or set \
+             XDG_RUNTIME_DIR or pass --runroot DIR",
+            dir.display(),
+            meta.mode() & 0o7777
+        );
+    }
+    Ok(dir)
+}
+
+/// `NAME (uid N)` from /etc/passwd, or `uid N`.
+fn user_name(uid: u32) -> String {
+    let name = fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+        p.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+        })
+    });
+    match name {
+        Some(n) => format!("{n} (uid {uid})"),
+        None => format!("uid {uid}"),
     }
 }
 
@@ -118,7 +222,7 @@ pub fn is_store_image(name: &str) -> bool {
 /// store when the reference names none).
 pub fn open_store_image(name: &str) -> anyhow::Result<strata_store::StoreSource> {
     let g = global();
-    Ok(strata_store::open_source(name, &g.root(), &g.runroot())?)
+    Ok(strata_store::open_source(name, &g.root(), &g.runroot()?)?)
 }
 
 /// Opens image `name` for reading: `containers-storage:[ROOT+RUNROOT]IMAGE` from a store (the global
