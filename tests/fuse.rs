@@ -8,6 +8,8 @@
 
 // Test code: a failed step should abort the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::fs;

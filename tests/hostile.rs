@@ -7,6 +7,8 @@
 
 // Test code: helpers outside #[test] functions panic on purpose too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -161,6 +163,33 @@ fn sanity_the_valid_layout_is_accepted() {
     assert_eq!(raw_config, good.config);
     let archive = docker_archive(tmp.path(), "good.tar", &good_docker_manifest(), &[]);
     strata_ok(["inspect", &image_ref("docker-archive", &archive, "")]);
+}
+
+#[test]
+fn exit_statuses_tell_errors_from_findings() {
+    // A bad argument is an error of the caller: exit 2, with clap's usage.
+    for args in [
+        &["inspect", "--no-such-flag", "oci:x"][..],
+        &["no-such-command"],
+        &["ls"],
+    ] {
+        let out = strata(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}\n{}",
+            show_output(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Usage"),
+            "{args:?}\n{}",
+            show_output(&out)
+        );
+    }
+    // An error met while working: exit 2 and one `strata: error:` line.
+    let out = strata(["inspect", "oci:/nonexistent/strata-layout"]);
+    assert_clean_error(&out, "missing layout");
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("strata: error: "));
 }
 
 #[test]

@@ -17,6 +17,8 @@
 //!
 //! Test-only code: failing loudly is the point, so panics and unwraps are allowed here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod registry;
 pub mod rich;
@@ -284,7 +286,7 @@ pub fn parse_json(bytes: &[u8], what: &str) -> Value {
     })
 }
 
-/// Asserts that `output` is a clean command-line failure: exit code 1, one non-empty line on
+/// Asserts that `output` is a clean command-line failure: exit code 2 (an error, not findings), one non-empty line on
 /// stderr, nothing on stdout, and no panic message. `what` names the case in the failure message.
 ///
 /// # Panics
@@ -298,8 +300,8 @@ pub fn assert_clean_error(output: &Output, what: &str) {
     );
     assert_eq!(
         output.status.code(),
-        Some(1),
-        "{what}: expected exit code 1\n{}",
+        Some(2),
+        "{what}: expected exit code 2\n{}",
         show_output(output)
     );
     let text = stderr.trim_end_matches('\n');

@@ -2,6 +2,9 @@
 //! named test fixture image as an OCI layout directory or an `oci-archive`
 //! tarball.
 
+// A binary: it owns its output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};

@@ -17,14 +17,6 @@ pub enum Error {
     /// The image does not fit the inode table (more than 2^32 entries or 4 GiB of names).
     #[error("the image is too large to mount: {0}")]
     TooLarge(&'static str),
-    /// A file's content lies outside its layer's tar stream (a corrupt or hostile index).
-    #[error("layer {layer}: {path}: the content runs past the end of the layer")]
-    Truncated {
-        /// The layer's position in the image (0 = bottom).
-        layer: usize,
-        /// The file's path in the layer, lossily decoded.
-        path: String,
-    },
     /// A system call or file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -80,9 +72,11 @@ impl Error {
     /// there is one, `EIO` otherwise (corrupt data, decompression errors, truncated layers).
     pub fn errno(&self) -> fuser::Errno {
         match self {
-            Error::Io { source, .. } => source
-                .raw_os_error()
-                .map_or(fuser::Errno::EIO, fuser::Errno::from_i32),
+            Error::Io { source, .. } | Error::Layer(strata_layer::Error::Io { source, .. }) => {
+                source
+                    .raw_os_error()
+                    .map_or(fuser::Errno::EIO, fuser::Errno::from_i32)
+            }
             _ => fuser::Errno::EIO,
         }
     }

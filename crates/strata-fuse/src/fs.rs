@@ -2,10 +2,8 @@
 
 use std::cell::RefCell;
 use std::ffi::OsStr;
-use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,13 +12,11 @@ use fuser::{
     KernelConfig, LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr, Request,
 };
-use strata_index::LayerIndex;
-use strata_layer::{ImageView, LayerDir};
+use strata_image::ImageSource;
+use strata_layer::contents::DEFAULT_CACHE_BYTES;
+use strata_layer::{ContentOptions, Contents, ImageView, IndexDir, IndexOptions, ViewOptions};
 use strata_oci::Platform;
-use strata_source::ImageSource;
 
-use crate::contents::{BlobContents, Contents, DEFAULT_CACHE_BYTES};
-use crate::dir_contents::DirContents;
 use crate::error::{Error, Result};
 use crate::tree::{Kind, Node, ROOT_INO, Tree};
 
@@ -75,9 +71,9 @@ impl std::fmt::Debug for ImageFs {
 pub struct FsOptions {
     /// Budget of the decompressed-span cache, in bytes.
     pub cache_bytes: usize,
-    /// A directory of layer indexes built earlier, `<blob hex>.idx` (as `strata index -o DIR` writes
-    /// them): a layer with one there is not read and indexed again.
-    pub index_dir: Option<PathBuf>,
+    /// A directory of layer indexes built earlier (as `strata index -o DIR` writes them): a layer with one
+    /// there is not read and indexed again.
+    pub index_dir: Option<IndexDir>,
 }
 
 impl Default for FsOptions {
@@ -125,56 +121,35 @@ impl ImageFs {
         }
     }
 
-    /// Opens the image `source` designates for `platform`: reads, verifies and indexes its layers (see
-    /// [`ImageView::open`]), builds the inode table, and serves file bytes from the compressed blobs.
+    /// Opens the image `source` designates for `platform`: obtains its layers' indexes (see
+    /// [`ImageView::open_with`]: kept indexes first, the other layers read, verified and indexed), builds the
+    /// inode table, and serves file bytes from the compressed blobs (or a store's layer directories).
     pub fn open(
         source: Arc<dyn ImageSource>,
         platform: &Platform,
         options: &FsOptions,
     ) -> Result<ImageFs> {
-        let view = match &options.index_dir {
-            None => ImageView::open(Arc::clone(&source), platform)?,
-            Some(dir) => {
-                let image = strata_source::resolve(source.as_ref(), platform)
-                    .map_err(strata_layer::Error::from)?;
-                let mut indexes = Vec::new();
-                for spec in strata_layer::layer_specs(&image)? {
-                    let path = dir.join(format!("{}.idx", spec.digest.hex()));
-                    let index = match fs::read(&path) {
-                        Ok(bytes) => LayerIndex::from_bytes(bytes)?,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            let built = strata_layer::index_layer(source.as_ref(), &spec)?;
-                            LayerIndex::from_bytes(built.index.try_to_bytes()?)?
-                        }
-                        Err(e) => return Err(Error::io(path, e)),
-                    };
-                    indexes.push(index);
-                }
-                // Checks that each index describes its layer.
-                ImageView::from_indexes(Arc::clone(&source), image, indexes)?
-            }
-        };
-        ImageFs::from_view(&view, source, options)
+        let view = ImageView::open_with(
+            source,
+            platform,
+            &ViewOptions {
+                indexes: IndexOptions {
+                    index_dir: options.index_dir.clone(),
+                },
+                contents: ContentOptions {
+                    cache_bytes: options.cache_bytes,
+                    // The kernel keeps the pages it read.
+                    page_cache_above: true,
+                },
+            },
+        )?;
+        ImageFs::from_view(&view)
     }
 
-    /// The file system of an image already opened as `view` (from `source`): file bytes from the layers'
-    /// directories when the view reads unpacked layers (a store image, [`DirContents`]), from the
-    /// compressed blobs otherwise ([`BlobContents`]).
-    pub fn from_view(
-        view: &ImageView,
-        source: Arc<dyn ImageSource>,
-        options: &FsOptions,
-    ) -> Result<ImageFs> {
+    /// The file system of an image already opened as `view`, reading file bytes through the view's own
+    /// contents provider.
+    pub fn from_view(view: &ImageView) -> Result<ImageFs> {
         let tree = Tree::build(view.merged())?;
-        let layers = view.merged().layers();
-        let dirs: Option<Vec<LayerDir>> = (0..layers.len())
-            .map(|i| view.layer_dir(i).cloned())
-            .collect();
-        let contents: Arc<dyn Contents> = match dirs {
-            // Layers kept unpacked (a store image): read their files.
-            Some(dirs) => Arc::new(DirContents::new(dirs)),
-            None => Arc::new(BlobContents::new(source, layers, options.cache_bytes)?),
-        };
         let summary = Summary {
             manifest: view.image().instance.digest.to_string(),
             layers: view.merged().layers().len(),
@@ -182,7 +157,7 @@ impl ImageFs {
             inodes: tree.inodes(),
             bytes: tree.total_bytes(),
         };
-        Ok(ImageFs::new(tree, contents, summary))
+        Ok(ImageFs::new(tree, Arc::clone(view.contents()), summary))
     }
 
     /// What is mounted.
@@ -384,7 +359,7 @@ impl fuser::Filesystem for ImageFs {
             }
             match self.contents.read_at(&file, offset, &mut buf[..want]) {
                 Ok(n) => reply.data(buf.get(..n).unwrap_or_default()),
-                Err(e) => reply.error(e.errno()),
+                Err(e) => reply.error(Error::from(e).errno()),
             }
         });
     }

@@ -5,9 +5,10 @@
 //! * [`Tree`]: the inode table, built once at mount time from [`strata_index::MergedView`] (whiteouts, opaque
 //!   directories and type changes already applied): stable inode numbers, hardlinks sharing one inode with
 //!   the right link count, and every attribute a request needs in flat arrays.
-//! * [`Contents`]: where file bytes come from. [`BlobContents`] reads them from the compressed layer blobs
-//!   through the index checkpoints, with a bounded cache of decompressed spans; a store that keeps layers
-//!   unpacked would implement it over its `diff` directories.
+//! * File bytes come from the layer engine's [`strata_layer::Contents`] providers, the same the scanner
+//!   reads through: the compressed blobs through their checkpoints (piece cache, read-ahead), or a store's
+//!   `diff` directories. The tree and the file system serve a merged image or a single layer alike (a
+//!   [`strata_index::MergedView`] of one index).
 //! * [`ImageFs`]: the `fuser` low-level file system (long TTLs, zero-message or `KEEP_CACHE`/`CACHE_DIR`
 //!   opens, READDIRPLUS, several threads), errors mapped to errnos at the boundary.
 //! * [`mount()`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata`, by
@@ -17,16 +18,12 @@
 //! **Invariants:** read-only; no data from an image causes a panic; the library never prints (the CLI
 //! decides what a serving process says). **Must not depend on:** the store's write side, the CLI.
 
-mod contents;
-mod dir_contents;
 mod error;
 mod fs;
 mod mount;
 mod record;
 mod tree;
 
-pub use contents::{BlobContents, CHUNK, Contents, DEFAULT_CACHE_BYTES};
-pub use dir_contents::{DirContents, OPEN_FILES};
 pub use error::{Error, Result};
 pub use fs::{FsOptions, ImageFs, Summary, TTL};
 pub use mount::{
@@ -35,4 +32,4 @@ pub use mount::{
 pub use record::{
     MountRecord, RECORD_VERSION, Records, cleanup_dead_mount, is_dead_mount, process_start,
 };
-pub use tree::{FileRef, ROOT_INO, Tree};
+pub use tree::{ROOT_INO, Tree};

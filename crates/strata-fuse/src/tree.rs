@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use strata_index::{EntryKind, EntryRef, MergedView};
+use strata_layer::FileRef;
 
 use crate::error::{Error, Result};
 
@@ -84,21 +85,6 @@ struct FileData {
 struct Xattr {
     name: Span,
     value: Span,
-}
-
-/// A regular file's content, as a [`crate::Contents`] implementation is asked for it: the layer holding it,
-/// where it lies in that layer's uncompressed tar stream, its size and its path in the layer (which a
-/// hardlink's target may not have in the merged tree).
-#[derive(Debug, Clone, Copy)]
-pub struct FileRef<'a> {
-    /// The layer's position in the image (0 = bottom).
-    pub layer: usize,
-    /// Offset of the content in the layer's uncompressed tar stream.
-    pub offset: u64,
-    /// Size of the content.
-    pub size: u64,
-    /// The entry's normalised path within its layer.
-    pub path: &'a [u8],
 }
 
 /// The inode table of a mounted image.

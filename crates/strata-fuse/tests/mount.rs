@@ -3,6 +3,8 @@
 
 // Test code: a failed step should abort the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
@@ -11,8 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder, noise};
-use strata_fuse::{BlobContents, CHUNK, Contents, FsOptions, ImageFs, MountOptions, Tree};
+use strata_fuse::{FsOptions, ImageFs, MountOptions, Tree};
 use strata_layer::ImageView;
+use strata_layer::contents::CHUNK;
+use strata_layer::{BlobContents, ContentOptions, Contents};
 use strata_oci::Platform;
 
 /// Two layers (gzip, then zstd) with files, directories, symlinks, hardlinks (within a layer and across
@@ -112,7 +116,15 @@ fn contents_read_right_from_many_threads_whatever_the_cache_size() {
     // One chunk (no read-ahead, constant eviction), a few, and plenty.
     for cache in [CHUNK, 3 * CHUNK, 64 * CHUNK] {
         let contents = Arc::new(
-            BlobContents::new(Arc::clone(&source), view.merged().layers(), cache).unwrap(),
+            BlobContents::new(
+                Arc::clone(&source),
+                view.merged().layers(),
+                &ContentOptions {
+                    cache_bytes: cache,
+                    page_cache_above: true,
+                },
+            )
+            .unwrap(),
         );
         let threads: Vec<_> = (0..8u64)
             .map(|t| {

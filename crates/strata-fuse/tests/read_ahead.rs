@@ -4,6 +4,8 @@
 
 // Test code: a failed step should abort the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
-use strata_fuse::{BlobContents, Contents, DEFAULT_CACHE_BYTES, Tree};
+use strata_fuse::Tree;
 use strata_layer::ImageView;
+use strata_layer::{BlobContents, ContentOptions, Contents};
 use strata_oci::{Digest, Platform};
 use strata_source::{Blob, ImageSource, RawManifest};
 
@@ -92,7 +95,12 @@ fn setup(dir: &Path) -> (Arc<Counting>, u64, ImageView, Vec<u8>) {
 
 fn contents(source: &Arc<Counting>, view: &ImageView) -> Arc<BlobContents> {
     let shared: Arc<dyn ImageSource> = source.clone();
-    Arc::new(BlobContents::new(shared, view.merged().layers(), DEFAULT_CACHE_BYTES).unwrap())
+    // As a mount reads them: the kernel's page cache above.
+    let options = ContentOptions {
+        page_cache_above: true,
+        ..ContentOptions::default()
+    };
+    Arc::new(BlobContents::new(shared, view.merged().layers(), &options).unwrap())
 }
 
 /// Reads all of `big` in `block`-byte reads, checking the bytes.

@@ -26,7 +26,7 @@ pub enum Error {
     },
     /// The image source failed (a missing blob, say).
     #[error(transparent)]
-    Source(#[from] strata_source::Error),
+    Source(#[from] strata_image::Error),
     /// An entry or index error (unsafe names, bad index files).
     #[error(transparent)]
     Index(#[from] strata_index::Error),
@@ -49,6 +49,14 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// A file's content lies outside its layer's tar stream (a corrupt or hostile index).
+    #[error("layer {layer}: {path}: the content runs past the end of the layer")]
+    Truncated {
+        /// The layer's position in the image (0 = bottom).
+        layer: usize,
+        /// The file's path in the layer, lossily decoded.
+        path: String,
     },
     /// An I/O error on a file strata reads or writes.
     #[error("{}: {source}", path.display())]

@@ -4,10 +4,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use strata_image::{ImageSource, LayerBlobs, ResolvedImage};
 use strata_index::{IndexWriter, LayerInfo};
 use strata_oci::media::Compression;
 use strata_oci::{Digest, media};
-use strata_source::{ImageSource, ResolvedImage};
 
 use crate::error::{Error, Result};
 use crate::pipeline::{LayerSpec, LayerSummary, read_layer, read_layer_unindexed};
@@ -57,6 +57,27 @@ pub fn layer_specs(image: &ResolvedImage) -> Result<Vec<LayerSpec>> {
             })
         })
         .collect()
+}
+
+/// The layers of `image` as `source` serves them: [`layer_specs`], except that a source keeping layers
+/// unpacked ([`LayerBlobs::ByDiffId`], a store) serves each layer by its diff ID, as uncompressed tar.
+pub fn source_layer_specs(
+    source: &dyn ImageSource,
+    image: &ResolvedImage,
+) -> Result<Vec<LayerSpec>> {
+    let specs = layer_specs(image)?;
+    Ok(match source.layer_blobs() {
+        LayerBlobs::AsInManifest => specs,
+        LayerBlobs::ByDiffId => specs
+            .into_iter()
+            .map(|s| LayerSpec {
+                digest: s.diff_id.clone().unwrap_or(s.digest),
+                size: None,
+                media_type: media::OCI_LAYER.to_owned(),
+                diff_id: s.diff_id,
+            })
+            .collect(),
+    })
 }
 
 /// A layer read and indexed.

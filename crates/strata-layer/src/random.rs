@@ -15,10 +15,10 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use strata_image::ImageSource;
 use strata_index::{Checkpoint, EntryKind, EntryRef, LayerIndex, LayerInfo};
 use strata_oci::Digest;
 use strata_oci::media::Compression;
-use strata_source::ImageSource;
 
 use crate::decode::Decoder;
 use crate::error::{Error, Result};
@@ -332,9 +332,9 @@ impl<'s> LayerReader<'s> {
     fn error(&self, offset: u64, e: io::Error) -> Error {
         let message = format!("cannot decompress the tar stream at offset {offset}: {e}");
         if e.get_ref()
-            .is_some_and(|inner| inner.is::<strata_source::Error>())
+            .is_some_and(|inner| inner.is::<strata_image::Error>())
             && let Some(inner) = e.into_inner()
-            && let Ok(source) = inner.downcast::<strata_source::Error>()
+            && let Ok(source) = inner.downcast::<strata_image::Error>()
         {
             return Error::Source(*source);
         }

@@ -1,17 +1,22 @@
-//! A whole image seen as one tree, without unpacking it: the merged view of its layer indexes, with file
-//! contents read through each layer's checkpoints — or, for a layer a store keeps unpacked, from the file of
-//! the same path in its directory. The mount and the scanner build on [`ImageView`].
+//! A whole image seen as one tree, without unpacking it: the merged view of its layer indexes (obtained
+//! through the index seam, [`crate::indexes`]), with file contents read through the shared
+//! `Contents` providers — the compressed blobs through their checkpoints, or,
+//! for a layer a store keeps unpacked, the file of the same path in its directory. The mount and the
+//! scanner build on [`ImageView`].
 
 use std::sync::Arc;
 
+use strata_image::{ImageSource, ResolvedImage, resolve};
 use strata_index::{EntryKind, EntryRef, LayerIndex, MergedView};
 use strata_oci::Platform;
-use strata_source::{ImageSource, ResolvedImage, resolve};
 
+use crate::contents::{
+    BlobContents, ContentOptions, ContentStats, Contents, DirContents, FileRef, LayeredContents,
+};
 use crate::dir::LayerDir;
 use crate::error::{Error, Result};
-use crate::image::{index_layers, layer_specs};
-use crate::random::LayerReader;
+use crate::image::{layer_specs, source_layer_specs};
+use crate::indexes::{IndexOptions, IndexOrigin, ObtainedLayer, obtain_layers};
 
 /// How many hardlinks a read follows before giving up (a hostile index could make a cycle).
 const MAX_HARDLINK_HOPS: usize = 16;
@@ -21,80 +26,66 @@ const MAX_HARDLINK_HOPS: usize = 16;
 pub struct ImageView {
     image: ResolvedImage,
     merged: MergedView,
-    readers: Vec<LayerData>,
+    contents: Arc<dyn Contents>,
+    /// Per layer: the directory its files are read from, if any.
+    dirs: Vec<Option<LayerDir>>,
+    /// Per layer: where its index came from.
+    origins: Vec<IndexOrigin>,
 }
 
-/// Where one layer's file contents are read from.
-enum LayerData {
-    /// The blob, through the index's offsets and checkpoints.
-    Blob(LayerReader<'static>),
-    /// The layer's directory, file by file.
-    Dir(LayerDir),
+/// How [`ImageView::open_with`] obtains indexes and reads contents.
+#[derive(Debug, Clone, Default)]
+pub struct ViewOptions {
+    /// Where indexes are looked for before layers are read.
+    pub indexes: IndexOptions,
+    /// How blob contents are cached.
+    pub contents: ContentOptions,
 }
 
 impl std::fmt::Debug for ImageView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImageView")
             .field("manifest", &self.image.instance.digest.to_string())
-            .field("layers", &self.readers.len())
+            .field("layers", &self.dirs.len())
             .finish_non_exhaustive()
     }
 }
 
 impl ImageView {
-    /// Opens the image `source` designates for `platform`: resolves it, then reads, verifies and indexes
-    /// every layer (in parallel, in memory).
+    /// Opens the image `source` designates for `platform` with the default [`ViewOptions`]: resolves it,
+    /// then obtains every layer's index (see [`obtain_layers`]: layers the source keeps unpacked are read
+    /// from their directories; the others are read, verified and indexed, in parallel, in memory).
     pub fn open(source: Arc<dyn ImageSource>, platform: &Platform) -> Result<ImageView> {
-        let image = resolve(source.as_ref(), platform)?;
-        let specs = layer_specs(&image)?;
-        let indexed = index_layers(source.as_ref(), &specs)?;
-        let mut indexes = Vec::with_capacity(indexed.len());
-        for layer in indexed {
-            let bytes = layer.index.try_to_bytes()?;
-            indexes.push(LayerIndex::from_bytes(bytes)?);
-        }
-        ImageView::from_indexes(source, image, indexes)
+        ImageView::open_with(source, platform, &ViewOptions::default())
     }
 
-    /// A view over layer indexes built earlier (e.g. kept in a store), bottom layer first. Fails unless
-    /// each index describes the matching layer of `image`.
+    /// Opens the image `source` designates for `platform`, as [`ImageView::open`], with `options`.
+    pub fn open_with(
+        source: Arc<dyn ImageSource>,
+        platform: &Platform,
+        options: &ViewOptions,
+    ) -> Result<ImageView> {
+        let image = resolve(source.as_ref(), platform)?;
+        let layers = obtain_layers(source.as_ref(), &image, &options.indexes)?;
+        ImageView::from_layers(Some(source), image, layers, &options.contents)
+    }
+
+    /// A view over layer indexes built earlier, bottom layer first, their files read from the blobs of
+    /// `source`. Fails unless each index describes the matching layer of `image`.
     pub fn from_indexes(
         source: Arc<dyn ImageSource>,
         image: ResolvedImage,
         indexes: Vec<LayerIndex>,
     ) -> Result<ImageView> {
-        let layers = image.manifest.layers();
-        if layers.len() != indexes.len() {
-            return Err(Error::Format {
-                layer: image.instance.digest.to_string(),
-                reason: format!(
-                    "{} layer indexes for an image of {} layers",
-                    indexes.len(),
-                    layers.len()
-                ),
-            });
-        }
-        let mut readers = Vec::with_capacity(indexes.len());
-        for (descriptor, index) in layers.iter().zip(&indexes) {
-            if index.layer().blob_digest != descriptor.digest().to_string() {
-                return Err(Error::Format {
-                    layer: descriptor.digest().to_string(),
-                    reason: format!(
-                        "the index given for it describes {}",
-                        index.layer().blob_digest
-                    ),
-                });
-            }
-            readers.push(LayerData::Blob(LayerReader::from_index(
-                Arc::clone(&source),
+        let layers = indexes
+            .into_iter()
+            .map(|index| ObtainedLayer {
                 index,
-            )?));
-        }
-        Ok(ImageView {
-            image,
-            merged: MergedView::new(indexes),
-            readers,
-        })
+                dir: None,
+                origin: IndexOrigin::Given,
+            })
+            .collect();
+        ImageView::from_layers(Some(source), image, layers, &ContentOptions::default())
     }
 
     /// A view over layers kept unpacked (a store's `diff` directories), bottom layer first: `layers` pairs
@@ -104,38 +95,82 @@ impl ImageView {
         image: ResolvedImage,
         layers: Vec<(LayerIndex, LayerDir)>,
     ) -> Result<ImageView> {
-        let specs = layer_specs(&image)?;
+        let layers = layers
+            .into_iter()
+            .map(|(index, dir)| ObtainedLayer {
+                index,
+                dir: Some(dir),
+                origin: IndexOrigin::Given,
+            })
+            .collect();
+        ImageView::from_layers(None, image, layers, &ContentOptions::default())
+    }
+
+    /// A view over `layers` (bottom first) of `image`: each layer with a directory is read from it and must
+    /// describe the layer with the matching diff ID; each other layer is read from its blob in `source` and
+    /// must describe that blob.
+    pub fn from_layers(
+        source: Option<Arc<dyn ImageSource>>,
+        image: ResolvedImage,
+        layers: Vec<ObtainedLayer>,
+        options: &ContentOptions,
+    ) -> Result<ImageView> {
+        let specs = match &source {
+            Some(source) => source_layer_specs(source.as_ref(), &image)?,
+            None => layer_specs(&image)?,
+        };
         if specs.len() != layers.len() {
             return Err(Error::Format {
                 layer: image.instance.digest.to_string(),
                 reason: format!(
-                    "{} layers given for an image of {} layers",
+                    "{} layer indexes for an image of {} layers",
                     layers.len(),
                     specs.len()
                 ),
             });
         }
         let mut indexes = Vec::with_capacity(layers.len());
-        let mut readers = Vec::with_capacity(layers.len());
-        for (spec, (index, dir)) in specs.iter().zip(layers) {
-            let expected = spec.diff_id.as_ref().map(ToString::to_string);
-            if expected.as_deref() != Some(index.layer().diff_id.as_str()) {
-                return Err(Error::Format {
-                    layer: spec.digest.to_string(),
-                    reason: format!(
-                        "the index given for it (in {}) describes diff ID {}",
-                        dir.path().display(),
-                        index.layer().diff_id
-                    ),
-                });
+        let mut dirs = Vec::with_capacity(layers.len());
+        let mut origins = Vec::with_capacity(layers.len());
+        for (spec, layer) in specs.iter().zip(layers) {
+            let info = layer.index.layer();
+            match &layer.dir {
+                Some(dir) => {
+                    let expected = spec.diff_id.as_ref().map(ToString::to_string);
+                    if expected.as_deref() != Some(info.diff_id.as_str()) {
+                        return Err(Error::Format {
+                            layer: spec.digest.to_string(),
+                            reason: format!(
+                                "the index given for it (in {}) describes diff ID {}",
+                                dir.path().display(),
+                                info.diff_id
+                            ),
+                        });
+                    }
+                }
+                None => {
+                    if info.blob_digest != spec.digest.to_string() {
+                        return Err(Error::Format {
+                            layer: spec.digest.to_string(),
+                            reason: format!(
+                                "the index given for it describes {}",
+                                info.blob_digest
+                            ),
+                        });
+                    }
+                }
             }
-            indexes.push(index);
-            readers.push(LayerData::Dir(dir));
+            indexes.push(layer.index);
+            dirs.push(layer.dir);
+            origins.push(layer.origin);
         }
+        let contents = contents_for(source, &indexes, &dirs, options)?;
         Ok(ImageView {
             image,
             merged: MergedView::new(indexes),
-            readers,
+            contents,
+            dirs,
+            origins,
         })
     }
 
@@ -152,10 +187,22 @@ impl ImageView {
     /// The directory layer `layer` (0 = bottom) is read from, for a view over unpacked layers
     /// ([`ImageView::from_layer_dirs`]); `None` for a layer read from its blob.
     pub fn layer_dir(&self, layer: usize) -> Option<&LayerDir> {
-        match self.readers.get(layer)? {
-            LayerData::Dir(dir) => Some(dir),
-            LayerData::Blob(_) => None,
-        }
+        self.dirs.get(layer)?.as_ref()
+    }
+
+    /// Where layer `layer`'s index came from.
+    pub fn index_origin(&self, layer: usize) -> Option<&IndexOrigin> {
+        self.origins.get(layer)
+    }
+
+    /// The provider of file bytes every read of this view goes through (shared with a mount of it).
+    pub fn contents(&self) -> &Arc<dyn Contents> {
+        &self.contents
+    }
+
+    /// What was decompressed to read files so far.
+    pub fn content_stats(&self) -> ContentStats {
+        self.contents.stats()
     }
 
     /// The entry whose bytes a regular file or hardlink at (`layer`, `entry`) has: the entry itself for a
@@ -210,47 +257,24 @@ impl ImageView {
         buf: &mut [u8],
     ) -> Result<usize> {
         let (layer, entry) = self.data_entry(layer, entry)?;
+        let path = entry.path();
+        let file = FileRef {
+            layer,
+            offset: entry.offset(),
+            size: entry.size(),
+            path: &path,
+        };
         let left = entry.size().saturating_sub(offset);
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        if want == 0 {
-            return Ok(0);
-        }
-        let reader = self.readers.get(layer).ok_or_else(|| Error::Format {
-            layer: self.image.instance.digest.to_string(),
-            reason: format!("no layer {layer}"),
-        })?;
-        let reader = match reader {
-            LayerData::Blob(reader) => reader,
-            LayerData::Dir(dir) => {
-                let n = dir.read_at(&entry.path(), entry.size(), offset, &mut buf[..want])?;
-                if n < want {
-                    return Err(Error::Unpack {
-                        path: dir
-                            .path()
-                            .join(String::from_utf8_lossy(&entry.path()).as_ref()),
-                        reason: "shorter than the layer's index says".into(),
-                    });
-                }
-                return Ok(n);
-            }
-        };
-        let start = entry
-            .offset()
-            .checked_add(offset)
-            .ok_or_else(|| Error::Format {
-                layer: self.layer_digest(layer),
-                reason: "file offset overflows".into(),
-            })?;
         let mut done = 0;
         while done < want {
-            let n = reader.read_at(start + done as u64, &mut buf[done..want])?;
+            let n = self
+                .contents
+                .read_at(&file, offset + done as u64, &mut buf[done..want])?;
             if n == 0 {
-                return Err(Error::Format {
-                    layer: self.layer_digest(layer),
-                    reason: format!(
-                        "{} runs past the end of the layer",
-                        String::from_utf8_lossy(&entry.path())
-                    ),
+                return Err(Error::Truncated {
+                    layer,
+                    path: String::from_utf8_lossy(&path).into_owned(),
                 });
             }
             done += n;
@@ -286,4 +310,42 @@ impl ImageView {
             .get(layer)
             .map_or_else(String::new, |l| l.layer().blob_digest.clone())
     }
+}
+
+/// The contents provider for layers `indexes` (bottom first), read from `dirs` where given, else from the
+/// blobs of `source`.
+fn contents_for(
+    source: Option<Arc<dyn ImageSource>>,
+    indexes: &[LayerIndex],
+    dirs: &[Option<LayerDir>],
+    options: &ContentOptions,
+) -> Result<Arc<dyn Contents>> {
+    let from_dirs = dirs.iter().filter(|d| d.is_some()).count();
+    let dir_contents = || -> Arc<dyn Contents> { Arc::new(DirContents::new(dirs.to_vec())) };
+    if from_dirs == dirs.len() {
+        return Ok(dir_contents());
+    }
+    let Some(source) = source else {
+        return Err(Error::Format {
+            layer: String::new(),
+            reason: "layers without a directory need an image source".into(),
+        });
+    };
+    let blobs: Arc<dyn Contents> = Arc::new(BlobContents::new(source, indexes, options)?);
+    if from_dirs == 0 {
+        return Ok(blobs);
+    }
+    let dir_contents = dir_contents();
+    Ok(Arc::new(LayeredContents {
+        layers: dirs
+            .iter()
+            .map(|d| {
+                if d.is_some() {
+                    Arc::clone(&dir_contents)
+                } else {
+                    Arc::clone(&blobs)
+                }
+            })
+            .collect(),
+    }))
 }

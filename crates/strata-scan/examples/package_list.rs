@@ -6,6 +6,9 @@
 //!
 //! An image without any package database (like the sample) is reported as such, and is not an error.
 
+// An example program: it prints its results.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use strata_oci::Platform;

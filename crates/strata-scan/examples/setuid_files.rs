@@ -4,6 +4,9 @@
 //! cargo run -q -p strata-scan --example setuid_files -- oci-archive:samples/sample.tar [OS/ARCH]
 //! ```
 
+// An example program: it prints its results.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use strata_oci::Platform;

@@ -5,10 +5,11 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
+use strata_image::ImageSource;
 use strata_index::{EntryKind, EntryRef};
 use strata_layer::ImageView;
 use strata_oci::Platform;
-use strata_source::{ImageSource, SourceOptions};
+use strata_source::SourceOptions;
 
 use crate::check::{Assessment, CheckInput, CheckReport, assess};
 use crate::os::{OsInfo, parse_alpine_release, parse_os_release, parse_redhat_release};
@@ -22,7 +23,7 @@ use crate::packages::{
 pub enum Error {
     /// The image could not be opened or resolved.
     #[error(transparent)]
-    Source(#[from] strata_source::Error),
+    Source(#[from] strata_image::Error),
     /// A layer could not be read, verified or indexed.
     #[error(transparent)]
     Layer(#[from] strata_layer::Error),
@@ -207,19 +208,22 @@ impl std::fmt::Debug for ScanImage {
 }
 
 impl ScanImage {
-    /// Opens image `name` (any transport `strata_source::open` knows) for `platform`: every layer is read,
-    /// verified and indexed (in memory); nothing is unpacked.
+    /// Opens image `name` (any transport strata reads, `containers-storage:[ROOT+RUNROOT]NAME` included:
+    /// see `strata_store::transports`) for `platform`. Nothing is unpacked: a store image is read through
+    /// its layers' indexes and `diff` directories; any other image has every layer read, verified and
+    /// indexed in memory, its files then read through the layer engine's piece cache and read-ahead.
     pub fn open(name: &str, platform: &Platform) -> Result<ScanImage> {
         ScanImage::open_with(name, &SourceOptions::default(), platform)
     }
 
-    /// [`ScanImage::open`] with source options (registry credentials, TLS, timeouts).
+    /// [`ScanImage::open`] with source options (registry credentials, TLS, timeouts; the default store).
     pub fn open_with(
         name: &str,
         options: &SourceOptions,
         platform: &Platform,
     ) -> Result<ScanImage> {
-        let source: Arc<dyn ImageSource> = Arc::from(strata_source::open_with(name, options)?);
+        let source: Arc<dyn ImageSource> =
+            Arc::from(strata_store::transports().open(name, options)?);
         ScanImage::from_source(name, source, platform)
     }
 
@@ -235,7 +239,7 @@ impl ScanImage {
         ))
     }
 
-    /// A scanner over a view opened elsewhere (e.g. from a store's indexes).
+    /// A scanner over a view opened elsewhere (e.g. with an index directory, `strata_layer::ViewOptions`).
     pub fn from_view(name: &str, view: ImageView) -> ScanImage {
         ScanImage {
             view,

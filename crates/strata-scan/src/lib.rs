@@ -1,7 +1,7 @@
 //! A library for scanners: what is inside an image, without running, mounting or unpacking it.
 //!
 //! Open an image with [`ScanImage::open`] (any transport: `oci:`, `oci-archive:`, `docker-archive:`, `dir:`,
-//! `docker://`), then:
+//! `docker://`, and `containers-storage:[ROOT+RUNROOT]NAME` for podman's or strata's store), then:
 //! - walk, stat, list and read its files: [`ScanImage::entries`], [`ScanImage::walk`], [`ScanImage::stat`],
 //!   [`ScanImage::resolve`] (symlinks followed inside the image), [`ScanImage::read_dir`],
 //!   [`ScanImage::read`], [`ScanImage::copy_to`]; each [`FileEntry`] has its kind, mode, owner, size, link
@@ -12,11 +12,12 @@
 //!   tree as a tar ([`ScanImage::export_tar`]), and match entries as `find` does ([`find`]).
 //!
 //! It builds on the layer engine's `ImageView`: an image's layers are read, verified and indexed, then
-//! walked and read through their checkpoints; nothing is unpacked or mounted. An image a store keeps
-//! unpacked is scanned through a view the store builds over its layers' indexes and directories
-//! ([`ScanImage::from_view`]). It never prints.
+//! walked and read through their checkpoints, with the same piece cache and read-ahead the FUSE mount uses;
+//! nothing is unpacked or mounted. An image a store keeps unpacked is read through its layers' indexes and
+//! `diff` directories. It never prints.
 //!
-//! **Must not depend on:** the store's layout, FUSE, the CLI.
+//! **Must not depend on:** the store's internals (it opens store images through the store's transport),
+//! FUSE, the CLI.
 
 pub mod check;
 pub mod diff;

@@ -303,3 +303,36 @@ fn diff_of_fixture_images() {
         "a shared layer's file is the same bytes without reading them"
     );
 }
+
+#[test]
+fn a_file_read_twice_is_decompressed_once_through_the_shared_piece_cache() {
+    // Three checkpoint spans' worth of incompressible bytes: reading the file decompresses each span once;
+    // reading it again is served from the piece cache the mount uses too.
+    let big = strata_fixtures::noise(3 * strata_layer::CHECKPOINT_SPAN as usize + 12_345, 5);
+    let mut l = LayerBuilder::new();
+    l.file("small", "small\n");
+    l.file("big", big.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let image = open(
+        &ImageBuilder::new().layer(l, Compression::Gzip),
+        dir.path(),
+        "big",
+    );
+    assert_eq!(image.view().content_stats().pieces_decoded, 0);
+    let mut first = Vec::new();
+    image.copy_to("/big", &mut first).unwrap();
+    assert!(first == big, "the file's bytes");
+    let after_first = image.view().content_stats();
+    assert!(
+        after_first.spans_decoded >= 3,
+        "a 3-span file decodes its spans: {after_first:?}"
+    );
+    let mut second = Vec::new();
+    image.copy_to("/big", &mut second).unwrap();
+    assert!(second == big, "the file's bytes, again");
+    assert_eq!(
+        image.view().content_stats(),
+        after_first,
+        "nothing decompressed twice"
+    );
+}

@@ -144,7 +144,7 @@ impl ImageSource for OciLayout {
         let digest = Digest::try_from(self.top.digest()).map_err(|e| Error::oci(&self.name, e))?;
         let media_type = self.top.media_type().to_string();
         let manifest = self.manifest(&digest, Some(&media_type))?;
-        crate::resolve::check_size(&self.name, &manifest, self.top.size())?;
+        strata_image::check_size(&self.name, &manifest, self.top.size())?;
         Ok(manifest)
     }
 

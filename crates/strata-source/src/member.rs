@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 
 /// A byte range of an open file: a whole file of a directory, or one member's data inside a tar archive.
 /// Reads are positioned (`pread`), so one member can serve many readers and threads at once.

@@ -56,6 +56,18 @@ pub enum Error {
         /// Who uses it.
         reason: String,
     },
+    /// The per-user run directory in a directory everyone can write (`$TMPDIR/strata-run-UID`) is not this
+    /// user's own (see [`crate::user_run_dir`]).
+    #[error(
+        "{}: refused as the run directory: {reason}; remove it, or set XDG_RUNTIME_DIR or give another run root (--runroot)",
+        path.display()
+    )]
+    RunDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it: its owner, its mode.
+        reason: String,
+    },
     /// An image a removal would empty under its users: one of its layers to delete is mounted (see
     /// [`crate::Store::remove_image`]).
     #[error(
@@ -104,7 +116,7 @@ pub enum Error {
     },
     /// The image source failed.
     #[error(transparent)]
-    Source(#[from] strata_source::Error),
+    Source(#[from] strata_image::Error),
     /// The layer engine failed (a layer that does not verify, a hostile entry).
     #[error(transparent)]
     Layer(#[from] strata_layer::Error),

@@ -20,7 +20,8 @@
 //! - **operations**: [`Store::pull`] (layers unpacked in parallel, each indexed and tar-split in the same
 //!   pass), [`Store::images`], [`Store::layers`], [`Store::remove_image`], [`Store::prune`], [`Store::fsck`],
 //!   [`Store::mount_image`] / [`Store::unmount`] (kernel overlayfs, read-only, counted as podman counts), and
-//!   the `containers-storage:` image source ([`StoreSource`]).
+//!   the `containers-storage:` image source ([`StoreSource`], registered with the other transports by
+//!   [`transports`]) and where a store lives by default ([`default_root`], [`default_runroot`]).
 //!
 //! **Must not depend on:** FUSE, the CLI, or any store-wide state in memory between calls (every operation
 //! reloads under its locks). Never prints. The only `unsafe` is the `fcntl(F_OFD_SETLKW)` call in `sys.rs`.
@@ -33,6 +34,7 @@ mod layout;
 mod lock;
 pub mod model;
 mod mounts;
+mod paths;
 mod pull;
 mod source;
 mod staging;
@@ -47,8 +49,9 @@ pub use ids::{big_data_file_name, chain_ids, layer_id};
 pub use layout::Layout;
 pub use lock::{TOKEN_SIZE, Token};
 pub use mounts::{MountReport, is_mount_point, mount_points_under};
+pub use paths::{PODMAN_ROOT, PODMAN_RUNROOT, default_root, default_runroot, user_run_dir};
 pub use pull::{INDEX_BIG_DATA_KEY, PullEvent, PullOptions, PullReport, PulledLayer};
-pub use source::{StoreSource, open_source, parse_reference, uncompressed_specs};
+pub use source::{StoreSource, TRANSPORT, open_source, parse_reference, transport, transports};
 pub use store::{
     Generation, ImageInfo, LayerInfo, Leftover, PruneReport, RemoveReport, Store, normalise_name,
 };

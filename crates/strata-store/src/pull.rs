@@ -32,12 +32,12 @@ use std::time::{Duration, Instant, SystemTime};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use strata_image::{ImageSource, ResolvedImage};
 use strata_index::{IndexWriter, LayerInfo as IndexLayerInfo};
 use strata_layer::unpack::{Mode, UnpackOptions, Unpacker};
-use strata_layer::{LayerSpec, LayerSummary, layer_specs, read_layer_with_tar};
+use strata_layer::{LayerSpec, LayerSummary, read_layer_with_tar, source_layer_specs};
 use strata_oci::Digest;
 use strata_oci::media::Compression;
-use strata_source::{ImageSource, ResolvedImage};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{create_dir_mode, move_file, remove_all, write_atomic_mkdir};
@@ -61,9 +61,6 @@ pub struct PullOptions {
     /// Names to give the image (full names, see [`crate::normalise_name`]), put in front of the names it
     /// already has (as containers/storage's `AddNames`); taken from other images that have them.
     pub names: Vec<String>,
-    /// Read the layers by diff ID, uncompressed (see [`crate::uncompressed_specs`]): for a source that is
-    /// itself a store (`containers-storage:`).
-    pub uncompressed: bool,
 }
 
 /// Progress of a pull, for a display.
@@ -167,12 +164,8 @@ impl Store {
         progress: &(dyn Fn(&PullEvent) + Sync),
     ) -> Result<PullReport> {
         let started = Instant::now();
-        let specs = layer_specs(image)?;
-        let specs = if options.uncompressed {
-            crate::uncompressed_specs(&specs)
-        } else {
-            specs
-        };
+        // A source that is itself a store serves its layers by diff ID.
+        let specs = source_layer_specs(source, image)?;
         let diff_ids: Vec<Digest> = specs
             .iter()
             .map(|s| {

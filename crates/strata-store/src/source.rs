@@ -2,8 +2,9 @@
 //!
 //! Manifests and the config are the image's big-data items, verified against their digests. Layers are kept
 //! uncompressed (as their `diff/` directories), so a layer blob can only be served by its **diff ID**: the
-//! tar rebuilt from the layer's tar-split and files, byte for byte, verified as it streams. Use
-//! [`uncompressed_specs`] to read a store image's layers with the layer engine.
+//! tar rebuilt from the layer's tar-split and files, byte for byte, verified as it streams
+//! ([`LayerBlobs::ByDiffId`]); readers that want files rather than tar read them from each layer's `diff`
+//! directory with the layer's index ([`ImageSource::kept_layer`]).
 
 use std::fs::File;
 use std::io::{self, BufReader, Write};
@@ -12,13 +13,13 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 use strata_layer::ChannelReader;
 
-use strata_index::LayerIndex;
-use strata_layer::{ImageView, LayerDir, LayerSpec};
-use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, Platform, VerifyingReader, media};
-use strata_source::{Blob, ImageSource, RawManifest, resolve};
+use strata_image::{Blob, ImageSource, KeptLayer, LayerBlobs, RawManifest};
+use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader};
+use strata_source::{SourceOptions, Transport, Transports};
 
 use crate::error::{Error, Result};
 use crate::model::{ImageRecord, LayerRecord};
+use crate::paths::{default_root, default_runroot};
 use crate::store::Store;
 use crate::tarsplit;
 
@@ -92,18 +93,39 @@ pub fn open_source(name: &str, default_root: &Path, default_runroot: &Path) -> R
     StoreSource::new(name, store, &image)
 }
 
-/// The layer specs to read a store image's layers with (see the module docs): each layer by its diff ID,
-/// uncompressed.
-pub fn uncompressed_specs(specs: &[LayerSpec]) -> Vec<LayerSpec> {
-    specs
-        .iter()
-        .map(|s| LayerSpec {
-            digest: s.diff_id.clone().unwrap_or_else(|| s.digest.clone()),
-            size: None,
-            media_type: media::OCI_LAYER.to_owned(),
-            diff_id: s.diff_id.clone(),
-        })
-        .collect()
+/// The `containers-storage:` transport: images of the store the name gives in `[ROOT+RUNROOT]`, or else of
+/// the store [`SourceOptions::storage_root`] and [`SourceOptions::storage_runroot`] name (by default
+/// [`default_root`] and [`default_runroot`]).
+pub fn transport() -> Transport {
+    Transport {
+        name: TRANSPORT,
+        form: "containers-storage:[ROOT+RUNROOT]IMAGE",
+        open: open_transport,
+    }
+}
+
+/// Every transport strata reads: strata-source's files and registries, and this store's
+/// `containers-storage:`.
+pub fn transports() -> Transports {
+    Transports::builtin().with(transport())
+}
+
+fn open_transport(
+    name: &str,
+    _rest: &str,
+    options: &SourceOptions,
+) -> strata_image::Result<Box<dyn ImageSource>> {
+    let root = options.storage_root.clone().unwrap_or_else(default_root);
+    let runroot = match options.storage_runroot.clone() {
+        Some(r) => r,
+        None => default_runroot(options.storage_root.as_deref())
+            .map_err(|e| strata_image::Error::Transport(Box::new(e)))?,
+    };
+    let source = open_source(name, &root, &runroot).map_err(|e| match e {
+        Error::Source(s) => s,
+        other => strata_image::Error::Transport(Box::new(other)),
+    })?;
+    Ok(Box::new(source))
 }
 
 impl StoreSource {
@@ -167,41 +189,18 @@ impl StoreSource {
         &self.store
     }
 
-    /// The image's layers, bottom first, as the layer engine reads unpacked layers: each one's index
-    /// (built and recorded first for a layer another tool stored, see [`Store::layer_index`]) with its
-    /// `diff` directory.
-    pub fn layer_dirs(&self) -> Result<Vec<(LayerIndex, LayerDir)>> {
-        let layout = self.store.layout();
-        self.layers
-            .iter()
-            .map(|layer| {
-                let index = LayerIndex::open(self.store.layer_index(&layer.id)?)?;
-                let dir = LayerDir::open(&layout.diff(&layer.id))?;
-                Ok((index, dir))
-            })
-            .collect()
-    }
-
-    /// The image as one merged tree, its files read from the layers' `diff` directories: what the
-    /// scanner and the FUSE mount read a store image through. `platform` chooses among the instances of
-    /// a stored index as for any source.
-    pub fn view(&self, platform: &Platform) -> Result<ImageView> {
-        let image = resolve(self, platform)?;
-        Ok(ImageView::from_layer_dirs(image, self.layer_dirs()?)?)
-    }
-
-    fn source_err(&self, e: Error) -> strata_source::Error {
+    fn source_err(&self, e: Error) -> strata_image::Error {
         match e {
             Error::Source(s) => s,
-            Error::Io { path, source } => strata_source::Error::Io { path, source },
-            other => strata_source::Error::Invalid {
+            Error::Io { path, source } => strata_image::Error::Io { path, source },
+            other => strata_image::Error::Invalid {
                 source_name: self.name.clone(),
                 reason: other.to_string(),
             },
         }
     }
 
-    fn big_data(&self, key: &str) -> strata_source::Result<Option<Vec<u8>>> {
+    fn big_data(&self, key: &str) -> strata_image::Result<Option<Vec<u8>>> {
         if !self.image.big_data_names.iter().any(|k| k == key) {
             return Ok(None);
         }
@@ -209,12 +208,12 @@ impl StoreSource {
         match std::fs::read(&path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(strata_source::Error::Io { path, source }),
+            Err(source) => Err(strata_image::Error::Io { path, source }),
         }
     }
 
-    fn not_found(&self, what: String) -> strata_source::Error {
-        strata_source::Error::NotFound {
+    fn not_found(&self, what: String) -> strata_image::Error {
+        strata_image::Error::NotFound {
             what,
             source_name: self.name.clone(),
         }
@@ -224,23 +223,22 @@ impl StoreSource {
         &self,
         key: &str,
         expected: Option<&Digest>,
-    ) -> strata_source::Result<RawManifest> {
+    ) -> strata_image::Result<RawManifest> {
         let bytes = self
             .big_data(key)?
             .ok_or_else(|| self.not_found(format!("manifest ({key})")))?;
         if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-            return Err(strata_source::Error::Invalid {
+            return Err(strata_image::Error::Invalid {
                 source_name: self.name.clone(),
                 reason: format!("manifest {key} is larger than {MAX_MANIFEST_SIZE} bytes"),
             });
         }
         let digest = match expected {
             Some(d) => {
-                d.verify(&bytes)
-                    .map_err(|error| strata_source::Error::Oci {
-                        source_name: self.name.clone(),
-                        error,
-                    })?;
+                d.verify(&bytes).map_err(|error| strata_image::Error::Oci {
+                    source_name: self.name.clone(),
+                    error,
+                })?;
                 d.clone()
             }
             None => Digest::sha256(&bytes),
@@ -262,7 +260,28 @@ impl ImageSource for StoreSource {
         self.reference.as_ref()
     }
 
-    fn top_manifest(&self) -> strata_source::Result<RawManifest> {
+    fn layer_blobs(&self) -> LayerBlobs {
+        LayerBlobs::ByDiffId
+    }
+
+    /// Each layer of the image is kept: its `diff` directory, and its index (built and recorded first for
+    /// a layer another tool stored, see [`Store::layer_index`]).
+    fn kept_layer(&self, diff_id: &Digest) -> strata_image::Result<Option<KeptLayer>> {
+        let wanted = diff_id.to_string();
+        let Some(layer) = self.layers.iter().find(|l| l.diff_digest == wanted) else {
+            return Ok(None);
+        };
+        let index = self
+            .store
+            .layer_index(&layer.id)
+            .map_err(|e| self.source_err(e))?;
+        Ok(Some(KeptLayer {
+            index,
+            dir: self.store.layout().diff(&layer.id),
+        }))
+    }
+
+    fn top_manifest(&self) -> strata_image::Result<RawManifest> {
         match &self.digest {
             Some(d) => self.raw_manifest(&format!("manifest-{d}"), Some(d)),
             None => self.raw_manifest("manifest", None),
@@ -273,13 +292,13 @@ impl ImageSource for StoreSource {
         &self,
         digest: &Digest,
         media_type: Option<&str>,
-    ) -> strata_source::Result<RawManifest> {
+    ) -> strata_image::Result<RawManifest> {
         let mut m = self.raw_manifest(&format!("manifest-{digest}"), Some(digest))?;
         m.media_type = media_type.map(str::to_owned);
         Ok(m)
     }
 
-    fn open_blob(&self, digest: &Digest) -> strata_source::Result<Blob> {
+    fn open_blob(&self, digest: &Digest) -> strata_image::Result<Blob> {
         if let Some(bytes) = self.big_data(&digest.to_string())? {
             let size = bytes.len() as u64;
             return Ok(Blob {
@@ -298,7 +317,7 @@ impl ImageSource for StoreSource {
                 .iter()
                 .any(|l| l.compressed_diff_digest == wanted)
             {
-                return Err(strata_source::Error::Invalid {
+                return Err(strata_image::Error::Invalid {
                     source_name: self.name.clone(),
                     reason: format!(
                         "blob {digest} is a compressed layer; the store keeps layers uncompressed, so read it by \
@@ -322,9 +341,9 @@ impl ImageSource for StoreSource {
         digest: &Digest,
         offset: u64,
         buf: &mut [u8],
-    ) -> strata_source::Result<usize> {
+    ) -> strata_image::Result<usize> {
         let Some(bytes) = self.big_data(&digest.to_string())? else {
-            return Err(strata_source::Error::Invalid {
+            return Err(strata_image::Error::Invalid {
                 source_name: self.name.clone(),
                 reason: format!(
                     "ranged reads of layer {digest} are not supported by containers-storage:"
@@ -339,7 +358,7 @@ impl ImageSource for StoreSource {
         Ok(n)
     }
 
-    fn repo_tags(&self) -> strata_source::Result<Vec<String>> {
+    fn repo_tags(&self) -> strata_image::Result<Vec<String>> {
         // As skopeo: the containers-storage transport does not list a repository's tags.
         Ok(Vec::new())
     }

@@ -19,7 +19,6 @@ fn pull_fixture(store: &Store, layout: &Path, name: &str) -> strata_store::PullR
             &image,
             &PullOptions {
                 names: vec![name.to_owned()],
-                uncompressed: false,
             },
             &|_| {},
         )

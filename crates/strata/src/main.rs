@@ -1,10 +1,18 @@
 //! `strata`: look inside container images without running them.
 //!
 //! The binary owns all output: it parses arguments (clap), calls the library crates, renders their results
-//! (JSON for scripts) and maps errors to a one-line message and exit code 1.
+//! (JSON for scripts) and maps the outcome to an exit status: 0 when all went well, 1 for findings (a failed
+//! check, images that differ, a verification that rejected something: see [`output::Findings`]), 2 for an
+//! error (a one-line `strata: error: …`) or a bad argument (clap's usage message).
 
+// A binary: it owns its output.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod args;
 mod commands;
 mod output;
+mod render;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -13,9 +21,9 @@ use clap::{Parser, Subcommand};
 /// Look inside container images without running them.
 #[derive(Parser)]
 #[command(name = "strata", version, about, propagate_version = true)]
-struct Cli {
+pub struct Cli {
     #[command(flatten)]
-    store: commands::store::StoreArgs,
+    store: args::StoreArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,39 +71,51 @@ enum Command {
     Umount(commands::umount::Args),
     /// List the live mounts: FUSE (`strata mount --fuse`) and the store's overlay image mounts.
     Mounts(commands::mounts::Args),
+    /// Print shell completions for strata (bash, zsh, fish, elvish, powershell).
+    Completions(commands::docs::CompletionsArgs),
+    /// Write strata's man pages (strata.1 and one per verb) into a directory.
+    Man(commands::docs::ManArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    commands::store::set_global(&cli.store);
+    let store = &cli.store;
     let result = match cli.command {
-        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Inspect(args) => commands::inspect::run(args, store),
         Command::ListTags(args) => commands::list_tags::run(args),
-        Command::Index(args) => commands::index::run(args),
-        Command::Unpack(args) => commands::unpack::run(args),
-        Command::Ls(args) => commands::ls::run(args),
-        Command::Cat(args) => commands::cat::run(args),
-        Command::Find(args) => commands::find::run(args),
-        Command::Diff(args) => commands::diff::run(args),
-        Command::Packages(args) => commands::packages::run(args),
-        Command::Export(args) => commands::export::run(args),
-        Command::Check(args) => commands::check::run(args),
-        Command::Pull(args) => commands::pull::run(args),
-        Command::Images(args) => commands::images::run(args),
-        Command::Layers(args) => commands::layers::run(args),
-        Command::Rmi(args) => commands::rmi::run(args),
-        Command::Prune(args) => commands::prune::run(args),
-        Command::Fsck(args) => commands::fsck::run(args),
-        Command::Mount(args) => commands::mount::run(args),
-        Command::Umount(args) => commands::umount::run(args),
-        Command::Mounts(args) => commands::mounts::run(args),
+        Command::Index(args) => commands::index::run(args, store),
+        Command::Unpack(args) => commands::unpack::run(args, store),
+        Command::Ls(args) => commands::ls::run(args, store),
+        Command::Cat(args) => commands::cat::run(args, store),
+        Command::Find(args) => commands::find::run(args, store),
+        Command::Diff(args) => commands::diff::run(args, store),
+        Command::Packages(args) => commands::packages::run(args, store),
+        Command::Export(args) => commands::export::run(args, store),
+        Command::Check(args) => commands::check::run(args, store),
+        Command::Pull(args) => commands::pull::run(args, store),
+        Command::Images(args) => commands::images::run(args, store),
+        Command::Layers(args) => commands::layers::run(args, store),
+        Command::Rmi(args) => commands::rmi::run(args, store),
+        Command::Prune(args) => commands::prune::run(args, store),
+        Command::Fsck(args) => commands::fsck::run(args, store),
+        Command::Mount(args) => commands::mount::run(args, store),
+        Command::Umount(args) => commands::umount::run(args, store),
+        Command::Mounts(args) => commands::mounts::run(args, store),
+        Command::Completions(args) => commands::docs::completions(args),
+        Command::Man(args) => commands::docs::man(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            output::print_error(&e);
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<output::Findings>() {
+            Some(findings) => {
+                output::print_findings(findings);
+                ExitCode::from(output::EXIT_FINDINGS)
+            }
+            None => {
+                output::print_error(&e);
+                ExitCode::from(output::EXIT_ERROR)
+            }
+        },
     }
 }

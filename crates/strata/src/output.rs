@@ -32,6 +32,31 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Exit status when a command ran to its end and found something wrong with what it looked at (a failed
+/// assessment, images that differ, a rejected verification).
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit status of an error: the command could not do what was asked (clap's usage errors exit 2 too).
+pub const EXIT_ERROR: u8 = 2;
+
+/// What a command found, as opposed to an error it met: returned as the command's error, it makes `strata`
+/// print `strata: MESSAGE` (no `error:`) and exit with [`EXIT_FINDINGS`], after the command printed its
+/// report.
+#[derive(Debug)]
+pub struct Findings(pub String);
+
+impl std::fmt::Display for Findings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Findings {}
+
+/// Prints what a command found on stderr: `strata: …` on one line.
+pub fn print_findings(findings: &Findings) {
+    let _ = writeln!(io::stderr(), "strata: {}", findings.0.replace('\n', " "));
+}
+
 /// Prints `strata: error: …` on one line: the error and those of its causes that add something.
 pub fn print_error(e: &anyhow::Error) {
     let mut line = String::new();

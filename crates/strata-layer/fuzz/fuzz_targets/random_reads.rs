@@ -11,7 +11,7 @@ use strata_index::Checkpoint;
 use strata_layer::LayerReader;
 use strata_oci::Digest;
 use strata_oci::media::Compression;
-use strata_source::{Blob, Error, ImageSource, RawManifest, Result};
+use strata_image::{Blob, Error, ImageSource, RawManifest, Result};
 
 /// One blob served from memory by range; nothing else.
 struct Memory(Vec<u8>);

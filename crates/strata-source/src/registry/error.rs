@@ -174,3 +174,17 @@ fn describe_errors(errors: &[ApiError], body: &str) -> String {
         format!(": {}", list.join("; "))
     }
 }
+
+impl From<RegistryError> for crate::Error {
+    fn from(e: RegistryError) -> Self {
+        crate::Error::Transport(Box::new(e))
+    }
+}
+
+/// The registry error inside a source error, if it is one (to look at its HTTP status, say).
+pub fn registry_error(e: &crate::Error) -> Option<&RegistryError> {
+    match e {
+        crate::Error::Transport(inner) => inner.downcast_ref::<RegistryError>(),
+        _ => None,
+    }
+}

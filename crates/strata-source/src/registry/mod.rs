@@ -32,7 +32,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 use strata_oci::{Digest, ImageReference, VerifyingReader};
 
-pub use error::{ApiError, RegistryError};
+pub use error::{ApiError, RegistryError, registry_error};
 pub use options::{Credentials, RetryPolicy, SourceOptions};
 
 use crate::{Blob, Error, ImageSource, RawManifest, Result};

@@ -80,7 +80,8 @@ impl RetryPolicy {
     }
 }
 
-/// Options for opening an image source. Only `docker://` uses them today; the local transports ignore them.
+/// Options for opening an image source: the registry ones for `docker://`, the default store for
+/// `containers-storage:`; the file transports ignore them.
 ///
 /// `SourceOptions::default()` is what [`crate::open`] uses: credentials from the usual auth files, TLS verified
 /// unless registries.conf marks the registry insecure, the default retry policy and a 30 s network timeout.
@@ -109,6 +110,11 @@ pub struct SourceOptions {
     pub retry: RetryPolicy,
     /// The longest wait to connect, and for each read of a response (headers or body) to make progress.
     pub timeout: Duration,
+    /// The store graph root a `containers-storage:` name without `[ROOT+RUNROOT]` means (`None`: the store
+    /// transport's default).
+    pub storage_root: Option<PathBuf>,
+    /// The run root that goes with [`SourceOptions::storage_root`] (`None`: the default for that root).
+    pub storage_runroot: Option<PathBuf>,
 }
 
 impl Default for SourceOptions {
@@ -121,6 +127,8 @@ impl Default for SourceOptions {
             registries_conf: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            storage_root: None,
+            storage_runroot: None,
         }
     }
 }

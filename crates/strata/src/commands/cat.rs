@@ -5,20 +5,20 @@ use std::io::Write as _;
 use anyhow::bail;
 use strata_scan::Kind;
 
-use super::ls::ScanArgs;
+use crate::args::{ImageArgs, StoreArgs};
 
 /// Arguments of `strata cat`.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    target: ScanArgs,
+    target: ImageArgs,
     /// The file inside the image; symlinks are followed inside the image (absolute targets from its root).
     path: String,
 }
 
 /// Runs `strata cat`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = args.target.open()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let image = args.target.open_scan(store)?;
     let Some(entry) = image.resolve(&args.path, true)? else {
         bail!("{}: no such file in the image", args.path);
     };

@@ -1,9 +1,7 @@
 //! `strata check`: the container certification assessments, each passing or failing with its reason.
 
-use anyhow::bail;
-
-use super::ls::ScanArgs;
-use crate::output::{print_json, print_raw};
+use crate::args::{ImageArgs, StoreArgs};
+use crate::output::{Findings, print_json, print_raw};
 
 /// Arguments of `strata check`.
 #[derive(clap::Args)]
@@ -13,13 +11,13 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    target: ScanArgs,
+    target: ImageArgs,
 }
 
 /// Runs `strata check`: the table (or JSON) on standard output, then exit status 1 when any assessment
 /// fails.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = args.target.open()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let image = args.target.open_scan(store)?;
     let report = image.check_report()?;
     if args.json {
         print_json(&report)?;
@@ -49,13 +47,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|a| a.name.as_str())
         .collect();
     if !failed.is_empty() {
-        bail!(
+        return Err(Findings(format!(
             "{} fails {} of {} assessments: {}",
             args.target.image,
             failed.len(),
             report.assessments.len(),
             failed.join(", ")
-        );
+        ))
+        .into());
     }
     Ok(())
 }

@@ -4,9 +4,8 @@ use serde::Serialize;
 use strata_scan::diff::{Change, ChangeKind, Field, diff};
 use strata_scan::{FileEntry, Kind};
 
-use super::ls::open_scan;
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use crate::args::image::{open_scan, source_options};
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{print_json, print_raw};
 
 /// Arguments of `strata diff`.
@@ -60,9 +59,10 @@ fn describe(field: Field, a: &FileEntry, b: &FileEntry) -> String {
 }
 
 /// Runs `strata diff`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let a = open_scan(&args.image_a, &args.platform, Some(&args.registry))?;
-    let b = open_scan(&args.image_b, &args.platform, Some(&args.registry))?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let options = source_options(&args.registry, store)?;
+    let a = open_scan(&args.image_a, &args.platform, &options)?;
+    let b = open_scan(&args.image_b, &args.platform, &options)?;
     let changes = diff(&a, &b)?;
     if args.json {
         return print_json(&Report {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::ls::ScanArgs;
+use crate::args::{ImageArgs, StoreArgs};
 use crate::output::human_bytes;
 
 /// Arguments of `strata export`.
@@ -16,12 +16,12 @@ pub struct Args {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: PathBuf,
     #[command(flatten)]
-    target: ScanArgs,
+    target: ImageArgs,
 }
 
 /// Runs `strata export`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = args.target.open()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let image = args.target.open_scan(store)?;
     if args.output.as_os_str() == "-" {
         let stdout = std::io::stdout();
         let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());

@@ -4,7 +4,7 @@ use anyhow::bail;
 use strata_scan::find::{Glob, PermFilter};
 use strata_scan::{FileEntry, Kind};
 
-use super::ls::ScanArgs;
+use crate::args::{ImageArgs, StoreArgs};
 use crate::output::print_raw;
 
 /// Arguments of `strata find`.
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long, value_name = "MODE", allow_hyphen_values = true)]
     perm: Option<String>,
     #[command(flatten)]
-    target: ScanArgs,
+    target: ImageArgs,
     /// Where to start, printed first when it passes the tests. A symlink there is not followed unless PATH
     /// ends in / (symlinks in its directories always are).
     #[arg(default_value = "/")]
@@ -45,7 +45,7 @@ impl Filter {
 }
 
 /// Runs `strata find`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let kinds = match &args.kind {
         None => None,
         Some(list) => {
@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         kinds,
         perm: args.perm.as_deref().map(PermFilter::parse).transpose()?,
     };
-    let image = args.target.open()?;
+    let image = args.target.open_scan(store)?;
     let Some(start) = image.resolve(&args.path, false)? else {
         bail!("{}: no such file or directory in the image", args.path);
     };

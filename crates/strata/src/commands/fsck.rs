@@ -1,10 +1,9 @@
 //! `strata fsck`: check the store's consistency, and repair it.
 
-use anyhow::bail;
 use strata_store::{FsckOptions, FsckReport, Repair};
 
-use super::store::global;
-use crate::output::{human_bytes, print_json, print_raw};
+use crate::args::StoreArgs;
+use crate::output::{Findings, human_bytes, print_json, print_raw};
 
 /// Arguments of `strata fsck`.
 #[derive(clap::Args)]
@@ -85,9 +84,9 @@ fn repair_command(args: &Args) -> String {
     )
 }
 
-/// Runs `strata fsck`. Fails (exit code 1) if a problem is left unrepaired.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = global().open()?.fsck(FsckOptions {
+/// Runs `strata fsck`. Exits 1 (findings) if a problem is left unrepaired.
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let report = store.open()?.fsck(FsckOptions {
         repair: args.repair,
         content: args.content,
     })?;
@@ -108,10 +107,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         String::new()
     };
     if args.repair || fixable == 0 {
-        bail!(
+        return Err(Findings(format!(
             "the store has {} left{cannot}",
             count(left.len(), "problem")
-        );
+        ))
+        .into());
     }
     let which = if unfixable == 0 {
         if fixable == 1 {
@@ -128,11 +128,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         "as listed above"
     };
-    bail!(
+    Err(Findings(format!(
         "the store has {}: `{}` {which}, {listed}{cannot}",
         count(left.len(), "problem"),
         repair_command(&args)
-    )
+    ))
+    .into())
 }
 
 /// The report as text: what was cleaned up before the check, the problems, what the repair did or would

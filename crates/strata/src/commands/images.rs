@@ -2,7 +2,7 @@
 
 use strata_oci::ImageReference;
 
-use super::store::global;
+use crate::args::StoreArgs;
 use crate::output::{human_bytes, print_json, print_raw};
 
 /// Arguments of `strata images`.
@@ -14,8 +14,8 @@ pub struct Args {
 }
 
 /// Runs `strata images`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let images = global().open()?.images()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let images = store.open()?.images()?;
     if args.json {
         return print_json(&images);
     }

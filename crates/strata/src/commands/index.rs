@@ -3,13 +3,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use serde::Serialize;
-use strata_layer::index_layers;
-use strata_source::resolve;
+use strata_image::resolve;
+use strata_layer::{IndexDir, index_layers, source_layer_specs};
 
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use crate::args::image::{open_source, source_options};
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{human_bytes, print_json, print_raw};
 
 /// Arguments of `strata index`.
@@ -50,23 +49,17 @@ struct Report {
 }
 
 /// Runs `strata index`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let source = super::store::open_image(&args.image, &args.registry.options()?)?;
+    let source = open_source(&args.image, &source_options(&args.registry, store)?)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
-    let specs = super::store::layer_specs(&args.image, &image)?;
+    let specs = source_layer_specs(source.as_ref(), &image)?;
     let indexed = index_layers(source.as_ref(), &specs)?;
-    if let Some(dir) = &args.output {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+    let output = args.output.as_deref().map(IndexDir::create).transpose()?;
     let mut layers = Vec::new();
     for layer in indexed {
-        let index = match &args.output {
-            Some(dir) => {
-                let path = dir.join(format!("{}.idx", layer.spec.digest.hex()));
-                layer.index.write(&path)?;
-                Some(path)
-            }
+        let index = match &output {
+            Some(dir) => Some(dir.save(&layer.spec.digest, &layer.index)?),
             None => None,
         };
         layers.push(LayerRow {

@@ -1,9 +1,10 @@
 //! `strata inspect`: skopeo's `inspect`, for every transport.
 
-use strata_source::{InspectReport, resolve};
+use strata_image::resolve;
+use strata_source::InspectReport;
 
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use crate::args::image::{open_source, source_options};
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{print_json, print_raw};
 
 /// Arguments of `strata inspect`.
@@ -28,8 +29,8 @@ pub struct Args {
 }
 
 /// Runs `strata inspect`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let source = super::store::open_image(&args.image, &args.registry.options()?)?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let source = open_source(&args.image, &source_options(&args.registry, store)?)?;
     if args.raw && !args.config {
         return print_raw(&source.top_manifest()?.bytes);
     }
@@ -47,8 +48,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         match source.repo_tags() {
             Ok(tags) => tags,
             // As skopeo: some registries refuse to list tags (401, 403, 404); the rest of inspect still works.
-            Err(strata_source::Error::Registry(e))
-                if matches!(e.status(), Some(401 | 403 | 404)) =>
+            Err(e)
+                if strata_source::registry_error(&e)
+                    .is_some_and(|r| matches!(r.status(), Some(401 | 403 | 404))) =>
             {
                 eprintln!("strata: warning: the registry refuses to list tags; skipping: {e}");
                 Vec::new()

@@ -1,8 +1,10 @@
 //! `strata layers`: the layers in the store, or with `IMAGE --files` what each layer of an image adds,
 //! removes and wastes.
 
-use super::store::global;
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{human_bytes, print_json, print_raw};
+
+mod files;
 
 /// Arguments of `strata layers`.
 #[derive(clap::Args)]
@@ -15,18 +17,20 @@ pub struct Args {
     #[arg(long, requires = "image")]
     files: bool,
     #[command(flatten)]
-    platform: super::platform::PlatformArgs,
+    platform: PlatformArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// An image (with --files); without it, the store's layers are listed.
     image: Option<String>,
 }
 
 /// Runs `strata layers`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     if let Some(image) = &args.image {
         anyhow::ensure!(args.files, "strata layers IMAGE needs --files");
-        return super::layer_files::run_files(image, args.json, &args.platform);
+        return files::run_files(image, args.json, &args.platform, &args.registry, store);
     }
-    let layers = global().open()?.layers()?;
+    let layers = store.open()?.layers()?;
     if args.json {
         return print_json(&layers);
     }

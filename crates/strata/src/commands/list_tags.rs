@@ -1,6 +1,6 @@
 //! `strata list-tags`: a repository's tags, as `skopeo list-tags` prints them.
 
-use super::registry_args::RegistryArgs;
+use crate::args::RegistryArgs;
 use crate::output::print_json;
 
 /// Arguments of `strata list-tags`.

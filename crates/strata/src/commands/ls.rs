@@ -1,14 +1,13 @@
-//! `strata ls`: list a directory of an image, as `ls` (and `ls -l`) would inside it. Also the opener the
-//! scanning commands (`ls`, `cat`, `find`, `diff`, `packages`, `export`, `check`, `layers --files`) share.
+//! `strata ls`: list a directory of an image, as `ls` (and `ls -l`) would inside it.
 
 use std::collections::HashMap;
 
 use anyhow::bail;
 use strata_scan::{FileEntry, Kind, MAX_DATABASE_SIZE, ScanImage};
 
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use crate::args::{ImageArgs, StoreArgs};
 use crate::output::print_raw;
+use crate::render::{format_time, mode_string};
 
 /// Arguments of `strata ls`.
 #[derive(clap::Args)]
@@ -18,55 +17,16 @@ pub struct Args {
     #[arg(short = 'l', long = "long")]
     long: bool,
     #[command(flatten)]
-    target: ScanArgs,
+    target: ImageArgs,
     /// The directory (or file) inside the image. Symlinks in its directories are followed inside the
     /// image; a symlink to a directory is listed as a directory unless -l is given (or PATH ends in /).
     #[arg(default_value = "/")]
     path: String,
 }
 
-/// The image a scanning command reads, with the flags that choose and reach it.
-#[derive(clap::Args)]
-pub struct ScanArgs {
-    #[command(flatten)]
-    platform: PlatformArgs,
-    #[command(flatten)]
-    registry: RegistryArgs,
-    /// The image (see `strata inspect --help` for the transports).
-    pub image: String,
-}
-
-impl ScanArgs {
-    /// Opens the image for scanning ([`open_scan`]).
-    pub fn open(&self) -> anyhow::Result<ScanImage> {
-        open_scan(&self.image, &self.platform, Some(&self.registry))
-    }
-}
-
-/// Opens `image` for scanning, nothing unpacked: a store image (`containers-storage:`) through its layers'
-/// `diff` directories and indexes, any other image with every layer read, verified and indexed in memory.
-pub fn open_scan(
-    image: &str,
-    platform: &PlatformArgs,
-    registry: Option<&RegistryArgs>,
-) -> anyhow::Result<ScanImage> {
-    if super::store::is_store_image(image) {
-        let source = super::store::open_store_image(image)?;
-        return Ok(ScanImage::from_view(
-            image,
-            source.view(&platform.platform())?,
-        ));
-    }
-    let options = match registry {
-        Some(r) => r.options()?,
-        None => strata_source::SourceOptions::default(),
-    };
-    Ok(ScanImage::open_with(image, &options, &platform.platform())?)
-}
-
 /// Runs `strata ls`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = args.target.open()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let image = args.target.open_scan(store)?;
     let Some(mut entry) = image.resolve(&args.path, false)? else {
         bail!("{}: no such file or directory in the image", args.path);
     };
@@ -134,51 +94,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     print_raw(out.as_bytes())
 }
 
-/// `drwxr-xr-x`, `-rwsr-xr-x`, `drwxrwxrwt`: the kind letter, then rwx for owner, group and others with
-/// setuid, setgid and sticky shown as `ls` shows them (`s`/`S`, `t`/`T`).
-pub fn mode_string(kind: Kind, mode: u32) -> String {
-    let mut s = String::with_capacity(10);
-    s.push(kind.ls_char());
-    let bit = |mask: u32, c: char| if mode & mask != 0 { c } else { '-' };
-    let special = |exec: bool, set: bool, on: char, off: char| match (exec, set) {
-        (true, true) => on,
-        (false, true) => off,
-        (true, false) => 'x',
-        (false, false) => '-',
-    };
-    s.push(bit(0o400, 'r'));
-    s.push(bit(0o200, 'w'));
-    s.push(special(mode & 0o100 != 0, mode & 0o4000 != 0, 's', 'S'));
-    s.push(bit(0o040, 'r'));
-    s.push(bit(0o020, 'w'));
-    s.push(special(mode & 0o010 != 0, mode & 0o2000 != 0, 's', 'S'));
-    s.push(bit(0o004, 'r'));
-    s.push(bit(0o002, 'w'));
-    s.push(special(mode & 0o001 != 0, mode & 0o1000 != 0, 't', 'T'));
-    s
-}
-
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM` in UTC (`ls --time-style=long-iso`).
-pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
 /// User and group names from the image's own /etc/passwd and /etc/group.
 struct Names {
     users: HashMap<u32, String>,
@@ -223,29 +138,5 @@ impl Names {
             .get(&gid)
             .cloned()
             .unwrap_or_else(|| gid.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes() {
-        assert_eq!(mode_string(Kind::Dir, 0o755), "drwxr-xr-x");
-        assert_eq!(mode_string(Kind::File, 0o4755), "-rwsr-xr-x");
-        assert_eq!(mode_string(Kind::File, 0o2644), "-rw-r-Sr--");
-        assert_eq!(mode_string(Kind::Dir, 0o1777), "drwxrwxrwt");
-        assert_eq!(mode_string(Kind::Dir, 0o1776), "drwxrwxrwT");
-        assert_eq!(mode_string(Kind::Symlink, 0o777), "lrwxrwxrwx");
-        assert_eq!(mode_string(Kind::Char, 0o666), "crw-rw-rw-");
-    }
-
-    #[test]
-    fn times() {
-        assert_eq!(format_time(0), "1970-01-01 00:00");
-        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00");
-        assert_eq!(format_time(-1), "1969-12-31 23:59");
     }
 }

@@ -1,27 +1,24 @@
-//! One module per subcommand.
+//! One module per subcommand, and nothing else: the argument groups they share are in `crate::args`,
+//! rendering in `crate::output` and `crate::render`, the FUSE serving protocol in `crate::serve`.
 
 pub mod cat;
 pub mod check;
 pub mod diff;
+pub mod docs;
 pub mod export;
 pub mod find;
 pub mod fsck;
-pub mod fuse;
 pub mod images;
 pub mod index;
 pub mod inspect;
-pub mod layer_files;
 pub mod layers;
 pub mod list_tags;
 pub mod ls;
 pub mod mount;
 pub mod mounts;
 pub mod packages;
-mod platform;
 pub mod prune;
 pub mod pull;
-mod registry_args;
 pub mod rmi;
-pub mod store;
 pub mod umount;
 pub mod unpack;

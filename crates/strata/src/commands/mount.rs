@@ -1,11 +1,13 @@
-//! `strata mount`: an image of the store, read-only, through the kernel's overlayfs.
+//! `strata mount`: any image read-only at a directory — through FUSE (`crate::serve`), or a store image
+//! through the kernel's overlayfs.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
 
-use super::store::{global, is_store_image};
+use crate::args::StoreArgs;
 use crate::output::{print_json, print_raw};
+use crate::serve::FuseArgs;
 
 /// Arguments of `strata mount`.
 #[derive(clap::Args)]
@@ -19,13 +21,13 @@ pub struct Args {
     /// An existing directory to mount it at.
     dir: PathBuf,
     #[command(flatten)]
-    fuse: super::fuse::FuseArgs,
+    fuse: FuseArgs,
 }
 
 /// Runs `strata mount`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     if args.fuse.wants_fuse(&args.image) {
-        return super::fuse::mount(&args.fuse, &args.image, &args.dir, args.json);
+        return crate::serve::mount(&args.fuse, store, &args.image, &args.dir, args.json);
     }
     if !rustix::process::geteuid().is_root() {
         bail!(
@@ -34,11 +36,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.dir.display()
         );
     }
-    let (store, image) = if is_store_image(&args.image) {
+    let (store, image) = if args.image.starts_with(strata_store::TRANSPORT) {
         let (root, runroot, image) = strata_store::parse_reference(&args.image)?;
-        (global().open_at(root, runroot)?, image)
+        (store.open_at(root, runroot)?, image)
     } else {
-        (global().open()?, args.image.clone())
+        (store.open()?, args.image.clone())
     };
     let report = store.mount_image(&image, &args.dir)?;
     if args.json {

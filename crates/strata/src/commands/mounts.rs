@@ -4,9 +4,9 @@
 use serde::Serialize;
 use strata_store::Store;
 
-use super::fuse::live_mounts;
-use super::store::global;
+use crate::args::StoreArgs;
 use crate::output::{print_json, print_raw};
+use crate::serve::live_mounts;
 
 /// Arguments of `strata mounts`.
 #[derive(clap::Args)]
@@ -37,11 +37,10 @@ struct OverlayMount {
 }
 
 /// Runs `strata mounts`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let mut mounts: Vec<Listed> = live_mounts()?.into_iter().map(Listed::Fuse).collect();
-    let g = global();
     // Listing never creates a store.
-    if let Ok(store) = Store::open_existing(&g.root(), &g.runroot()?) {
+    if let Ok(store) = Store::open_existing(&store.root(), &store.runroot()?) {
         let root = std::path::absolute(store.root())?;
         for b in store.mounts()? {
             mounts.push(Listed::Overlay(OverlayMount {

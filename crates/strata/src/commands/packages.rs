@@ -2,7 +2,7 @@
 
 use strata_scan::packages::Package;
 
-use super::ls::ScanArgs;
+use crate::args::{ImageArgs, StoreArgs};
 use crate::output::{print_json, print_raw};
 
 /// Arguments of `strata packages`.
@@ -13,12 +13,12 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    target: ScanArgs,
+    target: ImageArgs,
 }
 
 /// Runs `strata packages`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let image = args.target.open()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let image = args.target.open_scan(store)?;
     let packages = image.packages()?;
     if args.json {
         return print_json(&packages);

@@ -1,6 +1,6 @@
 //! `strata prune`: remove unnamed images, unused layers and leftovers of interrupted operations.
 
-use super::store::global;
+use crate::args::StoreArgs;
 use crate::output::{human_bytes, print_json, print_raw};
 
 /// Arguments of `strata prune`.
@@ -12,8 +12,8 @@ pub struct Args {
 }
 
 /// Runs `strata prune`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = global().open()?.prune()?;
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    let report = store.open()?.prune()?;
     if args.json {
         return print_json(&report);
     }

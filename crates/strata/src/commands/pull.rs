@@ -5,20 +5,18 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context as _;
-
-use strata_source::{ImageSource, resolve};
+use strata_image::{ImageSource, resolve};
 use strata_store::{PullEvent, PullOptions, normalise_name};
 
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
-use super::store::{global, is_store_image};
+use crate::args::image::{open_source, source_options};
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{human_bytes, print_json, print_raw};
 
 /// Arguments of `strata pull`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Name the image NAME (`x` means `localhost/x:latest`); may be repeated [default: the source's
-    /// reference, or `localhost/<path>:<tag>` for an OCI layout].
+    /// Name the image NAME (`x` means `localhost/x:latest`); may be repeated [default, as podman names it: a
+    /// docker-archive's RepoTags, the source's reference, or `localhost/<path>:<tag>` for an OCI layout].
     #[arg(long = "name", value_name = "NAME")]
     names: Vec<String>,
     /// Print a JSON report instead of the image ID.
@@ -153,9 +151,9 @@ impl Progress {
 }
 
 /// Runs `strata pull`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = global().open()?;
-    let source = super::store::open_image(&args.source, &args.registry.options()?)?;
+pub fn run(args: Args, store_args: &StoreArgs) -> anyhow::Result<()> {
+    let store = store_args.open()?;
+    let source = open_source(&args.source, &source_options(&args.registry, store_args)?)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
     let names = if args.names.is_empty() {
         default_names(&args.source, source.as_ref())?
@@ -175,15 +173,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             last: None,
         }),
     };
-    let report = store.pull(
-        source.as_ref(),
-        &image,
-        &PullOptions {
-            names,
-            uncompressed: is_store_image(&args.source),
-        },
-        &|e| progress.event(e),
-    );
+    let report = store.pull(source.as_ref(), &image, &PullOptions { names }, &|e| {
+        progress.event(e)
+    });
     progress.finish();
     let report = report?;
     if args.json {

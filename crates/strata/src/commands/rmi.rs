@@ -3,9 +3,9 @@
 use anyhow::{anyhow, bail};
 use strata_store::Store;
 
-use super::fuse::{live_mounts, umount};
-use super::store::global;
+use crate::args::StoreArgs;
 use crate::output::{print_error, print_json, print_raw};
+use crate::serve::{live_mounts, umount};
 
 /// Arguments of `strata rmi`.
 #[derive(clap::Args)]
@@ -24,8 +24,8 @@ pub struct Args {
 
 /// Runs `strata rmi`: removes every image it can, reports those it cannot (each on its own line, the last
 /// as the command's error).
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = global().open()?;
+pub fn run(args: Args, store_args: &StoreArgs) -> anyhow::Result<()> {
+    let store = store_args.open()?;
     let mut reports = Vec::new();
     let mut out = String::new();
     let mut errors = Vec::new();

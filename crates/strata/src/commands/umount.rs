@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::store::global;
+use crate::args::StoreArgs;
 
 /// Arguments of `strata umount`.
 #[derive(clap::Args)]
@@ -12,10 +12,10 @@ pub struct Args {
 }
 
 /// Runs `strata umount`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    if super::fuse::umount(&args.dir)? {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    if crate::serve::umount(&args.dir)? {
         return Ok(());
     }
-    global().open()?.unmount(&args.dir)?;
+    store.open()?.unmount(&args.dir)?;
     Ok(())
 }

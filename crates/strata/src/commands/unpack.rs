@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
+use strata_image::resolve;
 use strata_layer::unpack::{Mode, UnpackOptions, Unpacker};
-use strata_layer::unpack_layers;
-use strata_source::resolve;
+use strata_layer::{source_layer_specs, unpack_layers};
 
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
+use crate::args::image::{open_source, source_options};
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{human_bytes, print_json};
 
 /// Arguments of `strata unpack`.
@@ -55,11 +55,11 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Runs `strata unpack`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let source = super::store::open_image(&args.image, &args.registry.options()?)?;
+    let source = open_source(&args.image, &source_options(&args.registry, store)?)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
-    let specs = super::store::layer_specs(&args.image, &image)?;
+    let specs = source_layer_specs(source.as_ref(), &image)?;
     prepare(&args.dir)?;
     let mut unpacker = Unpacker::new(&args.dir, UnpackOptions::new(Mode::Squash))?;
     unpack_layers(source.as_ref(), &specs, &mut unpacker)?;

@@ -94,8 +94,8 @@ pub fn resolve(source: &dyn ImageSource, platform: &Platform) -> Result<Resolved
     })
 }
 
-/// Fails unless `manifest` has the size its descriptor declares.
-pub(crate) fn check_size(source_name: &str, manifest: &RawManifest, declared: u64) -> Result<()> {
+/// Fails unless `manifest` (of source `source_name`) has the size its descriptor declares.
+pub fn check_size(source_name: &str, manifest: &RawManifest, declared: u64) -> Result<()> {
     let actual = manifest.bytes.len() as u64;
     if actual == declared {
         return Ok(());

@@ -4,12 +4,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use strata_layer::LayerDir;
-use strata_layer::dir::read_full_at;
-
-use crate::contents::Contents;
+use super::{Contents, FileRef, truncated};
+use crate::dir::{LayerDir, read_full_at};
 use crate::error::{Error, Result};
-use crate::tree::FileRef;
 
 /// How many files [`DirContents`] keeps open.
 pub const OPEN_FILES: usize = 512;
@@ -20,7 +17,8 @@ pub const OPEN_FILES: usize = 512;
 /// in many requests is opened once. There is nothing to decompress and nothing to cache beyond that: the kernel's page cache holds the
 /// files' pages (and the mount's own pages, as for any FUSE file system).
 pub struct DirContents {
-    layers: Vec<LayerDir>,
+    /// Per layer (0 = bottom), its directory (`None`: a layer this provider does not read).
+    layers: Vec<Option<LayerDir>>,
     open: Mutex<OpenFiles>,
 }
 
@@ -41,8 +39,9 @@ impl std::fmt::Debug for DirContents {
 }
 
 impl DirContents {
-    /// Reads the layers from `layers`, bottom first (the same order as the image's indexes).
-    pub fn new(layers: Vec<LayerDir>) -> DirContents {
+    /// Reads the layers from `layers`, bottom first (the same order as the image's indexes); a layer
+    /// without a directory cannot be read here.
+    pub fn new(layers: Vec<Option<LayerDir>>) -> DirContents {
         DirContents {
             layers,
             open: Mutex::new(OpenFiles::default()),
@@ -88,11 +87,11 @@ impl Contents for DirContents {
         if want == 0 {
             return Ok(0);
         }
-        let truncated = || Error::Truncated {
-            layer: file.layer,
-            path: String::from_utf8_lossy(file.path).into_owned(),
-        };
-        let dir = self.layers.get(file.layer).ok_or_else(truncated)?;
+        let dir = self
+            .layers
+            .get(file.layer)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| truncated(file.layer, file.path))?;
         let f = self.file(dir, file)?;
         let n = read_full_at(&f, offset, &mut buf[..want]).map_err(|source| Error::Io {
             path: dir.path().join(String::from_utf8_lossy(file.path).as_ref()),
@@ -100,7 +99,7 @@ impl Contents for DirContents {
         })?;
         if n < want {
             // The file shrank after it was checked.
-            return Err(truncated());
+            return Err(truncated(file.layer, file.path));
         }
         Ok(n)
     }
@@ -117,7 +116,7 @@ mod tests {
         let layer = tmp.path().join("diff");
         std::fs::create_dir_all(layer.join("etc")).unwrap();
         std::fs::write(layer.join("etc/hosts"), b"127.0.0.1 localhost\n").unwrap();
-        let contents = DirContents::new(vec![LayerDir::open(&layer).unwrap()]);
+        let contents = DirContents::new(vec![Some(LayerDir::open(&layer).unwrap())]);
         let file = FileRef {
             layer: 0,
             offset: 512,
@@ -143,7 +142,7 @@ mod tests {
         for i in 0..n {
             std::fs::write(tmp.path().join(format!("f{i}")), format!("{i:08}")).unwrap();
         }
-        let contents = DirContents::new(vec![LayerDir::open(tmp.path()).unwrap()]);
+        let contents = DirContents::new(vec![Some(LayerDir::open(tmp.path()).unwrap())]);
         let mut buf = [0u8; 8];
         for round in 0..2 {
             for i in 0..n {

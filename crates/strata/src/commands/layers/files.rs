@@ -4,8 +4,8 @@
 use serde::Serialize;
 use strata_scan::layers::LayerReport;
 
-use super::ls::open_scan;
-use super::platform::PlatformArgs;
+use crate::args::image::{open_scan, source_options};
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{human_bytes, print_json, print_raw};
 
 #[derive(Serialize)]
@@ -18,8 +18,14 @@ struct Report<'a> {
 /// Prints the per-layer report of `image`: a table, or with `json` the object documented in docs/FORMAT.md
 /// ("JSON outputs": `{"image", "layers": [{"index", "digest", "entries", "added", "modified", "removed",
 /// "bytes", "wasted_bytes"}], "total_bytes", "wasted_bytes", "efficiency"}`).
-pub fn run_files(image: &str, json: bool, platform: &PlatformArgs) -> anyhow::Result<()> {
-    let scan = open_scan(image, platform, None)?;
+pub fn run_files(
+    image: &str,
+    json: bool,
+    platform: &PlatformArgs,
+    registry: &RegistryArgs,
+    store: &StoreArgs,
+) -> anyhow::Result<()> {
+    let scan = open_scan(image, platform, &source_options(registry, store)?)?;
     let report = scan.layer_report()?;
     if json {
         return print_json(&Report {

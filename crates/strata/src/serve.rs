@@ -1,5 +1,6 @@
-//! `strata mount --fuse`: any image mounted read-only through FUSE (`strata_fuse`), nothing unpacked; and
-//! what `strata umount` and `strata mounts` do with such mounts.
+//! The FUSE mount's serving protocol: `strata mount --fuse` mounts any image read-only through FUSE
+//! (`strata_fuse`), nothing unpacked; and what `strata umount`, `strata mounts` and `strata rmi` do with
+//! such mounts.
 //!
 //! Without `--foreground`, `strata mount` starts a copy of itself with the same arguments plus the hidden
 //! `--serve-detached`, which opens the image, mounts it, writes the mount record, says `ready REPORT` on
@@ -17,21 +18,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use strata_fuse::{FsOptions, ImageFs, MountOptions, MountRecord, Records};
-use strata_source::ImageSource;
+use strata_image::ImageSource;
+use strata_layer::IndexDir;
 
-use super::platform::PlatformArgs;
-use super::registry_args::RegistryArgs;
-use super::store::{is_store_image, open_store_image};
+use crate::args::image::{has_transport, source_options};
+use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{print_json, print_raw};
-
-/// The image transports read from their blobs (a store image is read from its layers' directories).
-const TRANSPORTS: [&str; 5] = [
-    "oci:",
-    "oci-archive:",
-    "docker-archive:",
-    "dir:",
-    "docker://",
-];
 
 /// How long `strata umount` waits for the serving process to finish.
 const UMOUNT_WAIT: Duration = Duration::from_secs(5);
@@ -73,21 +65,21 @@ impl FuseArgs {
         } else if self.overlay {
             false
         } else {
-            has_transport(image) || !rustix::process::geteuid().is_root()
+            reads_blobs(image) || !rustix::process::geteuid().is_root()
         }
     }
 }
 
 /// Whether `image` names a transport read from blobs (not a store image).
-pub fn has_transport(image: &str) -> bool {
-    TRANSPORTS.iter().any(|t| image.starts_with(t))
+fn reads_blobs(image: &str) -> bool {
+    has_transport(image) && !image.starts_with(strata_store::TRANSPORT)
 }
 
 /// The directory of FUSE mount records: `/run/strata/mounts` as root, `$XDG_RUNTIME_DIR/strata/mounts`
 /// otherwise (`$TMPDIR/strata-run-UID/mounts` without one, if that is the user's own: see
-/// [`super::store::run_dir`]).
+/// [`strata_store::user_run_dir`]).
 pub fn records() -> anyhow::Result<Records> {
-    Ok(Records::new(super::store::run_dir()?.join("mounts")))
+    Ok(Records::new(strata_store::user_run_dir()?.join("mounts")))
 }
 
 /// What `strata mount --fuse` reports (`--json`), and the serving process tells the first one.
@@ -104,10 +96,16 @@ struct Report {
 }
 
 /// Runs `strata mount --fuse [--foreground] IMAGE DIR`.
-pub fn mount(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
+pub fn mount(
+    args: &FuseArgs,
+    store: &StoreArgs,
+    image: &str,
+    dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
     let dir = strata_fuse::absolute(dir)?;
     if args.serve_detached || args.foreground {
-        return serve(args, image, &dir, json);
+        return serve(args, store, image, &dir, json);
     }
     prepare(&dir)?;
     let exe = std::env::current_exe().context("locating the strata executable")?;
@@ -186,32 +184,43 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
 }
 
 /// Opens, mounts and serves `image` at `dir` in this process (`--foreground` or `--serve-detached`).
-fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
+fn serve(
+    args: &FuseArgs,
+    store: &StoreArgs,
+    image: &str,
+    dir: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     prepare(dir)?;
     let options = FsOptions {
-        index_dir: args.index_dir.clone(),
+        index_dir: args.index_dir.as_deref().map(IndexDir::open).transpose()?,
         ..FsOptions::default()
     };
-    let mut store_image = None;
-    let fs = if has_transport(image) {
+    let source_options = source_options(&args.registry, store)?;
+    let platform = args.platform.platform();
+    let (fs, store_image) = if reads_blobs(image) {
         let source: Arc<dyn ImageSource> =
-            Arc::from(super::store::open_image(image, &args.registry.options()?)?);
-        ImageFs::open(source, &args.platform.platform(), &options)?
+            Arc::from(strata_store::transports().open(image, &source_options)?);
+        (ImageFs::open(source, &platform, &options)?, None)
     } else {
-        // A store image: its layers' indexes and diff dirs, nothing read from blobs.
-        let name = if is_store_image(image) {
+        // A store image: its layers' indexes and diff dirs, nothing read from blobs. The record names the
+        // store and the image, so that `strata rmi` refuses to remove it while it is mounted.
+        let name = if image.starts_with(strata_store::TRANSPORT) {
             image.to_owned()
         } else {
-            format!("containers-storage:{image}")
+            format!("{}:{image}", strata_store::TRANSPORT)
         };
-        let source = Arc::new(open_store_image(&name)?);
-        let view = source.view(&args.platform.platform())?;
-        store_image = Some((
+        let source = strata_store::open_source(&name, &store.root(), &store.runroot()?)?;
+        let store_image = (
             std::path::absolute(source.store().root())?,
             source.image().id.clone(),
-        ));
-        ImageFs::from_view(&view, source, &options)?
+        );
+        let source: Arc<dyn ImageSource> = Arc::new(source);
+        (
+            ImageFs::open(source, &platform, &options)?,
+            Some(store_image),
+        )
     };
     let summary = fs.summary().clone();
     let mounted = strata_fuse::mount(fs, dir, &MountOptions::default())?;

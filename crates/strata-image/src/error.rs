@@ -3,17 +3,17 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Errors from opening and reading image sources.
+/// Errors from opening and reading image sources, whatever their transport.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The image name has a transport prefix strata does not know.
-    #[error(
-        "unknown transport {transport:?} (known: oci, oci-archive, docker-archive, dir, docker)"
-    )]
+    #[error("unknown transport {transport:?} (known: {known})")]
     UnknownTransport {
         /// The prefix before the first `:`.
         transport: String,
+        /// The transports that are known, as `oci, oci-archive, …`.
+        known: String,
     },
     /// The image name is malformed for its transport.
     #[error("invalid image name {name:?}: {reason}")]
@@ -57,37 +57,43 @@ pub enum Error {
         #[source]
         error: strata_oci::Error,
     },
-    /// A registry (`docker://`) could not be reached, refused a request or sent something wrong.
+    /// A transport's own error: a registry (`docker://`) that could not be reached, refused a request or
+    /// sent something wrong; a store that could not be read. The transport's crate recovers its type (e.g.
+    /// `strata_source::registry_error`).
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Transport(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// Result with this crate's [`Error`](enum@Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+    /// A file of the source (for archives, `ARCHIVE/MEMBER`) that could not be read.
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
     }
 
-    pub(crate) fn oci(source_name: &str, error: strata_oci::Error) -> Self {
+    /// Metadata of source `source_name` that failed to parse or verify.
+    pub fn oci(source_name: &str, error: strata_oci::Error) -> Self {
         Error::Oci {
             source_name: source_name.to_owned(),
             error,
         }
     }
 
-    pub(crate) fn invalid(source_name: &str, reason: impl Into<String>) -> Self {
+    /// Source `source_name` is not well formed: `reason`.
+    pub fn invalid(source_name: &str, reason: impl Into<String>) -> Self {
         Error::Invalid {
             source_name: source_name.to_owned(),
             reason: reason.into(),
         }
     }
 
-    pub(crate) fn not_found(source_name: &str, what: impl Into<String>) -> Self {
+    /// `what` is not in source `source_name`.
+    pub fn not_found(source_name: &str, what: impl Into<String>) -> Self {
         Error::NotFound {
             what: what.into(),
             source_name: source_name.to_owned(),

@@ -76,7 +76,7 @@ fn check(name: &str) {
 #[test]
 fn the_sample_reads_the_same_through_its_view() {
     check(&format!(
-        "oci-archive:{}/../../samples/sample.tar",
+        "oci-archive:{}/../samples/sample.tar",
         env!("CARGO_MANIFEST_DIR")
     ));
 }

@@ -1,0 +1,152 @@
+//! The image seam: what every image transport offers the rest of strata, and how a name becomes one image.
+//!
+//! This crate owns the [`ImageSource`] trait — an image's manifests and blobs, read whole, streamed or by
+//! byte range, each verified against its digest — with the [`Error`](enum@Error) every transport reports
+//! through, and [`resolve()`], which walks from a source's top-level manifest through indexes to the manifest
+//! and config of one platform's image. The transports themselves live elsewhere (files and registries in
+//! `strata-source`, the store's `containers-storage:` in `strata-store`); so does everything that reads
+//! layers (`strata-layer`). Image destinations (writing images: `strata copy`) will sit beside the trait
+//! here.
+//!
+//! **Invariants:** a source never serves bytes from outside itself; every manifest, config and blob read
+//! whole or streamed is verified against its digest (byte ranges cannot be, and are documented as such);
+//! metadata reads are bounded ([`strata_oci::MAX_MANIFEST_SIZE`]).
+//!
+//! **Must not depend on:** any strata crate but `strata-oci`; no I/O library, HTTP, TLS or thread pool. It
+//! never prints.
+
+mod error;
+mod resolve;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use strata_oci::{Digest, ImageReference};
+
+pub use error::{Error, Result};
+pub use resolve::{MAX_INDEX_DEPTH, ResolvedImage, check_size, resolve};
+
+/// Manifest bytes exactly as the source stores them, with their digest and declared media type.
+#[derive(Debug, Clone)]
+pub struct RawManifest {
+    /// The bytes, unchanged.
+    pub bytes: Vec<u8>,
+    /// The digest of the bytes.
+    pub digest: Digest,
+    /// The media type the source declared for it (a descriptor's or a `Content-Type`), if any.
+    pub media_type: Option<String>,
+}
+
+/// A blob being read. The reader verifies the blob's digest and size: a mismatch surfaces as an
+/// [`std::io::ErrorKind::InvalidData`] error at the end of the stream.
+pub struct Blob {
+    /// The blob's size in bytes.
+    pub size: u64,
+    /// The verified stream of its bytes.
+    pub reader: Box<dyn Read + Send>,
+}
+
+/// How a source serves an image's layer blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerBlobs {
+    /// By the digests the manifest names, compressed as the manifest says (every transport but a store).
+    AsInManifest,
+    /// By diff ID, as uncompressed tar: the source keeps layers unpacked (a containers/storage store) and
+    /// rebuilds each layer's tar on request.
+    ByDiffId,
+}
+
+/// A layer a source keeps unpacked and indexed (a store's layer): its layer index file and its directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptLayer {
+    /// The layer's strata index file (docs/FORMAT.md).
+    pub index: PathBuf,
+    /// The directory holding the layer's files (a containers/storage `diff` directory).
+    pub dir: PathBuf,
+}
+
+/// A place images are read from: one image name of one transport.
+pub trait ImageSource: Send + Sync {
+    /// The source as the user named it, `transport:path…`, for messages.
+    fn name(&self) -> &str;
+
+    /// The docker reference the source was opened with, if any (e.g. `docker-archive:F:repo:tag`).
+    fn docker_reference(&self) -> Option<&ImageReference> {
+        None
+    }
+
+    /// The names the source itself records for the image, as written there: a `docker-archive:`'s
+    /// `RepoTags` (all of the chosen image's, or only the one the reference selected, as containers/image's
+    /// `ManifestTagsForReference`). Empty for transports that record none.
+    fn recorded_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The top-level manifest the name designates (possibly an index).
+    fn top_manifest(&self) -> Result<RawManifest>;
+
+    /// The manifest with `digest`, verified; `media_type` is the type its descriptor declares.
+    fn manifest(&self, digest: &Digest, media_type: Option<&str>) -> Result<RawManifest>;
+
+    /// Opens the blob with `digest` for a verified sequential read.
+    fn open_blob(&self, digest: &Digest) -> Result<Blob>;
+
+    /// Reads up to `buf.len()` bytes of blob `digest` at `offset` (unverified: ranges cannot be hashed).
+    /// Returns 0 at or past the end.
+    fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize>;
+
+    /// The tags of the image's repository, where the transport has a notion of them (empty otherwise).
+    fn repo_tags(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// How this source serves layer blobs ([`LayerBlobs::AsInManifest`] unless it keeps layers unpacked).
+    fn layer_blobs(&self) -> LayerBlobs {
+        LayerBlobs::AsInManifest
+    }
+
+    /// The layer with diff ID `diff_id`, if this source keeps it unpacked and indexed (a store): then its
+    /// files are read from its directory and nothing is read from its blob. `Ok(None)` otherwise.
+    fn kept_layer(&self, diff_id: &Digest) -> Result<Option<KeptLayer>> {
+        let _ = diff_id;
+        Ok(None)
+    }
+}
+
+/// Reads a whole small blob (config, manifest), verified, refusing blobs over `limit` bytes.
+pub fn read_blob(source: &dyn ImageSource, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+    let blob = source.open_blob(digest)?;
+    if blob.size > limit {
+        return Err(Error::oci(
+            source.name(),
+            strata_oci::Error::TooLarge {
+                what: format!("blob {digest}"),
+                size: blob.size,
+                limit,
+            },
+        ));
+    }
+    let mut out = Vec::new();
+    blob.reader
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| read_error(source.name(), digest, e))?;
+    Ok(out)
+}
+
+/// Maps an error from a verified blob stream to a source error, keeping digest mismatches typed.
+fn read_error(source_name: &str, digest: &Digest, e: std::io::Error) -> Error {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<strata_oci::Error>())
+    {
+        Some(strata_oci::Error::DigestMismatch { expected, actual }) => Error::oci(
+            source_name,
+            strata_oci::Error::DigestMismatch {
+                expected: expected.clone(),
+                actual: actual.clone(),
+            },
+        ),
+        _ => Error::io(format!("{source_name} blob {digest}"), e),
+    }
+}

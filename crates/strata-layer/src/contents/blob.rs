@@ -1,0 +1,458 @@
+//! [`BlobContents`]: file bytes decompressed from the layer blobs through their checkpoints, a span at a
+//! time, into the shared piece cache ([`super::cache`]), read ahead by worker threads ([`super::ahead`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use strata_image::ImageSource;
+use strata_index::LayerIndex;
+use strata_oci::media::Compression;
+
+use super::ahead::{Ahead, Job, MAX_AHEAD_CHUNKS};
+use super::cache::{Busy, Piece, PieceCache, PieceData, lock};
+use super::{CHUNK, ContentOptions, ContentStats, Contents, FileRef, truncated};
+use crate::error::{Error, Result};
+use crate::random::LayerReader;
+
+/// File bytes read from the compressed layer blobs of an image source.
+///
+/// [`BlobContents`] reads through each layer's [`LayerReader`]. A layer's tar stream is cut at its
+/// checkpoints into spans (about 4 MiB each) that can be decompressed independently, hence in parallel, and
+/// each span into equal pieces of at most [`CHUNK`] bytes. Decompressed pieces go into a bounded,
+/// least-recently-used cache shared by all requests: a small file next to one just read costs a copy, not a
+/// decompression, whatever order files are read in. Under a page cache (a FUSE mount,
+/// [`ContentOptions::page_cache_above`]), a piece that lies inside one file leaves the cache once all of it
+/// was read (the kernel keeps the file's pages), its memory going to the next piece; without one (the
+/// scanner), pieces stay until evicted, so a file read twice is decompressed once.
+///
+/// A span has at most one decoder at a time, with its own open decompressor carrying on from one piece to
+/// the next: whoever needs a piece of a span another thread is decoding waits for that piece (or for the
+/// other decoder to finish, and then continues where it stopped) instead of decompressing the span's
+/// beginning a second time.
+///
+/// Reads are read ahead on worker threads, each decompressing a span from its checkpoint: as soon as the
+/// first read of a file arrives, the spans the rest of the file covers are queued, the rest of the one
+/// being read included (one span ahead at first, doubling as the reader moves on, up to two per worker and
+/// half the cache; sliding as it goes),
+/// and a reader going through files in order also gets the next few spans queued. Queued spans no reader is heading for any
+/// more (it went elsewhere) are dropped. Uncompressed layers are read directly.
+///
+/// Layers a store keeps unpacked are read by [`super::DirContents`] instead.
+pub struct BlobContents {
+    pub(super) inner: Arc<Inner>,
+    /// Read-ahead jobs for the worker threads (which end when this is dropped).
+    pub(super) jobs: mpsc::Sender<Job>,
+}
+
+/// What the readers and the read-ahead workers share.
+pub(super) struct Inner {
+    pub(super) source: Arc<dyn ImageSource>,
+    pub(super) layers: Vec<Layer>,
+    pub(super) cache: PieceCache,
+    /// The span decoders (see [`Inner::span_reader`]).
+    pub(super) decoders: Mutex<Decoders>,
+    pub(super) ahead: Mutex<Ahead>,
+    /// Spans read ahead of a sequential reader; 0: no read-ahead at all (no workers).
+    pub(super) window: usize,
+    /// Most bytes of spans queued ahead of one reader.
+    pub(super) ahead_bytes: u64,
+    /// Most spans queued ahead of the one a reader is in (see [`super::ahead::Stream::ahead`]): enough to keep every
+    /// worker busy behind a fast reader, few enough that a program reading only the start of a large file
+    /// (`file`, a scanner looking at headers) does not have all of it decompressed.
+    pub(super) ahead_spans: usize,
+    /// Pieces read wholly inside one file are dropped once read (a page cache above keeps them).
+    pub(super) retire_read: bool,
+    /// Spans a decoder started on from their checkpoint.
+    pub(super) spans_decoded: AtomicU64,
+    /// Pieces decompressed.
+    pub(super) pieces_decoded: AtomicU64,
+}
+
+/// One layer: its reader, and where its checkpoints are.
+pub(super) struct Layer {
+    pub(super) reader: LayerReader<'static>,
+    pub(super) compressed: bool,
+    /// Uncompressed offsets of the checkpoints, ascending, starting with 0.
+    pub(super) starts: Vec<u64>,
+    pub(super) tar_size: u64,
+}
+
+/// Where a checkpoint span lies in the tar stream, and how it is cut into pieces.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    pub(super) start: u64,
+    pub(super) end: u64,
+    pub(super) pieces: u64,
+    /// Length of every piece but the last (which may be shorter); at most [`CHUNK`].
+    pub(super) piece_len: u64,
+}
+
+impl Span {
+    /// Offset and length of piece `p`.
+    pub(super) fn piece(&self, p: u64) -> (u64, usize) {
+        let at = self
+            .start
+            .saturating_add(p.saturating_mul(self.piece_len))
+            .min(self.end);
+        let len = self.piece_len.min(self.end - at);
+        // At most CHUNK.
+        (at, usize::try_from(len).unwrap_or(CHUNK))
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+impl Layer {
+    /// Span `s`, if the layer has it.
+    pub(super) fn span(&self, s: usize) -> Option<Span> {
+        let start = (*self.starts.get(s)?).min(self.tar_size);
+        let end = self
+            .starts
+            .get(s + 1)
+            .copied()
+            .unwrap_or(self.tar_size)
+            .clamp(start, self.tar_size);
+        let len = end - start;
+        let pieces = len.div_ceil(CHUNK as u64);
+        let piece_len = if pieces == 0 { 0 } else { len.div_ceil(pieces) };
+        Some(Span {
+            start,
+            end,
+            pieces,
+            piece_len,
+        })
+    }
+
+    /// The span and piece holding tar offset `pos`.
+    pub(super) fn locate(&self, pos: u64) -> Option<Place> {
+        if pos >= self.tar_size {
+            return None;
+        }
+        let s = self.starts.partition_point(|&x| x <= pos).checked_sub(1)?;
+        let span = self.span(s)?;
+        if pos < span.start || pos >= span.end || span.piece_len == 0 {
+            return None;
+        }
+        Some(Place {
+            s,
+            span,
+            p: (pos - span.start) / span.piece_len,
+        })
+    }
+}
+
+/// A piece of a layer's tar stream: piece `p` of span `s`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Place {
+    pub(super) s: usize,
+    pub(super) span: Span,
+    pub(super) p: u64,
+}
+
+/// The span readers of [`Inner::span_reader`], by (layer, span), with when each was last used.
+#[derive(Default)]
+pub(super) struct Decoders {
+    pub(super) map: HashMap<(usize, usize), (Arc<LayerReader<'static>>, u64)>,
+    pub(super) tick: u64,
+}
+
+/// Span readers kept (each with an open decoder: up to 1 MiB of output and the decompressor's state);
+/// the least recently used one is dropped.
+const MAX_DECODERS: usize = 12;
+
+/// A reader missing a piece also decodes up to this many missing pieces just before it that it has not
+/// asked for yet (its decoder goes through them anyway): requests that arrive out of order find them.
+const BACKFILL: u64 = 4;
+
+impl std::fmt::Debug for BlobContents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobContents")
+            .field("layers", &self.inner.layers.len())
+            .field("cache_bytes", &self.inner.cache.capacity)
+            .field("window", &self.inner.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobContents {
+    /// Reads the layers `indexes` describe (bottom first) from `source`, caching up to
+    /// `options.cache_bytes` of decompressed pieces (at least one [`CHUNK`]). Reads of compressed layers are
+    /// read ahead by a few worker threads (one per CPU, at most 4), each decompressing a later checkpoint
+    /// span, when the cache holds at least 16 chunks.
+    pub fn new(
+        source: Arc<dyn ImageSource>,
+        indexes: &[LayerIndex],
+        options: &ContentOptions,
+    ) -> Result<BlobContents> {
+        let cache_bytes = options.cache_bytes;
+        let mut layers = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            let reader = LayerReader::from_index(Arc::clone(&source), index)?;
+            let mut starts: Vec<u64> = std::iter::once(0)
+                .chain(reader.checkpoints().iter().map(|c| c.uncompressed_offset))
+                .collect();
+            starts.sort_unstable();
+            starts.dedup();
+            layers.push(Layer {
+                compressed: reader.compression() != Compression::None,
+                reader,
+                starts,
+                tar_size: index.layer().tar_size,
+            });
+        }
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let capacity = cache_bytes.max(CHUNK);
+        let inner = Arc::new(Inner {
+            source,
+            layers,
+            decoders: Mutex::new(Decoders::default()),
+            cache: PieceCache::new(capacity as u64),
+            ahead: Mutex::new(Ahead::default()),
+            // Keep what is read ahead well inside the cache.
+            window: workers.min(capacity / CHUNK / (2 * MAX_AHEAD_CHUNKS as usize)),
+            ahead_bytes: (capacity / 2) as u64,
+            ahead_spans: 2 * workers,
+            retire_read: options.page_cache_above,
+            spans_decoded: AtomicU64::new(0),
+            pieces_decoded: AtomicU64::new(0),
+        });
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        if inner.window > 0 {
+            for i in 0..workers {
+                let inner = Arc::clone(&inner);
+                let rx = Arc::clone(&rx);
+                // Without workers, reads are simply not read ahead.
+                let _ = std::thread::Builder::new()
+                    .name(format!("strata-ahead-{i}"))
+                    .spawn(move || {
+                        loop {
+                            let job = lock(&rx).recv();
+                            let Ok(job) = job else { break };
+                            inner.run(job);
+                        }
+                    });
+            }
+        }
+        Ok(BlobContents { inner, jobs: tx })
+    }
+
+    /// What was decompressed so far.
+    pub fn stats(&self) -> ContentStats {
+        ContentStats {
+            spans_decoded: self.inner.spans_decoded.load(Ordering::Relaxed),
+            pieces_decoded: self.inner.pieces_decoded.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Inner {
+    /// Piece `at` of layer `index`: from the cache, from the decoder already at work on the span (waiting
+    /// for it), or decompressed here, together with the missing pieces from `unasked` on before it (a
+    /// reader is about to ask for those: requests arrive out of order).
+    pub(super) fn piece(
+        &self,
+        index: usize,
+        layer: &Layer,
+        at: &Place,
+        unasked: u64,
+    ) -> Result<Piece> {
+        let Place { s, span, p } = *at;
+        let mut state = self.cache.lock();
+        let from = loop {
+            if let Some(piece) = state.get(index, s, p) {
+                return Ok(piece);
+            }
+            if state.busy.insert((index, s)) {
+                // This thread decodes the span now; the missing pieces just before `p` too.
+                let mut from = p;
+                while from > unasked && p - from < BACKFILL && state.needed(&(index, s, from - 1)) {
+                    from -= 1;
+                }
+                break from;
+            }
+            // Another thread is decoding this span: it may be decoding `p`, or will soon be done.
+            state = self.cache.wait(state);
+        };
+        drop(state);
+        self.decode(index, layer, s, &span, from, p)?
+            .ok_or_else(|| truncated(index, b""))
+    }
+
+    /// Decodes pieces `from..=until` of span `s` of layer `index` into the cache, in order, with one
+    /// decoder, and returns piece `until` (`None` if the stream ended before it). The caller has marked
+    /// the span busy; this unmarks it.
+    pub(super) fn decode(
+        &self,
+        index: usize,
+        layer: &Layer,
+        s: usize,
+        span: &Span,
+        from: u64,
+        until: u64,
+    ) -> Result<Option<Piece>> {
+        let _busy = Busy {
+            cache: &self.cache,
+            key: (index, s),
+        };
+        let reader = self.span_reader(index, layer, s, span);
+        let mut last = None;
+        for p in from..=until.min(span.pieces.saturating_sub(1)) {
+            let (at, len) = span.piece(p);
+            let mut buf = self.cache.buffer(len);
+            let n = reader.read_at(at, &mut buf)?;
+            self.pieces_decoded.fetch_add(1, Ordering::Relaxed);
+            buf.truncate(n);
+            let piece = Arc::new(PieceData {
+                bytes: buf,
+                copied: AtomicUsize::new(0),
+            });
+            if p == until {
+                self.cache.insert((index, s, p), Arc::clone(&piece));
+                last = Some(piece);
+            } else {
+                // (A piece read already is only gone through.)
+                self.cache.offer((index, s, p), piece);
+            }
+            if n < len {
+                // The stream ends here.
+                break;
+            }
+        }
+        Ok(last)
+    }
+
+    /// The reader of span `s` of layer `index`: one that knows only the span's checkpoint, kept while the
+    /// span is being read. Its open decoder carries on from one piece to the next (one per span: the
+    /// layer's own reader keeps only a couple, which the decoders of several spans at once would take
+    /// from each other, each then starting again from its checkpoint).
+    fn span_reader(
+        &self,
+        index: usize,
+        layer: &Layer,
+        s: usize,
+        span: &Span,
+    ) -> Arc<LayerReader<'static>> {
+        let mut decoders = lock(&self.decoders);
+        decoders.tick += 1;
+        let tick = decoders.tick;
+        if let Some((reader, used)) = decoders.map.get_mut(&(index, s)) {
+            *used = tick;
+            return Arc::clone(reader);
+        }
+        let checkpoints = layer.reader.checkpoints();
+        let checkpoint = checkpoints
+            .binary_search_by_key(&span.start, |c| c.uncompressed_offset)
+            .ok()
+            .and_then(|i| checkpoints.get(i))
+            .cloned();
+        let reader = Arc::new(
+            LayerReader::new(
+                Arc::clone(&self.source),
+                layer.reader.digest().clone(),
+                layer.reader.compression(),
+                checkpoint.into_iter().collect(),
+            )
+            .with_tar_size(layer.tar_size)
+            // Pieces are cached here, and a span's decoder only goes forward: no history to keep.
+            .with_history(0),
+        );
+        if decoders.map.len() >= MAX_DECODERS
+            && let Some(oldest) = decoders
+                .map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k)
+        {
+            decoders.map.remove(&oldest);
+        }
+        decoders.map.insert((index, s), (Arc::clone(&reader), tick));
+        self.spans_decoded.fetch_add(1, Ordering::Relaxed);
+        reader
+    }
+
+    /// Reads the tar stream of layer `index` from `at` into `buf`, for the file whose content is
+    /// `file` (tar offsets).
+    fn read_tar(
+        &self,
+        index: usize,
+        at: u64,
+        file: std::ops::Range<u64>,
+        buf: &mut [u8],
+        jobs: &mpsc::Sender<Job>,
+    ) -> Result<()> {
+        let layer = self
+            .layers
+            .get(index)
+            .ok_or_else(|| truncated(index, b""))?;
+        if !layer.compressed {
+            let n = layer.reader.read_at(at, buf)?;
+            return if n == buf.len() {
+                Ok(())
+            } else {
+                Err(truncated(index, b""))
+            };
+        }
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = at.saturating_add(done as u64);
+            let place = layer.locate(pos).ok_or_else(|| truncated(index, b""))?;
+            let unasked = if self.window > 0 {
+                self.read_ahead(index, layer, &place, file.end, jobs)
+            } else {
+                place.p
+            };
+            let piece = self.piece(index, layer, &place, unasked)?;
+            let start = place.span.piece(place.p).0;
+            // Within one piece: fits in usize.
+            let within = usize::try_from(pos - start).unwrap_or(usize::MAX);
+            let available = piece.bytes.get(within..).unwrap_or_default();
+            if available.is_empty() {
+                return Err(truncated(index, b""));
+            }
+            let n = available.len().min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&available[..n]);
+            done += n;
+            // A piece inside one file is read once (the kernel keeps the file's pages): once all of it
+            // was, its memory goes to the next piece decoded.
+            let end = start.saturating_add(piece.bytes.len() as u64);
+            if self.retire_read
+                && file.start <= start
+                && end <= file.end
+                && piece.copied.fetch_add(n, Ordering::Relaxed) + n >= piece.bytes.len()
+            {
+                self.cache.retire((index, place.s, place.p), piece);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Contents for BlobContents {
+    fn read_at(&self, file: &FileRef<'_>, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let left = file.size.saturating_sub(offset);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let at = file
+            .offset
+            .checked_add(offset)
+            .ok_or_else(|| truncated(file.layer, file.path))?;
+        let range = file.offset..file.offset.saturating_add(file.size);
+        self.inner
+            .read_tar(file.layer, at, range, &mut buf[..want], &self.jobs)
+            .map_err(|e| match e {
+                Error::Truncated { layer, .. } => truncated(layer, file.path),
+                e => e,
+            })?;
+        Ok(want)
+    }
+
+    fn stats(&self) -> ContentStats {
+        BlobContents::stats(self)
+    }
+}

@@ -1,0 +1,74 @@
+//! The image a command opens, with the flags that choose it (platform) and reach it (registry, store):
+//! every command that opens an image takes the same ones.
+
+use std::sync::Arc;
+
+use strata_image::ImageSource;
+use strata_scan::ScanImage;
+use strata_source::SourceOptions;
+
+use super::{PlatformArgs, RegistryArgs, StoreArgs};
+
+/// The image flags and the image, as every command that reads an image takes them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImageArgs {
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG|:@N],
+    /// dir:DIR, docker://REFERENCE, containers-storage:[ROOT+RUNROOT]IMAGE, or a name or ID in the store.
+    pub image: String,
+}
+
+/// The source options for `registry` and `store`.
+pub fn source_options(registry: &RegistryArgs, store: &StoreArgs) -> anyhow::Result<SourceOptions> {
+    let mut options = registry.options()?;
+    options.storage_root = store.given_root();
+    options.storage_runroot = store.given_runroot();
+    Ok(options)
+}
+
+impl ImageArgs {
+    /// The source options these flags describe, with the store `store` names.
+    pub fn options(&self, store: &StoreArgs) -> anyhow::Result<SourceOptions> {
+        source_options(&self.registry, store)
+    }
+
+    /// Opens the image for scanning: nothing unpacked (see [`ScanImage::open_with`]).
+    pub fn open_scan(&self, store: &StoreArgs) -> anyhow::Result<ScanImage> {
+        open_scan(&self.image, &self.platform, &self.options(store)?)
+    }
+}
+
+/// Whether `name` starts with a transport (`oci:`, `docker://`, `containers-storage:`, …).
+pub fn has_transport(name: &str) -> bool {
+    strata_store::transports().of(name).is_some()
+}
+
+/// Opens image `name` with `options`: a name with a transport through it, a bare name (or ID) from the
+/// store, as `containers-storage:NAME`.
+pub fn open_source(name: &str, options: &SourceOptions) -> anyhow::Result<Box<dyn ImageSource>> {
+    let transports = strata_store::transports();
+    if transports.of(name).is_some() {
+        return Ok(transports.open(name, options)?);
+    }
+    let in_store = format!("{}:{name}", strata_store::TRANSPORT);
+    transports.open(&in_store, options).map_err(|e| {
+        let forms: Vec<&str> = transports.list().iter().map(|t| t.form).collect();
+        anyhow::Error::new(e).context(format!(
+            "{name:?} names no transport ({}) and is no image of the store",
+            forms.join(", ")
+        ))
+    })
+}
+
+/// Opens image `name` for scanning, for `platform`, with `options`.
+pub fn open_scan(
+    name: &str,
+    platform: &PlatformArgs,
+    options: &SourceOptions,
+) -> anyhow::Result<ScanImage> {
+    let source: Arc<dyn ImageSource> = Arc::from(open_source(name, options)?);
+    Ok(ScanImage::from_source(name, source, &platform.platform())?)
+}

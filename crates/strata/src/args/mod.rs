@@ -1,0 +1,12 @@
+//! The argument groups commands share: the image a command opens (with the flags that choose and reach
+//! it), the platform, the registry and the store.
+
+pub mod image;
+pub mod platform;
+pub mod registry;
+pub mod store;
+
+pub use image::ImageArgs;
+pub use platform::PlatformArgs;
+pub use registry::RegistryArgs;
+pub use store::StoreArgs;
