@@ -681,7 +681,16 @@ fn concurrent_pulls_removals_and_mounts_with_random_kills_leave_a_consistent_sto
                             let _ = child.kill();
                         }
                         let out = child.wait_with_output().unwrap();
-                        let err = String::from_utf8_lossy(&out.stderr);
+                        // Leave out the notes of what the open cleaned up ("incomplete layer …").
+                        let err: String = String::from_utf8_lossy(&out.stderr)
+                            .lines()
+                            .filter(|l| {
+                                !l.starts_with(
+                                    "strata: removed what an interrupted operation left:",
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n");
                         let bad = out.status.code() == Some(101)
                             || [
                                 "panicked",
@@ -750,4 +759,521 @@ fn concurrent_pulls_removals_and_mounts_with_random_kills_leave_a_consistent_sto
             .is_empty()
     );
     assert!(s.podman_image_ids().is_empty());
+}
+
+// ------------------------------------------------------------------------------ issue 19: the first hour
+
+/// An image of gzip layers only (docker archives cannot hold zstd ones): the shared base and one of its own.
+fn gzip_image(variant: u32) -> ImageBuilder {
+    let mut own = LayerBuilder::new();
+    own.dir("opt");
+    own.file(
+        format!("opt/data-{variant}").as_str(),
+        strata_fixtures::noise(10_000, u64::from(variant)),
+    );
+    ImageBuilder::new()
+        .architecture(host_arch())
+        .os("linux")
+        .created("2024-01-02T03:04:05Z")
+        .layer(base_layer(), Compression::Gzip)
+        .layer(own, Compression::Gzip)
+}
+
+/// Copies docker archive `from` to `to` with its one image's `RepoTags` replaced by `tags` (as `docker
+/// save` writes them: short names, not normalised).
+fn with_repo_tags(from: &Path, to: &Path, tags: &[&str]) {
+    let mut input = tar::Archive::new(fs::File::open(from).unwrap());
+    let mut out = tar::Builder::new(fs::File::create(to).unwrap());
+    for entry in input.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if path == Path::new("manifest.json") {
+            let mut m = parse_json(&data, "manifest.json");
+            m[0]["RepoTags"] = serde_json::json!(tags);
+            data = serde_json::to_vec(&m).unwrap();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        out.append_data(&mut header, &path, &data[..]).unwrap();
+    }
+    out.finish().unwrap();
+}
+
+/// The names of the only image of a store, as podman and as strata list them.
+fn podman_names(s: &TestStore) -> Value {
+    let v = parse_json(
+        &s.podman_ok(["images", "--format", "json"]),
+        "podman images",
+    );
+    // One entry per name, all of the one image.
+    assert!(
+        v.as_array().unwrap().iter().all(|i| i["Id"] == v[0]["Id"]),
+        "{v}"
+    );
+    v[0]["Names"].clone()
+}
+
+fn strata_names(s: &TestStore) -> Value {
+    let v = s.strata_json(["images", "--json"]);
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    v[0]["names"].clone()
+}
+
+/// A `docker-archive:` pull is named from the archive's `RepoTags`, exactly as podman names it (short names
+/// normalised under `localhost/`, every tag, podman's order), and pulling an image already in the store adds
+/// the new names in front of its others, as podman does. Without names, `prune` would delete it.
+#[test]
+fn a_docker_archive_pull_is_named_as_podman_names_it() {
+    if !(ready() && require_tool("skopeo")) {
+        return;
+    }
+    let p = TestStore::new();
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&gzip_image(40), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    // skopeo writes normalised names; docker save writes them as given.
+    let skopeo_archive = s.dir().join("skopeo.tar");
+    strata_tests::skopeo_ok([
+        "copy",
+        "-q",
+        "--additional-tag",
+        "example.com/x/y:1",
+        &src,
+        &format!("docker-archive:{}:eval/debian:v4", skopeo_archive.display()),
+    ]);
+    let docker_archive = s.dir().join("docker.tar");
+    with_repo_tags(&skopeo_archive, &docker_archive, &["eval/debian:v4", "foo"]);
+
+    for archive in [&skopeo_archive, &docker_archive] {
+        let reference = format!("docker-archive:{}", archive.display());
+        assert_eq!(
+            stdout_line(&p.podman_ok(["pull", "-q", &reference])),
+            image_id
+        );
+        assert_eq!(
+            stdout_line(&s.strata_ok(["pull", "-q", &reference])),
+            image_id
+        );
+        let names = strata_names(&s);
+        assert_eq!(names, podman_names(&p), "after pulling {reference}");
+    }
+    assert_eq!(
+        strata_names(&s),
+        serde_json::json!([
+            "localhost/foo:latest",
+            "localhost/eval/debian:v4",
+            "example.com/x/y:1",
+            "docker.io/eval/debian:v4"
+        ])
+    );
+    let listed = String::from_utf8_lossy(&s.strata_ok(["images"])).into_owned();
+    assert!(!listed.contains("<none>"), "{listed}");
+    s.strata_ok(["prune"]);
+    assert_eq!(s.strata_image_ids(), vec![image_id]);
+}
+
+/// `strata rmi` refuses an image strata has mounted, naming the user's directory and the command that
+/// unmounts it, also after podman dropped the layer mount's count (`podman image umount`), which used to let
+/// the removal empty the mount under its user; and it names podman's own mount as podman's.
+#[test]
+fn rmi_refuses_an_image_strata_mounted_whatever_podman_counts() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(41, 20_000), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    s.strata_ok(["pull", "-q", "--name", "guard/img", &src]);
+    let mnt = s.scratch("mnt");
+    s.strata_ok(["mount".as_ref(), "guard/img".as_ref(), mnt.as_os_str()]);
+    let refused = |why: &str| {
+        let out = s.strata(["rmi", "guard/img"]);
+        strata_tests::assert_clean_error(&out, why);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused("rmi of a mounted image");
+    let umount = format!("strata umount {}", mnt.display());
+    assert!(err.contains(&umount), "{err}");
+    assert!(!err.contains("/merged"), "an internal path: {err}");
+
+    // podman gives back a count it never took: the layer mount is gone from mountpoints.json, strata's
+    // mount of the user's directory is not.
+    s.podman_ok(["image", "umount", &image_id]);
+    let err = refused("rmi after podman image umount");
+    assert!(err.contains(&umount), "{err}");
+    assert!(
+        listing(&mnt).contains_key("etc/variant"),
+        "the mount was emptied"
+    );
+    s.strata_ok(["umount".as_ref(), mnt.as_os_str()]);
+
+    // podman's own mount is podman's to undo.
+    let podman_mnt = stdout_line(&s.podman_ok(["image", "mount", &image_id]));
+    let err = refused("rmi of an image podman mounted");
+    assert!(
+        err.contains(&format!("podman image umount {}", &image_id[..12])),
+        "{err}"
+    );
+    assert!(err.contains(&podman_mnt), "{err}");
+    s.podman_ok(["image", "umount", &image_id]);
+    s.strata_ok(["rmi", "guard/img"]);
+    assert!(s.strata_image_ids().is_empty());
+}
+
+/// After a layer's files are changed, `fsck --content` says once what is wrong, counts right, and says
+/// exactly what to run and what it removes; `--repair` alone finds nothing (it does not read contents) and
+/// says so; `--content --repair` says what it removed.
+#[test]
+fn fsck_says_what_to_run_and_what_repairing_removes() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(42, 20_000), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    s.strata_ok(["pull", "-q", "--name", "fsck/img", &src]);
+    let layers = s.strata_json(["layers", "--json"]);
+    let ids: Vec<String> = layers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let top = &ids[2];
+    let file = s.root.join(format!("overlay/{top}/diff/opt/data-42"));
+    let mut data = fs::read(&file).unwrap();
+    data[0] ^= 0xff;
+    fs::write(&file, data).unwrap();
+
+    let out = s.strata(["fsck", "--content"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    assert!(
+        !stdout.contains(&format!("layer {top}: layer {top}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("contents of 3 layers checked: 2 intact, 1 damaged; 1 problem\n"),
+        "{stdout}"
+    );
+    let plan = format!(
+        "`strata fsck --content --repair` would:\n  remove image {} (localhost/fsck/img:latest); pull it again \
+         afterwards\n  remove layer {}\n",
+        &image_id[..12],
+        &top[..12]
+    );
+    assert!(stdout.contains(&plan), "{stdout}");
+    assert!(
+        stderr.contains("the store has 1 problem: `strata fsck --content --repair` fixes it"),
+        "{stderr}"
+    );
+
+    let out = s.strata(["fsck", "--repair"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("layer contents not verified (--content does); no problems"),
+        "{stdout}"
+    );
+    assert_eq!(s.strata_image_ids(), vec![image_id.clone()]);
+
+    let out = s.strata(["fsck", "--content", "--repair"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains(&format!(
+            "removed image {} (localhost/fsck/img:latest)\nremoved layer {}\n",
+            &image_id[..12],
+            &top[..12]
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("; 1 problem, repaired\n"), "{stdout}");
+    assert!(s.strata_image_ids().is_empty());
+    assert!(s.podman_image_ids().is_empty());
+    s.strata_ok(["fsck", "--content"]);
+}
+
+/// What a killed pull leaves in `overlay/staging` is removed by the next store command of any kind — which
+/// now says so on stderr, with the path and the size — and `prune` and `fsck` list it (text and JSON).
+#[test]
+fn leftovers_of_a_killed_pull_are_reported_where_they_are_removed() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(43, 48 << 20), &layout);
+    s.strata_ok(["images"]);
+    let staging = s.root.join("overlay/staging");
+    // Kill a pull once it has unpacked a few MiB into a staging directory.
+    let mut child = spawn(s.strata_cmd().args(["pull", "-q", &src]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let left = loop {
+        let dirs: Vec<_> = fs::read_dir(&staging)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        if let Some(big) = dirs.iter().find(|d| du(d) > 4 << 20) {
+            break big.clone();
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pull finished before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "the pull staged nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    let _ = child.wait();
+    // Keep a copy, to leave the same leftover before each command.
+    let saved = s.dir().join("saved-staging");
+    strata_tests::run(Command::new("cp").arg("-a").arg(&left).arg(&saved));
+    let restore = || {
+        strata_tests::run(Command::new("rm").arg("-rf").arg(&staging));
+        fs::create_dir_all(&staging).unwrap();
+        strata_tests::run(Command::new("cp").arg("-a").arg(&saved).arg(&left));
+    };
+    restore();
+    let bytes = du(&left);
+    let path = left.to_string_lossy().into_owned();
+
+    // Any command: a line on stderr.
+    let out = s.strata(["images"]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!("staging directory {path} (")) && stderr.contains("MiB)"),
+        "{stderr}"
+    );
+    assert!(!left.exists());
+
+    // prune: its report.
+    restore();
+    let report = s.strata_json(["prune", "--json"]);
+    let leftovers = report["leftovers"].as_array().unwrap();
+    assert_eq!(leftovers.len(), 1, "{report}");
+    assert_eq!(leftovers[0]["what"], "staging directory");
+    assert_eq!(leftovers[0]["path"], path.as_str());
+    let reported = leftovers[0]["bytes"].as_u64().unwrap();
+    assert!(
+        reported.abs_diff(bytes) < 1 << 20,
+        "{reported} vs du's {bytes}"
+    );
+    restore();
+    let text = String::from_utf8_lossy(&s.strata_ok(["prune"])).into_owned();
+    assert!(
+        text.contains(&format!("Removed staging directory {path} (")),
+        "{text}"
+    );
+
+    // fsck: its report, not "0 problems" and silence.
+    restore();
+    let report = s.strata_json(["fsck", "--json"]);
+    assert_eq!(report["cleaned"][0]["path"], path.as_str(), "{report}");
+    restore();
+    let text = String::from_utf8_lossy(&s.strata_ok(["fsck"])).into_owned();
+    assert!(
+        text.contains(&format!(
+            "cleaned up before the check: staging directory {path} ("
+        )),
+        "{text}"
+    );
+    assert_consistent(&s);
+}
+
+/// The disk space a tree takes (`du -s --block-size=1`).
+fn du(path: &Path) -> u64 {
+    let out = Command::new("du")
+        .args(["-s", "--block-size=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `rmi` of several images, one unknown: as podman does, the ones found are removed, the rest reported, and
+/// the command fails.
+#[test]
+fn rmi_removes_the_images_it_finds_and_reports_the_rest() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    for (v, name) in [(44, "multi/a"), (45, "multi/b"), (46, "multi/c")] {
+        let layout = s.scratch(&format!("layout-{v}"));
+        let src = write_layout(&test_image(v, 10_000), &layout);
+        s.strata_ok(["pull", "-q", "--name", name, &src]);
+    }
+    // podman's behaviour, on the same store.
+    let out = run_podman(&s, &["rmi", "localhost/multi/a:latest", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    assert_eq!(s.podman_image_ids().len(), 2);
+
+    // An error for strata (exit status 2), after removing what it could.
+    let out = s.strata(["rmi", "multi/b", "nosuch", "multi/c", "other"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show_output(&out));
+    assert!(s.strata_image_ids().is_empty(), "{}", show_output(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("Deleted: ").count(), 2, "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("strata: error: ") && lines[0].contains("\"nosuch\""),
+        "{stderr}"
+    );
+    assert!(lines[1].contains("\"other\""), "{stderr}");
+}
+
+fn run_podman(s: &TestStore, args: &[&str]) -> std::process::Output {
+    strata_tests::run_unchecked(s.podman_cmd().args(args))
+}
+
+/// Runs a copy of strata as `nobody` (uid 65534) with `env` (and no XDG variables unless given).
+fn as_nobody(bin: &Path, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin)
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("HOME")
+        .env_remove("TMPDIR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    strata_tests::run_unchecked(&mut c)
+}
+
+/// A copy of the strata binary that `nobody` can run, in a fresh directory that everyone can write (like
+/// /tmp), owned by root.
+fn nobody_setup() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if !is_root() {
+        if under_ci() {
+            panic!("the non-root tests need root (to switch users) under CI=true");
+        }
+        eprintln!("SKIP: switching to another user needs root");
+        return None;
+    }
+    if !require_tool("setpriv") {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let bin = tmp.path().join("strata");
+    fs::copy(strata_tests::strata_bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    Some((tmp, bin))
+}
+
+/// Without `XDG_RUNTIME_DIR`, a non-root user's run root is `$TMPDIR/strata-run-UID`, in a directory every
+/// user can write: strata makes it 0700, and refuses it, as podman refuses its own, when another user owns
+/// it or others may use it. `--help` says so.
+#[test]
+fn the_run_directory_fallback_must_be_the_users_own() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let Some((tmp, bin)) = nobody_setup() else {
+        return;
+    };
+    let home = tmp.path().join("home");
+    fs::create_dir(&home).unwrap();
+    strata_tests::run(Command::new("chown").arg("65534:65534").arg(&home));
+    let env = [("HOME", home.as_path()), ("TMPDIR", tmp.path())];
+    let run_dir = tmp.path().join("strata-run-65534");
+
+    // Planted by root: refused, naming the directory and its owner.
+    fs::create_dir(&run_dir).unwrap();
+    fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let out = as_nobody(&bin, &["images"], &env);
+    strata_tests::assert_clean_error(&out, "a run directory root owns");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&run_dir.display().to_string()) && err.contains("root (uid 0)"),
+        "{err}"
+    );
+
+    // Made by strata: 0700, the user's.
+    fs::remove_dir(&run_dir).unwrap();
+    let out = as_nobody(&bin, &["images"], &env);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let meta = fs::symlink_metadata(&run_dir).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (65534, 0o700));
+
+    // Opened to others: refused.
+    fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = as_nobody(&bin, &["images"], &env);
+    strata_tests::assert_clean_error(&out, "a run directory others can use");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0755"),
+        "{}",
+        show_output(&out)
+    );
+
+    let help = String::from_utf8_lossy(&strata_tests::strata_ok(["--help"])).into_owned();
+    assert!(help.contains("strata-run-UID"), "{help}");
+}
+
+/// A non-root user is told what to do instead: `--overlay` needs root (use `--fuse`); without a usable
+/// home, the default store cannot be made (use `--root`).
+#[test]
+fn non_root_errors_say_what_to_do_instead() {
+    let Some((tmp, bin)) = nobody_setup() else {
+        return;
+    };
+    let home = tmp.path().join("home");
+    let mnt = tmp.path().join("mnt");
+    for d in [&home, &mnt] {
+        fs::create_dir(d).unwrap();
+        strata_tests::run(Command::new("chown").arg("65534:65534").arg(d));
+    }
+    let env = [
+        ("HOME", home.as_path()),
+        ("XDG_RUNTIME_DIR", home.as_path()),
+    ];
+    let out = as_nobody(
+        &bin,
+        &["mount", "--overlay", "some/img", mnt.to_str().unwrap()],
+        &env,
+    );
+    strata_tests::assert_clean_error(&out, "mount --overlay as non-root");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("overlay mounts need root; use --fuse"),
+        "{err}"
+    );
+    assert!(!err.contains("Operation not permitted"), "{err}");
+
+    for home in [Path::new("/nonexistent"), Path::new("/")] {
+        let env = [("HOME", home), ("XDG_RUNTIME_DIR", tmp.path())];
+        let out = as_nobody(&bin, &["images"], &env);
+        strata_tests::assert_clean_error(&out, "no usable home");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Permission denied") && err.contains("pass --root DIR"),
+            "{err}"
+        );
+    }
+    let root = tmp.path().join("home/store");
+    let out = as_nobody(
+        &bin,
+        &["--root", root.to_str().unwrap(), "images"],
+        &[
+            ("HOME", Path::new("/nonexistent")),
+            ("XDG_RUNTIME_DIR", home.as_path()),
+        ],
+    );
+    assert!(out.status.success(), "{}", show_output(&out));
 }

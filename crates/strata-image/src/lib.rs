@@ -75,6 +75,13 @@ pub trait ImageSource: Send + Sync {
         None
     }
 
+    /// The names the source itself records for the image, as written there: a `docker-archive:`'s
+    /// `RepoTags` (all of the chosen image's, or only the one the reference selected, as containers/image's
+    /// `ManifestTagsForReference`). Empty for transports that record none.
+    fn recorded_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The top-level manifest the name designates (possibly an index).
     fn top_manifest(&self) -> Result<RawManifest>;
 

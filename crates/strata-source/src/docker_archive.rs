@@ -55,6 +55,8 @@ pub(crate) struct DockerArchive {
     name: String,
     tree: TarTree,
     reference: Option<ImageReference>,
+    /// The chosen image's `RepoTags` (only the selected one, for a `:REPO:TAG` reference).
+    tags: Vec<String>,
     manifest: Vec<u8>,
     blobs: HashMap<Digest, String>,
 }
@@ -75,9 +77,9 @@ impl DockerArchive {
                 },
             )
         })?;
-        let (item, reference) = match selector {
+        let (item, reference, tag) = match selector {
             Selector::Only => match items.as_slice() {
-                [only] => (only, None),
+                [only] => (only, None, None),
                 [] => return Err(Error::invalid(name, "manifest.json lists no image")),
                 many => {
                     return Err(Error::invalid(
@@ -94,18 +96,21 @@ impl DockerArchive {
                     .get(n)
                     .ok_or_else(|| Error::not_found(name, format!("image @{n}")))?,
                 None,
+                None,
             ),
             Selector::Reference(r) => {
                 let wanted = r.to_string();
-                let item = items
+                let (item, tag) = items
                     .iter()
-                    .find(|i| {
-                        i.repo_tags.iter().flatten().any(|t| {
-                            ImageReference::parse(t).is_ok_and(|t| t.to_string() == wanted)
+                    .find_map(|i| {
+                        i.repo_tags.iter().flatten().find_map(|t| {
+                            ImageReference::parse(t)
+                                .is_ok_and(|t| t.to_string() == wanted)
+                                .then(|| (i, t.clone()))
                         })
                     })
                     .ok_or_else(|| Error::not_found(name, format!("image {wanted}")))?;
-                (item, Some(r))
+                (item, Some(r), Some(tag))
             }
         };
 
@@ -160,10 +165,15 @@ impl DockerArchive {
             layers.join(",")
         )
         .into_bytes();
+        let tags = match tag {
+            Some(t) => vec![t],
+            None => item.repo_tags.clone().unwrap_or_default(),
+        };
         Ok(DockerArchive {
             name: name.to_owned(),
             tree,
             reference,
+            tags,
             manifest,
             blobs,
         })
@@ -183,6 +193,10 @@ impl ImageSource for DockerArchive {
 
     fn docker_reference(&self) -> Option<&ImageReference> {
         self.reference.as_ref()
+    }
+
+    fn recorded_names(&self) -> Vec<String> {
+        self.tags.clone()
     }
 
     fn top_manifest(&self) -> Result<RawManifest> {
@@ -230,5 +244,69 @@ mod tests {
         );
         assert!(parse_selector("a.tar:@x").is_err());
         assert!(parse_selector("a.tar:UPPER:v1").is_err());
+    }
+
+    /// A docker archive of one one-layer image per entry of `tags` (its `RepoTags`; `None` leaves it out).
+    fn archive(dir: &Path, tags: &[Option<&[&str]>]) -> std::path::PathBuf {
+        let path = dir.join("a.tar");
+        let mut tar = tar::Builder::new(std::fs::File::create(&path).unwrap());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data).unwrap();
+        };
+        let mut items = Vec::new();
+        for (n, t) in tags.iter().enumerate() {
+            let layer = format!("layer {n}");
+            let diff_id = Digest::sha256(layer.as_bytes());
+            let config = format!(
+                r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+            );
+            add(&format!("{n}.json"), config.as_bytes());
+            add(&format!("{n}.tar"), layer.as_bytes());
+            let mut item =
+                serde_json::json!({"Config": format!("{n}.json"), "Layers": [format!("{n}.tar")]});
+            if let Some(t) = t {
+                item["RepoTags"] = serde_json::json!(t);
+            }
+            items.push(item);
+        }
+        add(
+            "manifest.json",
+            serde_json::to_string(&items).unwrap().as_bytes(),
+        );
+        tar.into_inner().unwrap();
+        path
+    }
+
+    #[test]
+    fn recorded_names_are_the_chosen_images_repo_tags_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = archive(dir.path(), &[Some(&["eval/debian:v4", "docker.io/x/y:1"])]);
+        let open = |sel| {
+            DockerArchive::open("t", &one, sel)
+                .unwrap()
+                .recorded_names()
+        };
+        assert_eq!(open(Selector::Only), ["eval/debian:v4", "docker.io/x/y:1"]);
+        assert_eq!(
+            open(Selector::Index(0)),
+            ["eval/debian:v4", "docker.io/x/y:1"]
+        );
+        // A reference selects one tag, named as the archive writes it.
+        let r = ImageReference::parse("docker.io/eval/debian:v4").unwrap();
+        assert_eq!(open(Selector::Reference(r)), ["eval/debian:v4"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let two = archive(dir.path(), &[None, Some(&["b:1"])]);
+        let open = |sel| {
+            DockerArchive::open("t", &two, sel)
+                .unwrap()
+                .recorded_names()
+        };
+        assert!(open(Selector::Index(0)).is_empty());
+        assert_eq!(open(Selector::Index(1)), ["b:1"]);
     }
 }

@@ -56,6 +56,33 @@ pub enum Error {
         /// Who uses it.
         reason: String,
     },
+    /// The per-user run directory in a directory everyone can write (`$TMPDIR/strata-run-UID`) is not this
+    /// user's own (see [`crate::user_run_dir`]).
+    #[error(
+        "{}: refused as the run directory: {reason}; remove it, or set XDG_RUNTIME_DIR or give another run root (--runroot)",
+        path.display()
+    )]
+    RunDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it: its owner, its mode.
+        reason: String,
+    },
+    /// An image a removal would empty under its users: one of its layers to delete is mounted (see
+    /// [`crate::Store::remove_image`]).
+    #[error(
+        "image {image}: {}; unmount it first or force the removal",
+        describe_mounts(dirs, layer_mount)
+    )]
+    ImageMounted {
+        /// The image ID.
+        image: String,
+        /// The directories it is mounted at by [`crate::Store::mount_image`] (the users' mount points).
+        dirs: Vec<PathBuf>,
+        /// A layer mount that others hold (`podman image mount`): its mount point and how many users it has
+        /// besides `dirs`.
+        layer_mount: Option<(PathBuf, i64)>,
+    },
     /// A layer's stored contents do not match its metadata (tar-split checksum, diff ID), or its files are
     /// missing.
     #[error("layer {id}: {reason}")]
@@ -103,6 +130,28 @@ pub enum Error {
 
 /// Result with this crate's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `mounted at /a, /b`, `mounted at R/overlay/<id>/merged for 1 other user (podman image mount)`.
+fn describe_mounts(dirs: &[PathBuf], layer_mount: &Option<(PathBuf, i64)>) -> String {
+    let mut parts = Vec::new();
+    if !dirs.is_empty() {
+        parts.push(format!(
+            "mounted at {}",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some((path, users)) = layer_mount {
+        parts.push(format!(
+            "mounted at {} for {users} other user{} (podman image mount)",
+            path.display(),
+            if *users == 1 { "" } else { "s" }
+        ));
+    }
+    parts.join(", and ")
+}
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {

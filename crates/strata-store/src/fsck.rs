@@ -13,7 +13,7 @@ use crate::fsutil::{create_dir_mode, read_optional, remove_all, write_atomic_mkd
 use crate::ids::{is_hex_id, is_link_id, new_link_id};
 use crate::model::LayerRecord;
 use crate::mounts::{is_mount_point, mount_points_under, unmount_quietly};
-use crate::store::{Store, Txn, short};
+use crate::store::{Leftover, Store, Txn, short};
 use crate::{staging, tarsplit};
 
 /// Options of [`Store::fsck`].
@@ -36,8 +36,25 @@ pub struct Problem {
     pub subject: String,
     /// What is wrong.
     pub detail: String,
+    /// Whether [`FsckOptions::repair`] can fix it (the report's `repairs` say how).
+    pub repairable: bool,
     /// Whether `--repair` fixed it.
     pub repaired: bool,
+}
+
+/// One thing [`FsckOptions::repair`] does (or would do) about the problems found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Repair {
+    /// What: `remove image`, `remove layer`, `recreate link`, `rewrite lower`, `create directory`,
+    /// `drop big-data item`, `drop mount record`, `unmount`, `remove leftover`.
+    pub action: String,
+    /// What to: an image or layer ID, a path; for `drop big-data item`, `<image ID> <key>`.
+    pub subject: String,
+    /// The names of an image to remove.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Whether it was done (with `repair`); false in the plan a check without `repair` reports.
+    pub done: bool,
 }
 
 /// What [`Store::fsck`] found.
@@ -49,8 +66,17 @@ pub struct FsckReport {
     pub images: usize,
     /// Layers whose tar was rebuilt and checked against the diff ID.
     pub content_checked: usize,
+    /// Of those, the layers whose rebuilt tar did not match (or could not be rebuilt).
+    pub content_failed: usize,
     /// The inconsistencies found.
     pub problems: Vec<Problem>,
+    /// What repairing does about them, in order (with [`FsckOptions::repair`]: what it did): the images to
+    /// remove because they or a layer they need are broken, then those layers (top first; their lower layers
+    /// stay), then the smaller fixes.
+    pub repairs: Vec<Repair>,
+    /// Leftovers of interrupted operations removed before the check (by the store's open, or when the
+    /// repair took the store's locks).
+    pub cleaned: Vec<Leftover>,
 }
 
 impl FsckReport {
@@ -70,8 +96,19 @@ enum Fix {
     DropMountRecord(String),
     DropBind(String),
     Unmount(PathBuf),
+    /// Dead pulls' staging directories.
     Leftovers,
+    /// A file or directory without a record.
+    RemoveLeftover(PathBuf),
     None,
+}
+
+/// What repairing removes: images and layers.
+struct Plan {
+    /// Images, with their names.
+    images: Vec<(String, Vec<String>)>,
+    /// Layers, top first.
+    layers: Vec<String>,
 }
 
 impl Store {
@@ -86,9 +123,12 @@ impl Store {
             self.read()?
         };
         let mut found: Vec<(Problem, Fix)> = Vec::new();
+        let mut cleaned = self.recovered().to_vec();
+        cleaned.append(&mut tx.cleaned);
         let mut report = FsckReport {
             layers: tx.layers.len(),
             images: tx.images.len(),
+            cleaned,
             ..FsckReport::default()
         };
         self.check_layers(&tx, options, &mut report, &mut found)?;
@@ -127,10 +167,19 @@ impl Store {
                 ));
             }
         }
-        if options.repair {
-            self.apply_fixes(&mut tx, &mut found)?;
-        }
-        report.problems = found.into_iter().map(|(p, _)| p).collect();
+        let plan = plan(&tx, &found);
+        report.repairs = if options.repair {
+            self.apply_fixes(&mut tx, &plan, &mut found)?
+        } else {
+            describe(&plan, &found, false)
+        };
+        report.problems = found
+            .into_iter()
+            .map(|(mut p, fix)| {
+                p.repairable = !matches!(fix, Fix::None);
+                p
+            })
+            .collect();
         Ok(report)
     }
 
@@ -266,12 +315,14 @@ impl Store {
                 let ts = l.tar_split(id);
                 if ts.exists() && !layer.diff_digest.is_empty() {
                     report.content_checked += 1;
-                    match verify_content(self, layer) {
-                        Ok(()) => {}
-                        Err(e) => found.push((
-                            problem("layer", id, &e.to_string()),
-                            Fix::DeleteLayer(id.into()),
-                        )),
+                    if let Err(e) = verify_content(self, layer) {
+                        report.content_failed += 1;
+                        // The problem names the layer already.
+                        let detail = match e {
+                            Error::Damaged { reason, .. } => reason,
+                            e => e.to_string(),
+                        };
+                        found.push((problem("layer", id, &detail), Fix::DeleteLayer(id.into())));
                     }
                 }
             }
@@ -416,51 +467,25 @@ impl Store {
         Ok(())
     }
 
-    fn apply_fixes(&self, tx: &mut Txn<'_>, found: &mut [(Problem, Fix)]) -> Result<()> {
+    /// Repairs what `found` lists (`plan`: what it removes). Returns what was done.
+    fn apply_fixes(
+        &self,
+        tx: &mut Txn<'_>,
+        plan: &Plan,
+        found: &mut [(Problem, Fix)],
+    ) -> Result<Vec<Repair>> {
         let l = self.layout().clone();
-        // Layers to delete, with everything built on them.
-        let mut doomed_layers: BTreeSet<String> = BTreeSet::new();
-        let mut doomed_images: BTreeSet<String> = BTreeSet::new();
-        for (_, fix) in found.iter() {
-            match fix {
-                Fix::DeleteLayer(id) => {
-                    doomed_layers.insert(id.clone());
-                }
-                Fix::DeleteImage(id) => {
-                    doomed_images.insert(id.clone());
-                }
-                _ => {}
-            }
-        }
-        loop {
-            let before = doomed_layers.len();
-            for layer in &tx.layers {
-                if doomed_layers.contains(&layer.parent) {
-                    doomed_layers.insert(layer.id.clone());
-                }
-            }
-            if doomed_layers.len() == before {
-                break;
-            }
-        }
-        for image in &tx.images {
-            if tx
-                .chain(&image.top_layer)
-                .iter()
-                .any(|x| doomed_layers.contains(&x.id))
-            {
-                doomed_images.insert(image.id.clone());
-            }
-        }
-        if !doomed_images.is_empty() {
-            tx.images.retain(|i| !doomed_images.contains(&i.id));
+        let mut done = describe(plan, found, true);
+        if !plan.images.is_empty() {
+            tx.images
+                .retain(|i| !plan.images.iter().any(|(id, _)| *id == i.id));
             tx.save_images()?;
-            for id in &doomed_images {
+            for (id, _) in &plan.images {
                 remove_all(&l.image_data_dir(id))?;
             }
         }
         let mut mounts = tx.lock_mounts()?;
-        for id in &doomed_layers {
+        for id in &plan.layers {
             mounts.unmount_layer_everywhere(id)?;
         }
         for (p, fix) in found.iter_mut() {
@@ -491,12 +516,9 @@ impl Store {
         }
         mounts.save()?;
         drop(mounts);
-        let doomed: Vec<String> = doomed_layers.iter().rev().cloned().collect();
-        // Children first: order by depth, deepest first.
-        let mut ordered = doomed.clone();
-        ordered.sort_by_key(|id| std::cmp::Reverse(tx.chain(id).len()));
-        tx.delete_layers(&ordered)?;
+        tx.delete_layers(&plan.layers)?;
         let mut images_changed = false;
+        let mut staged_away = Vec::new();
         for (p, fix) in found.iter_mut() {
             let done = match fix {
                 Fix::RecreateLink(id) => {
@@ -527,7 +549,7 @@ impl Store {
                     true
                 }
                 Fix::Leftovers => {
-                    staging::clean_stale(&l)?;
+                    staged_away.extend(staging::clean_stale(&l)?);
                     true
                 }
                 _ => p.repaired,
@@ -553,12 +575,119 @@ impl Store {
         }
         let leftovers = tx.remove_leftovers()?;
         for (p, fix) in found.iter_mut() {
-            if matches!(fix, Fix::None) && p.kind == "leftover" {
-                p.repaired = leftovers.iter().any(|x| x.contains(&p.subject));
+            if let Fix::RemoveLeftover(path) = fix {
+                p.repaired = leftovers.iter().any(|x| x.path == *path) || !path.exists();
             }
         }
-        Ok(())
+        // Each leftover removed, by its own path (the plan named the staging area as a whole).
+        done.retain(|r| r.action != "remove leftover");
+        for x in staged_away.iter().chain(&leftovers) {
+            done.push(Repair {
+                action: "remove leftover".into(),
+                subject: x.path.to_string_lossy().into_owned(),
+                names: Vec::new(),
+                done: true,
+            });
+        }
+        Ok(done)
     }
+}
+
+/// What repairing `found` removes: the layers to delete with every layer built on them, and the images that
+/// need any of them or are broken themselves.
+fn plan(tx: &Txn<'_>, found: &[(Problem, Fix)]) -> Plan {
+    let mut doomed_layers: BTreeSet<String> = BTreeSet::new();
+    let mut doomed_images: BTreeSet<String> = BTreeSet::new();
+    for (_, fix) in found {
+        match fix {
+            Fix::DeleteLayer(id) => {
+                doomed_layers.insert(id.clone());
+            }
+            Fix::DeleteImage(id) => {
+                doomed_images.insert(id.clone());
+            }
+            _ => {}
+        }
+    }
+    loop {
+        let before = doomed_layers.len();
+        for layer in &tx.layers {
+            if doomed_layers.contains(&layer.parent) {
+                doomed_layers.insert(layer.id.clone());
+            }
+        }
+        if doomed_layers.len() == before {
+            break;
+        }
+    }
+    for image in &tx.images {
+        if tx
+            .chain(&image.top_layer)
+            .iter()
+            .any(|x| doomed_layers.contains(&x.id))
+        {
+            doomed_images.insert(image.id.clone());
+        }
+    }
+    // Children first: deepest first.
+    let mut layers: Vec<String> = doomed_layers.into_iter().collect();
+    layers.sort_by_key(|id| std::cmp::Reverse(tx.chain(id).len()));
+    let images = tx
+        .images
+        .iter()
+        .filter(|i| doomed_images.contains(&i.id))
+        .map(|i| (i.id.clone(), i.names.clone()))
+        .collect();
+    Plan { images, layers }
+}
+
+/// The repairs `plan` and `found` call for, in the order they are made; `done` marks them made.
+fn describe(plan: &Plan, found: &[(Problem, Fix)], done: bool) -> Vec<Repair> {
+    let mut out: Vec<Repair> = Vec::new();
+    let mut push = |action: &str, subject: String, names: Vec<String>| {
+        if !out
+            .iter()
+            .any(|r| r.action == action && r.subject == subject)
+        {
+            out.push(Repair {
+                action: action.to_owned(),
+                subject,
+                names,
+                done,
+            });
+        }
+    };
+    for (id, names) in &plan.images {
+        push("remove image", id.clone(), names.clone());
+    }
+    for id in &plan.layers {
+        push("remove layer", id.clone(), Vec::new());
+    }
+    for (p, fix) in found {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        match fix {
+            Fix::RecreateLink(id) if !plan.layers.contains(id) => {
+                push("recreate link", id.clone(), Vec::new());
+            }
+            Fix::RewriteLower(id, _) if !plan.layers.contains(id) => {
+                push("rewrite lower", id.clone(), Vec::new());
+            }
+            Fix::MakeDir(dir) if !plan.layers.contains(&p.subject) => {
+                push("create directory", path(dir), Vec::new());
+            }
+            Fix::DropImageBigData(image, key) if !plan.images.iter().any(|(id, _)| id == image) => {
+                push("drop big-data item", format!("{image} {key}"), Vec::new());
+            }
+            Fix::DropMountRecord(_) | Fix::DropBind(_) => {
+                push("drop mount record", p.subject.clone(), Vec::new());
+            }
+            Fix::Unmount(mp) => push("unmount", path(mp), Vec::new()),
+            Fix::Leftovers => push("remove leftover", p.subject.clone(), Vec::new()),
+            Fix::RemoveLeftover(x) => push("remove leftover", path(x), Vec::new()),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn problem(kind: &str, subject: &str, detail: &str) -> Problem {
@@ -566,6 +695,7 @@ fn problem(kind: &str, subject: &str, detail: &str) -> Problem {
         kind: kind.to_owned(),
         subject: subject.to_owned(),
         detail: detail.to_owned(),
+        repairable: false,
         repaired: false,
     }
 }
@@ -653,7 +783,7 @@ fn check_leftovers(tx: &Txn<'_>, found: &mut Vec<(Problem, Fix)>) -> Result<()> 
                         &entry.path().to_string_lossy(),
                         "no layer record",
                     ),
-                    Fix::None,
+                    Fix::RemoveLeftover(entry.path()),
                 ));
             }
         }
@@ -670,7 +800,7 @@ fn check_leftovers(tx: &Txn<'_>, found: &mut Vec<(Problem, Fix)>) -> Result<()> 
                     &entry.path().to_string_lossy(),
                     "no image record",
                 ),
-                Fix::None,
+                Fix::RemoveLeftover(entry.path()),
             ));
         }
     }
@@ -678,13 +808,19 @@ fn check_leftovers(tx: &Txn<'_>, found: &mut Vec<(Problem, Fix)>) -> Result<()> 
     for entry in fs::read_dir(&links).at(&links)? {
         let entry = entry.at(&links)?;
         if fs::metadata(entry.path()).is_err() {
+            // Only strata's and containers/storage's own links are removed.
+            let ours = is_link_id(&entry.file_name().to_string_lossy());
             found.push((
                 problem(
                     "leftover",
                     &entry.path().to_string_lossy(),
                     "dangling short link",
                 ),
-                Fix::None,
+                if ours {
+                    Fix::RemoveLeftover(entry.path())
+                } else {
+                    Fix::None
+                },
             ));
         }
     }

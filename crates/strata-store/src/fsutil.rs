@@ -124,6 +124,39 @@ fn make_tree_writable(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The disk space `paths` take (`du`: allocated blocks, a file with several links counted once), not
+/// following symbolic links nor descending into other mounts. Best effort: what cannot be read counts 0.
+pub fn disk_usage(paths: &[&Path]) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    paths.iter().map(|p| usage_of(p, None, &mut seen)).sum()
+}
+
+fn usage_of(
+    path: &Path,
+    dev: Option<u64>,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if dev.is_some_and(|d| d != meta.dev()) {
+        return 0;
+    }
+    if meta.nlink() > 1 && !meta.is_dir() && !seen.insert((meta.dev(), meta.ino())) {
+        return 0;
+    }
+    let mut total = meta.blocks() * 512;
+    if meta.is_dir()
+        && let Ok(entries) = fs::read_dir(path)
+    {
+        for entry in entries.flatten() {
+            total += usage_of(&entry.path(), Some(meta.dev()), seen);
+        }
+    }
+    total
+}
+
 /// Moves file `from` to `to`: a rename, or — when they are on different mounts (`EXDEV`: the overlay home
 /// is often a bind mount of its own) — a copy to a temporary file beside `to`, flushed and renamed over it,
 /// then `from` removed. Readers of `to` see the whole file or none.
@@ -157,4 +190,23 @@ pub fn move_file(from: &Path, to: &Path, mode: u32) -> Result<()> {
     }
     result?;
     remove_all(from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_usage_counts_a_tree_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("d");
+        fs::create_dir_all(d.join("sub")).unwrap();
+        fs::write(d.join("sub/a"), vec![1u8; 100_000]).unwrap();
+        fs::hard_link(d.join("sub/a"), d.join("b")).unwrap();
+        std::os::unix::fs::symlink("/", d.join("root")).unwrap();
+        let one = disk_usage(&[&d]);
+        assert!((100_000..200_000).contains(&one), "{one}");
+        assert_eq!(disk_usage(&[&d, &d.join("sub/a")]), one);
+        assert_eq!(disk_usage(&[&dir.path().join("missing")]), 0);
+    }
 }

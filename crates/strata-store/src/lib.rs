@@ -44,7 +44,7 @@ pub mod tarsplit;
 mod time;
 
 pub use error::{Error, Result};
-pub use fsck::{FsckOptions, FsckReport, Problem};
+pub use fsck::{FsckOptions, FsckReport, Problem, Repair};
 pub use ids::{big_data_file_name, chain_ids, layer_id};
 pub use layout::Layout;
 pub use lock::{TOKEN_SIZE, Token};
@@ -53,6 +53,6 @@ pub use paths::{PODMAN_ROOT, PODMAN_RUNROOT, default_root, default_runroot, user
 pub use pull::{INDEX_BIG_DATA_KEY, PullEvent, PullOptions, PullReport, PulledLayer};
 pub use source::{StoreSource, TRANSPORT, open_source, parse_reference, transport, transports};
 pub use store::{
-    Generation, ImageInfo, LayerInfo, PruneReport, RemoveReport, Store, normalise_name,
+    Generation, ImageInfo, LayerInfo, Leftover, PruneReport, RemoveReport, Store, normalise_name,
 };
 pub use time::rfc3339_nano;

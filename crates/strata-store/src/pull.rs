@@ -58,8 +58,8 @@ const MAX_ROUNDS: usize = 4;
 /// Options of [`Store::pull`].
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
-    /// Names to give the image (full names, see [`crate::normalise_name`]); taken from other images that
-    /// have them.
+    /// Names to give the image (full names, see [`crate::normalise_name`]), put in front of the names it
+    /// already has (as containers/storage's `AddNames`); taken from other images that have them.
     pub names: Vec<String>,
 }
 
@@ -629,11 +629,12 @@ impl Store {
         let record = &mut tx.images[pos];
         record.top_layer = ids.last().cloned().unwrap_or_default();
         record.digest = image.top.digest.to_string();
-        for n in &options.names {
-            if !record.names.contains(n) {
-                record.names.push(n.clone());
-            }
-        }
+        // containers/storage's `AddNames`: the new names first, then the image's others.
+        let mut names = options.names.clone();
+        names.extend(record.names.iter().cloned());
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        record.names = names;
         let mut history = options.names.clone();
         history.extend(record.names_history.iter().cloned());
         let mut seen = std::collections::HashSet::new();

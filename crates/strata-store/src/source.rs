@@ -116,10 +116,11 @@ fn open_transport(
     options: &SourceOptions,
 ) -> strata_image::Result<Box<dyn ImageSource>> {
     let root = options.storage_root.clone().unwrap_or_else(default_root);
-    let runroot = options
-        .storage_runroot
-        .clone()
-        .unwrap_or_else(|| default_runroot(options.storage_root.as_deref()));
+    let runroot = match options.storage_runroot.clone() {
+        Some(r) => r,
+        None => default_runroot(options.storage_root.as_deref())
+            .map_err(|e| strata_image::Error::Transport(Box::new(e)))?,
+    };
     let source = open_source(name, &root, &runroot).map_err(|e| match e {
         Error::Source(s) => s,
         other => strata_image::Error::Transport(Box::new(other)),

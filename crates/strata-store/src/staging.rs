@@ -27,6 +27,7 @@ use crate::fsutil::{create_dir_all_mode, remove_all};
 use crate::ids::random_hex;
 use crate::layout::Layout;
 use crate::lock::{Kind, Lock};
+use crate::store::Leftover;
 
 /// The lock file inside each staging directory (containers/storage's `stagingLockFile`).
 pub(crate) const STAGING_LOCK: &str = "staging.lock";
@@ -148,13 +149,14 @@ pub(crate) fn has_stale(layout: &Layout) -> Result<bool> {
 }
 
 /// Removes staging directories whose lock is free. Returns what was removed.
-pub(crate) fn clean_stale(layout: &Layout) -> Result<Vec<String>> {
+pub(crate) fn clean_stale(layout: &Layout) -> Result<Vec<Leftover>> {
     let mut removed = Vec::new();
     for (dir, lock) in stale(layout)? {
+        let found = Leftover::measure("staging directory", &[&dir]);
         let done = remove_locked(&dir)?;
         drop(lock);
         if done {
-            removed.push(format!("staging directory {}", dir.display()));
+            removed.push(found);
         }
     }
     Ok(removed)

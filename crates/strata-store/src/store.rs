@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -13,7 +13,7 @@ use strata_oci::ImageReference;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{
-    create_dir_all_mode, create_dir_mode, read_optional, remove_all, write_atomic,
+    create_dir_all_mode, create_dir_mode, disk_usage, read_optional, remove_all, write_atomic,
     write_atomic_mkdir,
 };
 use crate::ids::{is_hex_id, is_link_id};
@@ -33,6 +33,32 @@ use crate::{mounts, staging};
 #[derive(Debug, Clone)]
 pub struct Store {
     layout: Layout,
+    /// What [`Store::open`]'s recovery removed.
+    recovered: Vec<Leftover>,
+}
+
+/// Something an interrupted operation left in the store, which the store removed: a dead pull's staging
+/// directory, a layer still flagged incomplete, files without a record.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Leftover {
+    /// What it was: `staging directory` (of a pull that died), `incomplete layer` (its directory, tar-split and
+    /// big data), `layer directory`, `layer data` or `image data` (without a record), `dangling link`.
+    pub what: String,
+    /// Where it was (for an incomplete layer, `overlay/<id>`).
+    pub path: PathBuf,
+    /// The disk space it took, in bytes (as `du` counts it).
+    pub bytes: u64,
+}
+
+impl Leftover {
+    /// Measures `paths` (the first is the one named) before they are removed.
+    pub(crate) fn measure(what: &str, paths: &[&Path]) -> Leftover {
+        Leftover {
+            what: what.to_owned(),
+            path: paths.first().map(|p| p.to_path_buf()).unwrap_or_default(),
+            bytes: disk_usage(paths),
+        }
+    }
 }
 
 /// A layer as listed: its record and its mount state.
@@ -98,24 +124,33 @@ pub struct PruneReport {
     pub images: Vec<String>,
     /// Layers no image or container uses, and that are not mounted.
     pub layers: Vec<String>,
-    /// Leftovers: unfinished pulls' staging directories, layer directories and files without a record.
-    pub leftovers: Vec<String>,
+    /// Leftovers removed: unfinished pulls' staging directories, incomplete layers, layer directories and
+    /// files without a record — also those the store's open removed before the prune.
+    pub leftovers: Vec<Leftover>,
 }
 
 impl Store {
     /// Opens (creating if needed) the store with graph root `root` and run root `runroot`: makes the
     /// directories and lock files containers/storage expects, then recovers from interrupted operations —
     /// layers still flagged `incomplete` are removed with their files, and staging directories of pulls
-    /// that died are deleted. After `open`, nothing half-written is visible.
+    /// that died are deleted. After `open`, nothing half-written is visible; [`Store::recovered`] tells what
+    /// was removed.
     pub fn open(root: &Path, runroot: &Path) -> Result<Store> {
         let root = std::path::absolute(root).at(root)?;
         let runroot = std::path::absolute(runroot).at(runroot)?;
-        let store = Store {
+        let mut store = Store {
             layout: Layout::new(&root, &runroot),
+            recovered: Vec::new(),
         };
         store.init()?;
-        store.recover()?;
+        store.recovered = store.recover()?;
         Ok(store)
+    }
+
+    /// What [`Store::open`] removed to recover from interrupted operations (empty for
+    /// [`Store::open_existing`]).
+    pub fn recovered(&self) -> &[Leftover] {
+        &self.recovered
     }
 
     /// Opens an existing store without creating or repairing anything (for read-only access to a store
@@ -125,7 +160,10 @@ impl Store {
         let runroot = std::path::absolute(runroot).at(runroot)?;
         let layout = Layout::new(&root, &runroot);
         fs::metadata(layout.layers_dir()).at(layout.layers_dir())?;
-        Ok(Store { layout })
+        Ok(Store {
+            layout,
+            recovered: Vec::new(),
+        })
     }
 
     /// The store's paths.
@@ -177,19 +215,20 @@ impl Store {
 
     /// Removes what interrupted operations left: `incomplete` layers (with their files) and dead pulls'
     /// staging directories. Readers look first, under shared locks; only if there is something to clean
-    /// are the exclusive locks taken (and the state checked again under them).
-    pub fn recover(&self) -> Result<usize> {
+    /// are the exclusive locks taken (and the state checked again under them). Returns what was removed.
+    pub fn recover(&self) -> Result<Vec<Leftover>> {
         let needs = {
             let tx = self.read()?;
             tx.layers.iter().any(LayerRecord::is_incomplete)
         } || staging::has_stale(&self.layout)?;
         if !needs {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        let tx = self.write()?;
-        let cleaned = tx.cleaned;
+        let mut tx = self.write()?;
+        let mut cleaned = std::mem::take(&mut tx.cleaned);
         drop(tx);
-        Ok(cleaned + staging::clean_stale(&self.layout)?.len())
+        cleaned.extend(staging::clean_stale(&self.layout)?);
+        Ok(cleaned)
     }
 
     /// Starts a read transaction: shared locks, metadata loaded.
@@ -280,8 +319,10 @@ impl Store {
 
     /// Removes image `name`: if `name` is one of several names of the image, only that name; otherwise the
     /// image and every layer of it nothing else uses (another image, a child layer, a container), top
-    /// first. Refused while a container uses the image, and while a layer to delete is mounted unless
-    /// `force` (which unmounts it first, `strata mount` directories included).
+    /// first. Refused while a container uses the image, and while a layer to delete is mounted — counted in
+    /// `mountpoints.json` (`podman image mount`), or bound to a directory [`Store::mount_image`] mounted that
+    /// is still mounted, whatever the count says ([`Error::ImageMounted`]) — unless `force` (which unmounts
+    /// it first, `strata mount` directories included).
     pub fn remove_image(&self, name: &str, force: bool) -> Result<RemoveReport> {
         let mut tx = self.write()?;
         let i = tx.find_image(name)?;
@@ -308,21 +349,35 @@ impl Store {
         }
         let doomed = tx.layers_only_used_by(&image);
         let mut mounts = tx.lock_mounts()?;
-        let mounted: Vec<&MountRecord> = mounts
+        // strata's own mounts of the layers (a user's directory bound to the layer mount), still mounted:
+        // they count even when another program dropped the layer mount's count (`podman image unmount`).
+        let mut dirs = Vec::new();
+        for b in mounts.binds.iter().filter(|b| doomed.contains(&b.layer)) {
+            if mounts::is_mount_point(Path::new(&b.dir))? {
+                dirs.push(PathBuf::from(&b.dir));
+            }
+        }
+        // Counts on the layer mounts beyond those live binds: other programs' (`podman image mount`).
+        let others = mounts
             .records
             .iter()
             .filter(|m| m.count > 0 && doomed.contains(&m.id))
-            .collect();
-        if !mounted.is_empty() {
+            .find_map(|m| {
+                let ours = mounts
+                    .binds
+                    .iter()
+                    .filter(|b| {
+                        b.layer == m.id && dirs.iter().any(|d| d.as_os_str() == b.dir.as_str())
+                    })
+                    .count() as i64;
+                (m.count > ours).then(|| (PathBuf::from(&m.path), m.count - ours))
+            });
+        if !dirs.is_empty() || others.is_some() {
             if !force {
-                return Err(Error::InUse {
-                    what: format!("image {}", short(&image.id)),
-                    reason: format!(
-                        "layer {} is mounted at {} ({} users); unmount it first or use --force",
-                        short(&mounted[0].id),
-                        mounted[0].path,
-                        mounted[0].count
-                    ),
+                return Err(Error::ImageMounted {
+                    image: short(&image.id).to_owned(),
+                    dirs,
+                    layer_mount: others,
                 });
             }
             for id in &doomed {
@@ -347,8 +402,12 @@ impl Store {
     /// and that are not mounted, then leftovers: staging directories of pulls that died, layer directories,
     /// tar-split files and big-data directories without a record, and dangling short links.
     pub fn prune(&self) -> Result<PruneReport> {
-        let mut report = PruneReport::default();
+        let mut report = PruneReport {
+            leftovers: self.recovered.clone(),
+            ..PruneReport::default()
+        };
         let mut tx = self.write()?;
+        report.leftovers.append(&mut tx.cleaned);
         let used_images: HashSet<String> = tx.containers.iter().map(|c| c.image.clone()).collect();
         let dangling: Vec<String> = tx
             .images
@@ -381,7 +440,7 @@ impl Store {
         orphans.reverse();
         tx.delete_layers(&orphans)?;
         report.layers = orphans;
-        report.leftovers = tx.remove_leftovers()?;
+        report.leftovers.extend(tx.remove_leftovers()?);
         drop(tx);
         report.leftovers.extend(staging::clean_stale(&self.layout)?);
         Ok(report)
@@ -397,7 +456,7 @@ pub(crate) fn short(id: &str) -> &str {
 pub(crate) struct Txn<'a> {
     pub(crate) store: &'a Store,
     /// Layers removed because they were incomplete when the transaction began.
-    pub(crate) cleaned: usize,
+    pub(crate) cleaned: Vec<Leftover>,
     pub(crate) layers: Vec<LayerRecord>,
     pub(crate) volatile_layers: Vec<LayerRecord>,
     pub(crate) images: Vec<ImageRecord>,
@@ -430,7 +489,7 @@ impl<'a> Txn<'a> {
         let containers_lock = Lock::acquire(&l.containers_lock(), Kind::Shared)?;
         let mut tx = Txn {
             store,
-            cleaned: 0,
+            cleaned: Vec::new(),
             layers: load_json(&l.layers_json())?,
             volatile_layers: load_json(&l.volatile_layers_json())?,
             images: load_json(&l.images_json())?,
@@ -450,8 +509,16 @@ impl<'a> Txn<'a> {
                 .map(|r| r.id.clone())
                 .collect();
             if !incomplete.is_empty() {
+                tx.cleaned = incomplete
+                    .iter()
+                    .map(|id| {
+                        Leftover::measure(
+                            "incomplete layer",
+                            &[&l.layer_dir(id), &l.tar_split(id), &l.layer_data_dir(id)],
+                        )
+                    })
+                    .collect();
                 tx.delete_layers(&incomplete)?;
-                tx.cleaned = incomplete.len();
             }
         }
         Ok(tx)
@@ -718,7 +785,7 @@ impl<'a> Txn<'a> {
     /// Removes what no record accounts for (unmounting what is still mounted in them): `overlay/<id>`
     /// directories, `overlay-layers/<id>.tar-split.gz` and `overlay-layers/<id>/`, `overlay-images/<id>/`,
     /// and dangling `overlay/l/` links.
-    pub(crate) fn remove_leftovers(&self) -> Result<Vec<String>> {
+    pub(crate) fn remove_leftovers(&self) -> Result<Vec<Leftover>> {
         let l = self.layout();
         let known: HashSet<&str> = self
             .layers
@@ -736,8 +803,9 @@ impl<'a> Txn<'a> {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let id = name.strip_suffix(".tar-split.gz").unwrap_or(&name);
                 if is_hex_id(id) && !known.contains(id) {
+                    let found = Leftover::measure(what, &[&entry.path()]);
                     remove_unmounted(&entry.path())?;
-                    removed.push(format!("{what} {}", entry.path().display()));
+                    removed.push(found);
                 }
             }
         }
@@ -747,8 +815,9 @@ impl<'a> Txn<'a> {
             let entry = entry.at(&dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_hex_id(&name) && !images.contains(name.as_str()) {
+                let found = Leftover::measure("image data", &[&entry.path()]);
                 remove_all(&entry.path())?;
-                removed.push(format!("image data {}", entry.path().display()));
+                removed.push(found);
             }
         }
         let links = l.links();
@@ -756,8 +825,9 @@ impl<'a> Txn<'a> {
             let entry = entry.at(&links)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_link_id(&name) && fs::metadata(entry.path()).is_err() {
+                let found = Leftover::measure("dangling link", &[&entry.path()]);
                 remove_all(&entry.path())?;
-                removed.push(format!("dangling link {}", entry.path().display()));
+                removed.push(found);
             }
         }
         Ok(removed)

@@ -33,6 +33,40 @@ fn sample_layout(dir: &Path) -> std::path::PathBuf {
     layout
 }
 
+/// The disk space a tree takes (`du -s --block-size=1`).
+fn du(path: &Path) -> u64 {
+    let out = std::process::Command::new("du")
+        .args(["-s", "--block-size=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The first regular, non-empty file under `dir`.
+fn some_file(dir: &Path) -> std::path::PathBuf {
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let mut entries: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            if m.is_file() && m.len() > 0 {
+                return e.path();
+            }
+            if m.is_dir() {
+                dirs.push(e.path());
+            }
+        }
+    }
+    panic!("no file under {}", dir.display());
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
@@ -128,7 +162,15 @@ fn a_pull_records_what_containers_storage_records() {
     assert!(again.layers.iter().all(|l| l.reused));
     let images = store.images().unwrap();
     assert_eq!(images.len(), 1);
-    assert_eq!(images[0].record.names.len(), 2);
+    // As containers/storage's `AddNames`: the new name goes in front.
+    assert_eq!(
+        images[0].record.names,
+        ["localhost/other:latest", "localhost/sample:latest"]
+    );
+    assert_eq!(
+        images[0].record.names_history,
+        ["localhost/other:latest", "localhost/sample:latest"]
+    );
 }
 
 #[test]
@@ -152,11 +194,29 @@ fn open_removes_incomplete_layers_and_dead_staging() {
     fs::create_dir_all(staging.join("diff")).unwrap();
     fs::write(staging.join("staging.lock"), b"").unwrap();
 
+    fs::write(staging.join("diff/data"), vec![7u8; 300_000]).unwrap();
+    let layer_bytes = du(&l.layer_dir(&top));
+
     let store = Store::open(&root, &run).unwrap();
     assert!(
         !staging.exists(),
         "a dead pull's staging directory survived the open"
     );
+    // The open says what it removed, where, and how big it was.
+    let recovered = store.recovered();
+    assert_eq!(recovered.len(), 2, "{recovered:?}");
+    assert_eq!(recovered[0].what, "incomplete layer");
+    assert_eq!(recovered[0].path, l.layer_dir(&top));
+    assert!(recovered[0].bytes >= layer_bytes, "{recovered:?}");
+    assert_eq!(recovered[1].what, "staging directory");
+    assert_eq!(recovered[1].path, staging);
+    assert!(
+        (300_000..400_000).contains(&recovered[1].bytes),
+        "{recovered:?}"
+    );
+    // fsck and prune list it too.
+    let fsck = store.fsck(FsckOptions::default()).unwrap();
+    assert_eq!(fsck.cleaned, recovered);
     assert!(!l.layer_dir(&top).exists());
     assert!(!l.tar_split(&top).exists());
     let ids: Vec<String> = store
@@ -181,6 +241,7 @@ fn open_removes_incomplete_layers_and_dead_staging() {
     assert!(store.images().unwrap().is_empty());
     let pruned = store.prune().unwrap();
     assert_eq!(pruned.layers.len(), 2);
+    assert_eq!(pruned.leftovers, store.recovered());
     assert!(store.layers().unwrap().is_empty());
     assert!(store.fsck(FsckOptions::default()).unwrap().is_clean());
 }
@@ -295,4 +356,92 @@ fn a_layer_without_an_index_gets_one_rebuilt_from_its_tar_split() {
             .all(|x| x["big-data-names"] == serde_json::json!(["strata.index"]))
     );
     assert!(store.fsck(FsckOptions::default()).unwrap().is_clean());
+}
+
+/// A layer whose files were changed: the check says what is wrong with it once (not "layer X: layer X:"), and
+/// what repairing does — before (a plan) and after (done): the image that needs it goes, with its names, and
+/// the damaged layer with the one built on it; its own parent stays.
+#[test]
+fn fsck_reports_what_repairing_damaged_contents_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("r"), &dir.path().join("rr")).unwrap();
+    let pulled = pull_fixture(
+        &store,
+        &sample_layout(dir.path()),
+        "localhost/sample:latest",
+    );
+    let ids: Vec<&str> = pulled.layers.iter().map(|l| l.id.as_str()).collect();
+    let file = some_file(&store.layout().diff(ids[1]));
+    let mut data = fs::read(&file).unwrap();
+    data[0] ^= 0xff;
+    fs::write(&file, data).unwrap();
+
+    let content = FsckOptions {
+        repair: false,
+        content: true,
+    };
+    let report = store.fsck(content).unwrap();
+    assert_eq!((report.content_checked, report.content_failed), (3, 1));
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    let p = &report.problems[0];
+    assert_eq!((p.kind.as_str(), p.subject.as_str()), ("layer", ids[1]));
+    assert!(!p.detail.contains(ids[1]), "the layer named twice: {p:?}");
+    assert!(p.repairable && !p.repaired);
+    let plan: Vec<(&str, &str, bool)> = report
+        .repairs
+        .iter()
+        .map(|r| (r.action.as_str(), r.subject.as_str(), r.done))
+        .collect();
+    assert_eq!(
+        plan,
+        [
+            ("remove image", pulled.image.as_str(), false),
+            ("remove layer", ids[2], false),
+            ("remove layer", ids[1], false),
+        ]
+    );
+    assert_eq!(report.repairs[0].names, ["localhost/sample:latest"]);
+
+    // Without --content the damage is not seen, so there is nothing to repair.
+    let blind = store
+        .fsck(FsckOptions {
+            repair: true,
+            content: false,
+        })
+        .unwrap();
+    assert!(
+        blind.problems.is_empty() && blind.repairs.is_empty(),
+        "{blind:?}"
+    );
+    assert_eq!(store.images().unwrap().len(), 1);
+
+    let repaired = store
+        .fsck(FsckOptions {
+            repair: true,
+            content: true,
+        })
+        .unwrap();
+    assert!(repaired.is_clean(), "{repaired:?}");
+    let done: Vec<(&str, &str, bool)> = repaired
+        .repairs
+        .iter()
+        .map(|r| (r.action.as_str(), r.subject.as_str(), r.done))
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("remove image", pulled.image.as_str(), true),
+            ("remove layer", ids[2], true),
+            ("remove layer", ids[1], true),
+        ]
+    );
+    assert!(store.images().unwrap().is_empty());
+    let left: Vec<String> = store
+        .layers()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.record.id)
+        .collect();
+    assert_eq!(left, [ids[0]]);
+    assert!(store.fsck(content).unwrap().is_clean());
 }

@@ -76,9 +76,10 @@ fn reads_blobs(image: &str) -> bool {
 }
 
 /// The directory of FUSE mount records: `/run/strata/mounts` as root, `$XDG_RUNTIME_DIR/strata/mounts`
-/// otherwise (`$TMPDIR/strata-run-UID/mounts` without one).
-pub fn records() -> Records {
-    Records::new(strata_store::user_run_dir().join("mounts"))
+/// otherwise (`$TMPDIR/strata-run-UID/mounts` without one, if that is the user's own: see
+/// [`strata_store::user_run_dir`]).
+pub fn records() -> anyhow::Result<Records> {
+    Ok(Records::new(strata_store::user_run_dir()?.join("mounts")))
 }
 
 /// What `strata mount --fuse` reports (`--json`), and the serving process tells the first one.
@@ -152,7 +153,7 @@ fn child_args() -> Vec<OsString> {
 /// Checks that `dir` can take a new mount: not mounted by a live strata process; a stale record and a dead
 /// mount left by a killed one are cleaned up.
 fn prepare(dir: &Path) -> anyhow::Result<()> {
-    let records = records();
+    let records = records()?;
     if let Some(r) = records.get(dir)? {
         if r.is_alive() {
             bail!(
@@ -210,7 +211,7 @@ fn serve(
         } else {
             format!("{}:{image}", strata_store::TRANSPORT)
         };
-        let source = strata_store::open_source(&name, &store.root(), &store.runroot())?;
+        let source = strata_store::open_source(&name, &store.root(), &store.runroot()?)?;
         let store_image = (
             std::path::absolute(source.store().root())?,
             source.image().id.clone(),
@@ -242,7 +243,7 @@ fn serve(
     };
     // On failure `mounted` is dropped, which unmounts.
     unmount_on_signals(dir)?;
-    let records = records();
+    let records = records()?;
     records.write(&record)?;
     let report = Report {
         dir: dir.to_path_buf(),
@@ -308,7 +309,7 @@ fn unmount_on_signals(dir: &Path) -> anyhow::Result<()> {
 /// is no FUSE mount (it may be an overlay mount of the store).
 pub fn umount(dir: &Path) -> anyhow::Result<bool> {
     let dir = strata_fuse::absolute(dir)?;
-    let records = records();
+    let records = records()?;
     let record = records.get(&dir)?;
     if !strata_fuse::is_strata_mount(&dir)? {
         if let Some(r) = record
@@ -334,7 +335,7 @@ pub fn umount(dir: &Path) -> anyhow::Result<bool> {
 /// The live FUSE mounts (stale records removed and their dead mounts detached on the way), excluding
 /// mounts already detached whose process still serves open files.
 pub fn live_mounts() -> anyhow::Result<Vec<MountRecord>> {
-    let mut live = records().list()?;
+    let mut live = records()?.list()?;
     live.retain(|r| strata_fuse::is_strata_mount(&r.dir).unwrap_or(false));
     Ok(live)
 }

@@ -1,9 +1,13 @@
 //! The store flags, `--root` and `--runroot`: which containers/storage store the store commands use, and
 //! which one `containers-storage:` names without `[ROOT+RUNROOT]` mean.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
+use anyhow::bail;
 use strata_store::Store;
+
+use crate::output::human_bytes;
 
 /// The store flags, given before or after the subcommand.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -18,8 +22,9 @@ pub struct StoreArgs {
     )]
     root: Option<PathBuf>,
     /// The store's run root (mount state) [default: /run/strata as root, $XDG_RUNTIME_DIR/strata otherwise,
-    /// or $TMPDIR/strata-run-UID without XDG_RUNTIME_DIR; /run/containers/storage with podman's root; a
-    /// subdirectory named after the root for other roots].
+    /// or without XDG_RUNTIME_DIR $TMPDIR/strata-run-UID, made mode 0700 and refused unless it is yours and
+    /// 0700; /run/containers/storage with podman's root; a subdirectory named after the root for other
+    /// roots].
     #[arg(
         long,
         global = true,
@@ -46,14 +51,73 @@ impl StoreArgs {
     }
 
     /// The run root.
-    pub fn runroot(&self) -> PathBuf {
-        self.runroot
-            .clone()
-            .unwrap_or_else(|| strata_store::default_runroot(self.root.as_deref()))
+    pub fn runroot(&self) -> anyhow::Result<PathBuf> {
+        Ok(match &self.runroot {
+            Some(r) => r.clone(),
+            None => strata_store::default_runroot(self.root.as_deref())?,
+        })
     }
 
-    /// Opens (creating if needed) the store, cleaning up after interrupted operations.
+    /// Opens (creating if needed) the store, cleaning up after interrupted operations (see [`open_store`]).
     pub fn open(&self) -> anyhow::Result<Store> {
-        Ok(Store::open(&self.root(), &self.runroot())?)
+        self.open_at(None, None)
     }
+
+    /// Opens the store at `root` and `runroot` where given (a `containers-storage:[ROOT+RUNROOT]` reference),
+    /// at the flags' or the default ones otherwise (see [`open_store`]).
+    pub fn open_at(
+        &self,
+        root: Option<PathBuf>,
+        runroot: Option<PathBuf>,
+    ) -> anyhow::Result<Store> {
+        let defaulted = root.is_none() && self.root.is_none();
+        let root = root.unwrap_or_else(|| self.root());
+        let runroot = match runroot {
+            Some(r) => r,
+            None => self.runroot()?,
+        };
+        open_store(&root, &runroot, defaulted)
+    }
+}
+
+/// Opens (creating if needed) the store, and says on stderr what its recovery removed: what interrupted
+/// operations left (a killed pull's staging directories, incomplete layers), with where and how big.
+/// `default_root`: the graph root is the default one, in the user's home; if it cannot be made there, the
+/// error says to pass `--root`.
+pub fn open_store(root: &Path, runroot: &Path, default_root: bool) -> anyhow::Result<Store> {
+    let store = match Store::open(root, runroot) {
+        Ok(s) => s,
+        Err(strata_store::Error::Io { path, source })
+            if default_root
+                && !rustix::process::geteuid().is_root()
+                && (root.starts_with(&path) || path.starts_with(root))
+                && matches!(
+                    source.kind(),
+                    io::ErrorKind::PermissionDenied
+                        | io::ErrorKind::ReadOnlyFilesystem
+                        | io::ErrorKind::NotFound
+                        | io::ErrorKind::NotADirectory
+                ) =>
+        {
+            let home = match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+                Some(h) => format!("HOME is {}", Path::new(&h).display()),
+                None => "HOME is not set".to_owned(),
+            };
+            bail!(
+                "{}: {source}; the default store is in your home directory, which is not usable ({home}): \
+                 pass --root DIR (a directory you can write)",
+                path.display()
+            );
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for x in store.recovered() {
+        eprintln!(
+            "strata: removed what an interrupted operation left: {} {} ({})",
+            x.what,
+            x.path.display(),
+            human_bytes(x.bytes)
+        );
+    }
+    Ok(store)
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::bail;
+
 use crate::args::StoreArgs;
 use crate::output::{print_json, print_raw};
 use crate::serve::FuseArgs;
@@ -27,13 +29,16 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     if args.fuse.wants_fuse(&args.image) {
         return crate::serve::mount(&args.fuse, store, &args.image, &args.dir, args.json);
     }
+    if !rustix::process::geteuid().is_root() {
+        bail!(
+            "overlay mounts need root; use --fuse (strata mount --fuse {} {})",
+            args.image,
+            args.dir.display()
+        );
+    }
     let (store, image) = if args.image.starts_with(strata_store::TRANSPORT) {
         let (root, runroot, image) = strata_store::parse_reference(&args.image)?;
-        let store = strata_store::Store::open(
-            &root.unwrap_or_else(|| store.root()),
-            &runroot.unwrap_or_else(|| store.runroot()),
-        )?;
-        (store, image)
+        (store.open_at(root, runroot)?, image)
     } else {
         (store.open()?, args.image.clone())
     };

@@ -40,7 +40,7 @@ struct OverlayMount {
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let mut mounts: Vec<Listed> = live_mounts()?.into_iter().map(Listed::Fuse).collect();
     // Listing never creates a store.
-    if let Ok(store) = Store::open_existing(&store.root(), &store.runroot()) {
+    if let Ok(store) = Store::open_existing(&store.root(), &store.runroot()?) {
         let root = std::path::absolute(store.root())?;
         for b in store.mounts()? {
             mounts.push(Listed::Overlay(OverlayMount {

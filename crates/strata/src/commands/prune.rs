@@ -1,7 +1,7 @@
 //! `strata prune`: remove unnamed images, unused layers and leftovers of interrupted operations.
 
 use crate::args::StoreArgs;
-use crate::output::{print_json, print_raw};
+use crate::output::{human_bytes, print_json, print_raw};
 
 /// Arguments of `strata prune`.
 #[derive(clap::Args)]
@@ -25,7 +25,12 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         out.push_str(&format!("Deleted layer: {l}\n"));
     }
     for x in &report.leftovers {
-        out.push_str(&format!("Removed {x}\n"));
+        out.push_str(&format!(
+            "Removed {} {} ({})\n",
+            x.what,
+            x.path.display(),
+            human_bytes(x.bytes)
+        ));
     }
     print_raw(out.as_bytes())
 }

@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use anyhow::Context as _;
 use strata_image::{ImageSource, resolve};
 use strata_store::{PullEvent, PullOptions, normalise_name};
 
@@ -14,8 +15,8 @@ use crate::output::{human_bytes, print_json, print_raw};
 /// Arguments of `strata pull`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Name the image NAME (`x` means `localhost/x:latest`); may be repeated [default: the source's
-    /// reference, or `localhost/<path>:<tag>` for an OCI layout].
+    /// Name the image NAME (`x` means `localhost/x:latest`); may be repeated [default, as podman names it: a
+    /// docker-archive's RepoTags, the source's reference, or `localhost/<path>:<tag>` for an OCI layout].
     #[arg(long = "name", value_name = "NAME")]
     names: Vec<String>,
     /// Print a JSON report instead of the image ID.
@@ -33,7 +34,29 @@ pub struct Args {
     source: String,
 }
 
-/// The name an image pulled from `name` gets by default, if any.
+/// The names an image pulled from `name` gets by default, as podman names it: a `docker-archive:`'s
+/// `RepoTags` (normalised as podman normalises them: `eval/x:v1` is `localhost/eval/x:v1`), the reference
+/// the source was opened with, a registry reference, or `localhost/<path>:<tag>` for an OCI layout.
+///
+/// podman copies an archive's image once per tag, each copy putting its name in front of the names the image
+/// has; the tags are given here in reverse so that the image ends with its names in podman's order.
+fn default_names(name: &str, source: &dyn ImageSource) -> anyhow::Result<Vec<String>> {
+    let recorded = source.recorded_names();
+    if !recorded.is_empty() {
+        return recorded
+            .iter()
+            .rev()
+            .map(|t| {
+                normalise_name(t).with_context(|| {
+                    format!("naming the image after the tag {t:?} that {name} records")
+                })
+            })
+            .collect();
+    }
+    Ok(default_name(name, source).into_iter().collect())
+}
+
+/// The one name an image pulled from `name` gets by default, if any (see [`default_names`]).
 fn default_name(name: &str, source: &dyn ImageSource) -> Option<String> {
     if let Some(r) = source.docker_reference() {
         return Some(r.to_string());
@@ -133,9 +156,7 @@ pub fn run(args: Args, store_args: &StoreArgs) -> anyhow::Result<()> {
     let source = open_source(&args.source, &source_options(&args.registry, store_args)?)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
     let names = if args.names.is_empty() {
-        default_name(&args.source, source.as_ref())
-            .into_iter()
-            .collect()
+        default_names(&args.source, source.as_ref())?
     } else {
         args.names
             .iter()
