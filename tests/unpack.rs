@@ -93,3 +93,97 @@ fn unpack_of_the_sample_equals_umoci() {
     strata_unpack(&sample, &dest);
     assert_same_tree(&expected, &listing(&dest), "umoci vs strata (sample)");
 }
+
+/// The biggest blob of the layout at `dir` (its last layer, here).
+fn biggest_blob(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap()
+}
+
+#[test]
+fn a_failed_unpack_removes_what_it_wrote_and_can_be_run_again() {
+    use strata_fixtures::{Compression, ImageBuilder, LayerBuilder, noise};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut base = LayerBuilder::new();
+    for i in 0..50 {
+        base.file(format!("etc/file-{i}"), format!("{i}\n"));
+    }
+    let mut top = LayerBuilder::new();
+    top.file("big", noise(4 << 20, 3));
+    let layout = tmp.path().join("layout");
+    ImageBuilder::new()
+        .layer(base, Compression::Gzip)
+        .layer(top, Compression::None)
+        .write_layout(&layout, "t")
+        .unwrap();
+    // The top layer's bytes changed behind its digest: the base layer is written, then the top fails.
+    let blob = biggest_blob(&layout);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    let image = format!("oci:{}:t", layout.display());
+
+    // A directory it creates is removed again.
+    let new_dir = tmp.path().join("new");
+    let out = strata(["unpack", &image, &new_dir.display().to_string()]);
+    strata_tests::assert_clean_error(&out, "a corrupt layer");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("removed it"),
+        "{}",
+        strata_tests::show_output(&out)
+    );
+    assert!(!new_dir.exists(), "the directory it created is gone");
+
+    // An empty directory it was given is left empty, and a second run is not told "not empty".
+    let given = tmp.path().join("given");
+    std::fs::create_dir(&given).unwrap();
+    let out = strata(["unpack", &image, &given.display().to_string()]);
+    strata_tests::assert_clean_error(&out, "a corrupt layer, given dir");
+    assert_eq!(std::fs::read_dir(&given).unwrap().count(), 0, "left empty");
+    let again = strata(["unpack", &image, &given.display().to_string()]);
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("not empty"),
+        "{}",
+        strata_tests::show_output(&again)
+    );
+}
+
+#[test]
+fn an_interrupted_unpack_removes_what_it_wrote() {
+    use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut layer = LayerBuilder::new();
+    for i in 0..40_000 {
+        layer.file(format!("d{}/f{i}", i % 100), format!("{i}\n"));
+    }
+    let layout = tmp.path().join("layout");
+    ImageBuilder::new()
+        .layer(layer, Compression::Gzip)
+        .write_layout(&layout, "t")
+        .unwrap();
+    let dest = tmp.path().join("rootfs");
+    let child = std::process::Command::new(strata_tests::strata_bin())
+        .args(["unpack", &format!("oci:{}:t", layout.display())])
+        .arg(&dest)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt it once it has written something.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&dest).map_or(true, |mut d| d.next().is_none()) {
+        assert!(std::time::Instant::now() < deadline, "nothing unpacked");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "interrupted, not finished: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!dest.exists(), "the partial tree is removed: {stderr}");
+}

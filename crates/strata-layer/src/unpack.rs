@@ -30,6 +30,8 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode as RMode, OFlags};
 use rustix::io::Errno;
@@ -78,7 +80,7 @@ impl OpaqueXattr {
 }
 
 /// How an [`Unpacker`] writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct UnpackOptions {
     /// Overlay diff or squashed root filesystem.
     pub mode: Mode,
@@ -103,6 +105,9 @@ pub struct UnpackOptions {
     /// (inflating, and parsing and applying), at most 8 — so none on a machine with two CPUs, where both are
     /// already busy and handing files over costs more than it saves (5 % slower, measured on 2 cores).
     pub writer_threads: usize,
+    /// Set (by a signal handler, say) to stop the unpack: the next entry fails with "interrupted", so the
+    /// caller can remove what was written. `None`: never stopped.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl UnpackOptions {
@@ -121,6 +126,7 @@ impl UnpackOptions {
             lowers: Vec::new(),
             writer_threads: std::thread::available_parallelism()
                 .map_or(0, |n| n.get().saturating_sub(2).min(8)),
+            cancel: None,
         }
     }
 }
@@ -262,6 +268,14 @@ impl Unpacker {
     /// A regular file's content and metadata may be written by a writer thread after this returns (see
     /// [`Unpacker`]); a failure to write it is returned by a later call or by [`finish`](Unpacker::finish).
     pub fn apply(&mut self, entry: &Entry, data: &mut dyn Read) -> Result<()> {
+        if let Some(cancel) = &self.opts.cancel
+            && cancel.load(Ordering::Relaxed)
+        {
+            return Err(Error::Unpack {
+                path: self.target.clone(),
+                reason: "interrupted".into(),
+            });
+        }
         self.check_path(&entry.path)?;
         match entry.kind {
             EntryKind::File => self.apply_file(entry, data)?,

@@ -1,10 +1,13 @@
 //! `strata unpack`: an image's squashed root filesystem in a directory, what `umoci unpack` puts in `rootfs/`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use strata_image::resolve;
 use strata_layer::unpack::{Mode, UnpackOptions, Unpacker};
 use strata_layer::{source_layer_specs, unpack_layers};
@@ -25,7 +28,9 @@ pub struct Args {
     registry: RegistryArgs,
     /// The image (see `strata inspect --help` for the transports).
     image: String,
-    /// The directory to write the root filesystem into; created if missing, must be empty.
+    /// The directory to write the root filesystem into; created if missing, must be empty. If the unpack
+    /// fails or is interrupted (SIGINT, SIGTERM, SIGHUP), what it wrote is removed (and DIR too if it
+    /// created it), so it can simply be run again.
     dir: PathBuf,
 }
 
@@ -39,19 +44,49 @@ struct Report {
     seconds: f64,
 }
 
-fn prepare(dir: &Path) -> anyhow::Result<()> {
+/// Checks that `dir` is empty, creating it if missing; returns whether it was created.
+fn prepare(dir: &Path) -> anyhow::Result<bool> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
                 bail!("{} is not empty", dir.display());
             }
-            Ok(())
+            Ok(false)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok(true)
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", dir.display())),
     }
+}
+
+/// Removes what an unpack that did not finish wrote into `dir` (which was empty, or `created`). Several
+/// tries: writer threads may still be finishing files.
+fn remove_partial(dir: &Path, created: bool) -> std::io::Result<()> {
+    let mut last = Ok(());
+    for _ in 0..5 {
+        last = if created {
+            std::fs::remove_dir_all(dir)
+        } else {
+            std::fs::read_dir(dir).and_then(|entries| {
+                for entry in entries {
+                    let path = entry?.path();
+                    match std::fs::symlink_metadata(&path) {
+                        Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path)?,
+                        Ok(_) => std::fs::remove_file(&path)?,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            })
+        };
+        if last.is_ok() {
+            break;
+        }
+    }
+    last
 }
 
 /// Runs `strata unpack`.
@@ -60,10 +95,37 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let source = open_source(&args.image, &source_options(&args.registry, store)?)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
     let specs = source_layer_specs(source.as_ref(), &image)?;
-    prepare(&args.dir)?;
-    let mut unpacker = Unpacker::new(&args.dir, UnpackOptions::new(Mode::Squash))?;
-    unpack_layers(source.as_ref(), &specs, &mut unpacker)?;
-    let done = unpacker.finish()?;
+    let created = prepare(&args.dir)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&cancel))?;
+    }
+    let mut options = UnpackOptions::new(Mode::Squash);
+    options.cancel = Some(Arc::clone(&cancel));
+    let unpacked = Unpacker::new(&args.dir, options).and_then(|mut unpacker| {
+        unpack_layers(source.as_ref(), &specs, &mut unpacker)?;
+        unpacker.finish()
+    });
+    let done = match unpacked {
+        Ok(done) => done,
+        Err(e) => {
+            let what = if created {
+                "removed it"
+            } else {
+                "removed what it wrote"
+            };
+            return Err(match remove_partial(&args.dir, created) {
+                Ok(()) => anyhow::Error::new(e).context(format!(
+                    "unpacking into {} failed; {what}",
+                    args.dir.display()
+                )),
+                Err(cleanup) => anyhow::Error::new(e).context(format!(
+                    "unpacking into {} failed, and removing the partial tree failed too ({cleanup})",
+                    args.dir.display()
+                )),
+            });
+        }
+    };
     let report = Report {
         layers: specs.len(),
         entries: done.entries,
