@@ -1277,3 +1277,53 @@ fn non_root_errors_say_what_to_do_instead() {
     );
     assert!(out.status.success(), "{}", show_output(&out));
 }
+
+/// `containers-storage:NAME` without `[ROOT+RUNROOT]` or `--root` means containers/storage's own default
+/// store, found through storage.conf as skopeo and podman find it (here `$CONTAINERS_STORAGE_CONF`, so the
+/// test does not touch /var/lib/containers/storage); a bare name still means strata's store.
+#[test]
+fn containers_storage_names_look_where_skopeo_and_podman_look() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(5, 10_000), &layout);
+    let (image_id, _) = layout_ids(&layout);
+    s.podman_ok(["pull", "-q", &src]);
+    let conf = s.dir().join("storage.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            s.root.display(),
+            s.runroot.display()
+        ),
+    )
+    .unwrap();
+    let name = format!("containers-storage:{image_id}");
+    let strata_out = Command::new(strata_tests::strata_bin())
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .args(["inspect", &name])
+        .output()
+        .unwrap();
+    assert!(strata_out.status.success(), "{}", show_output(&strata_out));
+    let skopeo_out = Command::new("skopeo")
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .args(["inspect", &name])
+        .output()
+        .unwrap();
+    assert!(skopeo_out.status.success(), "{}", show_output(&skopeo_out));
+    let strata = parse_json(&strata_out.stdout, "strata inspect");
+    let skopeo = parse_json(&skopeo_out.stdout, "skopeo inspect");
+    assert_eq!(strata["Digest"], skopeo["Digest"]);
+    // A bare ID is strata's own store (an empty one here): not found there.
+    let bare = Command::new(strata_tests::strata_bin())
+        .env("CONTAINERS_STORAGE_CONF", &conf)
+        .args(["--root"])
+        .arg(s.dir().join("empty-root"))
+        .args(["inspect", &image_id])
+        .output()
+        .unwrap();
+    assert_eq!(bare.status.code(), Some(2), "{}", show_output(&bare));
+}

@@ -49,7 +49,10 @@ pub use ids::{big_data_file_name, chain_ids, layer_id};
 pub use layout::Layout;
 pub use lock::{TOKEN_SIZE, Token};
 pub use mounts::{MountReport, is_mount_point, mount_points_under};
-pub use paths::{PODMAN_ROOT, PODMAN_RUNROOT, default_root, default_runroot, user_run_dir};
+pub use paths::{
+    PODMAN_ROOT, PODMAN_RUNROOT, containers_storage_default, default_root, default_runroot,
+    user_run_dir,
+};
 pub use pull::{INDEX_BIG_DATA_KEY, PullEvent, PullOptions, PullReport, PulledLayer};
 pub use source::{StoreSource, TRANSPORT, open_source, parse_reference, transport, transports};
 pub use store::{

@@ -148,3 +148,91 @@ mod tests {
         assert!(err.contains("not a directory"), "{err}");
     }
 }
+
+/// The storage.conf strata reads for containers/storage's default store, in containers/storage's order:
+/// `$CONTAINERS_STORAGE_CONF`; for a non-root user `$XDG_CONFIG_HOME/containers/storage.conf`
+/// (`~/.config/…`) if it exists; then `/etc/containers/storage.conf`, else `/usr/share/containers/storage.conf`.
+/// Each comes with whether it is the user's own (its graphroot and runroot apply to a non-root user).
+fn storage_conf_files() -> Vec<(PathBuf, bool)> {
+    if let Some(f) = std::env::var_os("CONTAINERS_STORAGE_CONF").filter(|v| !v.is_empty()) {
+        return vec![(PathBuf::from(f), true)];
+    }
+    let mut files = Vec::new();
+    if !is_root() {
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| home().join(".config"), PathBuf::from);
+        files.push((config.join("containers/storage.conf"), true));
+    }
+    files.push((PathBuf::from("/etc/containers/storage.conf"), false));
+    files.push((PathBuf::from("/usr/share/containers/storage.conf"), false));
+    files
+}
+
+/// The `[storage]` table of a storage.conf: the keys that place the store.
+#[derive(Debug, Default, serde::Deserialize)]
+struct StorageConf {
+    #[serde(default)]
+    storage: StorageTable,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct StorageTable {
+    graphroot: Option<PathBuf>,
+    runroot: Option<PathBuf>,
+    rootless_storage_path: Option<PathBuf>,
+}
+
+/// containers/storage's own default store — what `containers-storage:NAME` means to skopeo and podman —
+/// as (graph root, run root): the first storage.conf that exists (see [`storage_conf_files`]) decides;
+/// without one, `/var/lib/containers/storage` and `/run/containers/storage` as root, and
+/// `$XDG_DATA_HOME/containers/storage` (or the system file's `rootless_storage_path`) with
+/// `$XDG_RUNTIME_DIR/containers` otherwise. A storage.conf that cannot be parsed is an error naming it.
+pub fn containers_storage_default() -> Result<(PathBuf, PathBuf)> {
+    let mut conf = StorageConf::default();
+    let mut from_user_file = false;
+    for (path, users) in storage_conf_files() {
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                conf = toml::from_str(&text).map_err(|e| Error::Invalid {
+                    what: path.display().to_string(),
+                    reason: format!("not a valid storage.conf: {e}"),
+                })?;
+                from_user_file = users;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Io { path, source }),
+        }
+    }
+    let StorageTable {
+        graphroot,
+        runroot,
+        rootless_storage_path,
+    } = conf.storage;
+    if is_root() {
+        return Ok((
+            graphroot.unwrap_or_else(|| PathBuf::from(PODMAN_ROOT)),
+            runroot.unwrap_or_else(|| PathBuf::from(PODMAN_RUNROOT)),
+        ));
+    }
+    // A non-root user: the system file's graphroot and runroot are root's, not theirs.
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| home().join(".local/share"), PathBuf::from);
+    let graph = match (from_user_file, graphroot) {
+        (true, Some(g)) => g,
+        _ => rootless_storage_path.unwrap_or_else(|| data.join("containers/storage")),
+    };
+    let run = match (from_user_file, runroot) {
+        (true, Some(r)) => r,
+        _ => match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+            Some(d) => PathBuf::from(d).join("containers"),
+            None => std::env::temp_dir().join(format!(
+                "containers-user-{}",
+                rustix::process::getuid().as_raw()
+            )),
+        },
+    };
+    Ok((graph, run))
+}

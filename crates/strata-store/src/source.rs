@@ -19,7 +19,7 @@ use strata_source::{SourceOptions, Transport, Transports};
 
 use crate::error::{Error, Result};
 use crate::model::{ImageRecord, LayerRecord};
-use crate::paths::{default_root, default_runroot};
+use crate::paths::{containers_storage_default, default_runroot};
 use crate::store::Store;
 use crate::tarsplit;
 
@@ -94,8 +94,9 @@ pub fn open_source(name: &str, default_root: &Path, default_runroot: &Path) -> R
 }
 
 /// The `containers-storage:` transport: images of the store the name gives in `[ROOT+RUNROOT]`, or else of
-/// the store [`SourceOptions::storage_root`] and [`SourceOptions::storage_runroot`] name (by default
-/// [`default_root`] and [`default_runroot`]).
+/// the store [`SourceOptions::storage_root`] and [`SourceOptions::storage_runroot`] name, or else of
+/// containers/storage's own default store ([`containers_storage_default`]: storage.conf), where skopeo and
+/// podman look.
 pub fn transport() -> Transport {
     Transport {
         name: TRANSPORT,
@@ -115,11 +116,19 @@ fn open_transport(
     _rest: &str,
     options: &SourceOptions,
 ) -> strata_image::Result<Box<dyn ImageSource>> {
-    let root = options.storage_root.clone().unwrap_or_else(default_root);
-    let runroot = match options.storage_runroot.clone() {
-        Some(r) => r,
-        None => default_runroot(options.storage_root.as_deref())
-            .map_err(|e| strata_image::Error::Transport(Box::new(e)))?,
+    let transport_err = |e: Error| strata_image::Error::Transport(Box::new(e));
+    let (root, runroot) = match &options.storage_root {
+        Some(root) => {
+            let runroot = match options.storage_runroot.clone() {
+                Some(r) => r,
+                None => default_runroot(Some(root)).map_err(transport_err)?,
+            };
+            (root.clone(), runroot)
+        }
+        None => {
+            let (root, runroot) = containers_storage_default().map_err(transport_err)?;
+            (root, options.storage_runroot.clone().unwrap_or(runroot))
+        }
     };
     let source = open_source(name, &root, &runroot).map_err(|e| match e {
         Error::Source(s) => s,

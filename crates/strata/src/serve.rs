@@ -206,12 +206,13 @@ fn serve(
     } else {
         // A store image: its layers' indexes and diff dirs, nothing read from blobs. The record names the
         // store and the image, so that `strata rmi` refuses to remove it while it is mounted.
-        let name = if image.starts_with(strata_store::TRANSPORT) {
-            image.to_owned()
+        let source = if image.starts_with(strata_store::TRANSPORT) {
+            let (root, runroot) = store.transport_store(None, None)?;
+            strata_store::open_source(image, &root, &runroot)?
         } else {
-            format!("{}:{image}", strata_store::TRANSPORT)
+            let name = format!("{}:{image}", strata_store::TRANSPORT);
+            strata_store::open_source(&name, &store.root(), &store.runroot()?)?
         };
-        let source = strata_store::open_source(&name, &store.root(), &store.runroot()?)?;
         let store_image = (
             std::path::absolute(source.store().root())?,
             source.image().id.clone(),

@@ -46,15 +46,23 @@ pub fn has_transport(name: &str) -> bool {
     strata_store::transports().of(name).is_some()
 }
 
-/// Opens image `name` with `options`: a name with a transport through it, a bare name (or ID) from the
-/// store, as `containers-storage:NAME`.
+/// Opens image `name` with `options`: a name with a transport through it (`containers-storage:NAME` in the
+/// store `options` name, else containers/storage's default store), a bare name (or ID) from strata's store
+/// (`options`' store, else strata's default one).
 pub fn open_source(name: &str, options: &SourceOptions) -> anyhow::Result<Box<dyn ImageSource>> {
     let transports = strata_store::transports();
     if transports.of(name).is_some() {
         return Ok(transports.open(name, options)?);
     }
+    let mut options = options.clone();
+    if options.storage_root.is_none() {
+        options.storage_root = Some(strata_store::default_root());
+        if options.storage_runroot.is_none() {
+            options.storage_runroot = Some(strata_store::default_runroot(None)?);
+        }
+    }
     let in_store = format!("{}:{name}", strata_store::TRANSPORT);
-    transports.open(&in_store, options).map_err(|e| {
+    transports.open(&in_store, &options).map_err(|e| {
         let forms: Vec<&str> = transports.list().iter().map(|t| t.form).collect();
         anyhow::Error::new(e).context(format!(
             "{name:?} names no transport ({}) and is no image of the store",

@@ -58,6 +58,31 @@ impl StoreArgs {
         })
     }
 
+    /// The store a `containers-storage:` name means: the `[ROOT+RUNROOT]` it gives (`ref_root`,
+    /// `ref_runroot`); else the store `--root`/`--runroot` name; else containers/storage's own default
+    /// (storage.conf), where skopeo and podman look. A bare name means strata's store instead ([`root`]).
+    pub fn transport_store(
+        &self,
+        ref_root: Option<PathBuf>,
+        ref_runroot: Option<PathBuf>,
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let root = ref_root.or_else(|| self.root.clone());
+        let Some(root) = root else {
+            let (root, runroot) = strata_store::containers_storage_default()?;
+            return Ok((
+                root,
+                ref_runroot
+                    .or_else(|| self.runroot.clone())
+                    .unwrap_or(runroot),
+            ));
+        };
+        let runroot = match ref_runroot.or_else(|| self.runroot.clone()) {
+            Some(r) => r,
+            None => strata_store::default_runroot(Some(&root))?,
+        };
+        Ok((root, runroot))
+    }
+
     /// Opens (creating if needed) the store, cleaning up after interrupted operations (see [`open_store`]).
     pub fn open(&self) -> anyhow::Result<Store> {
         self.open_at(None, None)

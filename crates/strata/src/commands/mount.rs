@@ -38,7 +38,8 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     }
     let (store, image) = if args.image.starts_with(strata_store::TRANSPORT) {
         let (root, runroot, image) = strata_store::parse_reference(&args.image)?;
-        (store.open_at(root, runroot)?, image)
+        let (root, runroot) = store.transport_store(root, runroot)?;
+        (store.open_at(Some(root), Some(runroot))?, image)
     } else {
         (store.open()?, args.image.clone())
     };
