@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use strata_tests::rich::{recompress, rich_image, umoci_unpack};
+use strata_tests::rich::{recompress, rich_image, root_entry_image, root_meta, umoci_unpack};
 use strata_tests::tree::{assert_same_tree, listing};
-use strata_tests::{is_root, require_tool, strata, under_ci};
+use strata_tests::{is_root, require_tool, run, strata, under_ci};
 
 /// Unpacking with owners, devices and trusted xattrs needs root (CI runs as root).
 fn require_root() -> bool {
@@ -90,4 +90,40 @@ fn unpack_of_the_sample_equals_umoci() {
     let dest = tmp.path().join("strata");
     strata_unpack(&sample, &dest);
     assert_same_tree(&expected, &listing(&dest), "umoci vs strata (sample)");
+}
+
+/// A layer's `./` entry gives the root directory its mode, owner and mtime (the topmost one wins), as
+/// `umoci unpack` applies it to `rootfs/`: in `strata unpack`'s target and in `strata export`'s tar (its
+/// `./` member, applied by GNU tar to the directory it extracts into).
+#[test]
+fn the_root_entry_applies_as_umoci_applies_it() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = root_entry_image(tmp.path());
+    let expected = root_meta(&umoci_rootfs(&image.image, tmp.path()));
+    assert_eq!(
+        expected,
+        (0o750, 1233, 1234, 1_000_000_000),
+        "umoci's rootfs"
+    );
+    let dest = tmp.path().join("strata");
+    strata_unpack(&image.oci(), &dest);
+    assert_eq!(root_meta(&dest), expected, "strata unpack");
+
+    let tar = tmp.path().join("export.tar");
+    let out = strata(["export", &image.oci(), "-o", &tar.display().to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let extracted = tmp.path().join("extracted");
+    std::fs::create_dir(&extracted).unwrap();
+    run(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&extracted)
+        .args(["-xpf", &tar.display().to_string(), "--numeric-owner"]));
+    assert_eq!(root_meta(&extracted), expected, "strata export, extracted");
 }

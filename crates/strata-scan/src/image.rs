@@ -140,8 +140,8 @@ pub struct FileEntry {
 }
 
 impl FileEntry {
-    /// The root directory (which no layer has an entry for): mode 0755, owned by root.
-    fn root() -> FileEntry {
+    /// The root directory when no layer has an entry for it: mode 0755, owned by root, mtime 0.
+    fn default_root() -> FileEntry {
         FileEntry {
             path: "/".into(),
             raw_path: Vec::new(),
@@ -280,6 +280,16 @@ impl ScanImage {
         }
     }
 
+    /// The root directory: the topmost layer's entry for it (`./`), or mode 0755, owned by root, mtime 0 when
+    /// no layer has one.
+    pub fn root(&self) -> Result<FileEntry> {
+        let root = self.view.merged().root()?;
+        if root.entry.is_implicit() {
+            return Ok(FileEntry::default_root());
+        }
+        Ok(self.file_entry(b"", root.layer, &root.entry))
+    }
+
     /// The name the image was opened by.
     pub fn name(&self) -> &str {
         &self.name
@@ -317,7 +327,7 @@ impl ScanImage {
 
     fn stat_raw(&self, rel: &[u8]) -> Result<Option<FileEntry>> {
         if rel.is_empty() {
-            return Ok(Some(FileEntry::root()));
+            return self.root().map(Some);
         }
         Ok(self
             .view
@@ -340,7 +350,7 @@ impl ScanImage {
         // Components still to walk, the next one last.
         let mut todo: Vec<Vec<u8>> = components(path).rev().map(<[u8]>::to_vec).collect();
         let mut done: Vec<u8> = Vec::new();
-        let mut current = FileEntry::root();
+        let mut current = self.root()?;
         let mut hops = 0;
         while let Some(c) = todo.pop() {
             if c == b".." {
@@ -376,7 +386,7 @@ impl ScanImage {
                 let target = e.link();
                 if target.starts_with(b"/") {
                     done.clear();
-                    current = FileEntry::root();
+                    current = self.root()?;
                 }
                 todo.extend(components(target).rev().map(<[u8]>::to_vec));
                 continue;
