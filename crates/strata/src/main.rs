@@ -6,6 +6,7 @@
 //! error (a one-line `strata: error: …`) or a bad argument (clap's usage message).
 
 mod commands;
+mod names;
 mod output;
 
 use std::process::ExitCode;
