@@ -1523,3 +1523,23 @@ fn a_trailing_slash_after_a_file_is_not_a_directory() {
     );
     assert!(lines(&strata_ok(["ls", &sample, "/etc/"])).contains(&"passwd".to_owned()));
 }
+
+/// `strata layers IMAGE` is the per-layer files report (what `--files` asks for); `--files` needs an image.
+#[test]
+fn layers_of_an_image_is_its_files_report() {
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let report = strata_ok(["layers", &sample]);
+    assert_eq!(report, strata_ok(["layers", "--files", &sample]));
+    assert!(
+        String::from_utf8_lossy(&report).starts_with("LAYER  DIGEST"),
+        "{}",
+        String::from_utf8_lossy(&report)
+    );
+    let json = parse_json(&strata_ok(["layers", "--json", &sample]), "layers --json");
+    assert_eq!(json["layers"].as_array().unwrap().len(), 3);
+    let out = strata(["layers", "--files"]);
+    assert_eq!(out.status.code(), Some(2), "--files without an image");
+}

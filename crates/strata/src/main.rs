@@ -51,7 +51,7 @@ enum Command {
     Pull(commands::pull::Args),
     /// List the images in the store.
     Images(commands::images::Args),
-    /// List the layers in the store.
+    /// List the layers in the store, or with IMAGE what each layer of that image adds, removes and wastes.
     Layers(commands::layers::Args),
     /// Remove images from the store, with the layers nothing else uses.
     Rmi(commands::rmi::Args),
