@@ -1148,7 +1148,7 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(first, ["name", "passed", "reason"]);
+    assert_eq!(first, ["name", "passed", "reason", "skipped"]);
     assert_eq!(json["distribution"]["id"], "debian");
     assert_eq!(json["distribution"]["version_id"], "12");
 
@@ -1542,4 +1542,61 @@ fn layers_of_an_image_is_its_files_report() {
     assert_eq!(json["layers"].as_array().unwrap().len(), 3);
     let out = strata(["layers", "--files"]);
     assert_eq!(out.status.code(), Some(2), "--files without an image");
+}
+
+/// An image without a package database has no packages: `packages --json` prints `[]`, the text form says so
+/// on stderr, both exit 0; `check` skips the package assessment instead of failing it (the bundled sample
+/// passes).
+#[test]
+fn no_package_database_is_no_packages_not_a_failure() {
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = strata(["packages", "--json", &sample]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        parse_json(&out.stdout, "packages --json"),
+        serde_json::json!([])
+    );
+    let out = strata(["packages", &sample]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no package database"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+
+    let out = strata(["check", &sample]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("package_list_successful")
+                && l.split_whitespace().nth(1) == Some("SKIP")),
+        "{table}"
+    );
+    let json = parse_json(&strata_ok(["check", "--json", &sample]), "check --json");
+    assert_eq!(json["passed"], true);
+    let packages = json["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "package_list_successful")
+        .unwrap();
+    assert_eq!(
+        (&packages["passed"], &packages["skipped"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
 }

@@ -12,7 +12,7 @@ use strata_layer::ImageView;
 use strata_oci::Platform;
 use strata_source::{ImageSource, SourceOptions};
 
-use crate::check::{Assessment, CheckInput, CheckReport, assess};
+use crate::check::{Assessment, CheckInput, CheckReport, PackageList, assess};
 use crate::os::{OsInfo, parse_alpine_release, parse_os_release, parse_redhat_release};
 use crate::packages::{
     Package, PackageError, is_berkeley_db, parse_apk_installed, parse_dpkg_status, parse_rpm_sqlite,
@@ -772,7 +772,11 @@ impl ScanImage {
             layer_count: self.view.image().manifest.layers().len(),
             license_files,
             os: os.clone(),
-            packages: self.packages().map(|p| p.len()).map_err(|e| e.to_string()),
+            packages: match self.packages() {
+                Ok(p) => PackageList::Read(p.len()),
+                Err(Error::Packages(PackageError::NoDatabase { .. })) => PackageList::NoDatabase,
+                Err(e) => PackageList::Failed(e.to_string()),
+            },
         };
         let assessments = assess(&input);
         Ok(CheckReport {

@@ -83,4 +83,11 @@ fn os_and_checks() {
     assert!(get("has_name_label"));
     assert!(get("good_layer_count"));
     assert!(get("base_distribution_detected"));
+    // No package database in the sample: skipped, not failed.
+    let packages = checks
+        .iter()
+        .find(|a| a.name == "package_list_successful")
+        .unwrap();
+    assert!(packages.skipped && packages.passed, "{packages:?}");
+    assert!(checks.iter().all(|a| a.passed));
 }
