@@ -127,3 +127,83 @@ fn the_root_entry_applies_as_umoci_applies_it() {
         .args(["-xpf", &tar.display().to_string(), "--numeric-owner"]));
     assert_eq!(root_meta(&extracted), expected, "strata export, extracted");
 }
+
+/// `strata unpack` and `strata export` count the same thing: the paths under `/` of the image's tree, what
+/// `find DIR -mindepth 1` lists in the unpacked tree and the tar's members but `./`. Without `-o`, export
+/// writes to a pipe, and refuses a terminal.
+#[test]
+fn unpack_and_export_count_the_paths_under_the_root() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let dest = tmp.path().join("rootfs");
+    let out = strata_tests::strata_ok(["unpack", "--json", &sample, dest.to_str().unwrap()]);
+    let report = strata_tests::parse_json(&out, "unpack --json");
+    let found = run(std::process::Command::new("find")
+        .arg(&dest)
+        .args(["-mindepth", "1"]))
+    .stdout
+    .iter()
+    .filter(|&&b| b == b'\n')
+    .count() as u64;
+    assert_eq!(
+        report["entries"], found,
+        "unpack's entries are find's paths"
+    );
+    assert!(
+        report["layer_entries"].as_u64().unwrap() > found,
+        "{report}"
+    );
+
+    let tar = tmp.path().join("export.tar");
+    let out = strata(["export", &sample, "-o", tar.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("exported {found} entries (paths under /)")),
+        "{stderr}"
+    );
+    let members = run(std::process::Command::new("tar").arg("-tf").arg(&tar)).stdout;
+    let members = members
+        .split(|&b| b == b'\n')
+        .filter(|m| !m.is_empty() && *m != b"./")
+        .count() as u64;
+    assert_eq!(members, found, "the tar's members");
+
+    // Without -o: to a pipe, the same tar; a terminal is refused.
+    let piped = strata_tests::strata_ok(["export", &sample]);
+    assert_eq!(piped, std::fs::read(&tar).unwrap());
+    if require_tool("script") {
+        let cmd = format!(
+            "'{}' export '{sample}'",
+            strata_tests::strata_bin().display()
+        );
+        let out = strata_tests::run_unchecked(std::process::Command::new("script").args([
+            "-q",
+            "-e",
+            "-c",
+            &cmd,
+            "/dev/null",
+        ]));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            strata_tests::show_output(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("terminal"),
+            "{}",
+            strata_tests::show_output(&out)
+        );
+    }
+}
