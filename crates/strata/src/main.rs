@@ -8,6 +8,7 @@
 mod commands;
 mod names;
 mod output;
+mod template;
 
 use std::process::ExitCode;
 
