@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
-use strata_tests::rich::{noise, recompress, rich_image, umoci_unpack};
+use strata_tests::rich::{
+    noise, recompress, rich_image, root_entry_image, root_meta, umoci_unpack,
+};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{Node, assert_same_tree, listing};
 use strata_tests::{
@@ -271,6 +273,26 @@ fn the_mounted_sample_equals_umoci() {
     assert_eq!(rec["mode"], "fuse");
     mount.umount();
     assert!(record(&mount.dir).is_none());
+}
+
+/// The mount's root shows the topmost layer's `./` entry: the mode, owner and mtime `umoci unpack` gives
+/// `rootfs/`.
+#[test]
+fn the_mounted_root_has_the_layers_root_metadata() {
+    if !umoci_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = root_entry_image(tmp.path());
+    let expected = root_meta(&umoci_unpack(&image.image, &tmp.path().join("umoci")));
+    assert_eq!(
+        expected,
+        (0o750, 1233, 1234, 1_000_000_000),
+        "umoci's rootfs"
+    );
+    let mount = Mount::new(&image.oci(), &tmp.path().join("mnt"));
+    assert_eq!(root_meta(&mount.dir), expected, "strata mount");
+    mount.umount();
 }
 
 // ----- robustness -----

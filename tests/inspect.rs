@@ -674,3 +674,66 @@ fn multi_arch_index() {
         ],
     );
 }
+
+/// `--format` runs skopeo's Go-template subset: fields, labels, literal text and `\n` print what skopeo
+/// prints; `{{json .Labels}}` is the labels as compact JSON, `json` alone the usual document; anything else
+/// is a clean error.
+#[test]
+fn format_templates_print_what_skopeo_prints() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let layout = base_image(tmp.path());
+    let image = image_ref("oci", &layout, ":base");
+    // skopeo 1.9 trims the spaces next to actions; these formats have none.
+    for format in [
+        "{{.Digest}}",
+        "{{.Name}}|{{.Architecture}}|{{.Os}}\\n{{.Labels.name}}|{{.Labels.nope}}|{{.DockerVersion}}",
+        "{{.Layers}}|{{.RepoTags}}|{{.Env}}|{{.Created}}",
+        "{{.Labels}}",
+        "{{index .Labels \"org.opencontainers.image.title\"}}",
+        "digest={{.Digest}}\\n",
+        "plain text",
+    ] {
+        let theirs = skopeo_ok(["inspect", "--format", format, &image]);
+        let ours = strata_ok(["inspect", "--format", format, &image]);
+        assert_bytes_eq(&theirs, &ours, &format!("--format {format}"));
+    }
+    let inspected = parse_json(&strata_ok(["inspect", &image]), "inspect");
+    let labels = strata_ok(["inspect", "--format", "{{json .Labels}}", &image]);
+    assert!(
+        labels.ends_with(b"}\n") && !labels[..labels.len() - 1].contains(&b'\n'),
+        "one line: {}",
+        show(&labels)
+    );
+    assert!(
+        labels.starts_with(b"{\"empty\":\"\","),
+        "compact: {}",
+        show(&labels)
+    );
+    assert!(
+        String::from_utf8_lossy(&labels).contains("Strata <test> & co"),
+        "not HTML-escaped: {}",
+        show(&labels)
+    );
+    assert_eq!(parse_json(&labels, "json .Labels"), inspected["Labels"]);
+    assert_eq!(
+        strata_ok(["inspect", "--format", "json", &image]),
+        strata_ok(["inspect", &image])
+    );
+    for bad in [
+        "{{.Foo}}",
+        "{{if .Name}}x{{end}}",
+        "{{.Labels.a.b}}",
+        "{{.Os",
+    ] {
+        let out = strata(["inspect", "--format", bad, &image]);
+        assert_clean_error(&out, bad);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--format"),
+            "{}",
+            show(&out.stderr)
+        );
+    }
+}

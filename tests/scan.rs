@@ -578,7 +578,7 @@ fn export_equals_umoci_unpack_and_ls_find_cat_agree() {
     let long = lines(&strata_ok(["ls", "-l", &image, "/usr/bin"]));
     let line = |name: &str| {
         long.iter()
-            .find(|l| l.split_whitespace().nth(6) == Some(name))
+            .find(|l| l.split_whitespace().nth(7) == Some(name))
             .unwrap_or_else(|| panic!("{name} in {long:#?}"))
             .clone()
     };
@@ -589,6 +589,42 @@ fn export_equals_umoci_unpack_and_ls_find_cat_agree() {
         "{}",
         line("rel-link")
     );
+    // ls -l: the mode, link count (hardlinks, subdirectories), size (a symlink's target length) and name of
+    // GNU ls -l in the unpacked tree (directories' sizes aside: the file system's, not the image's).
+    for dir in ["/srv", "/srv/data", "/usr/bin"] {
+        let theirs = lines(
+            &run(Command::new("ls")
+                .env("LC_ALL", "C")
+                .env("TZ", "UTC")
+                .arg("-ln")
+                .arg("--time-style=long-iso")
+                .arg(rootfs.join(dir.trim_start_matches('/'))))
+            .stdout,
+        );
+        let ours = lines(&strata_ok(["ls", "-l", &image, dir]));
+        let columns = |line: &str| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let size = if line.starts_with('d') || line.starts_with('c') {
+                ""
+            } else {
+                f[4]
+            };
+            let time = line.find(':').unwrap();
+            (
+                f[0].to_owned(),
+                f[1].to_owned(),
+                size.to_owned(),
+                line[time + 4..].to_owned(),
+            )
+        };
+        let theirs: Vec<_> = theirs
+            .iter()
+            .filter(|l| !l.starts_with("total"))
+            .map(|l| columns(l))
+            .collect();
+        let ours: Vec<_> = ours.iter().map(|l| columns(l)).collect();
+        assert_eq!(ours, theirs, "strata ls -l {dir} vs ls -ln");
+    }
     let srv = strata_ok(["ls", "-l", &image, "/srv"]);
     let srv = String::from_utf8_lossy(&srv);
     assert!(
@@ -637,10 +673,11 @@ fn export_equals_umoci_unpack_and_ls_find_cat_agree() {
         fs::read(rootfs.join(biggest.trim_start_matches('/'))).unwrap()
     );
     for (path, what) in [
-        ("/srv/data", "is a directory"),
-        ("/nope", "no such file"),
+        ("/srv/data", "Is a directory"),
+        ("/nope", "No such file"),
         ("/srv/fifo", "not a regular file"),
-        ("/usr/bin/dangling", "no such file"),
+        ("/usr/bin/dangling", "dangling symlink to ../srv/data/a"),
+        ("/srv/data/a/", "Not a directory"),
         ("/usr/bin/loop-a", "too many levels of symbolic links"),
     ] {
         let out = strata(["cat", &image, path]);
@@ -795,8 +832,8 @@ fn ls_find_cat_on_the_sample() {
     let usr_bin = lines(&strata_ok(["ls", "-l", &sample, "/bin/"]));
     let wall = usr_bin.iter().find(|l| l.ends_with(" wall")).unwrap();
     let fields: Vec<&str> = wall.split_whitespace().collect();
-    assert_eq!(fields[..3], ["-rwxr-sr-x", "root", "tty"], "{wall}");
-    assert_eq!(fields[4..6], ["2023-11-14", "22:13"], "{wall}");
+    assert_eq!(fields[..4], ["-rwxr-sr-x", "1", "root", "tty"], "{wall}");
+    assert_eq!(fields[5..7], ["2023-11-14", "22:13"], "{wall}");
     let dev = String::from_utf8_lossy(&strata_ok(["ls", "-l", &sample, "/dev"])).into_owned();
     assert!(
         dev.lines()
@@ -824,7 +861,7 @@ fn ls_find_cat_on_the_sample() {
     for (args, what) in [
         (vec!["find", sample.as_str(), "--perm", "u+s"], "--perm"),
         (vec!["find", sample.as_str(), "--type", "x"], "--type"),
-        (vec!["ls", sample.as_str(), "/nope"], "no such file"),
+        (vec!["ls", sample.as_str(), "/nope"], "No such file"),
     ] {
         let out = strata(&args);
         assert_clean_error(&out, &format!("{args:?}"));
@@ -835,6 +872,36 @@ fn ls_find_cat_on_the_sample() {
 // ---------------------------------------------------------------------------------------------------
 // diff
 // ---------------------------------------------------------------------------------------------------
+
+/// Sets the modification time of `path` (not following a symlink).
+fn set_mtime(path: &Path, secs: i64) {
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+/// Sets the modification time of every directory under `root`, and of `root` itself.
+fn set_dir_mtimes(root: &Path, secs: i64) {
+    for entry in fs::read_dir(root).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            set_dir_mtimes(&entry.path(), secs);
+        }
+    }
+    set_mtime(root, secs);
+}
 
 #[test]
 fn diff_lists_exactly_the_changes_made() {
@@ -864,6 +931,8 @@ fn diff_lists_exactly_the_changes_made() {
     }
     fs::set_permissions(root.join("usr/bin/tool"), fs::Permissions::from_mode(0o755)).unwrap();
     symlink("keep", root.join("etc/link")).unwrap();
+    // Directory times are compared: make them the same in both images but where b changes one.
+    set_dir_mtimes(&root, 1_600_000_000);
     repack(&a, &bundle);
 
     // b: a's bundle, changed, repacked as a new tag on top of a.
@@ -889,12 +958,17 @@ fn diff_lists_exactly_the_changes_made() {
         )
         .unwrap();
     }
+    set_dir_mtimes(&root, 1_600_000_000);
+    set_mtime(&root.join("srv"), 1_700_000_000);
     repack(&b, &bundle);
 
-    let json = parse_json(
-        &strata_ok(["diff", "--json", &oci(&a), &oci(&b)]),
-        "diff --json",
+    let out = strata(["diff", "--json", &oci(&a), &oci(&b)]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "images that differ are findings"
     );
+    let json = parse_json(&out.stdout, "diff --json");
     assert_eq!(json["image_a"], oci(&a).as_str());
     let got: Vec<(String, String, Vec<String>)> = json["changes"]
         .as_array()
@@ -923,6 +997,7 @@ fn diff_lists_exactly_the_changes_made() {
         ("changed", "/etc/same-size", vec!["content"]),
         ("added", "/opt/newdir", vec![]),
         ("added", "/opt/newdir/file", vec![]),
+        ("changed", "/srv", vec!["mtime"]),
         ("removed", "/srv/tree", vec![]),
         ("removed", "/srv/tree/sub", vec![]),
         ("removed", "/srv/tree/sub/y", vec![]),
@@ -945,7 +1020,14 @@ fn diff_lists_exactly_the_changes_made() {
     assert_eq!(got, expected);
 
     // The text form: docker diff's letters, then what changed.
-    let text = lines(&strata_ok(["diff", &oci(&a), &oci(&b)]));
+    let out = strata(["diff", &oci(&a), &oci(&b)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("differ"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = lines(&out.stdout);
     assert_eq!(text.len(), expected.len());
     for wanted in [
         "A /etc/added",
@@ -955,12 +1037,13 @@ fn diff_lists_exactly_the_changes_made() {
         "C /etc/link: link keep->same-size",
         "C /usr/bin/tool: mode 0755->0700",
         "C /etc/becomes-dir: kind file->dir",
+        "C /srv: mtime 2020-09-13 12:26->2023-11-14 22:13",
     ] {
         assert!(text.contains(&wanted.to_owned()), "{wanted} in {text:#?}");
     }
     // An image against itself, and swapped.
-    assert!(strata_ok(["diff", &oci(&a), &oci(&a)]).is_empty());
-    let swapped = lines(&strata_ok(["diff", &oci(&b), &oci(&a)]));
+    assert!(strata_ok(["diff", &oci(&a), &oci(&a)]).is_empty(), "exit 0");
+    let swapped = lines(&strata(["diff", &oci(&b), &oci(&a)]).stdout);
     assert!(
         swapped.contains(&"A /etc/remove-me".to_owned()),
         "{swapped:#?}"
@@ -1067,7 +1150,7 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(first, ["name", "passed", "reason"]);
+    assert_eq!(first, ["name", "passed", "reason", "skipped"]);
     assert_eq!(json["distribution"]["id"], "debian");
     assert_eq!(json["distribution"]["version_id"], "12");
 
@@ -1121,5 +1204,401 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
             "good_layer_count",
             "not_running_privileged"
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Names are bytes
+// ---------------------------------------------------------------------------------------------------
+
+/// Names `ls` and `find` quote or escape, each a file in `n/` (and a symlink to a name that is not UTF-8).
+const ODD_NAMES: &[&[u8]] = &[
+    b"plain",
+    b"a b",
+    b"a'b",
+    b"a'b c",
+    b"a'$b",
+    b"x\"y",
+    b"tab\tx",
+    b"nl\nx",
+    b"del\x7f",
+    b"bell\x07",
+    b"caf\xe9.txt",
+    b"\xc3\xa9",
+    b"\xc3\xa9\xff",
+    b"#hash",
+    b"x#",
+    b"~t",
+    b"a~",
+    b"{",
+    b"a{",
+    b"-dash",
+    b"back\\slash",
+    b"star*",
+    b"q?",
+    b"\x01a",
+    b"semi;",
+    b"amp&",
+];
+
+/// `cmd` run by `script` on a pseudo-terminal in `cwd` (UTF-8 locale, UTC): what a user sees.
+fn on_tty(cmd: &str, cwd: &Path) -> Vec<u8> {
+    run(Command::new("script")
+        .args(["-q", "-e", "-c", cmd, "/dev/null"])
+        .current_dir(cwd)
+        .env("LC_ALL", "C.UTF-8")
+        .env("TZ", "UTC"))
+    .stdout
+}
+
+/// `cmd` (a program and its arguments) in `cwd` with its output to a pipe.
+fn on_pipe(cmd: &[&std::ffi::OsStr], cwd: &Path) -> Vec<u8> {
+    run(Command::new(cmd[0])
+        .args(&cmd[1..])
+        .current_dir(cwd)
+        .env("LC_ALL", "C.UTF-8")
+        .env("TZ", "UTC"))
+    .stdout
+}
+
+fn sorted_records(bytes: &[u8], end: &[u8]) -> Vec<Vec<u8>> {
+    let mut records: Vec<Vec<u8>> = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let at = rest
+            .windows(end.len())
+            .position(|w| w == end)
+            .unwrap_or(rest.len());
+        records.push(rest[..at].to_vec());
+        rest = rest.get(at + end.len()..).unwrap_or_default();
+    }
+    records.sort();
+    records
+}
+
+/// What follows the `HH:MM ` of each `ls -l` line (the name, quoted, and a symlink's target).
+fn after_time(listing: &[u8]) -> Vec<Vec<u8>> {
+    sorted_records(listing, b"\r\n")
+        .into_iter()
+        .filter(|l| !l.starts_with(b"total"))
+        .map(|l| {
+            let at = l
+                .windows(4)
+                .position(|w| {
+                    w[0] == b':' && w[1].is_ascii_digit() && w[2].is_ascii_digit() && w[3] == b' '
+                })
+                .unwrap();
+            l[at + 4..].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn names_that_are_not_utf8_or_printable_print_as_ls_and_find_print_them() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    if !(require_tool("script") && require_tool("find") && require_tool("ls")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let host = work.path().join("host");
+    fs::create_dir_all(host.join("n")).unwrap();
+    let mut l = LayerBuilder::new();
+    l.dir("n");
+    for name in ODD_NAMES {
+        let mut path = b"n/".to_vec();
+        path.extend_from_slice(name);
+        l.file(path.clone(), "x\n").mtime(1_700_000_000);
+        fs::write(host.join(OsStr::from_bytes(&path)), "x\n").unwrap();
+    }
+    l.symlink("n/link", &b"caf\xe9.txt"[..])
+        .mtime(1_700_000_000);
+    symlink(OsStr::from_bytes(b"caf\xe9.txt"), host.join("n/link")).unwrap();
+    l.symlink("n/dangling", "nowhere");
+    symlink("nowhere", host.join("n/dangling")).unwrap();
+    let layout = work.path().join("names");
+    ImageBuilder::new()
+        .architecture(host_arch())
+        .layer(l.clone(), Compression::Gzip)
+        .write_layout(&layout, "latest")
+        .unwrap();
+    let image = format!("oci:{}:latest", layout.display());
+    let bin = strata_tests::strata_bin();
+    let strata_cmd = |args: &str| format!("'{}' {args}", bin.display());
+
+    // ls: raw bytes to a pipe, quoted on a terminal, escaped with -b; in ls's order.
+    let ours = strata_ok(["ls", &image, "/n"]);
+    let theirs = on_pipe(&["ls".as_ref(), "-1".as_ref(), "n".as_ref()], &host);
+    assert_eq!(ours, theirs, "ls to a pipe");
+    let ours = on_tty(&strata_cmd(&format!("ls '{image}' /n")), &host);
+    let theirs = on_tty("ls -1 n", &host);
+    assert!(
+        theirs.windows(3).any(|w| w == b"'$'"),
+        "ls on a terminal quotes: {}",
+        String::from_utf8_lossy(&theirs)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs),
+        "ls on a terminal"
+    );
+    let ours = strata_ok(["ls", "-b", &image, "/n"]);
+    let theirs = on_pipe(&["ls".as_ref(), "-1b".as_ref(), "n".as_ref()], &host);
+    assert_eq!(
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&theirs),
+        "ls -b"
+    );
+    let ours = on_tty(&strata_cmd(&format!("ls -l '{image}' /n")), &host);
+    let theirs = on_tty("ls -l --time-style=long-iso n", &host);
+    assert!(
+        theirs.windows(7).any(|w| w == b"  -dash"),
+        "unquoted names are indented: {}",
+        String::from_utf8_lossy(&theirs)
+    );
+    assert_eq!(
+        after_time(&ours),
+        after_time(&theirs),
+        "ls -l on a terminal: names, alignment and link targets"
+    );
+    // cat reaches the name by its bytes.
+    assert_eq!(
+        strata_ok([
+            OsStr::new("cat"),
+            OsStr::new(&image),
+            OsStr::from_bytes(b"/n/caf\xe9.txt")
+        ]),
+        b"x\n"
+    );
+
+    // find: raw to a pipe, `?` on a terminal, NUL-ended with --print0; -name on bytes.
+    let ours = strata_ok(["find", &image, "n"]);
+    let theirs = on_pipe(&["find".as_ref(), "n".as_ref()], &host);
+    assert_eq!(
+        sorted_records(&ours, b"\n"),
+        sorted_records(&theirs, b"\n"),
+        "find to a pipe"
+    );
+    let ours = on_tty(&strata_cmd(&format!("find '{image}' n")), &host);
+    let theirs = on_tty("find n", &host);
+    assert!(
+        theirs.contains(&b'?'),
+        "{}",
+        String::from_utf8_lossy(&theirs)
+    );
+    assert_eq!(
+        sorted_records(&ours, b"\r\n"),
+        sorted_records(&theirs, b"\r\n"),
+        "find on a terminal"
+    );
+    let ours = strata_ok(["find", "--print0", &image, "n"]);
+    let theirs = on_pipe(&["find".as_ref(), "n".as_ref(), "-print0".as_ref()], &host);
+    assert_eq!(sorted_records(&ours, b"\0"), sorted_records(&theirs, b"\0"));
+    for pattern in [&b"caf?.txt"[..], b"caf\xe9*", b"*[!a-z].txt", b"\xc3\xa9*"] {
+        let ours = strata_ok([
+            OsStr::new("find"),
+            OsStr::new(&image),
+            OsStr::new("n"),
+            OsStr::new("--name"),
+            OsStr::from_bytes(pattern),
+        ]);
+        let theirs = on_pipe(
+            &[
+                "find".as_ref(),
+                "n".as_ref(),
+                "-name".as_ref(),
+                OsStr::from_bytes(pattern),
+            ],
+            &host,
+        );
+        assert!(!theirs.is_empty());
+        assert_eq!(
+            sorted_records(&ours, b"\n"),
+            sorted_records(&theirs, b"\n"),
+            "find -name {}",
+            String::from_utf8_lossy(pattern)
+        );
+    }
+
+    // diff: the exact bytes in JSON (`path_raw`, `link_raw`), raw in the text to a pipe.
+    let mut upper = LayerBuilder::new();
+    upper.whiteout(&b"n/caf\xe9.txt"[..]);
+    upper.symlink("n/link", &b"\xff"[..]).mtime(1_700_000_000);
+    let changed = work.path().join("changed");
+    ImageBuilder::new()
+        .architecture(host_arch())
+        .layer(l, Compression::Gzip)
+        .layer(upper, Compression::Gzip)
+        .write_layout(&changed, "latest")
+        .unwrap();
+    let changed = format!("oci:{}:latest", changed.display());
+    let out = strata(["diff", "--json", &image, &changed]);
+    assert_eq!(out.status.code(), Some(1), "the images differ");
+    let json = parse_json(&out.stdout, "diff --json");
+    let changes = json["changes"].as_array().unwrap();
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let removed = changes.iter().find(|c| c["change"] == "removed").unwrap();
+    assert_eq!(removed["path"], "/n/caf\u{fffd}.txt");
+    assert_eq!(removed["path_raw"], b64(b"/n/caf\xe9.txt"));
+    assert_eq!(removed["before"]["path_raw"], b64(b"/n/caf\xe9.txt"));
+    let link = changes.iter().find(|c| c["path"] == "/n/link").unwrap();
+    assert!(link.get("path_raw").is_none(), "{link}");
+    assert_eq!(link["before"]["link_raw"], b64(b"caf\xe9.txt"));
+    assert_eq!(link["after"]["link_raw"], b64(b"\xff"));
+    assert_eq!(link["after"]["link"], "\u{fffd}");
+    let text = strata(["diff", &image, &changed]).stdout;
+    assert!(
+        text.starts_with(b"D /n/caf\xe9.txt\n"),
+        "{}",
+        String::from_utf8_lossy(&text)
+    );
+
+    // export: the tar has the exact name (GNU tar extracts it).
+    let tar = work.path().join("export.tar");
+    strata_ok(["export", &image, "-o", tar.to_str().unwrap()]);
+    let extracted = work.path().join("extracted");
+    fs::create_dir(&extracted).unwrap();
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&extracted)
+        .arg("-xf")
+        .arg(&tar));
+    for name in ODD_NAMES {
+        let mut path = b"n/".to_vec();
+        path.extend_from_slice(name);
+        assert!(
+            extracted.join(OsStr::from_bytes(&path)).is_file(),
+            "{}",
+            String::from_utf8_lossy(&path)
+        );
+    }
+    assert_eq!(
+        fs::read_link(extracted.join("n/link"))
+            .unwrap()
+            .as_os_str()
+            .as_bytes(),
+        b"caf\xe9.txt"
+    );
+}
+
+/// A path that goes on after a file (`/etc/passwd/`, `/etc/passwd/x`) is not a directory, as the kernel and
+/// coreutils say: an error (exit 2), not the file.
+#[test]
+fn a_trailing_slash_after_a_file_is_not_a_directory() {
+    let work = tempfile::tempdir().unwrap();
+    fs::write(work.path().join("passwd"), "root\n").unwrap();
+    for tool in ["ls", "cat"] {
+        let theirs = Command::new(tool)
+            .arg("passwd/")
+            .current_dir(work.path())
+            .env("LC_ALL", "C")
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&theirs.stderr).contains("Not a directory"),
+            "{tool}: {}",
+            String::from_utf8_lossy(&theirs.stderr)
+        );
+    }
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for args in [
+        ["ls", sample.as_str(), "/etc/passwd/"],
+        ["ls", sample.as_str(), "/etc/passwd/."],
+        ["cat", sample.as_str(), "/etc/passwd/"],
+        ["cat", sample.as_str(), "/etc/passwd/x"],
+        ["find", sample.as_str(), "/etc/passwd/"],
+    ] {
+        let out = strata(args);
+        assert_clean_error(&out, &format!("{args:?}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("/etc/passwd/"), "{stderr}");
+        assert!(stderr.contains(": Not a directory"), "{stderr}");
+    }
+    // Without the slash it is the file; a directory takes one.
+    assert_eq!(
+        lines(&strata_ok(["ls", &sample, "/etc/passwd"])),
+        ["/etc/passwd"]
+    );
+    assert!(lines(&strata_ok(["ls", &sample, "/etc/"])).contains(&"passwd".to_owned()));
+}
+
+/// `strata layers IMAGE` is the per-layer files report (what `--files` asks for); `--files` needs an image.
+#[test]
+fn layers_of_an_image_is_its_files_report() {
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let report = strata_ok(["layers", &sample]);
+    assert_eq!(report, strata_ok(["layers", "--files", &sample]));
+    assert!(
+        String::from_utf8_lossy(&report).starts_with("LAYER  DIGEST"),
+        "{}",
+        String::from_utf8_lossy(&report)
+    );
+    let json = parse_json(&strata_ok(["layers", "--json", &sample]), "layers --json");
+    assert_eq!(json["layers"].as_array().unwrap().len(), 3);
+    let out = strata(["layers", "--files"]);
+    assert_eq!(out.status.code(), Some(2), "--files without an image");
+}
+
+/// An image without a package database has no packages: `packages --json` prints `[]`, the text form says so
+/// on stderr, both exit 0; `check` skips the package assessment instead of failing it (the bundled sample
+/// passes).
+#[test]
+fn no_package_database_is_no_packages_not_a_failure() {
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = strata(["packages", "--json", &sample]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        parse_json(&out.stdout, "packages --json"),
+        serde_json::json!([])
+    );
+    let out = strata(["packages", &sample]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no package database"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+
+    let out = strata(["check", &sample]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("package_list_successful")
+                && l.split_whitespace().nth(1) == Some("SKIP")),
+        "{table}"
+    );
+    let json = parse_json(&strata_ok(["check", "--json", &sample]), "check --json");
+    assert_eq!(json["passed"], true);
+    let packages = json["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "package_list_successful")
+        .unwrap();
+    assert_eq!(
+        (&packages["passed"], &packages["skipped"]),
+        (&Value::Bool(true), &Value::Bool(true))
     );
 }

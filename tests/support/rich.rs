@@ -230,3 +230,72 @@ fn write_layer_three(root: &Path) {
     fs::hard_link(root.join("srv/data/b"), root.join("srv/third-link")).unwrap();
     fs::write(root.join("srv/late"), b"layer three\n").unwrap();
 }
+
+/// The root directory's mode, owner and modification time (seconds) at `path`.
+pub fn root_meta(path: &Path) -> (u32, u32, u32, i64) {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = fs::symlink_metadata(path).unwrap();
+    (m.mode() & 0o7777, m.uid(), m.gid(), m.mtime())
+}
+
+/// An image whose layers carry unusual metadata for the root directory (`./`), built by umoci in
+/// `work/rootmeta` (root needed to chown): layer 1 has `./` mode 0700 owned by 1:1; layer 2 mode 0750,
+/// owned by 1234:5678, mtime 1000000000; layer 3 leaves the root alone (a file in `srv/`).
+pub fn root_entry_image(work: &Path) -> RichImage {
+    let layout = work.join("rootmeta");
+    let image = format!("{}:rootmeta", layout.display());
+    umoci(["init".as_ref(), "--layout".as_ref(), layout.as_os_str()]);
+    umoci(["new", "--image", &image]);
+    let bundle = work.join("rootmeta-bundle");
+    let root = umoci_unpack(&image, &bundle);
+    let set = |mode: u32, owner: u32, mtime: Option<i64>| {
+        fs::set_permissions(&root, fs::Permissions::from_mode(mode)).unwrap();
+        rustix::fs::chown(
+            &root,
+            Some(rustix::process::Uid::from_raw(owner)),
+            Some(rustix::process::Gid::from_raw(owner + 1)),
+        )
+        .unwrap();
+        if let Some(secs) = mtime {
+            let t = rustix::fs::Timestamps {
+                last_access: rustix::fs::Timespec {
+                    tv_sec: secs,
+                    tv_nsec: 0,
+                },
+                last_modification: rustix::fs::Timespec {
+                    tv_sec: secs,
+                    tv_nsec: 0,
+                },
+            };
+            rustix::fs::utimensat(rustix::fs::CWD, &root, &t, rustix::fs::AtFlags::empty())
+                .unwrap();
+        }
+    };
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/one"), b"layer one\n").unwrap();
+    set(0o700, 1, None);
+    umoci_repack(&image, &bundle, true);
+    fs::write(root.join("two"), b"layer two\n").unwrap();
+    set(0o750, 1233, Some(1_000_000_000));
+    umoci_repack(&image, &bundle, true);
+    fs::create_dir_all(root.join("srv")).unwrap();
+    fs::write(root.join("srv/three"), b"layer three\n").unwrap();
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        &root,
+        &rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 1_000_000_000,
+                tv_nsec: 0,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 1_000_000_000,
+                tv_nsec: 0,
+            },
+        },
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+    umoci_repack(&image, &bundle, false);
+    RichImage { layout, image }
+}

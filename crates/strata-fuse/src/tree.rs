@@ -114,25 +114,14 @@ fn encode_dev(major: u32, minor: u32) -> u32 {
 
 impl Tree {
     /// Builds the table of the merged tree `merged`: one inode per visible entry (hardlinks sharing
-    /// their target's), breadth-first from the root. Hardlinks whose target is missing, a directory, or
+    /// their target's), breadth-first from the root, whose metadata is [`MergedView::root`]'s. Hardlinks whose target is missing, a directory, or
     /// a chain longer than 16 links are left out.
     pub fn build(merged: &MergedView) -> Result<Tree> {
         let mut t = Tree::default();
-        let root_dir = t.new_dir_slot()?;
-        t.nodes.push(Node {
-            kind: Kind::Dir,
-            perm: 0o755,
-            uid: 0,
-            gid: 0,
-            nlink: 2,
-            size: 4096,
-            mtime: 0,
-            mtime_nsec: 0,
-            rdev: 0,
-            parent: 1,
-            payload: Payload::Dir(root_dir),
-            xattrs: (0, 0),
-        });
+        // The root's metadata is the topmost layer's `./` entry (mode 0755, root's, mtime 0 without one).
+        let root = merged.root()?;
+        let root_ino = t.push_node(root.layer, root.entry, 1)?;
+        debug_assert_eq!(u64::from(root_ino), ROOT_INO);
         // Inodes of the entries that hold data (files, and anything a hardlink points to), by (layer, offset
         // in the tar stream): a hardlink and its target get the same one.
         let mut by_data: HashMap<(usize, u64), u32> = HashMap::new();

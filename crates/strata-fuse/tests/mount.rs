@@ -21,9 +21,10 @@ use strata_oci::Platform;
 
 /// Two layers (gzip, then zstd) with files, directories, symlinks, hardlinks (within a layer and across
 /// layers), devices, a fifo, setuid and owners, an xattr, an mtime with nanoseconds, a whiteout, an opaque
-/// directory and a type change.
+/// directory, a type change, and a root entry (`./`) in each layer.
 fn image(dir: &Path) -> String {
     let mut lower = LayerBuilder::new();
+    lower.dir("./").mode(0o700).owner(1, 1).mtime(1);
     lower.dir("etc").mode(0o755);
     lower.file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n");
     lower.file("etc/gone", b"removed above\n");
@@ -43,6 +44,13 @@ fn image(dir: &Path) -> String {
     lower.fifo("run/fifo");
     lower.file("big", noise(12 << 20, 7));
     let mut upper = LayerBuilder::new();
+    // The topmost root entry gives the root's metadata.
+    upper
+        .dir("./")
+        .mode(0o750)
+        .owner(1234, 5678)
+        .pax_record("mtime", "1000000000.5")
+        .xattr("user.root", b"top");
     upper.whiteout("etc/gone");
     upper.opaque("opt/d");
     upper.file("opt/d/y", b"above\n");
@@ -198,6 +206,21 @@ fn the_mounted_tree_shows_every_kind_and_attribute() {
     }
 
     let m = |p: &str| fs::symlink_metadata(mnt.join(p)).unwrap();
+    let root = m("");
+    assert_eq!(
+        (
+            root.mode() & 0o7777,
+            root.uid(),
+            root.gid(),
+            root.mtime(),
+            root.mtime_nsec()
+        ),
+        (0o750, 1234, 5678, 1_000_000_000, 500_000_000),
+        "the root is the top layer's ./"
+    );
+    let mut value = [0u8; 16];
+    let n = rustix::fs::lgetxattr(&mnt, "user.root", &mut value).unwrap();
+    assert_eq!(&value[..n], b"top");
     assert_eq!(
         fs::read(mnt.join("etc/passwd")).unwrap(),
         b"root:x:0:0::/root:/bin/sh\n"
@@ -213,7 +236,6 @@ fn the_mounted_tree_shows_every_kind_and_attribute() {
     assert_eq!(m("data/b").ino(), a.ino());
     assert_eq!(m("data/c").ino(), a.ino());
     assert_eq!(fs::read(mnt.join("data/c")).unwrap(), b"hardlinked\n");
-    let mut value = [0u8; 16];
     let n = rustix::fs::lgetxattr(mnt.join("data/a"), "user.strata", &mut value).unwrap();
     assert_eq!(&value[..n], b"yes");
     let mut names = [0u8; 64];

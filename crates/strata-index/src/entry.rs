@@ -47,11 +47,13 @@ impl EntryKind {
 
 /// One entry of a layer.
 ///
-/// `path` is normalised: relative, `/`-separated, no `.` or `..` components, no trailing slash, never empty
-/// (the layer root `.` is not an entry). It is raw bytes: tar names need not be UTF-8.
+/// `path` is normalised: relative, `/`-separated, no `.` or `..` components, no trailing slash. It is empty
+/// only for the layer's root directory (`./` in the tar), which is always a [`EntryKind::Dir`] and carries the
+/// root's owner, mode, times and xattrs. It is raw bytes: tar names need not be UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The normalised path (for whiteouts, the path deleted; for opaque markers, the directory).
+    /// The normalised path (for whiteouts, the path deleted; for opaque markers, the directory); empty for
+    /// the layer root.
     pub path: Vec<u8>,
     /// What the entry is.
     pub kind: EntryKind,

@@ -14,7 +14,9 @@
 //! * the **xattr table**, [`XATTR_SIZE`] bytes per attribute, each entry's attributes contiguous, in tar order;
 //! * the **checkpoint table**, [`CHECKPOINT_SIZE`] bytes per checkpoint, sorted by uncompressed offset, and the
 //!   **window blob** holding their (≤ [`MAX_WINDOW`] bytes) decompressor windows;
-//! * the **layer info**: blob digest, diff id, media type, compression, blob and tar sizes.
+//! * the **layer info**: blob digest, diff id, media type, compression, blob and tar sizes;
+//! * since version 1.1, the **root record**: the layer's own entry for its root directory (`./` in the tar),
+//!   one entry record or nothing, its strings and xattrs in the tables above.
 //!
 //! The checksum is CRC-32 (IEEE 802.3, as zlib's `crc32`) of the whole file with the 4 checksum bytes read as
 //! zeros; it is verified on open. Apart from that pass, opening parses only the header, the layer info and the
@@ -30,10 +32,13 @@
 pub const MAGIC: [u8; 8] = *b"STRATAIX";
 /// The major format version this crate writes and reads.
 pub const VERSION_MAJOR: u16 = 1;
-/// The minor format version this crate writes (any minor of [`VERSION_MAJOR`] is read).
-pub const VERSION_MINOR: u16 = 0;
-/// Size of the version 1 header; a file's `header_size` may be larger.
+/// The minor format version this crate writes (any minor of [`VERSION_MAJOR`] is read). 1.1 added the
+/// root record.
+pub const VERSION_MINOR: u16 = 1;
+/// Size of the version 1.0 header, the smallest a reader accepts; a file's `header_size` may be larger.
 pub const HEADER_SIZE: usize = 160;
+/// Size of the header this crate writes (version 1.1): the 1.0 header and the root record's section.
+pub const HEADER_SIZE_1_1: usize = 176;
 /// Size of a version 1 entry record; a file's `record_size` may be larger.
 pub const RECORD_SIZE: usize = 104;
 /// Size of an xattr record.
@@ -65,6 +70,8 @@ pub(crate) mod hdr {
     /// windows, layer info.
     pub const SECTIONS: usize = 64;
     pub const SECTION_COUNT: usize = 6;
+    /// Version 1.1: `(u64 offset, u64 length)` of the root record (length 0 when the layer has none).
+    pub const ROOT: usize = 160;
 }
 
 /// Entry record field offsets.

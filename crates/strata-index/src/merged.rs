@@ -11,7 +11,9 @@
 //!   the upper directory's metadata wins);
 //! * a layer with entries under `D` but no entry for `D` has `D` as an **implicit directory**: it takes the
 //!   metadata of the directory `D` of the layers below when there is one, and is otherwise synthesized
-//!   (mode 0755, owned by 0:0, see [`EntryRef::is_implicit`]).
+//!   (mode 0755, owned by 0:0, see [`EntryRef::is_implicit`]);
+//! * the **root** directory's metadata is that of the topmost layer with an entry for it (`./` in its tar),
+//!   as for any directory; with none, it is synthesized like an implicit directory ([`MergedView::root`]).
 
 use std::collections::BTreeMap;
 
@@ -85,10 +87,25 @@ impl MergedView {
         self.layers
     }
 
-    /// The visible entry at the normalised `path` and its layer. The root (`b""`) is not an entry (it is
-    /// always a directory); paths that are not normalised are not found.
+    /// The visible entry at the normalised `path` and its layer. The root (`b""`) is not looked up here (it
+    /// is always a directory: see [`MergedView::root`]); paths that are not normalised are not found.
     pub fn lookup(&self, path: &[u8]) -> Result<Option<(usize, EntryRef<'_>)>> {
         self.lookup_in(path, self.layers.len())
+    }
+
+    /// The root directory: the root entry (`./`) of the topmost layer that has one, or, when no layer has
+    /// one, a synthesized directory (mode 0755, owned by 0:0, mtime 0, [`EntryRef::is_implicit`]) of layer 0.
+    /// Its name and parent are empty.
+    pub fn root(&self) -> Result<MergedEntry<'_>> {
+        for (layer, index) in self.layers.iter().enumerate().rev() {
+            if let Some(entry) = index.root()? {
+                return Ok(MergedEntry { layer, entry });
+            }
+        }
+        Ok(MergedEntry {
+            layer: 0,
+            entry: EntryRef::implicit(b"", b""),
+        })
     }
 
     /// The entry at `path` as seen from layer `layer`: the merged view of layers `0..=layer` only. This is

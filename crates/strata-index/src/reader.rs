@@ -12,8 +12,8 @@ use memmap2::Mmap;
 use crate::entry::{Entry, EntryKind, split_parent};
 use crate::error::{Error, Result};
 use crate::format::{
-    CHECKPOINT_SIZE, HEADER_SIZE, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE, VERSION_MAJOR,
-    XATTR_SIZE, ckp, compute_checksum, hdr, lay, le_u16, le_u32, le_u64, rec, xat,
+    CHECKPOINT_SIZE, HEADER_SIZE, HEADER_SIZE_1_1, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE,
+    VERSION_MAJOR, XATTR_SIZE, ckp, compute_checksum, hdr, lay, le_u16, le_u32, le_u64, rec, xat,
 };
 use crate::writer::{Checkpoint, LayerInfo};
 
@@ -61,6 +61,8 @@ pub struct LayerIndex {
     checkpoint_count: usize,
     windows: Range<usize>,
     layer: LayerInfo,
+    /// The root record (version 1.1), empty when the layer has none.
+    root: Range<usize>,
 }
 
 impl fmt::Debug for LayerIndex {
@@ -186,6 +188,24 @@ impl LayerIndex {
             }
         }
         let [entries, strings, xattrs, checkpoints, windows, layer] = sections;
+        // Version 1.1 headers add the root record's section; a 1.0 file has none.
+        let mut root = 0..0;
+        if header_size >= HEADER_SIZE_1_1 {
+            let off = le_u64(b, hdr::ROOT);
+            let len = le_u64(b, hdr::ROOT + 8);
+            let fits = off
+                .checked_add(len)
+                .is_some_and(|end| off >= header_size as u64 && end <= file_size);
+            if !fits || (len != 0 && len != stride as u64) {
+                return Err(bad(format!(
+                    "the root record ({off}, {len}) is outside the file or not one record"
+                )));
+            }
+            // Both fit in usize: they are at most the length of a slice.
+            if len != 0 {
+                root = off as usize..(off + len) as usize;
+            }
+        }
         let table = |name: &str, count_at: usize, size: usize, r: &Range<usize>| {
             let count = le_u64(b, count_at);
             match usize::try_from(count)
@@ -257,6 +277,7 @@ impl LayerIndex {
             checkpoint_count,
             windows,
             layer,
+            root,
         })
     }
 
@@ -290,6 +311,25 @@ impl LayerIndex {
     /// [`EntryKind::Opaque`] (the layer hides lower layers' contents of directory `path`).
     pub fn marker(&self, path: &[u8]) -> Result<Option<EntryKind>> {
         Ok(self.probe(path)?.marker.map(|m| m.kind()))
+    }
+
+    /// The layer's own entry for its root directory (`./` in its tar), with an empty name and parent; `None`
+    /// when the layer has none (or the index predates version 1.1).
+    pub fn root(&self) -> Result<Option<EntryRef<'_>>> {
+        if self.root.is_empty() {
+            return Ok(None);
+        }
+        let r = self
+            .data
+            .bytes()
+            .get(self.root.start..self.root.start.saturating_add(RECORD_SIZE))
+            .and_then(|s| <&Rec>::try_from(s).ok())
+            .ok_or_else(|| self.bad("the root record is outside the file"))?;
+        let e = self.entry_of(r, "the root record")?;
+        if e.kind() != EntryKind::Dir || !e.parent().is_empty() || !e.name().is_empty() {
+            return Err(self.bad("the root record is not an unnamed directory"));
+        }
+        Ok(Some(e))
     }
 
     /// The records whose parent is `dir` (`b""` for the root): real entries and markers, sorted by name (a
@@ -453,10 +493,14 @@ impl LayerIndex {
 
     /// Builds the [`EntryRef`] of record `i`, checking everything it refers to.
     fn entry_at(&self, i: usize) -> Result<EntryRef<'_>> {
-        let r = self.rec(i)?;
+        self.entry_of(self.rec(i)?, &format!("record {i}"))
+    }
+
+    /// Builds the [`EntryRef`] of record `r` (named `what` in errors), checking everything it refers to.
+    fn entry_of<'s>(&'s self, r: &'s Rec, what: &str) -> Result<EntryRef<'s>> {
         let kind_byte = r[rec::KIND];
         let kind = EntryKind::from_u8(kind_byte)
-            .ok_or_else(|| self.bad(format!("record {i} has unknown kind {kind_byte}")))?;
+            .ok_or_else(|| self.bad(format!("{what} has unknown kind {kind_byte}")))?;
         let parent = self.parent_of(r)?;
         let name = self.name_of(r)?;
         let link = self.string(le_u64(r, rec::LINK_OFF), le_u32(r, rec::LINK_LEN), "link")?;
@@ -469,7 +513,7 @@ impl LayerIndex {
                 let end = start.checked_add((n as usize).checked_mul(XATTR_SIZE)?)?;
                 self.data.bytes().get(self.xattrs.clone())?.get(start..end)
             })
-            .ok_or_else(|| self.bad(format!("record {i} has xattrs outside the table")))?;
+            .ok_or_else(|| self.bad(format!("{what} has xattrs outside the table")))?;
         Ok(EntryRef {
             rec: Some(r),
             parent,

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use crate::entry::{Entry, EntryKind, normalise_path, split_parent};
 use crate::error::{Error, Result};
 use crate::format::{
-    CHECKPOINT_SIZE, HEADER_SIZE, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE, SECTION_ALIGN,
-    VERSION_MAJOR, VERSION_MINOR, XATTR_SIZE, ckp, hdr, lay, put_u16, put_u32, put_u64, rec, seal,
-    xat,
+    CHECKPOINT_SIZE, HEADER_SIZE_1_1, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE,
+    SECTION_ALIGN, VERSION_MAJOR, VERSION_MINOR, XATTR_SIZE, ckp, hdr, lay, put_u16, put_u32,
+    put_u64, rec, seal, xat,
 };
 
 /// A random-access point into a layer's compressed blob: decompression can restart here.
@@ -57,10 +57,12 @@ impl LayerInfo {
 ///
 /// A later entry replaces an earlier one with the same path and the same class (real entries: files,
 /// directories, links, devices, fifos; markers: whiteouts and opaque markers), so a path has at most one real
-/// entry and one marker, as in a tar extracted in order.
+/// entry and one marker, as in a tar extracted in order. The layer's root directory (an entry with an empty
+/// path, from `./` in the tar) is kept apart, in the root record; there too the last one wins.
 #[derive(Debug, Default)]
 pub struct IndexWriter {
     entries: Vec<Entry>,
+    root: Option<Entry>,
     checkpoints: Vec<Checkpoint>,
     layer: LayerInfo,
     /// The first entry refused by [`IndexWriter::push`]: its path, and why.
@@ -102,10 +104,18 @@ impl IndexWriter {
 
     /// Adds an entry, or says why the format cannot hold it: a path that is not normalised (see
     /// [`normalise_path`]), or a path, link, xattr name or value longer than `u32::MAX` bytes, or more than
-    /// `u32::MAX` xattrs.
+    /// `u32::MAX` xattrs. An entry with an empty path is the layer's root directory: it must be a
+    /// [`EntryKind::Dir`], and goes to the root record.
     pub fn try_push(&mut self, entry: Entry) -> Result<()> {
         let lossy = || String::from_utf8_lossy(&entry.path).into_owned();
-        if normalise_path(&entry.path).ok().flatten().as_deref() != Some(&entry.path[..]) {
+        let root = entry.path.is_empty();
+        if root && entry.kind != EntryKind::Dir {
+            return Err(Error::UnsafePath {
+                path: "./".into(),
+                reason: "the layer root is not a directory",
+            });
+        }
+        if !root && normalise_path(&entry.path).ok().flatten().as_deref() != Some(&entry.path[..]) {
             return Err(Error::UnsafePath {
                 path: lossy(),
                 reason: "is not a normalised path",
@@ -124,7 +134,11 @@ impl IndexWriter {
                 reason: "has a path, link, xattr or xattr count over 4 GiB",
             });
         }
-        self.entries.push(entry);
+        if root {
+            self.root = Some(entry);
+        } else {
+            self.entries.push(entry);
+        }
         Ok(())
     }
 
@@ -186,48 +200,19 @@ impl IndexWriter {
         let mut records = vec![0u8; entries.len() * RECORD_SIZE];
         let mut xattrs: Vec<u8> = Vec::new();
         let mut xattr_count: u64 = 0;
-        for (i, e) in entries.iter().enumerate() {
-            let (parent, name) = split_parent(&e.path);
-            let r = i * RECORD_SIZE;
-            let strs = [
-                (rec::PARENT_OFF, rec::PARENT_LEN, parent),
-                (rec::NAME_OFF, rec::NAME_LEN, name),
-                (rec::LINK_OFF, rec::LINK_LEN, &e.link[..]),
-            ];
-            for (off_at, len_at, s) in strs {
-                let off = intern_str(&mut interned, &mut strings, s);
-                put_u64(&mut records, r + off_at, off);
-                put_u32(&mut records, r + len_at, len_u32(s));
-            }
-            records[r + rec::KIND] = e.kind as u8;
-            put_u32(&mut records, r + rec::MODE, e.mode);
-            put_u32(&mut records, r + rec::UID, e.uid);
-            put_u32(&mut records, r + rec::GID, e.gid);
-            put_u32(&mut records, r + rec::MTIME_NSEC, e.mtime_nsec);
-            put_u64(&mut records, r + rec::SIZE, e.size);
-            put_u64(&mut records, r + rec::MTIME, e.mtime as u64);
-            put_u32(&mut records, r + rec::DEV_MAJOR, e.dev_major);
-            put_u32(&mut records, r + rec::DEV_MINOR, e.dev_minor);
-            put_u64(&mut records, r + rec::XATTR_FIRST, xattr_count);
-            put_u32(&mut records, r + rec::XATTR_COUNT, len_u32(&e.xattrs));
-            put_u64(&mut records, r + rec::DATA_OFFSET, e.offset);
-            for (n, v) in &e.xattrs {
-                let mut x = [0u8; XATTR_SIZE];
-                put_u64(
-                    &mut x,
-                    xat::NAME_OFF,
-                    intern_str(&mut interned, &mut strings, n),
-                );
-                put_u64(
-                    &mut x,
-                    xat::VALUE_OFF,
-                    intern_str(&mut interned, &mut strings, v),
-                );
-                put_u32(&mut x, xat::NAME_LEN, len_u32(n));
-                put_u32(&mut x, xat::VALUE_LEN, len_u32(v));
-                xattrs.extend_from_slice(&x);
-                xattr_count += 1;
-            }
+        let mut tables = Tables {
+            strings: &mut strings,
+            interned: &mut interned,
+            xattrs: &mut xattrs,
+            xattr_count: &mut xattr_count,
+        };
+        for (record, e) in records.chunks_exact_mut(RECORD_SIZE).zip(&entries) {
+            write_record(record, e, &mut tables);
+        }
+        let mut root = Vec::new();
+        if let Some(e) = &self.root {
+            root = vec![0u8; RECORD_SIZE];
+            write_record(&mut root, e, &mut tables);
         }
 
         // Checkpoints, sorted by uncompressed offset (stable), and their windows.
@@ -274,16 +259,23 @@ impl IndexWriter {
         layer.extend_from_slice(l.media_type.as_bytes());
 
         // Assemble: header, then each section 8-aligned.
-        let sections: [&[u8]; hdr::SECTION_COUNT] =
-            [&records, &strings, &xattrs, &ckpt_table, &windows, &layer];
-        let total: usize = HEADER_SIZE
+        let sections: [&[u8]; hdr::SECTION_COUNT + 1] = [
+            &records,
+            &strings,
+            &xattrs,
+            &ckpt_table,
+            &windows,
+            &layer,
+            &root,
+        ];
+        let total: usize = HEADER_SIZE_1_1
             + sections
                 .iter()
                 .map(|s| s.len().next_multiple_of(SECTION_ALIGN))
                 .sum::<usize>();
-        let mut out = vec![0u8; HEADER_SIZE];
-        out.reserve_exact(total - HEADER_SIZE);
-        let mut placed = [(0u64, 0u64); hdr::SECTION_COUNT];
+        let mut out = vec![0u8; HEADER_SIZE_1_1];
+        out.reserve_exact(total - HEADER_SIZE_1_1);
+        let mut placed = [(0u64, 0u64); hdr::SECTION_COUNT + 1];
         for (slot, s) in placed.iter_mut().zip(sections) {
             *slot = (out.len() as u64, s.len() as u64);
             out.extend_from_slice(s);
@@ -293,17 +285,19 @@ impl IndexWriter {
         put_u16(&mut out, hdr::MAJOR, VERSION_MAJOR);
         put_u16(&mut out, hdr::MINOR, VERSION_MINOR);
         put_u32(&mut out, hdr::FLAGS, 0);
-        put_u32(&mut out, hdr::HEADER_SIZE, HEADER_SIZE as u32);
+        put_u32(&mut out, hdr::HEADER_SIZE, HEADER_SIZE_1_1 as u32);
         put_u32(&mut out, hdr::RECORD_SIZE, RECORD_SIZE as u32);
         put_u64(&mut out, hdr::ENTRY_COUNT, entries.len() as u64);
         put_u64(&mut out, hdr::XATTR_COUNT, xattr_count);
         put_u64(&mut out, hdr::CHECKPOINT_COUNT, checkpoints.len() as u64);
         let file_size = out.len() as u64;
         put_u64(&mut out, hdr::FILE_SIZE, file_size);
+        // The six sections of version 1.0 in their table, the root record's (1.1) after it.
         for (i, (off, len)) in placed.iter().enumerate() {
             put_u64(&mut out, hdr::SECTIONS + 16 * i, *off);
             put_u64(&mut out, hdr::SECTIONS + 16 * i + 8, *len);
         }
+        debug_assert_eq!(hdr::SECTIONS + 16 * hdr::SECTION_COUNT, hdr::ROOT);
         seal(&mut out);
         out
     }
@@ -313,6 +307,52 @@ impl IndexWriter {
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         let bytes = self.try_to_bytes()?;
         write_atomic(path.as_ref(), &bytes)
+    }
+}
+
+/// The string table and xattr table as records are written into them.
+struct Tables<'a, 'b> {
+    strings: &'a mut Vec<u8>,
+    interned: &'a mut HashMap<&'b [u8], u64>,
+    xattrs: &'a mut Vec<u8>,
+    xattr_count: &'a mut u64,
+}
+
+/// Fills the entry record `r` (`RECORD_SIZE` bytes) for `e`, its strings and xattrs added to the tables.
+fn write_record<'b>(r: &mut [u8], e: &'b Entry, t: &mut Tables<'_, 'b>) {
+    let (parent, name) = split_parent(&e.path);
+    let strs = [
+        (rec::PARENT_OFF, rec::PARENT_LEN, parent),
+        (rec::NAME_OFF, rec::NAME_LEN, name),
+        (rec::LINK_OFF, rec::LINK_LEN, &e.link[..]),
+    ];
+    for (off_at, len_at, s) in strs {
+        let off = intern_str(t.interned, t.strings, s);
+        put_u64(r, off_at, off);
+        put_u32(r, len_at, len_u32(s));
+    }
+    if let Some(kind) = r.get_mut(rec::KIND) {
+        *kind = e.kind as u8;
+    }
+    put_u32(r, rec::MODE, e.mode);
+    put_u32(r, rec::UID, e.uid);
+    put_u32(r, rec::GID, e.gid);
+    put_u32(r, rec::MTIME_NSEC, e.mtime_nsec);
+    put_u64(r, rec::SIZE, e.size);
+    put_u64(r, rec::MTIME, e.mtime as u64);
+    put_u32(r, rec::DEV_MAJOR, e.dev_major);
+    put_u32(r, rec::DEV_MINOR, e.dev_minor);
+    put_u64(r, rec::XATTR_FIRST, *t.xattr_count);
+    put_u32(r, rec::XATTR_COUNT, len_u32(&e.xattrs));
+    put_u64(r, rec::DATA_OFFSET, e.offset);
+    for (n, v) in &e.xattrs {
+        let mut x = [0u8; XATTR_SIZE];
+        put_u64(&mut x, xat::NAME_OFF, intern_str(t.interned, t.strings, n));
+        put_u64(&mut x, xat::VALUE_OFF, intern_str(t.interned, t.strings, v));
+        put_u32(&mut x, xat::NAME_LEN, len_u32(n));
+        put_u32(&mut x, xat::VALUE_LEN, len_u32(v));
+        t.xattrs.extend_from_slice(&x);
+        *t.xattr_count += 1;
     }
 }
 

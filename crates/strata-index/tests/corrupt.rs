@@ -4,13 +4,19 @@
 mod common;
 
 use common::{Rng, random_entry};
-use strata_index::format::{self, HEADER_SIZE, RECORD_SIZE};
-use strata_index::{Checkpoint, Error, IndexWriter, LayerIndex, LayerInfo, MergedView};
+use strata_index::format::{self, HEADER_SIZE_1_1, RECORD_SIZE};
+use strata_index::{
+    Checkpoint, Entry, EntryKind, Error, IndexWriter, LayerIndex, LayerInfo, MergedView,
+};
 
 const ALPHABET: &[&[u8]] = &[b"a", b"b", b"c-d", b"\xfe"];
 
 fn sample(rng: &mut Rng) -> Vec<u8> {
     let mut w = IndexWriter::new();
+    w.push(Entry {
+        xattrs: vec![(b"user.r".to_vec(), b"v".to_vec())],
+        ..common::entry(b"", EntryKind::Dir)
+    });
     for _ in 0..40 {
         w.push(random_entry(rng, 4, ALPHABET));
     }
@@ -54,7 +60,12 @@ fn exercise(idx: LayerIndex) {
     let _ = idx.checkpoint_for(5000);
     let _ = idx.get(usize::MAX);
     let _ = idx.layer();
+    if let Ok(Some(root)) = idx.root() {
+        let _ = root.to_entry();
+        let _ = root.xattrs().count();
+    }
     let view = MergedView::new(vec![idx]);
+    let _ = view.root();
     for d in &dirs {
         let _ = view.readdir(d);
         let _ = view.lookup(d);
@@ -169,7 +180,7 @@ fn hostile_header_fields_fail_or_hold() {
     ];
     for _ in 0..3000 {
         let mut bad = good.clone();
-        let at = 16 + 8 * rng.below(((HEADER_SIZE - 16) / 8) as u64) as usize;
+        let at = 16 + 8 * rng.below(((HEADER_SIZE_1_1 - 16) / 8) as u64) as usize;
         if at == format::CHECKSUM_OFFSET {
             continue;
         }

@@ -403,3 +403,27 @@ fn matches_reference_model() {
 fn entry_helper_sanity() {
     assert_eq!(entry(b"x", EntryKind::Dir).mode, 0o755);
 }
+
+#[test]
+fn the_root_is_the_topmost_layers_root_entry() {
+    let root = |mode: u32, mtime: i64| Entry {
+        mode,
+        mtime,
+        ..entry(b"", EntryKind::Dir)
+    };
+    // No layer has one: synthesized like an implicit directory.
+    let v = view(vec![vec![file("a")]]);
+    let r = v.root().unwrap();
+    assert!(r.entry.is_implicit());
+    assert_eq!((r.entry.mode(), r.entry.mtime()), (IMPLICIT_DIR_MODE, 0));
+    // The topmost layer with one wins; a layer above without one changes nothing.
+    let v = view(vec![
+        vec![root(0o700, 1), file("a")],
+        vec![root(0o750, 2)],
+        vec![file("b")],
+    ]);
+    let r = v.root().unwrap();
+    assert_eq!((r.layer, r.entry.mode(), r.entry.mtime()), (1, 0o750, 2));
+    assert_eq!(ls(&v, ""), ["a@0", "b@2"]);
+    assert!(v.lookup(b"").unwrap().is_none());
+}

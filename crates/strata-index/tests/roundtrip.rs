@@ -316,7 +316,7 @@ fn rejects_other_versions_and_flags() {
     v2[8] = 2;
     strata_index::format::seal(&mut v2);
     let err = LayerIndex::from_bytes(v2).unwrap_err().to_string();
-    assert!(err.contains("version 2.0"), "{err}");
+    assert!(err.contains("version 2.1"), "{err}");
     let mut minor = bytes.clone();
     minor[10] = 7;
     strata_index::format::seal(&mut minor);
@@ -332,4 +332,67 @@ fn rejects_other_versions_and_flags() {
     magic[0] = b'X';
     strata_index::format::seal(&mut magic);
     assert!(LayerIndex::from_bytes(magic).is_err());
+}
+
+fn root(mode: u32, uid: u32, mtime: i64) -> Entry {
+    Entry {
+        mode,
+        uid,
+        gid: uid + 1,
+        mtime,
+        mtime_nsec: 5,
+        xattrs: vec![(b"user.root".to_vec(), b"yes".to_vec())],
+        ..entry(b"", EntryKind::Dir)
+    }
+}
+
+#[test]
+fn the_root_record_round_trips_and_is_not_a_child() {
+    let mut w = IndexWriter::new();
+    w.push(root(0o700, 7, 1));
+    w.push(file("a"));
+    // The last root entry wins, as for any path.
+    w.push(root(0o750, 1234, 1_000_000_000));
+    let idx = LayerIndex::from_bytes(w.try_to_bytes().unwrap()).unwrap();
+    let r = idx.root().unwrap().expect("a root record");
+    assert_eq!(r.to_entry(), root(0o750, 1234, 1_000_000_000));
+    assert!(r.parent().is_empty() && r.name().is_empty());
+    // Not among the records: iter, readdir and lookup see the layer's paths only.
+    assert_eq!(idx.len(), 1);
+    let names: Vec<Vec<u8>> = idx
+        .readdir(b"")
+        .unwrap()
+        .map(|e| e.unwrap().name().to_vec())
+        .collect();
+    assert_eq!(names, [b"a".to_vec()]);
+    assert!(idx.lookup(b"").unwrap().is_none());
+    // A layer without one has none.
+    assert!(index([file("a")]).root().unwrap().is_none());
+    // Only a directory can be the root.
+    let mut w = IndexWriter::new();
+    assert!(w.try_push(entry(b"", EntryKind::File)).is_err());
+}
+
+#[test]
+fn a_version_1_0_index_reads_without_a_root() {
+    // A 1.0 writer's file: a 160-byte header, no root record; what lies between the header and the first
+    // section is not the reader's business.
+    let mut w = IndexWriter::new();
+    w.push(root(0o700, 7, 1));
+    w.push(file("a"));
+    let mut old = w.to_bytes();
+    old[10] = 0;
+    old[16..20].copy_from_slice(&160u32.to_le_bytes());
+    strata_index::format::seal(&mut old);
+    let idx = LayerIndex::from_bytes(old).unwrap();
+    assert!(idx.root().unwrap().is_none());
+    assert!(idx.lookup(b"a").unwrap().is_some());
+    // And a 1.1 file's root record must be one record inside the file.
+    let mut bad = w.to_bytes();
+    bad[168..176].copy_from_slice(&50u64.to_le_bytes());
+    strata_index::format::seal(&mut bad);
+    assert!(matches!(
+        LayerIndex::from_bytes(bad),
+        Err(Error::BadIndex { .. })
+    ));
 }

@@ -65,8 +65,9 @@ pub fn read_entries<R: Read>(
     Ok((count, archive.into_inner()))
 }
 
-/// Decodes one tar member into an [`Entry`]; `None` for members that are not entries (global headers, the
-/// root directory, a root opaque marker).
+/// Decodes one tar member into an [`Entry`]; `None` for members that are not entries (global headers, a
+/// root that is not a directory, a root opaque marker). The root directory (`./`) is an entry with an empty
+/// path.
 fn decode<R: Read>(raw: &mut tar::Entry<'_, R>) -> Result<Option<Entry>> {
     let io_err = |source: io::Error| Error::Tar {
         layer: String::new(),
@@ -139,7 +140,26 @@ fn decode<R: Read>(raw: &mut tar::Entry<'_, R>) -> Result<Option<Entry>> {
     }
 
     let Some(path) = normalise_path(&name)? else {
-        return Ok(None);
+        // The layer root (`./`): an entry with an empty path when it is a directory (its metadata is the
+        // root's); anything else at the root cannot be applied and is skipped.
+        if kind != EntryKind::Dir {
+            return Ok(None);
+        }
+        return Ok(Some(Entry {
+            path: Vec::new(),
+            kind,
+            mode,
+            uid,
+            gid,
+            size: 0,
+            mtime,
+            mtime_nsec,
+            link: Vec::new(),
+            dev_major: 0,
+            dev_minor: 0,
+            xattrs,
+            offset,
+        }));
     };
     let (parent, last) = split_parent(&path);
     let (kind, path) = if last == OPAQUE_MARKER {
@@ -318,6 +338,31 @@ mod tests {
             (e[3].kind, &e[3].link[..]),
             (EntryKind::Hardlink, &b"a/f"[..])
         );
+    }
+
+    #[test]
+    fn the_root_directory_is_an_entry_with_an_empty_path() {
+        let tar = tar_of(|b| {
+            let mut root = header(tar::EntryType::Directory, 0);
+            root.set_mode(0o750);
+            root.set_uid(1234);
+            root.set_gid(5678);
+            root.set_mtime(1_000_000_000);
+            b.append_data(&mut root, "./", &b""[..]).unwrap();
+            // Not a directory: nothing to apply at the root, skipped.
+            b.append_data(&mut header(tar::EntryType::Regular, 0), ".", &b""[..])
+                .unwrap();
+            b.append_data(&mut header(tar::EntryType::Directory, 0), "a/", &b""[..])
+                .unwrap();
+        });
+        let e = entries(&tar).unwrap();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!((e[0].kind, &e[0].path[..]), (EntryKind::Dir, &b""[..]));
+        assert_eq!(
+            (e[0].mode, e[0].uid, e[0].gid, e[0].mtime),
+            (0o750, 1234, 5678, 1_000_000_000)
+        );
+        assert_eq!(e[1].path, b"a");
     }
 
     #[test]

@@ -276,6 +276,11 @@ impl Unpacker {
                 reason: "interrupted".into(),
             });
         }
+        if entry.path.is_empty() && entry.kind == EntryKind::Dir {
+            self.apply_root(entry)?;
+            self.report.entries += 1;
+            return Ok(());
+        }
         self.check_path(&entry.path)?;
         match entry.kind {
             EntryKind::File => self.apply_file(entry, data)?,
@@ -304,7 +309,13 @@ impl Unpacker {
         self.wait_writers()?;
         self.report.skipped_xattrs += self.writers.skipped_xattrs();
         let mut dirs: Vec<(&Vec<u8>, &DirMeta)> = self.dirs.iter().collect();
-        dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.iter().filter(|&&b| b == b'/').count()));
+        // Deepest first, the root (`./`) last: a mode it takes may keep the others from being reached.
+        dirs.sort_by_key(|(p, _)| {
+            (
+                p.is_empty(),
+                std::cmp::Reverse(p.iter().filter(|&&b| b == b'/').count()),
+            )
+        });
         for (path, m) in dirs {
             let fd = match fsops::open_dir_nofollow(self.root.as_fd(), path) {
                 Ok(fd) => fd,
@@ -407,6 +418,33 @@ impl Unpacker {
         self.report.skipped_xattrs += skipped;
         self.dirs.insert(
             e.path.clone(),
+            DirMeta {
+                mode: meta.mode,
+                mtime: meta.mtime,
+                mtime_nsec: meta.mtime_nsec,
+            },
+        );
+        Ok(())
+    }
+
+    /// The layer's root directory (`./`): its owner and xattrs now, its mode and times at finish, applied to
+    /// the target itself (as `umoci unpack` applies them to `rootfs/`, and containers/storage to a layer's
+    /// `diff/`).
+    fn apply_root(&mut self, e: &Entry) -> Result<()> {
+        let fd = fsops::open_dir_nofollow(self.root.as_fd(), b"").map_err(|x| self.err(b"", x))?;
+        let meta = meta_of(e);
+        let skipped = fsops::set_fd_meta(
+            fd.as_fd(),
+            &meta,
+            Some((meta.mode & 0o777) | 0o700),
+            self.opts.chown,
+            &e.xattrs,
+            false,
+        )
+        .map_err(|x| self.err(b"", x))?;
+        self.report.skipped_xattrs += skipped;
+        self.dirs.insert(
+            Vec::new(),
             DirMeta {
                 mode: meta.mode,
                 mtime: meta.mtime,

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
                     entry.uid,
                     entry.gid,
                     what,
-                    entry.path,
+                    entry.path_lossy(),
                     entry.layer
                 );
             }

@@ -25,10 +25,13 @@ pub const REQUIRED_LABELS: [&str; 6] = [
 pub struct Assessment {
     /// The assessment's stable name, e.g. `has_licenses`.
     pub name: String,
-    /// Whether the image passes it.
+    /// Whether the image passes it (true for a skipped assessment: not deciding is not failing).
     pub passed: bool,
     /// Why, in a sentence.
     pub reason: String,
+    /// Whether the assessment could not be decided for this image (e.g. the package list of an image
+    /// without a package database) and was skipped; `passed` is then true.
+    pub skipped: bool,
 }
 
 impl Assessment {
@@ -37,8 +40,27 @@ impl Assessment {
             name: name.to_owned(),
             passed,
             reason: reason.into(),
+            skipped: false,
         }
     }
+
+    fn skipped(name: &str, reason: impl Into<String>) -> Self {
+        Assessment {
+            skipped: true,
+            ..Assessment::new(name, true, reason)
+        }
+    }
+}
+
+/// What reading an image's package list gave, for [`assess`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageList {
+    /// A database was read: this many packages.
+    Read(usize),
+    /// The image has no package database strata knows (dpkg, apk, rpm): nothing to decide.
+    NoDatabase,
+    /// A database is there but could not be read (unsupported, damaged): why.
+    Failed(String),
 }
 
 /// All assessments of one image: what `strata check --json` prints. The field names and order are stable
@@ -47,7 +69,7 @@ impl Assessment {
 pub struct CheckReport {
     /// The image, as it was named when opened.
     pub image: String,
-    /// Whether every assessment passed.
+    /// Whether every assessment passed (a skipped one counts as passed).
     pub passed: bool,
     /// Every assessment, in [`assess`]'s stable order.
     pub assessments: Vec<Assessment>,
@@ -68,8 +90,8 @@ pub struct CheckInput {
     pub license_files: Option<Vec<String>>,
     /// The distribution, when detected.
     pub os: Option<OsInfo>,
-    /// The outcome of reading the package list: the number of packages, or why it failed.
-    pub packages: Result<usize, String>,
+    /// The outcome of reading the package list.
+    pub packages: PackageList,
 }
 
 /// Runs every assessment, in a stable order.
@@ -137,8 +159,14 @@ pub fn assess(input: &CheckInput) -> Vec<Assessment> {
         ),
     });
     out.push(match &input.packages {
-        Ok(n) => Assessment::new("package_list_successful", true, format!("{n} packages")),
-        Err(e) => Assessment::new("package_list_successful", false, e.clone()),
+        PackageList::Read(n) => {
+            Assessment::new("package_list_successful", true, format!("{n} packages"))
+        }
+        PackageList::NoDatabase => Assessment::skipped(
+            "package_list_successful",
+            "no package database (dpkg, apk or rpm) in the image: no package list to read",
+        ),
+        PackageList::Failed(e) => Assessment::new("package_list_successful", false, e.clone()),
     });
     let run = input
         .labels
@@ -188,7 +216,7 @@ mod tests {
                 "ID=rhel\nVERSION_ID=9.3\n",
                 "/etc/os-release",
             )),
-            packages: Ok(200),
+            packages: PackageList::Read(200),
         }
     }
 
@@ -197,6 +225,20 @@ mod tests {
         let all = assess(&compliant());
         assert!(all.iter().all(|a| a.passed), "{all:#?}");
         assert_eq!(all.len(), 12);
+    }
+
+    #[test]
+    fn no_package_database_is_skipped_not_failed() {
+        let mut input = compliant();
+        input.packages = PackageList::NoDatabase;
+        let all = assess(&input);
+        let packages = all
+            .iter()
+            .find(|a| a.name == "package_list_successful")
+            .unwrap();
+        assert!(packages.skipped && packages.passed, "{packages:?}");
+        assert!(all.iter().all(|a| a.passed));
+        assert_eq!(all.iter().filter(|a| a.skipped).count(), 1);
     }
 
     #[test]
@@ -209,7 +251,7 @@ mod tests {
         bad.layer_count = 41;
         bad.license_files = None;
         bad.os = None;
-        bad.packages = Err("no package database".into());
+        bad.packages = PackageList::Failed("a BerkeleyDB database".into());
         let failed: Vec<String> = assess(&bad)
             .into_iter()
             .filter(|a| !a.passed)

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::image::{Error, FileEntry, Kind, Result, ScanImage, display_path};
+use crate::image::{Error, FileEntry, Kind, Result, ScanImage, display_path, raw_bytes};
 
 /// How an entry differs between the two images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,6 +48,9 @@ pub enum Field {
     Link,
     /// A device's numbers.
     Device,
+    /// A directory's modification time (a directory has no content to compare: its own metadata is what
+    /// changes; files are compared by content, so their times are not).
+    Mtime,
 }
 
 impl Field {
@@ -61,17 +64,19 @@ impl Field {
             Field::Content => "content",
             Field::Link => "link",
             Field::Device => "device",
+            Field::Mtime => "mtime",
         }
     }
 }
 
-/// One difference between two trees.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One difference between two trees. Serialized (JSON), `path` is decoded lossily and `path_raw` (only for a
+/// path that is not UTF-8) has its bytes in base64, as in [`FileEntry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// Added, removed or changed.
     pub change: ChangeKind,
-    /// The path (absolute, lossily UTF-8).
-    pub path: String,
+    /// The path (absolute, raw bytes).
+    pub path: Vec<u8>,
     /// What differs, for a changed entry (empty otherwise).
     pub fields: Vec<Field>,
     /// The entry in the first image (`None` when added).
@@ -80,28 +85,56 @@ pub struct Change {
     pub after: Option<FileEntry>,
 }
 
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let raw = raw_bytes(&self.path);
+        let mut s = serializer.serialize_struct("Change", 5 + usize::from(raw.is_some()))?;
+        s.serialize_field("change", &self.change)?;
+        s.serialize_field("path", &String::from_utf8_lossy(&self.path))?;
+        s.serialize_field("fields", &self.fields)?;
+        s.serialize_field("before", &self.before)?;
+        s.serialize_field("after", &self.after)?;
+        if let Some(raw) = raw {
+            s.serialize_field("path_raw", &raw)?;
+        }
+        s.end()
+    }
+}
+
 /// Orders paths as the walk visits them: component by component.
 fn walk_order(a: &[u8], b: &[u8]) -> Ordering {
     a.split(|&c| c == b'/').cmp(b.split(|&c| c == b'/'))
 }
 
-/// Every difference between the trees of `a` and `b`, in walk order: entries only in `b` (added), only in
-/// `a` (removed, each path of a removed tree listed), and in both with a different kind, mode, owner, size,
-/// content, symlink target or device numbers (changed). Modification times are not compared. Contents are
-/// compared only when sizes match: not at all when both are the same bytes of the same layer blob,
-/// otherwise by the sha256 of each.
+/// Every difference between the trees of `a` and `b`, in walk order (the root `/` first): entries only in
+/// `b` (added), only in `a` (removed, each path of a removed tree listed), and in both with a different kind,
+/// mode, owner, size, content, symlink target, device numbers or, for a directory, modification time
+/// (changed). Files' modification times are not compared. Contents are compared only when sizes match: not
+/// at all when both are the same bytes of the same layer blob, otherwise by the sha256 of each.
 pub fn diff(a: &ScanImage, b: &ScanImage) -> Result<Vec<Change>> {
+    let mut out = Vec::new();
+    let (x, y) = (a.root()?, b.root()?);
+    let fields = compare(a, &x, b, &y)?;
+    if !fields.is_empty() {
+        out.push(Change {
+            change: ChangeKind::Changed,
+            path: y.path.clone(),
+            fields,
+            before: Some(x),
+            after: Some(y),
+        });
+    }
     let mut left = a.entries();
     let mut right = b.entries();
     let mut l = left.next().transpose()?;
     let mut r = right.next().transpose()?;
-    let mut out = Vec::new();
     loop {
         let order = match (&l, &r) {
             (None, None) => break,
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
-            (Some(x), Some(y)) => walk_order(&x.raw_path, &y.raw_path),
+            (Some(x), Some(y)) => walk_order(x.relative(), y.relative()),
         };
         match order {
             Ordering::Less => {
@@ -173,6 +206,7 @@ fn compare(a: &ScanImage, x: &FileEntry, b: &ScanImage, y: &FileEntry) -> Result
         }
         Kind::Symlink if x.link != y.link => fields.push(Field::Link),
         Kind::Char | Kind::Block if x.device != y.device => fields.push(Field::Device),
+        Kind::Dir if x.mtime != y.mtime => fields.push(Field::Mtime),
         _ => {}
     }
     Ok(fields)
@@ -192,7 +226,7 @@ fn same_sha256(a: &ScanImage, x: &FileEntry, b: &ScanImage, y: &FileEntry) -> Re
         (left.join(), right)
     });
     let left = left.map_err(|_| Error::Io {
-        what: format!("hashing {}", x.path),
+        what: format!("hashing {}", x.path_lossy()),
         source: std::io::Error::other("the hashing thread failed"),
     })??;
     Ok(left == right?)
@@ -203,7 +237,7 @@ impl ScanImage {
     /// tar stream (hardlinks followed). Two files with the same identity have the same bytes.
     pub fn content_identity(&self, entry: &FileEntry) -> Result<Option<(String, u64)>> {
         let merged = self.view().merged();
-        let Some((layer, e)) = merged.lookup(&entry.raw_path)? else {
+        let Some((layer, e)) = merged.lookup(entry.relative())? else {
             return Ok(None);
         };
         let (layer, data) = self.view().data_entry(layer, e)?;
@@ -229,7 +263,7 @@ impl ScanImage {
         match self.copy_entry(entry, &mut hasher)? {
             Some(_) => Ok(hasher.0.finalize().into()),
             None => Err(Error::Io {
-                what: format!("hashing {}", display_path(&entry.raw_path)),
+                what: format!("hashing {}", display_path(entry.relative())),
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             }),
         }

@@ -12,7 +12,8 @@ use crate::image::{Error, Result, ScanImage, display_path};
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ExportReport {
-    /// Tar members written (PAX extension headers not counted).
+    /// Entries under the root written as tar members (PAX extension headers and the root `./` not
+    /// counted): every path of the image's tree but `/`.
     pub entries: u64,
     /// Bytes of file content written.
     pub bytes: u64,
@@ -78,7 +79,8 @@ impl ScanImage {
     /// large ids and sizes, and xattrs (`SCHILY.xattr.NAME`) are PAX records; devices keep their numbers;
     /// files sharing bytes through hardlinks are one regular member and hardlinks to it. Each member
     /// carries its owner (numeric), permission bits and mtime; a hardlinked file's metadata is its data's.
-    /// The root directory itself is not a member.
+    /// The root directory is the first member, `./`, when a layer has an entry for it (the topmost one's
+    /// metadata, as `umoci unpack` gives `rootfs/`); it is not counted in [`ExportReport::entries`].
     pub fn export_tar(&self, out: &mut dyn Write) -> Result<ExportReport> {
         let merged = self.view().merged();
         // The bytes (layer, offset) that some visible hardlink shares.
@@ -94,7 +96,10 @@ impl ScanImage {
         let mut first: HashMap<(usize, u64), Vec<u8>> = HashMap::new();
         let mut report = ExportReport::default();
         let mut builder = tar::Builder::new(out);
-        for item in merged.walk() {
+        // The root first, as `./`, when a layer has an entry for it (its metadata is then the image's).
+        let root = merged.root()?;
+        let root = (!root.entry.is_implicit()).then_some(Ok((Vec::new(), root)));
+        for item in root.into_iter().chain(merged.walk()) {
             let (path, m) = item?;
             let entry = m.entry;
             let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
@@ -125,6 +130,9 @@ impl ScanImage {
             match entry.kind() {
                 EntryKind::Dir => {
                     header.set_entry_type(EntryType::Directory);
+                    if name.is_empty() {
+                        name.push(b'.');
+                    }
                     name.push(b'/');
                 }
                 EntryKind::Symlink => {
@@ -237,7 +245,9 @@ impl ScanImage {
                     .append(&header, io::empty())
                     .map_err(|e| member_error(&path, e))?,
             }
-            report.entries += 1;
+            if !path.is_empty() {
+                report.entries += 1;
+            }
         }
         builder
             .into_inner()

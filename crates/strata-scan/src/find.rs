@@ -13,10 +13,28 @@ pub struct FilterError {
     pub reason: String,
 }
 
+/// One unit of a name or pattern: a character where the bytes are UTF-8, a lone byte where they are not (as
+/// glibc's `fnmatch` falls back to bytes for names that do not decode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Char(char),
+    Byte(u8),
+}
+
+/// The units of `bytes`: UTF-8 characters, and each byte of an invalid sequence on its own.
+fn units(bytes: &[u8]) -> Vec<Unit> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.extend(chunk.valid().chars().map(Unit::Char));
+        out.extend(chunk.invalid().iter().map(|&b| Unit::Byte(b)));
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
-    Literal(char),
-    /// `?`: any one character.
+    Literal(Unit),
+    /// `?`: any one character (or byte that is not part of one).
     Any,
     /// `*`: any run of characters.
     Star,
@@ -99,39 +117,41 @@ impl SetItem {
 
 /// A shell pattern as `find -name` matches it against a file's name (fnmatch(3) without flags): `*` and
 /// `?` match any characters (a leading `.` and `/` included), `[...]` a set (ranges, `!` or `^` negation,
-/// `[:class:]`), `\` quotes the next character. A `[` without its `]` is an ordinary character.
+/// `[:class:]`), `\` quotes the next character. A `[` without its `]` is an ordinary character. Patterns and
+/// names are bytes: where they are not UTF-8, each byte of the invalid sequence is one character (`?`
+/// matches it, a negated set does too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Glob {
     tokens: Vec<Token>,
 }
 
 impl Glob {
-    /// Compiles `pattern`.
-    pub fn new(pattern: &str) -> Glob {
-        let chars: Vec<char> = pattern.chars().collect();
+    /// Compiles `pattern` (`&str` or bytes).
+    pub fn new(pattern: impl AsRef<[u8]>) -> Glob {
+        let chars = units(pattern.as_ref());
         let mut tokens = Vec::new();
         let mut i = 0;
         while let Some(&c) = chars.get(i) {
             i += 1;
             match c {
-                '*' => {
+                Unit::Char('*') => {
                     if tokens.last() != Some(&Token::Star) {
                         tokens.push(Token::Star);
                     }
                 }
-                '?' => tokens.push(Token::Any),
-                '\\' => {
+                Unit::Char('?') => tokens.push(Token::Any),
+                Unit::Char('\\') => {
                     // A trailing backslash matches itself.
-                    let quoted = chars.get(i).copied().unwrap_or('\\');
+                    let quoted = chars.get(i).copied().unwrap_or(Unit::Char('\\'));
                     i += 1;
                     tokens.push(Token::Literal(quoted));
                 }
-                '[' => match parse_set(&chars, i) {
+                Unit::Char('[') => match parse_set(&chars, i) {
                     Some((token, next)) => {
                         tokens.push(token);
                         i = next;
                     }
-                    None => tokens.push(Token::Literal('[')),
+                    None => tokens.push(Token::Literal(c)),
                 },
                 c => tokens.push(Token::Literal(c)),
             }
@@ -139,9 +159,9 @@ impl Glob {
         Glob { tokens }
     }
 
-    /// Whether `name` (a file name, lossily decoded) matches the whole pattern.
-    pub fn matches(&self, name: &str) -> bool {
-        let text: Vec<char> = name.chars().collect();
+    /// Whether `name` (a file name's bytes, or a `&str`) matches the whole pattern.
+    pub fn matches(&self, name: impl AsRef<[u8]>) -> bool {
+        let text = units(name.as_ref());
         let (mut t, mut p) = (0usize, 0usize);
         // Where the last `*` was, and the text position it is currently made to cover up to.
         let mut backtrack: Option<(usize, usize)> = None;
@@ -158,7 +178,11 @@ impl Glob {
                             Token::Literal(l) => *l == c,
                             Token::Any => true,
                             Token::Set { negated, items } => {
-                                items.iter().any(|i| i.matches(c)) != *negated
+                                let inside = match c {
+                                    Unit::Char(c) => items.iter().any(|i| i.matches(c)),
+                                    Unit::Byte(_) => false,
+                                };
+                                inside != *negated
                             }
                             Token::Star => false,
                         };
@@ -186,23 +210,28 @@ impl Glob {
 }
 
 /// Parses a bracket expression whose `[` is just before `start`; returns the token and the index after its
-/// `]`, or `None` when it has no closing `]`.
-fn parse_set(chars: &[char], start: usize) -> Option<(Token, usize)> {
+/// `]`, or `None` when it has no closing `]`. Bytes that are not UTF-8 inside it match nothing.
+fn parse_set(units: &[Unit], start: usize) -> Option<(Token, usize)> {
+    let char_at = |i: usize| match units.get(i) {
+        Some(Unit::Char(c)) => Some(*c),
+        Some(Unit::Byte(_)) => Some('\u{FFFD}'),
+        None => None,
+    };
     let mut i = start;
-    let negated = matches!(chars.get(i), Some('!' | '^'));
+    let negated = matches!(char_at(i), Some('!' | '^'));
     if negated {
         i += 1;
     }
     let mut items = Vec::new();
     let mut first = true;
     loop {
-        let c = *chars.get(i)?;
+        let c = char_at(i)?;
         if c == ']' && !first {
             return Some((Token::Set { negated, items }, i + 1));
         }
         first = false;
-        if c == '[' && chars.get(i + 1) == Some(&':') {
-            let rest: String = chars.get(i + 2..)?.iter().collect();
+        if c == '[' && char_at(i + 1) == Some(':') {
+            let rest: String = (i + 2..units.len()).filter_map(char_at).collect();
             if let Some(end) = rest.find(":]")
                 && let Some(class) = CharClass::parse(&rest[..end])
             {
@@ -212,14 +241,14 @@ fn parse_set(chars: &[char], start: usize) -> Option<(Token, usize)> {
             }
         }
         let (lo, next) = if c == '\\' {
-            (*chars.get(i + 1)?, i + 2)
+            (char_at(i + 1)?, i + 2)
         } else {
             (c, i + 1)
         };
         i = next;
-        if chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&h| h != ']') {
-            let (hi, next) = match *chars.get(i + 1)? {
-                '\\' => (*chars.get(i + 2)?, i + 3),
+        if char_at(i) == Some('-') && char_at(i + 1).is_some_and(|h| h != ']') {
+            let (hi, next) = match char_at(i + 1)? {
+                '\\' => (char_at(i + 2)?, i + 3),
                 h => (h, i + 2),
             };
             items.push(SetItem::Range(lo, hi));
@@ -317,6 +346,27 @@ mod tests {
                 Glob::new(pattern).matches(name),
                 want,
                 "{pattern} vs {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_that_are_not_utf8() {
+        let name = b"caf\xe9.txt";
+        for (pattern, want) in [
+            (&b"caf?.txt"[..], true),
+            (b"caf*", true),
+            (b"caf\xe9.txt", true),
+            (b"caf[!a-z].txt", true),
+            (b"caf[a-z].txt", false),
+            (b"cafe.txt", false),
+            (b"caf??.txt", false),
+        ] {
+            assert_eq!(
+                Glob::new(pattern).matches(name),
+                want,
+                "{}",
+                String::from_utf8_lossy(pattern)
             );
         }
     }

@@ -1,9 +1,11 @@
 //! An image opened for scanning: its merged tree, file contents, distribution, packages and checks.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use serde::Serialize;
 use strata_image::ImageSource;
 use strata_index::{EntryKind, EntryRef};
@@ -11,7 +13,7 @@ use strata_layer::ImageView;
 use strata_oci::Platform;
 use strata_source::SourceOptions;
 
-use crate::check::{Assessment, CheckInput, CheckReport, assess};
+use crate::check::{Assessment, CheckInput, CheckReport, PackageList, assess};
 use crate::os::{OsInfo, parse_alpine_release, parse_os_release, parse_redhat_release};
 use crate::packages::{
     Package, PackageError, is_berkeley_db, parse_apk_installed, parse_dpkg_status, parse_rpm_sqlite,
@@ -111,13 +113,15 @@ impl Kind {
 }
 
 /// One entry of the merged tree, as a scanner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Paths and link targets are raw bytes, as the layers' tar headers have them: names need not be UTF-8.
+/// [`FileEntry::path_lossy`] and [`FileEntry::link_lossy`] decode them for display. Serialized (JSON), the
+/// entry has `path` and `link` decoded lossily, `mode` as an octal string (`"0644"`), and, only for a path
+/// or target that is not valid UTF-8, `path_raw`/`link_raw` with the exact bytes in base64 (docs/FORMAT.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
-    /// The path, absolute (`/etc/passwd`), lossily UTF-8 for display; see `raw_path` for the bytes.
-    pub path: String,
-    /// The path's bytes, relative (no leading `/`; empty for the root).
-    #[serde(skip)]
-    pub raw_path: Vec<u8>,
+    /// The path, absolute (`/etc/passwd`; `/` for the root).
+    pub path: Vec<u8>,
     /// What it is.
     pub kind: Kind,
     /// Permission bits including setuid, setgid and sticky.
@@ -130,8 +134,8 @@ pub struct FileEntry {
     pub size: u64,
     /// Modification time, seconds since the epoch.
     pub mtime: i64,
-    /// Symlink target; for a hardlink, the path it links to (absolute).
-    pub link: String,
+    /// Symlink target, verbatim; for a hardlink, the path it links to (absolute).
+    pub link: Vec<u8>,
     /// Whether the entry is a hardlink to another path.
     pub hardlink: bool,
     /// Device numbers (major, minor) of a character or block device; (0, 0) otherwise.
@@ -141,30 +145,90 @@ pub struct FileEntry {
 }
 
 impl FileEntry {
-    /// The root directory (which no layer has an entry for): mode 0755, owned by root.
-    fn root() -> FileEntry {
+    /// The root directory when no layer has an entry for it: mode 0755, owned by root, mtime 0.
+    fn default_root() -> FileEntry {
         FileEntry {
-            path: "/".into(),
-            raw_path: Vec::new(),
+            path: b"/".to_vec(),
             kind: Kind::Dir,
             mode: 0o755,
             uid: 0,
             gid: 0,
             size: 0,
             mtime: 0,
-            link: String::new(),
+            link: Vec::new(),
             hardlink: false,
             device: (0, 0),
             layer: 0,
         }
     }
 
-    /// The last component of the path (`/` for the root), lossily UTF-8.
-    pub fn name(&self) -> &str {
-        match self.path.rsplit_once('/') {
-            Some((_, "")) | None => "/",
-            Some((_, name)) => name,
+    /// The last component of the path (`/` for the root).
+    pub fn name(&self) -> &[u8] {
+        let rel = self.relative();
+        if rel.is_empty() {
+            return b"/";
         }
+        match rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => rel.get(i + 1..).unwrap_or_default(),
+            None => rel,
+        }
+    }
+
+    /// The path relative to the root, as the layer indexes have it (`etc/passwd`; empty for the root).
+    pub fn relative(&self) -> &[u8] {
+        self.path.strip_prefix(b"/").unwrap_or(&self.path)
+    }
+
+    /// The path decoded for display (invalid UTF-8 as U+FFFD).
+    pub fn path_lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.path)
+    }
+
+    /// The link target decoded for display (invalid UTF-8 as U+FFFD).
+    pub fn link_lossy(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.link)
+    }
+}
+
+impl Serialize for FileEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let path_raw = raw_bytes(&self.path);
+        let link_raw = raw_bytes(&self.link);
+        let fields = 11 + usize::from(path_raw.is_some()) + usize::from(link_raw.is_some());
+        let mut s = serializer.serialize_struct("FileEntry", fields)?;
+        s.serialize_field("path", &self.path_lossy())?;
+        s.serialize_field("kind", &self.kind)?;
+        s.serialize_field("mode", &octal_mode(self.mode))?;
+        s.serialize_field("uid", &self.uid)?;
+        s.serialize_field("gid", &self.gid)?;
+        s.serialize_field("size", &self.size)?;
+        s.serialize_field("mtime", &self.mtime)?;
+        s.serialize_field("link", &self.link_lossy())?;
+        s.serialize_field("hardlink", &self.hardlink)?;
+        s.serialize_field("device", &self.device)?;
+        s.serialize_field("layer", &self.layer)?;
+        if let Some(raw) = path_raw {
+            s.serialize_field("path_raw", &raw)?;
+        }
+        if let Some(raw) = link_raw {
+            s.serialize_field("link_raw", &raw)?;
+        }
+        s.end()
+    }
+}
+
+/// Permission bits as JSON has them: four octal digits, `"0644"`, `"4755"`.
+pub fn octal_mode(mode: u32) -> String {
+    format!("{:04o}", mode & 0o7777)
+}
+
+/// The exact bytes of a name for JSON when they are not valid UTF-8 (base64, standard alphabet, padded,
+/// as Go's `encoding/json` and tar-split's `name_raw` write bytes); `None` when the lossy string is exact.
+pub fn raw_bytes(bytes: &[u8]) -> Option<String> {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => None,
+        Err(_) => Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
     }
 }
 
@@ -179,14 +243,49 @@ pub(crate) fn kind_of(kind: EntryKind) -> Kind {
     }
 }
 
-/// `a/b` → `/a/b`, lossily UTF-8.
+/// `a/b` → `/a/b`.
+pub(crate) fn absolute(rel: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rel.len() + 1);
+    out.push(b'/');
+    out.extend_from_slice(rel);
+    out
+}
+
+/// `a/b` → `/a/b`, lossily UTF-8 (for messages).
 pub(crate) fn display_path(rel: &[u8]) -> String {
     format!("/{}", String::from_utf8_lossy(rel))
 }
 
 /// `/a/b/` → `a/b`: the relative form the index uses.
-fn relative(path: &str) -> Vec<u8> {
-    path.trim_matches('/').as_bytes().to_vec()
+fn relative(path: &[u8]) -> Vec<u8> {
+    let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
+    let end = path
+        .iter()
+        .rposition(|&b| b != b'/')
+        .map_or(start, |i| i + 1);
+    path.get(start..end).unwrap_or_default().to_vec()
+}
+
+/// Where a path leads, when symlinks are followed inside the image: [`ScanImage::lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The entry, with its canonical path.
+    Entry(FileEntry),
+    /// A component does not exist (or a followed symlink dangles): `ENOENT`.
+    Missing,
+    /// A component used as a directory (followed by `/`, `.`, `..` or more components) is not one:
+    /// `ENOTDIR`.
+    NotADirectory,
+}
+
+impl Resolved {
+    /// The entry, if the path leads to one.
+    pub fn entry(self) -> Option<FileEntry> {
+        match self {
+            Resolved::Entry(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// How many symbolic links one path resolution follows before giving up (Linux's limit).
@@ -196,6 +295,8 @@ pub const MAX_SYMLINKS: usize = 40;
 pub struct ScanImage {
     view: ImageView,
     name: String,
+    /// How many visible paths share each regular file's bytes (layer, offset), counted on first need.
+    links: std::sync::OnceLock<HashMap<(usize, u64), u64>>,
 }
 
 impl std::fmt::Debug for ScanImage {
@@ -244,6 +345,7 @@ impl ScanImage {
         ScanImage {
             view,
             name: name.to_owned(),
+            links: std::sync::OnceLock::new(),
         }
     }
 
@@ -261,8 +363,7 @@ impl ScanImage {
             *e
         };
         FileEntry {
-            path: display_path(path),
-            raw_path: path.to_vec(),
+            path: absolute(path),
             kind,
             mode: meta.mode(),
             uid: meta.uid(),
@@ -270,9 +371,9 @@ impl ScanImage {
             size: meta.size(),
             mtime: meta.mtime(),
             link: if hardlink {
-                display_path(e.link())
+                absolute(e.link())
             } else {
-                String::from_utf8_lossy(e.link()).into_owned()
+                e.link().to_vec()
             },
             hardlink,
             device: if matches!(kind, Kind::Char | Kind::Block) {
@@ -282,6 +383,72 @@ impl ScanImage {
             },
             layer,
         }
+    }
+
+    /// The root directory: the topmost layer's entry for it (`./`), or mode 0755, owned by root, mtime 0 when
+    /// no layer has one.
+    pub fn root(&self) -> Result<FileEntry> {
+        let root = self.view.merged().root()?;
+        if root.entry.is_implicit() {
+            return Ok(FileEntry::default_root());
+        }
+        Ok(self.file_entry(b"", root.layer, &root.entry))
+    }
+
+    /// The entry's link count, as `ls -l` and `stat` show it: for a directory 2 and one per subdirectory,
+    /// for a regular file the number of paths of the image that are hardlinks to its bytes (itself
+    /// included), 1 for anything else. The hardlinks of the whole image are counted once, on first need
+    /// (a walk of the tree), and only when a layer has one.
+    pub fn link_count(&self, entry: &FileEntry) -> Result<u64> {
+        if entry.kind == Kind::Dir {
+            let dirs = self.read_dir_raw(entry.relative())?;
+            return Ok(2 + dirs.iter().filter(|e| e.kind == Kind::Dir).count() as u64);
+        }
+        if entry.kind != Kind::File {
+            return Ok(1);
+        }
+        let merged = self.view.merged();
+        let Some((layer, e)) = merged.lookup(entry.relative())? else {
+            return Ok(1);
+        };
+        let Ok((layer, data)) = self.view.data_entry(layer, e) else {
+            return Ok(1);
+        };
+        let links = match self.links.get() {
+            Some(links) => links,
+            None => {
+                let counted = self.count_hardlinks()?;
+                self.links.get_or_init(|| counted)
+            }
+        };
+        Ok(links.get(&(layer, data.offset())).copied().unwrap_or(1))
+    }
+
+    /// For every regular file's bytes that some visible hardlink shares: how many visible paths show them.
+    fn count_hardlinks(&self) -> Result<HashMap<(usize, u64), u64>> {
+        let merged = self.view.merged();
+        let mut links = HashMap::new();
+        let mut any = false;
+        'layers: for index in merged.layers() {
+            for e in index.iter() {
+                if e?.kind() == EntryKind::Hardlink {
+                    any = true;
+                    break 'layers;
+                }
+            }
+        }
+        if !any {
+            return Ok(links);
+        }
+        for item in merged.walk() {
+            let (_, m) = item?;
+            if matches!(m.entry.kind(), EntryKind::File | EntryKind::Hardlink)
+                && let Ok((layer, data)) = self.view.data_entry(m.layer, m.entry)
+            {
+                *links.entry((layer, data.offset())).or_insert(0) += 1;
+            }
+        }
+        Ok(links)
     }
 
     /// The name the image was opened by.
@@ -309,19 +476,20 @@ impl ScanImage {
         Walk {
             image: self,
             stack: Vec::new(),
-            start: Some(dir.raw_path.clone()),
+            start: Some(dir.relative().to_vec()),
         }
     }
 
     /// The entry at `path` (absolute or relative; the root included), if any. Symlinks are not followed,
-    /// not even in the path's directories: see [`ScanImage::resolve`].
-    pub fn stat(&self, path: &str) -> Result<Option<FileEntry>> {
-        self.stat_raw(&relative(path))
+    /// not even in the path's directories: see [`ScanImage::resolve`]. Paths are bytes (`&str` and `&[u8]`
+    /// both do).
+    pub fn stat(&self, path: impl AsRef<[u8]>) -> Result<Option<FileEntry>> {
+        self.stat_raw(&relative(path.as_ref()))
     }
 
     fn stat_raw(&self, rel: &[u8]) -> Result<Option<FileEntry>> {
         if rel.is_empty() {
-            return Ok(Some(FileEntry::root()));
+            return self.root().map(Some);
         }
         Ok(self
             .view
@@ -330,33 +498,44 @@ impl ScanImage {
             .map(|(layer, e)| self.file_entry(rel, layer, &e)))
     }
 
-    /// The entry `path` designates when symlinks are followed inside the image, as the kernel resolves a
-    /// path in a chroot: symlinks in the directories of the path are always followed, the last component's
-    /// only when `follow` is true (or the path ends with `/`); absolute targets start again at the image's
-    /// root and `..` never climbs above it. The entry's `path` is the canonical one. `Ok(None)` when a
-    /// component does not exist, a directory component is not a directory, or a followed link dangles;
-    /// [`Error::SymlinkLoop`] after [`MAX_SYMLINKS`] links.
-    pub fn resolve(&self, path: &str, follow: bool) -> Result<Option<FileEntry>> {
-        self.resolve_raw(path.as_bytes(), follow || path.ends_with('/'))
+    /// The entry `path` designates when symlinks are followed inside the image (see
+    /// [`ScanImage::lookup`]), or `None` when there is none (a missing component, a dangling link, a
+    /// non-directory used as one); [`Error::SymlinkLoop`] after [`MAX_SYMLINKS`] links.
+    pub fn resolve(&self, path: impl AsRef<[u8]>, follow: bool) -> Result<Option<FileEntry>> {
+        Ok(self.lookup(path, follow)?.entry())
     }
 
-    fn resolve_raw(&self, path: &[u8], follow: bool) -> Result<Option<FileEntry>> {
-        // Components still to walk, the next one last.
+    /// Where `path` leads when symlinks are followed inside the image, as the kernel resolves a path in a
+    /// chroot: symlinks in the directories of the path are always followed, the last component's only when
+    /// `follow` is true or the path ends with `/`; absolute targets start again at the image's root and
+    /// `..` never climbs above it. A component followed by `/`, `.` or `..` must be a directory
+    /// ([`Resolved::NotADirectory`] otherwise, as `ENOTDIR`: `/etc/passwd/` is not `/etc/passwd`). The
+    /// entry's `path` is the canonical one. [`Error::SymlinkLoop`] after [`MAX_SYMLINKS`] links.
+    pub fn lookup(&self, path: impl AsRef<[u8]>, follow: bool) -> Result<Resolved> {
+        let path = path.as_ref();
+        self.lookup_raw(path, follow || path.ends_with(b"/"))
+    }
+
+    fn lookup_raw(&self, path: &[u8], follow: bool) -> Result<Resolved> {
+        // Components still to walk, the next one last. `.` stays: it asks for a directory.
         let mut todo: Vec<Vec<u8>> = components(path).rev().map(<[u8]>::to_vec).collect();
         let mut done: Vec<u8> = Vec::new();
-        let mut current = FileEntry::root();
+        let mut current = self.root()?;
         let mut hops = 0;
         while let Some(c) = todo.pop() {
+            if current.kind != Kind::Dir {
+                return Ok(Resolved::NotADirectory);
+            }
+            if c == b"." {
+                continue;
+            }
             if c == b".." {
                 done.truncate(done.iter().rposition(|&b| b == b'/').unwrap_or(0));
                 current = match self.stat_raw(&done)? {
                     Some(e) => e,
-                    None => return Ok(None),
+                    None => return Ok(Resolved::Missing),
                 };
                 continue;
-            }
-            if current.kind != Kind::Dir {
-                return Ok(None);
             }
             let mut candidate = done.clone();
             if !candidate.is_empty() {
@@ -364,7 +543,7 @@ impl ScanImage {
             }
             candidate.extend_from_slice(&c);
             let Some(entry) = self.stat_raw(&candidate)? else {
-                return Ok(None);
+                return Ok(Resolved::Missing);
             };
             let last = todo.is_empty();
             if entry.kind == Kind::Symlink && (follow || !last) {
@@ -374,27 +553,27 @@ impl ScanImage {
                         path: String::from_utf8_lossy(path).into_owned(),
                     });
                 }
-                let Some((_, e)) = self.view.merged().lookup(&candidate)? else {
-                    return Ok(None);
-                };
-                let target = e.link();
-                if target.starts_with(b"/") {
+                if entry.link.starts_with(b"/") {
                     done.clear();
-                    current = FileEntry::root();
+                    current = self.root()?;
                 }
-                todo.extend(components(target).rev().map(<[u8]>::to_vec));
+                todo.extend(components(&entry.link).rev().map(<[u8]>::to_vec));
                 continue;
             }
             done = candidate;
             current = entry;
         }
-        Ok(Some(current))
+        // A trailing slash asks for a directory too (the last link was followed for it).
+        if path.ends_with(b"/") && current.kind != Kind::Dir {
+            return Ok(Resolved::NotADirectory);
+        }
+        Ok(Resolved::Entry(current))
     }
 
     /// The entries of directory `path`, sorted by name. `path` is taken literally (see
     /// [`ScanImage::resolve`]); empty when it is not a directory.
-    pub fn read_dir(&self, path: &str) -> Result<Vec<FileEntry>> {
-        self.read_dir_raw(&relative(path))
+    pub fn read_dir(&self, path: impl AsRef<[u8]>) -> Result<Vec<FileEntry>> {
+        self.read_dir_raw(&relative(path.as_ref()))
     }
 
     fn read_dir_raw(&self, rel: &[u8]) -> Result<Vec<FileEntry>> {
@@ -412,33 +591,37 @@ impl ScanImage {
 
     /// The content of the regular file at `path` (hardlinks followed; symlinks are not), refused when larger
     /// than `limit`. `Ok(None)` when there is no such entry.
-    pub fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self.view.read_file(&relative(path), limit)?)
+    pub fn read(&self, path: impl AsRef<[u8]>, limit: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.view.read_file(&relative(path.as_ref()), limit)?)
     }
 
     /// Like [`ScanImage::read`], following symlinks inside the image (see [`ScanImage::resolve`]).
     /// `Ok(None)` when the path does not resolve to a regular file.
-    pub fn read_resolved(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+    pub fn read_resolved(&self, path: impl AsRef<[u8]>, limit: u64) -> Result<Option<Vec<u8>>> {
         match self.resolve(path, true)? {
-            Some(e) if e.kind == Kind::File => Ok(self.view.read_file(&e.raw_path, limit)?),
+            Some(e) if e.kind == Kind::File => Ok(self.view.read_file(e.relative(), limit)?),
             _ => Ok(None),
         }
     }
 
     /// Writes the content of the regular file at `path` to `out` in chunks, never holding it whole.
     /// `Ok(None)` when there is no such entry; an error when it is not a regular file.
-    pub fn copy_to(&self, path: &str, out: &mut dyn std::io::Write) -> Result<Option<u64>> {
-        self.copy_raw(&relative(path), out)
+    pub fn copy_to(
+        &self,
+        path: impl AsRef<[u8]>,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Option<u64>> {
+        self.copy_raw(&relative(path.as_ref()), out)
     }
 
     /// [`ScanImage::copy_to`] for an entry found by [`ScanImage::entries`], [`ScanImage::resolve`] or
-    /// [`ScanImage::read_dir`] (exact even for paths that are not UTF-8).
+    /// [`ScanImage::read_dir`].
     pub fn copy_entry(
         &self,
         entry: &FileEntry,
         out: &mut dyn std::io::Write,
     ) -> Result<Option<u64>> {
-        self.copy_raw(&entry.raw_path, out)
+        self.copy_raw(entry.relative(), out)
     }
 
     fn copy_raw(&self, rel: &[u8], out: &mut dyn std::io::Write) -> Result<Option<u64>> {
@@ -497,10 +680,10 @@ impl ScanImage {
             && dir.kind == Kind::Dir
         {
             found = true;
-            for entry in self.read_dir_raw(&dir.raw_path)? {
+            for entry in self.read_dir_raw(dir.relative())? {
                 if entry.kind == Kind::File
-                    && !entry.path.ends_with(".md5sums")
-                    && let Some(bytes) = self.view.read_file(&entry.raw_path, MAX_DATABASE_SIZE)?
+                    && !entry.path.ends_with(b".md5sums")
+                    && let Some(bytes) = self.view.read_file(entry.relative(), MAX_DATABASE_SIZE)?
                 {
                     out.extend(parse_dpkg_status(&String::from_utf8_lossy(&bytes)));
                 }
@@ -579,7 +762,7 @@ impl ScanImage {
                 for entry in self.walk(&dir) {
                     let entry = entry?;
                     if entry.kind == Kind::File {
-                        files.push(entry.path);
+                        files.push(entry.path_lossy().into_owned());
                     }
                 }
                 Some(files)
@@ -593,7 +776,11 @@ impl ScanImage {
             layer_count: self.view.image().manifest.layers().len(),
             license_files,
             os: os.clone(),
-            packages: self.packages().map(|p| p.len()).map_err(|e| e.to_string()),
+            packages: match self.packages() {
+                Ok(p) => PackageList::Read(p.len()),
+                Err(Error::Packages(PackageError::NoDatabase { .. })) => PackageList::NoDatabase,
+                Err(e) => PackageList::Failed(e.to_string()),
+            },
         };
         let assessments = assess(&input);
         Ok(CheckReport {
@@ -605,10 +792,9 @@ impl ScanImage {
     }
 }
 
-/// The path's components, `.` and empty ones dropped (`..` kept).
+/// The path's components, empty ones dropped (`.` and `..` kept).
 fn components(path: &[u8]) -> impl DoubleEndedIterator<Item = &[u8]> {
-    path.split(|&b| b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
+    path.split(|&b| b == b'/').filter(|c| !c.is_empty())
 }
 
 /// The iterator of [`ScanImage::walk`].
@@ -635,7 +821,7 @@ impl Iterator for Walk<'_> {
                 continue;
             };
             if entry.kind == Kind::Dir {
-                match self.image.read_dir_raw(&entry.raw_path) {
+                match self.image.read_dir_raw(entry.relative()) {
                     Ok(sub) => self.stack.push(sub.into_iter()),
                     Err(e) => return Some(Err(e)),
                 }

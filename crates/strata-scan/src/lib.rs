@@ -5,7 +5,8 @@
 //! - walk, stat, list and read its files: [`ScanImage::entries`], [`ScanImage::walk`], [`ScanImage::stat`],
 //!   [`ScanImage::resolve`] (symlinks followed inside the image), [`ScanImage::read_dir`],
 //!   [`ScanImage::read`], [`ScanImage::copy_to`]; each [`FileEntry`] has its kind, mode, owner, size, link
-//!   target and the layer it comes from;
+//!   target and the layer it comes from. Paths are bytes, as tar names are: arguments take `&str` or
+//!   `&[u8]`, entries give `Vec<u8>` with lossy helpers for display;
 //! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database);
 //! - run the container certification assessments ([`check`]);
 //! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`]), write the squashed
@@ -29,4 +30,7 @@ pub mod os;
 pub mod packages;
 
 pub use export::ExportReport;
-pub use image::{Error, FileEntry, Kind, MAX_DATABASE_SIZE, MAX_SYMLINKS, Result, ScanImage};
+pub use image::{
+    Error, FileEntry, Kind, MAX_DATABASE_SIZE, MAX_SYMLINKS, Resolved, Result, ScanImage,
+    octal_mode, raw_bytes,
+};

@@ -11,7 +11,7 @@ use std::path::Path;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder, LongName};
 use strata_oci::Platform;
 use strata_scan::diff::{ChangeKind, Field, diff};
-use strata_scan::{Error, Kind, ScanImage};
+use strata_scan::{Error, Kind, Resolved, ScanImage};
 
 fn open(builder: &ImageBuilder, dir: &Path, tag: &str) -> ScanImage {
     let layout = dir.join(tag);
@@ -42,7 +42,12 @@ fn resolve_follows_symlinks_inside_the_image() {
         dir.path(),
         "links",
     );
-    let resolved = |p: &str, follow: bool| image.resolve(p, follow).unwrap().map(|e| e.path);
+    let resolved = |p: &str, follow: bool| {
+        image
+            .resolve(p, follow)
+            .unwrap()
+            .map(|e| e.path_lossy().into_owned())
+    };
     for path in [
         "/bin/tool",
         "bin/tool",
@@ -75,6 +80,31 @@ fn resolve_follows_symlinks_inside_the_image() {
     assert_eq!(resolved("/nope/tool", true), None);
     assert_eq!(resolved("/lib/x", true), None);
     assert_eq!(resolved("/usr/bin/tool/x", true), None);
+    // A trailing slash, `.` or `..` after a file: not a directory (ENOTDIR), as the kernel says.
+    for path in [
+        "/usr/bin/tool/",
+        "/usr/bin/tool/.",
+        "/usr/bin/tool/..",
+        "/usr/bin/tool/x",
+        "/lib/",
+        "/usr/bin/abs/",
+    ] {
+        assert_eq!(
+            image.lookup(path, false).unwrap(),
+            Resolved::NotADirectory,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        image.lookup("/usr/bin/dangling", true).unwrap(),
+        Resolved::Missing
+    );
+    assert_eq!(
+        image.lookup("/usr/bin/nope/", true).unwrap(),
+        Resolved::Missing
+    );
+    assert_eq!(resolved("/usr/bin/.", false).as_deref(), Some("/usr/bin"));
+    assert_eq!(resolved("/bin/./", false).as_deref(), Some("/usr/bin"));
     assert!(matches!(
         image.resolve("/usr/bin/loop1", true),
         Err(Error::SymlinkLoop { .. })
@@ -89,7 +119,10 @@ fn resolve_follows_symlinks_inside_the_image() {
     assert_eq!(out, b"tool\n");
     // A subtree walk.
     let usr = image.resolve("/usr", false).unwrap().unwrap();
-    let under: Vec<String> = image.walk(&usr).map(|e| e.unwrap().path).collect();
+    let under: Vec<String> = image
+        .walk(&usr)
+        .map(|e| e.unwrap().path_lossy().into_owned())
+        .collect();
     assert_eq!(under[0], "/usr/bin");
     assert_eq!(under.len(), 10, "{under:?}");
 }
@@ -269,6 +302,7 @@ fn diff_of_fixture_images() {
     base.char_device("etc/dev", 1, 3);
     let a = ImageBuilder::new().layer(base.clone(), Compression::Gzip);
     let mut change = LayerBuilder::new();
+    change.dir("./").mode(0o700).mtime(1_000);
     change.dir("etc");
     change.file("etc/content", "bbbb\n");
     change.file("etc/mode", "m\n").mode(0o600);
@@ -282,11 +316,18 @@ fn diff_of_fixture_images() {
     let changes = diff(&a, &b).unwrap();
     let got: Vec<(ChangeKind, &str, &[Field])> = changes
         .iter()
-        .map(|c| (c.change, c.path.as_str(), c.fields.as_slice()))
+        .map(|c| {
+            (
+                c.change,
+                std::str::from_utf8(&c.path).unwrap(),
+                c.fields.as_slice(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
+            (ChangeKind::Changed, "/", &[Field::Mode, Field::Mtime][..]),
             (ChangeKind::Changed, "/etc/content", &[Field::Content][..]),
             (ChangeKind::Changed, "/etc/dev", &[Field::Device][..]),
             (ChangeKind::Changed, "/etc/mode", &[Field::Mode][..]),

@@ -49,7 +49,7 @@ fn a_store_image_is_opened_by_name_and_read_from_its_layer_dirs() {
         assert!(original.view().layer_dir(layer).is_none());
     }
     let paths =
-        |image: &ScanImage| -> Vec<String> { image.entries().map(|e| e.unwrap().path).collect() };
+        |image: &ScanImage| -> Vec<Vec<u8>> { image.entries().map(|e| e.unwrap().path).collect() };
     assert_eq!(paths(&stored), paths(&original));
     for entry in original.entries() {
         let entry = entry.unwrap();
@@ -58,7 +58,7 @@ fn a_store_image_is_opened_by_name_and_read_from_its_layer_dirs() {
                 stored.read(&entry.path, 1 << 20).unwrap(),
                 original.read(&entry.path, 1 << 20).unwrap(),
                 "{}",
-                entry.path
+                String::from_utf8_lossy(&entry.path)
             );
         }
     }

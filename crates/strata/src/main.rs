@@ -10,9 +10,11 @@
 
 mod args;
 mod commands;
+mod names;
 mod output;
 mod render;
 mod serve;
+mod template;
 
 use std::process::ExitCode;
 
@@ -56,7 +58,7 @@ enum Command {
     Pull(commands::pull::Args),
     /// List the images in the store.
     Images(commands::images::Args),
-    /// List the layers in the store.
+    /// List the layers in the store, or with IMAGE what each layer of that image adds, removes and wastes.
     Layers(commands::layers::Args),
     /// Remove images from the store, with the layers nothing else uses.
     Rmi(commands::rmi::Args),

@@ -6,8 +6,8 @@ use crate::output::{Findings, print_json, print_raw};
 /// Arguments of `strata check`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print JSON: {"image", "passed", "assessments": [{"name", "passed", "reason"}], "distribution"}
-    /// (docs/FORMAT.md, "JSON outputs").
+    /// Print JSON: {"image", "passed", "assessments": [{"name", "passed", "reason", "skipped"}],
+    /// "distribution"} (docs/FORMAT.md, "JSON outputs").
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 /// Runs `strata check`: the table (or JSON) on standard output, then exit status 1 when any assessment
-/// fails.
+/// fails. An assessment that cannot be decided (no package database to list) is SKIP, not a failure.
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let image = args.target.open_scan(store)?;
     let report = image.check_report()?;
@@ -34,7 +34,11 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             out.push_str(&format!(
                 "{:<width$}  {:<6}  {}\n",
                 a.name,
-                if a.passed { "PASS" } else { "FAIL" },
+                match (a.skipped, a.passed) {
+                    (true, _) => "SKIP",
+                    (false, true) => "PASS",
+                    (false, false) => "FAIL",
+                },
                 a.reason
             ));
         }

@@ -1,19 +1,24 @@
 //! `strata find`: the entries of an image that pass `find`'s `-name`, `-type` and `-perm` tests.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::PathBuf;
+
 use anyhow::bail;
 use strata_scan::find::{Glob, PermFilter};
-use strata_scan::{FileEntry, Kind};
+use strata_scan::{FileEntry, Kind, Resolved};
 
 use crate::args::{ImageArgs, StoreArgs};
+use crate::names::{self, Style};
 use crate::output::print_raw;
 
 /// Arguments of `strata find`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Only entries whose name (last component) matches this shell pattern (`*`, `?`, `[...]`), as
-    /// `find -name`.
+    /// `find -name`; any bytes (a byte that is not UTF-8 is one character).
     #[arg(long, value_name = "GLOB")]
-    name: Option<String>,
+    name: Option<OsString>,
     /// Only entries of these kinds: f (regular file), d, l (symlink), c, b, p (fifo); several
     /// comma-separated, as `find -type f,l`.
     #[arg(long = "type", value_name = "TYPE")]
@@ -22,12 +27,16 @@ pub struct Args {
     /// (-4000: setuid), /MODE any of them (/6000: setuid or setgid).
     #[arg(long, value_name = "MODE", allow_hyphen_values = true)]
     perm: Option<String>,
+    /// End each path with a NUL byte instead of a newline, as `find -print0` (for `xargs -0`).
+    #[arg(long)]
+    print0: bool,
     #[command(flatten)]
     target: ImageArgs,
-    /// Where to start, printed first when it passes the tests. A symlink there is not followed unless PATH
-    /// ends in / (symlinks in its directories always are).
+    /// Where to start, printed first when it passes the tests; any bytes. A symlink there is not followed
+    /// unless PATH ends in / (symlinks in its directories always are). Paths go to a pipe as they are; on a
+    /// terminal, non-printable characters show as `?`, as GNU find shows them.
     #[arg(default_value = "/")]
-    path: String,
+    path: PathBuf,
 }
 
 struct Filter {
@@ -37,7 +46,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn passes(&self, entry: &FileEntry, name: &str) -> bool {
+    fn passes(&self, entry: &FileEntry, name: &[u8]) -> bool {
         self.name.as_ref().is_none_or(|g| g.matches(name))
             && self.kinds.as_ref().is_none_or(|k| k.contains(&entry.kind))
             && self.perm.is_none_or(|p| p.matches(entry.mode))
@@ -60,44 +69,56 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         }
     };
     let filter = Filter {
-        name: args.name.as_deref().map(Glob::new),
+        name: args.name.as_ref().map(|n| Glob::new(n.as_bytes())),
         kinds,
         perm: args.perm.as_deref().map(PermFilter::parse).transpose()?,
     };
     let image = args.target.open_scan(store)?;
-    let Some(start) = image.resolve(&args.path, false)? else {
-        bail!("{}: no such file or directory in the image", args.path);
+    let path = args.path.as_os_str().as_bytes();
+    let start = match image.lookup(path, false)? {
+        Resolved::Entry(e) => e,
+        other => return Err(names::lookup_error(path, &other)),
     };
-    let mut out = String::new();
+    let (style, end) = if args.print0 {
+        (Style::Literal, 0u8)
+    } else {
+        (Style::for_stdout(Style::QuestionMarks), b'\n')
+    };
+    let mut out = Vec::new();
     // The start is named as given; what is under it by the given name and the path below the start.
-    let start_name = match args.path.trim_end_matches('/').rsplit_once('/') {
-        Some((_, name)) if !name.is_empty() => name.to_owned(),
-        _ if args.path.trim_end_matches('/').is_empty() => "/".to_owned(),
-        _ => args.path.trim_end_matches('/').to_owned(),
+    let prefix = match path.iter().rposition(|&b| b != b'/') {
+        Some(i) => &path[..=i],
+        None => &path[..0],
     };
-    if filter.passes(&start, &start_name) {
-        out.push_str(&args.path);
-        out.push('\n');
+    let start_name: &[u8] = match prefix.iter().rposition(|&b| b == b'/') {
+        Some(i) => &prefix[i + 1..],
+        None if prefix.is_empty() => b"/",
+        None => prefix,
+    };
+    if filter.passes(&start, start_name) {
+        out.extend_from_slice(&style.quote(path));
+        out.push(end);
     }
-    let prefix = args.path.trim_end_matches('/');
-    let base_len = start.raw_path.len();
+    let base_len = start.relative().len();
+    let mut full = Vec::new();
     for entry in image.walk(&start) {
         let entry = entry?;
         if !filter.passes(&entry, entry.name()) {
             continue;
         }
-        let below = entry.raw_path.get(base_len..).unwrap_or_default();
-        let below = String::from_utf8_lossy(below);
-        out.push_str(prefix);
-        if !below.starts_with('/') {
-            out.push('/');
+        let below = entry.relative().get(base_len..).unwrap_or_default();
+        full.clear();
+        full.extend_from_slice(prefix);
+        if !below.starts_with(b"/") {
+            full.push(b'/');
         }
-        out.push_str(&below);
-        out.push('\n');
+        full.extend_from_slice(below);
+        out.extend_from_slice(&style.quote(&full));
+        out.push(end);
         if out.len() > 1 << 20 {
-            print_raw(out.as_bytes())?;
+            print_raw(&out)?;
             out.clear();
         }
     }
-    print_raw(out.as_bytes())
+    print_raw(&out)
 }

@@ -6,6 +6,7 @@ use strata_source::InspectReport;
 use crate::args::image::{open_source, source_options};
 use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{print_json, print_raw};
+use crate::template::Template;
 
 /// Arguments of `strata inspect`.
 #[derive(clap::Args)]
@@ -19,6 +20,12 @@ pub struct Args {
     /// Do not list the repository's tags.
     #[arg(long, short = 'n')]
     no_tags: bool,
+    /// Print the report through a Go template, as `skopeo inspect --format`: literal text (`\n` is a
+    /// newline), {{.FIELD}} (Name, Digest, RepoTags, Created, DockerVersion, Labels, Architecture, Variant,
+    /// Os, Layers, LayersData, Env), {{.Labels.KEY}}, {{index .Labels "KEY"}}, {{json .FIELD}}; `json` alone
+    /// is the usual document. Anything else is an error.
+    #[arg(long, short = 'f', value_name = "TEMPLATE", conflicts_with_all = ["raw", "config"])]
+    format: Option<String>,
     #[command(flatten)]
     platform: PlatformArgs,
     #[command(flatten)]
@@ -30,6 +37,8 @@ pub struct Args {
 
 /// Runs `strata inspect`.
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    // A bad template is refused before the image is read.
+    let template = args.format.as_deref().map(Template::parse).transpose()?;
     let source = open_source(&args.image, &source_options(&args.registry, store)?)?;
     if args.raw && !args.config {
         return print_raw(&source.top_manifest()?.bytes);
@@ -59,5 +68,9 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         }
     };
     let name = source.docker_reference().map(|r| r.name());
-    print_json(&InspectReport::new(&image, name, tags))
+    let report = InspectReport::new(&image, name, tags);
+    match template {
+        Some(t) if !t.is_json() => print_raw(t.render(&serde_json::to_value(&report)?)?.as_bytes()),
+        _ => print_json(&report),
+    }
 }

@@ -1,5 +1,5 @@
-//! `strata layers`: the layers in the store, or with `IMAGE --files` what each layer of an image adds,
-//! removes and wastes.
+//! `strata layers`: the layers in the store, or with `IMAGE` what each layer of that image adds, removes
+//! and wastes.
 
 use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{human_bytes, print_json, print_raw};
@@ -9,25 +9,25 @@ mod files;
 /// Arguments of `strata layers`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print JSON: each layer's record (as layers.json has it) and its mount state.
+    /// Print JSON: each layer's record (as layers.json has it) and its mount state; with IMAGE, the
+    /// per-layer report (docs/FORMAT.md).
     #[arg(long)]
     json: bool,
-    /// With IMAGE: per layer, files added, modified and removed, bytes, and bytes wasted by later
-    /// overwrites and deletions (dive's efficiency).
+    /// What each layer of IMAGE holds: files added, modified and removed, bytes, and bytes wasted by later
+    /// overwrites and deletions (dive's efficiency). What IMAGE alone means; needs IMAGE.
     #[arg(long, requires = "image")]
     files: bool,
     #[command(flatten)]
     platform: PlatformArgs,
     #[command(flatten)]
     registry: RegistryArgs,
-    /// An image (with --files); without it, the store's layers are listed.
+    /// An image: its layers' files report (as with --files); without it, the store's layers are listed.
     image: Option<String>,
 }
 
 /// Runs `strata layers`.
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     if let Some(image) = &args.image {
-        anyhow::ensure!(args.files, "strata layers IMAGE needs --files");
         return files::run_files(image, args.json, &args.platform, &args.registry, store);
     }
     let layers = store.open()?.layers()?;

@@ -1,6 +1,6 @@
 //! `strata packages`: the packages installed in an image (dpkg, apk, rpm).
 
-use strata_scan::packages::Package;
+use strata_scan::packages::{Package, PackageError};
 
 use crate::args::{ImageArgs, StoreArgs};
 use crate::output::{print_json, print_raw};
@@ -9,17 +9,28 @@ use crate::output::{print_json, print_raw};
 #[derive(clap::Args)]
 pub struct Args {
     /// Print JSON: a list of {"name", "version", "architecture", "source", "license", "status",
-    /// "multi_arch", "manager"}.
+    /// "multi_arch", "manager"}; `[]` for an image without a package database.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     target: ImageArgs,
 }
 
-/// Runs `strata packages`.
+/// Runs `strata packages`. An image without a package database (dpkg, apk, rpm) has no packages: `[]`, or
+/// a note on stderr, and exit status 0; an unreadable database is an error.
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let image = args.target.open_scan(store)?;
-    let packages = image.packages()?;
+    let packages = match image.packages() {
+        Ok(packages) => packages,
+        Err(strata_scan::Error::Packages(PackageError::NoDatabase { image })) => {
+            if args.json {
+                return print_json(&Vec::<Package>::new());
+            }
+            eprintln!("strata: {image}: no package database (dpkg, apk or rpm) found: no packages");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if args.json {
         return print_json(&packages);
     }

@@ -19,7 +19,9 @@ use crate::output::{human_bytes, print_json};
 /// Arguments of `strata unpack`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print a JSON report of what was written.
+    /// Print a JSON report of what was written: {"layers", "entries" (paths under /, as `strata export`
+    /// counts them), "layer_entries" (layer entries applied, whiteouts included), "bytes",
+    /// "skipped_devices", "skipped_xattrs", "seconds"}.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -37,7 +39,10 @@ pub struct Args {
 #[derive(Serialize)]
 struct Report {
     layers: usize,
+    /// Paths under `/` in the unpacked tree (what `strata export` counts).
     entries: u64,
+    /// Layer entries applied (whiteouts and entries later replaced included).
+    layer_entries: u64,
     bytes: u64,
     skipped_devices: u64,
     skipped_xattrs: u64,
@@ -126,9 +131,12 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             });
         }
     };
+    let entries = count_entries(&args.dir)
+        .with_context(|| format!("counting what was unpacked into {}", args.dir.display()))?;
     let report = Report {
         layers: specs.len(),
-        entries: done.entries,
+        entries,
+        layer_entries: done.entries,
         bytes: done.bytes,
         skipped_devices: done.skipped_devices,
         skipped_xattrs: done.skipped_xattrs,
@@ -151,12 +159,29 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         ));
     }
     eprintln!(
-        "unpacked {} layers, {} entries, {} into {} in {:.2} s{note}",
+        "unpacked {} layers into {}: {} entries (paths under /), {} of file content, in {:.2} s{note}",
         report.layers,
+        args.dir.display(),
         report.entries,
         human_bytes(report.bytes),
-        args.dir.display(),
         report.seconds
     );
     Ok(())
+}
+
+/// The paths under `dir` (not `dir` itself), symlinks not followed: what `find DIR -mindepth 1` lists and
+/// `strata export` writes as entries.
+fn count_entries(dir: &Path) -> std::io::Result<u64> {
+    let mut count = 0u64;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            count += 1;
+            if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    Ok(count)
 }

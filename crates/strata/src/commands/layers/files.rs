@@ -1,4 +1,4 @@
-//! `strata layers IMAGE --files`: what each layer of an image holds, and the bytes later layers waste by
+//! `strata layers IMAGE` (or `--files`): what each layer of an image holds, and the bytes later layers waste by
 //! overwriting or deleting its files (dive's efficiency).
 
 use serde::Serialize;
