@@ -184,7 +184,8 @@ struct StorageTable {
 }
 
 /// containers/storage's own default store — what `containers-storage:NAME` means to skopeo and podman —
-/// as (graph root, run root): the first storage.conf that exists (see [`storage_conf_files`]) decides;
+/// as (graph root, run root): the first storage.conf that exists decides ($CONTAINERS_STORAGE_CONF,
+/// the user's own, `/etc/containers/`, `/usr/share/containers/`);
 /// without one, `/var/lib/containers/storage` and `/run/containers/storage` as root, and
 /// `$XDG_DATA_HOME/containers/storage` (or the system file's `rootless_storage_path`) with
 /// `$XDG_RUNTIME_DIR/containers` otherwise. A storage.conf that cannot be parsed is an error naming it.
