@@ -20,8 +20,13 @@ use crate::error::{Error, Result};
 /// most this size).
 pub const CHUNK: usize = 1 << 20;
 
-/// Default budget of [`BlobContents`]' piece cache, in bytes.
+/// Default budget of [`BlobContents`]' piece cache under a mount, in bytes (a mount serves many readers and
+/// whole files at once).
 pub const DEFAULT_CACHE_BYTES: usize = 128 << 20;
+
+/// Default budget of the piece cache for a scan ([`ContentOptions::default`]): a scanner reads a few files
+/// or walks the tree once, and should stay small in memory.
+pub const SCAN_CACHE_BYTES: usize = 32 << 20;
 
 /// Where one regular file's bytes are: what a [`Contents`] reads.
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +53,7 @@ pub trait Contents: Send + Sync {
     }
 }
 
-/// How [`BlobContents`] caches.
+/// How [`BlobContents`] caches. The default suits a scan: [`SCAN_CACHE_BYTES`], no page cache above.
 #[derive(Debug, Clone)]
 pub struct ContentOptions {
     /// Budget of the piece cache, in bytes.
@@ -62,7 +67,7 @@ pub struct ContentOptions {
 impl Default for ContentOptions {
     fn default() -> Self {
         ContentOptions {
-            cache_bytes: DEFAULT_CACHE_BYTES,
+            cache_bytes: SCAN_CACHE_BYTES,
             page_cache_above: false,
         }
     }
