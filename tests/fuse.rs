@@ -652,3 +652,99 @@ fn mount_errors_are_one_clean_line() {
     assert_clean_error(&out, "mount on a mounted directory");
     mount.umount();
 }
+
+/// A small one-layer image made in-process: `etc/passwd` (0644), `etc/shadow` (0600) and `root/` (0700, with
+/// a file) owned by root, and `home/user/note` (0600) owned by uid 1000.
+fn permissions_image(work: &Path) -> String {
+    let mut layer = LayerBuilder::new();
+    layer.dir("etc");
+    layer.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    layer
+        .file("etc/shadow", "root:secret:19000::::::\n")
+        .mode(0o600);
+    layer.dir("root").mode(0o700);
+    layer.file("root/.profile", "PS1=#\n");
+    layer.dir("home");
+    layer.dir("home/user").owner(1000, 1000);
+    layer
+        .file("home/user/note", "mine\n")
+        .mode(0o600)
+        .owner(1000, 1000);
+    let layout = work.join("perms");
+    ImageBuilder::new()
+        .layer(layer, Compression::Gzip)
+        .write_layout(&layout, "p")
+        .unwrap();
+    format!("oci:{}:p", layout.display())
+}
+
+/// How many mounts the mount table has exactly at `dir`.
+fn mounts_at(dir: &Path) -> usize {
+    let dir = fs::canonicalize(dir.parent().unwrap())
+        .unwrap()
+        .join(dir.file_name().unwrap());
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == dir.to_str())
+        .count()
+}
+
+/// Many `strata mount` started together at one directory: exactly one mounts, every other one fails with
+/// "already mounted" (no FUSE mounts stacked at the directory), and the one mount is the one listed.
+#[test]
+fn concurrent_mounts_at_one_directory_one_wins() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    for round in 0..3 {
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let (start, image, dir) = (Arc::clone(&start), image.clone(), dir.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    strata(["mount", "--fuse", "--json", &image, dir.to_str().unwrap()])
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let (won, lost): (Vec<_>, Vec<_>) = runs.iter().partition(|o| o.status.success());
+        let table = mounts_at(&dir);
+        // Unmount everything first, so that a failure leaves nothing stacked behind.
+        let _guard = Mount { dir: dir.clone() };
+        for _ in 0..table {
+            let _ = strata(["umount", dir.to_str().unwrap()]);
+        }
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: {} mounts succeeded ({table} in the mount table):\n{}",
+            won.len(),
+            runs.iter().map(show_output).collect::<Vec<_>>().join("\n")
+        );
+        assert_eq!(
+            table,
+            1,
+            "round {round}: mounts stacked at {}",
+            dir.display()
+        );
+        for out in lost {
+            assert_clean_error(out, "a second mount at the directory");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("already mounted"), "round {round}: {err}");
+        }
+        assert!(!is_mounted(&dir), "round {round}: still mounted");
+    }
+    // The winner is listed: mount once more, quietly, and look.
+    let mount = Mount::new(&image, &dir);
+    let pid = record(&dir).expect("listed")["pid"].as_u64().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    mount.umount();
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use strata_fuse::{FsOptions, ImageFs, MountOptions, MountRecord, Records};
+use strata_fuse::{FsOptions, ImageFs, MountLock, MountOptions, MountRecord, Records};
 use strata_source::ImageSource;
 
 use super::platform::PlatformArgs;
@@ -117,7 +117,8 @@ pub fn mount(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Re
     if args.serve_detached || args.foreground {
         return serve(args, image, &dir, json);
     }
-    prepare(&dir)?;
+    // A quick check before the serving process opens the image; it checks again, under the lock.
+    prepare(&records().lock(&dir)?, &dir)?;
     let exe = std::env::current_exe().context("locating the strata executable")?;
     let mut child = Command::new(&exe)
         .args(child_args())
@@ -160,11 +161,10 @@ fn child_args() -> Vec<OsString> {
     args
 }
 
-/// Checks that `dir` can take a new mount: not mounted by a live strata process; a stale record and a dead
-/// mount left by a killed one are cleaned up.
-fn prepare(dir: &Path) -> anyhow::Result<()> {
-    let records = records();
-    if let Some(r) = records.get(dir)? {
+/// Checks, holding `dir`'s lock, that `dir` can take a new mount: not mounted by a live strata process
+/// (a stale record and a dead mount left by a killed one are cleaned up), and a directory.
+fn prepare(lock: &MountLock, dir: &Path) -> anyhow::Result<()> {
+    if let Some(r) = lock.record()? {
         if r.is_alive() {
             bail!(
                 "{} is already mounted ({}, served by pid {})",
@@ -173,11 +173,14 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
                 r.pid
             );
         }
-        records.remove(dir, Some(r.pid))?;
+        lock.remove(Some(r.pid))?;
     }
     strata_fuse::cleanup_dead_mount(dir);
     if strata_fuse::is_strata_mount(dir)? {
-        bail!("{} is already a strata mount", dir.display());
+        bail!(
+            "{} is already mounted (a strata mount this user has no record of)",
+            dir.display()
+        );
     }
     let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
     if !meta.is_dir() {
@@ -196,7 +199,9 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
 /// Opens, mounts and serves `image` at `dir` in this process (`--foreground` or `--serve-detached`).
 fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    prepare(dir)?;
+    let records = records();
+    // Fails early; the check that counts is made again below, under the directory's lock.
+    prepare(&records.lock(dir)?, dir)?;
     let options = FsOptions {
         index_dir: args.index_dir.clone(),
         ..FsOptions::default()
@@ -222,6 +227,10 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
         ImageFs::from_view(&view, source, &options)?
     };
     let summary = fs.summary().clone();
+    // From the check that nothing is mounted at `dir` until the record is written, one step: of several
+    // processes mounting there at once, one mounts, the others find its record.
+    let lock = records.lock(dir)?;
+    prepare(&lock, dir)?;
     let mounted = strata_fuse::mount(fs, dir, &MountOptions::default())?;
     let pid = std::process::id();
     let record = MountRecord {
@@ -242,8 +251,8 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
     };
     // On failure `mounted` is dropped, which unmounts.
     unmount_on_signals(dir)?;
-    let records = records();
-    records.write(&record)?;
+    lock.write(&record)?;
+    drop(lock);
     let report = Report {
         dir: dir.to_path_buf(),
         image: image.to_owned(),
