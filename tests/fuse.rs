@@ -748,3 +748,39 @@ fn concurrent_mounts_at_one_directory_one_wins() {
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     mount.umount();
 }
+
+/// A directory that holds files is refused (its files would be hidden under the mount), as fusermount did
+/// before libfuse 3; `--nonempty` mounts over it, and the files are back after the unmount.
+#[test]
+fn a_non_empty_directory_needs_nonempty() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("mine"), "keep me\n").unwrap();
+    // Unmounts whatever a failed assertion leaves behind.
+    let _guard = Mount { dir: dir.clone() };
+    let out = strata(["mount", "--fuse", &image, dir.to_str().unwrap()]);
+    assert_clean_error(&out, "mount over a non-empty directory");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not empty") && err.contains("--nonempty"),
+        "{err}"
+    );
+    assert!(!is_mounted(&dir));
+    let out = strata_ok([
+        "mount",
+        "--fuse",
+        "--nonempty",
+        &image,
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!out.is_empty());
+    assert!(is_mounted(&dir));
+    assert!(dir.join("etc/passwd").exists() && !dir.join("mine").exists());
+    strata_ok(["umount", dir.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(dir.join("mine")).unwrap(), "keep me\n");
+}

@@ -55,6 +55,10 @@ pub struct FuseArgs {
     /// instead of reading and indexing those layers again.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+    /// Mount over a directory that is not empty (its files are hidden until the unmount). Without it such
+    /// a directory is refused, as fusermount did before libfuse 3.
+    #[arg(long)]
+    pub nonempty: bool,
     #[command(flatten)]
     pub platform: PlatformArgs,
     #[command(flatten)]
@@ -118,7 +122,7 @@ pub fn mount(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Re
         return serve(args, image, &dir, json);
     }
     // A quick check before the serving process opens the image; it checks again, under the lock.
-    prepare(&records().lock(&dir)?, &dir)?;
+    prepare(&records().lock(&dir)?, &dir, args.nonempty)?;
     let exe = std::env::current_exe().context("locating the strata executable")?;
     let mut child = Command::new(&exe)
         .args(child_args())
@@ -162,8 +166,9 @@ fn child_args() -> Vec<OsString> {
 }
 
 /// Checks, holding `dir`'s lock, that `dir` can take a new mount: not mounted by a live strata process
-/// (a stale record and a dead mount left by a killed one are cleaned up), and a directory.
-fn prepare(lock: &MountLock, dir: &Path) -> anyhow::Result<()> {
+/// (a stale record and a dead mount left by a killed one are cleaned up), a directory, and empty unless
+/// `nonempty`.
+fn prepare(lock: &MountLock, dir: &Path, nonempty: bool) -> anyhow::Result<()> {
     if let Some(r) = lock.record()? {
         if r.is_alive() {
             bail!(
@@ -182,9 +187,25 @@ fn prepare(lock: &MountLock, dir: &Path) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    check_dir(dir, nonempty)
+}
+
+/// Checks that `dir` is a directory, and an empty one unless `nonempty` (the mount would hide its files).
+pub fn check_dir(dir: &Path, nonempty: bool) -> anyhow::Result<()> {
     let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
     if !meta.is_dir() {
         bail!("{} is not a directory", dir.display());
+    }
+    if !nonempty
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("{}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} is not empty: the mount would hide its files until the unmount (--nonempty mounts over them)",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -201,7 +222,7 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
     let started = Instant::now();
     let records = records();
     // Fails early; the check that counts is made again below, under the directory's lock.
-    prepare(&records.lock(dir)?, dir)?;
+    prepare(&records.lock(dir)?, dir, args.nonempty)?;
     let options = FsOptions {
         index_dir: args.index_dir.clone(),
         ..FsOptions::default()
@@ -230,7 +251,7 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
     // From the check that nothing is mounted at `dir` until the record is written, one step: of several
     // processes mounting there at once, one mounts, the others find its record.
     let lock = records.lock(dir)?;
-    prepare(&lock, dir)?;
+    prepare(&lock, dir, args.nonempty)?;
     let mounted = strata_fuse::mount(fs, dir, &MountOptions::default())?;
     let pid = std::process::id();
     let record = MountRecord {

@@ -14,7 +14,7 @@ pub struct Args {
     /// The image: a name or ID in the store, containers-storage:[ROOT+RUNROOT]IMAGE, or (FUSE) any
     /// transport: oci:, oci-archive:, docker-archive:, dir:, docker://.
     image: String,
-    /// An existing directory to mount it at.
+    /// An existing, empty directory to mount it at (see --nonempty).
     dir: PathBuf,
     #[command(flatten)]
     fuse: super::fuse::FuseArgs,
@@ -36,6 +36,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         (global().open()?, args.image.clone())
     };
+    // A mount point is the store's to refuse; anything else must be an empty directory (or --nonempty).
+    if strata_fuse::mount_type(&args.dir)?.is_none() {
+        super::fuse::check_dir(&args.dir, args.fuse.nonempty)?;
+    }
     let report = store.mount_image(&image, &args.dir)?;
     if args.json {
         return print_json(&report);
