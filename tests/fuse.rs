@@ -583,6 +583,7 @@ fn a_non_root_user_mounts_through_fusermount3() {
         &image,
     )
     .unwrap();
+    let perms = permissions_image(tmp.path());
     run(Command::new("chown")
         .args(["-R", "65534:65534"])
         .arg(tmp.path()));
@@ -624,6 +625,55 @@ fn a_non_root_user_mounts_through_fusermount3() {
     );
     let out = as_nobody(&["umount", mnt.to_str().unwrap()]);
     assert!(out.status.success(), "{}", show_output(&out));
+    assert!(!is_mounted(&mnt));
+
+    // In its own mount too the kernel enforces the image's modes and owners (default_permissions).
+    let out = as_nobody(&["mount", &perms, mnt.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let table = fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.split(' ').nth(1) == mnt.to_str())
+        .unwrap();
+    assert!(
+        line.contains("default_permissions") && !line.contains("allow_other"),
+        "{line}"
+    );
+    let cat =
+        |path: &str| as_nobody_run(Path::new("/bin/cat"), &[mnt.join(path).to_str().unwrap()]);
+    let out = cat("etc/passwd");
+    assert!(out.status.success(), "{}", show_output(&out));
+    let out = cat("etc/shadow");
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "nobody reads root's 0600 etc/shadow in its own mount: {}",
+        show_output(&out)
+    );
+    let out = as_nobody(&["umount", mnt.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show_output(&out));
+
+    // --allow-other needs user_allow_other in /etc/fuse.conf, and the error says so.
+    let allowed = fs::read_to_string("/etc/fuse.conf")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == "user_allow_other");
+    let out = as_nobody(&["mount", "--allow-other", &perms, mnt.to_str().unwrap()]);
+    if allowed {
+        assert!(out.status.success(), "{}", show_output(&out));
+        assert!(
+            fs::read_dir(&mnt).is_ok(),
+            "root is let into an --allow-other mount"
+        );
+        let out = as_nobody(&["umount", mnt.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", show_output(&out));
+    } else {
+        assert_clean_error(&out, "--allow-other without user_allow_other");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("user_allow_other") && err.contains("/etc/fuse.conf"),
+            "{err}"
+        );
+    }
     assert!(!is_mounted(&mnt));
 }
 
@@ -783,4 +833,75 @@ fn a_non_empty_directory_needs_nonempty() {
     assert!(dir.join("etc/passwd").exists() && !dir.join("mine").exists());
     strata_ok(["umount", dir.to_str().unwrap()]);
     assert_eq!(fs::read_to_string(dir.join("mine")).unwrap(), "keep me\n");
+}
+
+/// A root mount lets every user in (`allow_other`, as an overlay image mount does) and the kernel enforces
+/// the image's modes and owners (`default_permissions`): `nobody` reads `etc/passwd`, not `etc/shadow` nor
+/// `root/`; uid 1000 reads its own 0600 file; root reads everything.
+#[test]
+fn a_root_mount_enforces_the_images_permissions() {
+    if !(fuse_ok() && require_tool("setpriv")) {
+        return;
+    }
+    if !is_root() {
+        assert!(!under_ci(), "the permission test needs root under CI=true");
+        eprintln!("SKIP: the permission test needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    // Let other users reach the mount point (the tempdir is 0700).
+    fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mount = Mount::new(&image, &dir);
+    let table = fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.split(' ').nth(1) == dir.to_str())
+        .unwrap();
+    assert!(
+        line.contains("default_permissions") && line.contains("allow_other"),
+        "{line}"
+    );
+    let cat = |who: &str, path: &str| {
+        let file = dir.join(path);
+        let mut c = Command::new("setpriv");
+        let ids = match who {
+            "nobody" => ["--reuid=65534", "--regid=65534"],
+            _ => ["--reuid=1000", "--regid=1000"],
+        };
+        c.args(ids).args(["--clear-groups", "--", "cat"]).arg(&file);
+        strata_tests::run_unchecked(&mut c)
+    };
+    let out = cat("nobody", "etc/passwd");
+    assert!(
+        out.status.success(),
+        "nobody reads etc/passwd: {}",
+        show_output(&out)
+    );
+    for path in ["etc/shadow", "root/.profile", "home/user/note"] {
+        let out = cat("nobody", path);
+        assert!(!out.status.success(), "nobody reads {path}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+            "{path}: {}",
+            show_output(&out)
+        );
+    }
+    let out = cat("user", "home/user/note");
+    assert!(
+        out.status.success(),
+        "uid 1000 reads its file: {}",
+        show_output(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("etc/shadow")).unwrap(),
+        "root:secret:19000::::::\n"
+    );
+    assert!(fs::read_dir(dir.join("root")).is_ok());
+    mount.umount();
 }

@@ -10,8 +10,9 @@
 //!   unpacked would implement it over its `diff` directories.
 //! * [`ImageFs`]: the `fuser` low-level file system (long TTLs, zero-message or `KEEP_CACHE`/`CACHE_DIR`
 //!   opens, READDIRPLUS, several threads), errors mapped to errnos at the boundary.
-//! * [`mount()`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata`, by
-//!   mount(2) as root and `fusermount3` otherwise.
+//! * [`mount()`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata` where
+//!   the kernel enforces the image's modes and owners (`default_permissions`), by mount(2) as root and
+//!   `fusermount3` otherwise.
 //! * [`Records`]: the mount records `strata mounts` lists, cleaned up when their serving process died, and
 //!   the per-directory locks ([`MountLock`]) that make checking a directory and mounting there one step.
 //!

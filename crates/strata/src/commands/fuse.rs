@@ -59,6 +59,12 @@ pub struct FuseArgs {
     /// a directory is refused, as fusermount did before libfuse 3.
     #[arg(long)]
     pub nonempty: bool,
+    /// With FUSE, as a user other than root: let other users (root included) into the mount. fusermount3
+    /// allows it only when /etc/fuse.conf has a line `user_allow_other`. Root's FUSE mounts always let
+    /// other users in. Inside the mount the kernel enforces the image's modes and owners either way
+    /// (default_permissions).
+    #[arg(long)]
+    pub allow_other: bool,
     #[command(flatten)]
     pub platform: PlatformArgs,
     #[command(flatten)]
@@ -252,7 +258,13 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
     // processes mounting there at once, one mounts, the others find its record.
     let lock = records.lock(dir)?;
     prepare(&lock, dir, args.nonempty)?;
-    let mounted = strata_fuse::mount(fs, dir, &MountOptions::default())?;
+    let mount_options = MountOptions {
+        // Root's mounts let everyone in, as kernel image mounts (overlay, podman image mount) do; the
+        // kernel checks the image's modes and owners (default_permissions).
+        allow_other: args.allow_other || rustix::process::geteuid().is_root(),
+        ..MountOptions::default()
+    };
+    let mounted = strata_fuse::mount(fs, dir, &mount_options)?;
     let pid = std::process::id();
     let record = MountRecord {
         version: strata_fuse::RECORD_VERSION,
