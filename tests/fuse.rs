@@ -835,6 +835,32 @@ fn a_non_empty_directory_needs_nonempty() {
     assert_eq!(fs::read_to_string(dir.join("mine")).unwrap(), "keep me\n");
 }
 
+/// `--index-dir` naming no directory is an error naming it, not silently ignored.
+#[test]
+fn a_missing_index_dir_is_an_error() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    let missing = tmp.path().join("no-such-index-dir");
+    let _guard = Mount { dir: dir.clone() };
+    for foreground in [false, true] {
+        let mut args = vec!["mount", "--fuse", "--index-dir", missing.to_str().unwrap()];
+        if foreground {
+            args.push("--foreground");
+        }
+        args.extend([image.as_str(), dir.to_str().unwrap()]);
+        let out = strata(&args);
+        assert_clean_error(&out, "mount with a missing --index-dir");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(missing.to_str().unwrap()), "{err}");
+        assert!(!is_mounted(&dir));
+    }
+}
+
 /// A root mount lets every user in (`allow_other`, as an overlay image mount does) and the kernel enforces
 /// the image's modes and owners (`default_permissions`): `nobody` reads `etc/passwd`, not `etc/shadow` nor
 /// `root/`; uid 1000 reads its own 0600 file; root reads everything.

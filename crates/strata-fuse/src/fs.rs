@@ -126,12 +126,19 @@ impl ImageFs {
     }
 
     /// Opens the image `source` designates for `platform`: reads, verifies and indexes its layers (see
-    /// [`ImageView::open`]), builds the inode table, and serves file bytes from the compressed blobs.
+    /// [`ImageView::open`]; those with an index in [`FsOptions::index_dir`] are not read, and that
+    /// directory must exist), builds the inode table, and serves file bytes from the compressed blobs.
     pub fn open(
         source: Arc<dyn ImageSource>,
         platform: &Platform,
         options: &FsOptions,
     ) -> Result<ImageFs> {
+        if let Some(dir) = &options.index_dir {
+            let meta = fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+            if !meta.is_dir() {
+                return Err(Error::io(dir, io::ErrorKind::NotADirectory.into()));
+            }
+        }
         let view = match &options.index_dir {
             None => ImageView::open(Arc::clone(&source), platform)?,
             Some(dir) => {

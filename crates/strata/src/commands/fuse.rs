@@ -52,7 +52,7 @@ pub struct FuseArgs {
     #[arg(long)]
     pub foreground: bool,
     /// With FUSE: read layer indexes from DIR/<blob hex>.idx (as `strata index -o DIR` writes them)
-    /// instead of reading and indexing those layers again.
+    /// instead of reading and indexing those layers again. DIR must exist.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
     /// Mount over a directory that is not empty (its files are hidden until the unmount). Without it such
@@ -124,6 +124,13 @@ struct Report {
 /// Runs `strata mount --fuse [--foreground] IMAGE DIR`.
 pub fn mount(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result<()> {
     let dir = strata_fuse::absolute(dir)?;
+    if let Some(index_dir) = &args.index_dir {
+        let meta = std::fs::metadata(index_dir)
+            .with_context(|| format!("--index-dir {}", index_dir.display()))?;
+        if !meta.is_dir() {
+            bail!("--index-dir {}: not a directory", index_dir.display());
+        }
+    }
     if args.serve_detached || args.foreground {
         return serve(args, image, &dir, json);
     }
@@ -240,6 +247,11 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
         ImageFs::open(source, &args.platform.platform(), &options)?
     } else {
         // A store image: its layers' indexes and diff dirs, nothing read from blobs.
+        if args.index_dir.is_some() {
+            bail!(
+                "--index-dir is for images read from their blobs: a store image keeps its layers' indexes"
+            );
+        }
         let name = if is_store_image(image) {
             image.to_owned()
         } else {
