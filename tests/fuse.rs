@@ -701,6 +701,30 @@ fn mount_errors_are_one_clean_line() {
     let out = strata(["mount", "--fuse", &image, dir.to_str().unwrap()]);
     assert_clean_error(&out, "mount on a mounted directory");
     mount.umount();
+    // A name without a transport is a store image; one the store lacks gets a way out.
+    let store = TestStore::new();
+    let layout = image.trim_start_matches("oci:").trim_end_matches(":g");
+    let mut cases = vec![(
+        vec!["mount", "--fuse", layout, dir.to_str().unwrap()],
+        format!("did you mean oci:{layout}?"),
+    )];
+    if is_root() {
+        // As root, through the store's overlay mount.
+        cases.push((
+            vec!["mount", "debian:12", dir.to_str().unwrap()],
+            "did you mean docker://debian:12?".to_owned(),
+        ));
+    }
+    for (args, hint) in cases {
+        let out = store.strata(&args);
+        assert_clean_error(&out, "mount of an image the store lacks");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("is not in the store") && err.contains(&hint),
+            "{err}"
+        );
+        assert!(!is_mounted(&dir));
+    }
 }
 
 /// A small one-layer image made in-process: `etc/passwd` (0644), `etc/shadow` (0600) and `root/` (0700, with

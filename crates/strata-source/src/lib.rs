@@ -31,7 +31,7 @@ use std::path::Path;
 
 use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader};
 
-pub use error::{Error, Result};
+pub use error::{Error, LISTED_TAGS, Result};
 pub use inspect::{InspectReport, LayerData};
 pub use registry::{
     ApiError, Credentials, RegistryError, RepositoryTags, RetryPolicy, SourceOptions, list_tags,
@@ -137,7 +137,8 @@ pub fn open_with(name: &str, options: &SourceOptions) -> Result<Box<dyn ImageSou
     let Some((transport, rest)) = name.split_once(':') else {
         return Err(Error::InvalidName {
             name: name.to_owned(),
-            reason: "no transport prefix (oci:, oci-archive:, docker-archive:, dir:)".into(),
+            reason: "no transport prefix (oci:, oci-archive:, docker-archive:, dir:, docker://)"
+                .into(),
         });
     };
     let invalid = |reason: &str| Error::InvalidName {

@@ -257,7 +257,8 @@ fn serve(args: &FuseArgs, image: &str, dir: &Path, json: bool) -> anyhow::Result
         } else {
             format!("containers-storage:{image}")
         };
-        let source = Arc::new(open_store_image(&name)?);
+        let source =
+            Arc::new(open_store_image(&name).map_err(|e| super::names::store_hint(e, image))?);
         let view = source.view(&args.platform.platform())?;
         store_image = Some((
             std::path::absolute(source.store().root())?,

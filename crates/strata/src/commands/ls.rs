@@ -57,6 +57,7 @@ pub fn open_scan(
             source.view(&platform.platform())?,
         ));
     }
+    super::names::check_transport(image)?;
     let options = match registry {
         Some(r) => r.options()?,
         None => strata_source::SourceOptions::default(),

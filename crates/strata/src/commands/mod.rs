@@ -16,6 +16,7 @@ pub mod list_tags;
 pub mod ls;
 pub mod mount;
 pub mod mounts;
+pub mod names;
 pub mod packages;
 mod platform;
 pub mod prune;

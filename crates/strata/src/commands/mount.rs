@@ -40,7 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if strata_fuse::mount_type(&args.dir)?.is_none() {
         super::fuse::check_dir(&args.dir, args.fuse.nonempty)?;
     }
-    let report = store.mount_image(&image, &args.dir)?;
+    let report = store
+        .mount_image(&image, &args.dir)
+        .map_err(|e| super::names::store_hint(e.into(), &args.image))?;
     if args.json {
         return print_json(&report);
     }

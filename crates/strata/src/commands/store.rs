@@ -109,6 +109,7 @@ pub fn open_image(name: &str, options: &SourceOptions) -> anyhow::Result<Box<dyn
     if is_store_image(name) {
         return Ok(Box::new(open_store_image(name)?));
     }
+    super::names::check_transport(name)?;
     Ok(strata_source::open_with(name, options)?)
 }
 
