@@ -607,6 +607,7 @@ fn a_non_root_user_mounts_through_fusermount3() {
         &image,
     )
     .unwrap();
+    let perms = permissions_image(tmp.path());
     run(Command::new("chown")
         .args(["-R", "65534:65534"])
         .arg(tmp.path()));
@@ -649,6 +650,55 @@ fn a_non_root_user_mounts_through_fusermount3() {
     let out = as_nobody(&["umount", mnt.to_str().unwrap()]);
     assert!(out.status.success(), "{}", show_output(&out));
     assert!(!is_mounted(&mnt));
+
+    // In its own mount too the kernel enforces the image's modes and owners (default_permissions).
+    let out = as_nobody(&["mount", &perms, mnt.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show_output(&out));
+    let table = fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.split(' ').nth(1) == mnt.to_str())
+        .unwrap();
+    assert!(
+        line.contains("default_permissions") && !line.contains("allow_other"),
+        "{line}"
+    );
+    let cat =
+        |path: &str| as_nobody_run(Path::new("/bin/cat"), &[mnt.join(path).to_str().unwrap()]);
+    let out = cat("etc/passwd");
+    assert!(out.status.success(), "{}", show_output(&out));
+    let out = cat("etc/shadow");
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "nobody reads root's 0600 etc/shadow in its own mount: {}",
+        show_output(&out)
+    );
+    let out = as_nobody(&["umount", mnt.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", show_output(&out));
+
+    // --allow-other needs user_allow_other in /etc/fuse.conf, and the error says so.
+    let allowed = fs::read_to_string("/etc/fuse.conf")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == "user_allow_other");
+    let out = as_nobody(&["mount", "--allow-other", &perms, mnt.to_str().unwrap()]);
+    if allowed {
+        assert!(out.status.success(), "{}", show_output(&out));
+        assert!(
+            fs::read_dir(&mnt).is_ok(),
+            "root is let into an --allow-other mount"
+        );
+        let out = as_nobody(&["umount", mnt.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", show_output(&out));
+    } else {
+        assert_clean_error(&out, "--allow-other without user_allow_other");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("user_allow_other") && err.contains("/etc/fuse.conf"),
+            "{err}"
+        );
+    }
+    assert!(!is_mounted(&mnt));
 }
 
 #[test]
@@ -674,5 +724,258 @@ fn mount_errors_are_one_clean_line() {
     let mount = Mount::new(&image, &dir);
     let out = strata(["mount", "--fuse", &image, dir.to_str().unwrap()]);
     assert_clean_error(&out, "mount on a mounted directory");
+    mount.umount();
+    // A name without a transport is a store image; one the store lacks gets a way out.
+    let store = TestStore::new();
+    let layout = image.trim_start_matches("oci:").trim_end_matches(":g");
+    let mut cases = vec![(
+        vec!["mount", "--fuse", layout, dir.to_str().unwrap()],
+        format!("did you mean oci:{layout}?"),
+    )];
+    if is_root() {
+        // As root, through the store's overlay mount.
+        cases.push((
+            vec!["mount", "debian:12", dir.to_str().unwrap()],
+            "did you mean docker://debian:12?".to_owned(),
+        ));
+    }
+    for (args, hint) in cases {
+        let out = store.strata(&args);
+        assert_clean_error(&out, "mount of an image the store lacks");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("is not in the store") && err.contains(&hint),
+            "{err}"
+        );
+        assert!(!is_mounted(&dir));
+    }
+}
+
+/// A small one-layer image made in-process: `etc/passwd` (0644), `etc/shadow` (0600) and `root/` (0700, with
+/// a file) owned by root, and `home/user/note` (0600) owned by uid 1000.
+fn permissions_image(work: &Path) -> String {
+    let mut layer = LayerBuilder::new();
+    layer.dir("etc");
+    layer.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+    layer
+        .file("etc/shadow", "root:secret:19000::::::\n")
+        .mode(0o600);
+    layer.dir("root").mode(0o700);
+    layer.file("root/.profile", "PS1=#\n");
+    layer.dir("home");
+    layer.dir("home/user").owner(1000, 1000);
+    layer
+        .file("home/user/note", "mine\n")
+        .mode(0o600)
+        .owner(1000, 1000);
+    let layout = work.join("perms");
+    ImageBuilder::new()
+        .layer(layer, Compression::Gzip)
+        .write_layout(&layout, "p")
+        .unwrap();
+    format!("oci:{}:p", layout.display())
+}
+
+/// How many mounts the mount table has exactly at `dir`.
+fn mounts_at(dir: &Path) -> usize {
+    let dir = fs::canonicalize(dir.parent().unwrap())
+        .unwrap()
+        .join(dir.file_name().unwrap());
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == dir.to_str())
+        .count()
+}
+
+/// Many `strata mount` started together at one directory: exactly one mounts, every other one fails with
+/// "already mounted" (no FUSE mounts stacked at the directory), and the one mount is the one listed.
+#[test]
+fn concurrent_mounts_at_one_directory_one_wins() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    for round in 0..3 {
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let runs: Vec<_> = (0..8)
+            .map(|_| {
+                let (start, image, dir) = (Arc::clone(&start), image.clone(), dir.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    strata(["mount", "--fuse", "--json", &image, dir.to_str().unwrap()])
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let (won, lost): (Vec<_>, Vec<_>) = runs.iter().partition(|o| o.status.success());
+        let table = mounts_at(&dir);
+        // Unmount everything first, so that a failure leaves nothing stacked behind.
+        let _guard = Mount { dir: dir.clone() };
+        for _ in 0..table {
+            let _ = strata(["umount", dir.to_str().unwrap()]);
+        }
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: {} mounts succeeded ({table} in the mount table):\n{}",
+            won.len(),
+            runs.iter().map(show_output).collect::<Vec<_>>().join("\n")
+        );
+        assert_eq!(
+            table,
+            1,
+            "round {round}: mounts stacked at {}",
+            dir.display()
+        );
+        for out in lost {
+            assert_clean_error(out, "a second mount at the directory");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("already mounted"), "round {round}: {err}");
+        }
+        assert!(!is_mounted(&dir), "round {round}: still mounted");
+    }
+    // The winner is listed: mount once more, quietly, and look.
+    let mount = Mount::new(&image, &dir);
+    let pid = record(&dir).expect("listed")["pid"].as_u64().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    mount.umount();
+}
+
+/// A directory that holds files is refused (its files would be hidden under the mount), as fusermount did
+/// before libfuse 3; `--nonempty` mounts over it, and the files are back after the unmount.
+#[test]
+fn a_non_empty_directory_needs_nonempty() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("mine"), "keep me\n").unwrap();
+    // Unmounts whatever a failed assertion leaves behind.
+    let _guard = Mount { dir: dir.clone() };
+    let out = strata(["mount", "--fuse", &image, dir.to_str().unwrap()]);
+    assert_clean_error(&out, "mount over a non-empty directory");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not empty") && err.contains("--nonempty"),
+        "{err}"
+    );
+    assert!(!is_mounted(&dir));
+    let out = strata_ok([
+        "mount",
+        "--fuse",
+        "--nonempty",
+        &image,
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!out.is_empty());
+    assert!(is_mounted(&dir));
+    assert!(dir.join("etc/passwd").exists() && !dir.join("mine").exists());
+    strata_ok(["umount", dir.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(dir.join("mine")).unwrap(), "keep me\n");
+}
+
+/// `--index-dir` naming no directory is an error naming it, not silently ignored.
+#[test]
+fn a_missing_index_dir_is_an_error() {
+    if !fuse_ok() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    fs::create_dir(&dir).unwrap();
+    let missing = tmp.path().join("no-such-index-dir");
+    let _guard = Mount { dir: dir.clone() };
+    for foreground in [false, true] {
+        let mut args = vec!["mount", "--fuse", "--index-dir", missing.to_str().unwrap()];
+        if foreground {
+            args.push("--foreground");
+        }
+        args.extend([image.as_str(), dir.to_str().unwrap()]);
+        let out = strata(&args);
+        assert_clean_error(&out, "mount with a missing --index-dir");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(missing.to_str().unwrap()), "{err}");
+        assert!(!is_mounted(&dir));
+    }
+}
+
+/// A root mount lets every user in (`allow_other`, as an overlay image mount does) and the kernel enforces
+/// the image's modes and owners (`default_permissions`): `nobody` reads `etc/passwd`, not `etc/shadow` nor
+/// `root/`; uid 1000 reads its own 0600 file; root reads everything.
+#[test]
+fn a_root_mount_enforces_the_images_permissions() {
+    if !(fuse_ok() && require_tool("setpriv")) {
+        return;
+    }
+    if !is_root() {
+        assert!(!under_ci(), "the permission test needs root under CI=true");
+        eprintln!("SKIP: the permission test needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let image = permissions_image(tmp.path());
+    let dir = tmp.path().join("mnt");
+    // Let other users reach the mount point (the tempdir is 0700).
+    fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mount = Mount::new(&image, &dir);
+    let table = fs::read_to_string("/proc/self/mounts").unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.split(' ').nth(1) == dir.to_str())
+        .unwrap();
+    assert!(
+        line.contains("default_permissions") && line.contains("allow_other"),
+        "{line}"
+    );
+    let cat = |who: &str, path: &str| {
+        let file = dir.join(path);
+        let mut c = Command::new("setpriv");
+        let ids = match who {
+            "nobody" => ["--reuid=65534", "--regid=65534"],
+            _ => ["--reuid=1000", "--regid=1000"],
+        };
+        c.args(ids).args(["--clear-groups", "--", "cat"]).arg(&file);
+        strata_tests::run_unchecked(&mut c)
+    };
+    let out = cat("nobody", "etc/passwd");
+    assert!(
+        out.status.success(),
+        "nobody reads etc/passwd: {}",
+        show_output(&out)
+    );
+    for path in ["etc/shadow", "root/.profile", "home/user/note"] {
+        let out = cat("nobody", path);
+        assert!(!out.status.success(), "nobody reads {path}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+            "{path}: {}",
+            show_output(&out)
+        );
+    }
+    let out = cat("user", "home/user/note");
+    assert!(
+        out.status.success(),
+        "uid 1000 reads its file: {}",
+        show_output(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("etc/shadow")).unwrap(),
+        "root:secret:19000::::::\n"
+    );
+    assert!(fs::read_dir(dir.join("root")).is_ok());
     mount.umount();
 }

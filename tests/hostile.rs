@@ -957,3 +957,124 @@ fn oci_archive_with_escaping_entries() {
         "files escaped into the temp dir: {escaped_tmp:?}"
     );
 }
+
+/// The one line of a clean failure of `strata args`.
+fn error_line(args: &[&str], what: &str) -> String {
+    let out = strata(args);
+    assert_clean_error(&out, what);
+    String::from_utf8_lossy(&out.stderr).trim_end().to_owned()
+}
+
+fn assert_has(text: &str, parts: &[&str], what: &str) {
+    for part in parts {
+        assert!(text.contains(part), "{what}: expected {part:?} in:\n{text}");
+    }
+}
+
+/// A name without a transport gets the list of transports (as written: `docker://`, `containers-storage:`)
+/// and a way out: `docker://NAME` for a registry name, and for a path the transport of what is there,
+/// which then works.
+#[test]
+fn names_without_a_transport_get_a_way_out() {
+    let tmp = tempdir();
+    let good = Good::new(&tmp.path().join("layout"));
+    let layout = good.layout.root.display().to_string();
+    let archive = docker_archive(tmp.path(), "docker.tar", &good_docker_manifest(), &[]);
+    let archive = archive.display().to_string();
+    // The layout as an oci-archive: its files in a tar.
+    let oci_archive = tmp.path().join("oci.tar");
+    let mut builder = tar::Builder::new(fs::File::create(&oci_archive).unwrap());
+    builder.append_dir_all(".", &good.layout.root).unwrap();
+    builder.finish().unwrap();
+    drop(builder);
+    let oci_archive = oci_archive.display().to_string();
+    // skopeo's dir: a manifest and its blobs by hex.
+    let dir = tmp.path().join("skopeo-dir");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("manifest.json"), json_bytes(&good.manifest)).unwrap();
+    fs::write(dir.join("version"), "Directory Transport Version: 1.1\n").unwrap();
+    for blob in [&good.config_desc, &good.layer_desc] {
+        let hex = digest_str(blob).trim_start_matches("sha256:");
+        fs::copy(good.layout.blob_path(digest_str(blob)), dir.join(hex)).unwrap();
+    }
+    let dir = dir.display().to_string();
+    let cases = [
+        ("debian:12".to_owned(), "docker://debian:12".to_owned()),
+        (layout.clone(), format!("oci:{layout}")),
+        (format!("{layout}:good"), format!("oci:{layout}:good")),
+        (archive.clone(), format!("docker-archive:{archive}")),
+        (oci_archive.clone(), format!("oci-archive:{oci_archive}")),
+        (dir.clone(), format!("dir:{dir}")),
+    ];
+    for (name, meant) in &cases {
+        for command in ["inspect", "ls"] {
+            let err = error_line(&[command, name], &format!("{command} {name}"));
+            assert_has(
+                &err,
+                &[
+                    "docker://, containers-storage:",
+                    &format!("did you mean {meant}?"),
+                ],
+                name,
+            );
+        }
+        if !meant.starts_with("docker://") {
+            strata_ok(["inspect", meant.as_str()]);
+        }
+    }
+    let err = error_line(&["inspect", "debian:12"], "debian:12");
+    assert_has(&err, &["unknown transport \"debian\""], "debian:12");
+    // A path that holds no image says so.
+    let junk = tmp.path().join("junk");
+    fs::write(&junk, "not a tar").unwrap();
+    let err = error_line(&["inspect", junk.to_str().unwrap()], "junk file");
+    assert_has(&err, &["is a file, but neither"], "junk file");
+    let err = error_line(&["inspect", tmp.path().to_str().unwrap()], "plain dir");
+    assert_has(&err, &["is a directory, but neither"], "plain dir");
+}
+
+/// A tag a layout or archive does not have: the error lists those it has (the first ten, and how many
+/// more), as does a layout of several images named without a tag.
+#[test]
+fn missing_tags_list_the_tags_there_are() {
+    let tmp = tempdir();
+    let good = Good::new(&tmp.path().join("layout"));
+    let err = error_line(&["inspect", &good.reference("nope")], "missing tag");
+    assert_has(
+        &err,
+        &["tag \"nope\" not found", "the tags there: good"],
+        "missing tag",
+    );
+    for i in 0..12 {
+        good.tag_manifest(&format!("t{i:02}"), &good.manifest);
+    }
+    let err = error_line(&["inspect", &good.reference("nope")], "missing tag of 13");
+    assert_has(
+        &err,
+        &["the tags there: good, t00, t01", "t08 (and 3 more)"],
+        "missing tag of 13",
+    );
+    let root = good.layout.root.display().to_string();
+    let err = error_line(&["inspect", &format!("oci:{root}")], "no tag, 13 images");
+    assert_has(
+        &err,
+        &["lists 13 images", "name one with :TAG", "good, t00"],
+        "no tag, 13 images",
+    );
+    let archive = docker_archive(tmp.path(), "docker.tar", &good_docker_manifest(), &[]);
+    let err = error_line(
+        &[
+            "inspect",
+            &format!("docker-archive:{}:example.com/x:2", archive.display()),
+        ],
+        "missing docker-archive tag",
+    );
+    assert_has(
+        &err,
+        &[
+            "tag \"example.com/x:2\" not found",
+            "the tags there: example.com/x:1",
+        ],
+        "missing docker-archive tag",
+    );
+}

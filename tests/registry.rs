@@ -256,7 +256,8 @@ fn open_registry_matches_skopeo() {
     );
     assert_eq!(paged, skopeo_paged);
 
-    // Errors: unknown tag and repository, a tag in list-tags, nothing listening.
+    // Errors: unknown tag (the tags there are listed; without a tag, `latest` is not there), unknown
+    // repository, a tag in list-tags, nothing listening.
     let err = clean_failure(
         &env,
         &["inspect", TLS_OFF, &reg.image("demo/single:nope")],
@@ -264,9 +265,37 @@ fn open_registry_matches_skopeo() {
     );
     assert_contains(
         &err,
-        &["404", "MANIFEST_UNKNOWN", "/v2/demo/single/manifests/nope"],
+        &[
+            &format!(
+                "tag \"nope\" not found in {}",
+                reg.image("demo/single:nope")
+            ),
+            "the tags there: docker, v1, v2",
+        ],
         "unknown tag",
     );
+    for command in ["inspect", "ls"] {
+        let err = clean_failure(
+            &env,
+            &[command, TLS_OFF, &reg.image("demo/single")],
+            "no tag, and no latest",
+        );
+        assert_contains(
+            &err,
+            &[
+                "tag \"latest\" not found",
+                "the name gives no tag, and latest is the default",
+                "the tags there: docker, v1, v2",
+            ],
+            "no tag, and no latest",
+        );
+    }
+    let err = clean_failure(
+        &env,
+        &["inspect", TLS_OFF, &reg.image("demo/none:v1")],
+        "unknown repo",
+    );
+    assert_contains(&err, &["404", "NAME_UNKNOWN"], "unknown repo");
     let err = clean_failure(
         &env,
         &["list-tags", TLS_OFF, &reg.image("demo/none")],
@@ -985,18 +1014,30 @@ fn library_range_reads_and_streams() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(err.to_string().contains("digest mismatch"), "{err}");
 
-    // Typed errors: a missing manifest is a registry status error with the URL.
+    // Typed errors: a missing tag is TagNotFound with the tags there are; a missing repository, a
+    // registry status error with the URL.
     let missing =
         strata_source::open_with(&format!("docker://{}/demo/single:nope", reg.host), &options)
             .unwrap();
     match missing.top_manifest() {
+        Err(strata_source::Error::TagNotFound {
+            tag,
+            defaulted,
+            tags,
+            ..
+        }) => {
+            assert_eq!((tag.as_str(), defaulted), ("nope", false));
+            assert_eq!(tags, ["v1"]);
+        }
+        other => panic!("expected TagNotFound, got {:?}", other.map(|m| m.digest)),
+    }
+    let missing =
+        strata_source::open_with(&format!("docker://{}/demo/none:v1", reg.host), &options).unwrap();
+    match missing.top_manifest() {
         Err(e) if strata_source::registry_error(&e).is_some() => {
             let e = strata_source::registry_error(&e).unwrap();
             assert_eq!(e.status(), Some(404));
-            assert!(
-                e.to_string().contains("/v2/demo/single/manifests/nope"),
-                "{e}"
-            );
+            assert!(e.to_string().contains("/v2/demo/none/"), "{e}");
         }
         other => panic!(
             "expected a registry error, got {:?}",

@@ -11,9 +11,11 @@
 //!   [`strata_index::MergedView`] of one index).
 //! * [`ImageFs`]: the `fuser` low-level file system (long TTLs, zero-message or `KEEP_CACHE`/`CACHE_DIR`
 //!   opens, READDIRPLUS, several threads), errors mapped to errnos at the boundary.
-//! * [`mount()`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata`, by
-//!   mount(2) as root and `fusermount3` otherwise.
-//! * [`Records`]: the mount records `strata mounts` lists, cleaned up when their serving process died.
+//! * [`mount()`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata` where
+//!   the kernel enforces the image's modes and owners (`default_permissions`), by mount(2) as root and
+//!   `fusermount3` otherwise.
+//! * [`Records`]: the mount records `strata mounts` lists, cleaned up when their serving process died, and
+//!   the per-directory locks ([`MountLock`]) that make checking a directory and mounting there one step.
 //!
 //! **Invariants:** read-only; no data from an image causes a panic; the library never prints (the CLI
 //! decides what a serving process says). **Must not depend on:** the store's write side, the CLI.
@@ -30,6 +32,7 @@ pub use mount::{
     FS_TYPE, MountOptions, Mounted, absolute, is_strata_mount, mount, mount_type, unmount,
 };
 pub use record::{
-    MountRecord, RECORD_VERSION, Records, cleanup_dead_mount, is_dead_mount, process_start,
+    MountLock, MountRecord, RECORD_VERSION, Records, cleanup_dead_mount, is_dead_mount,
+    process_start,
 };
 pub use tree::{ROOT_INO, Tree};

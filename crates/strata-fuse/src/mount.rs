@@ -1,7 +1,11 @@
 //! Mounting an [`ImageFs`], serving it, and unmounting: [`mount`], [`Mounted::serve`], [`unmount`], and
 //! reading the kernel's mount table ([`mount_type`]).
 //!
-//! The mount is `ro,nosuid,nodev`, of type `fuse.strata` with source `strata`. As root it is made with
+//! The mount is `ro,nosuid,nodev,noatime`, of type `fuse.strata` with source `strata`, and by default
+//! `default_permissions`: the kernel checks every access against the modes and owners the image gives its
+//! files, as it does on any other file system (without it a FUSE server that checks nothing lets whoever
+//! may enter the mount read everything). `allow_other` lets users other than the mounting one in at all.
+//! As root it is made with
 //! mount(2); otherwise (or when mount(2) answers `EPERM`) through the setuid `fusermount3`, which hands
 //! back the `/dev/fuse` descriptor over a socket, as libfuse does. Unmounting tries umount(2), then a lazy (`MNT_DETACH`) unmount
 //! when the mount is busy, and `fusermount3 -u` (then `-u -z`) when umount(2) is not permitted.
@@ -37,19 +41,40 @@ const DEV_FUSE: &str = "/dev/fuse";
 pub struct MountOptions {
     /// Worker threads serving requests, each with its own `/dev/fuse` descriptor (`clone_fd`).
     pub threads: usize,
-    /// Let other users than the mounting one (and root) see the mount (`allow_other`; for a non-root
-    /// user this needs `user_allow_other` in `/etc/fuse.conf`).
+    /// Let other users than the mounting one into the mount (`allow_other`; for a non-root user
+    /// `fusermount3` allows it only with `user_allow_other` in `/etc/fuse.conf`). Without it nobody else,
+    /// root included, may enter it.
     pub allow_other: bool,
+    /// Let the kernel check every access against the image's modes and owners (`default_permissions`).
+    /// Without it every user who may enter the mount reads every file.
+    pub default_permissions: bool,
 }
 
 impl Default for MountOptions {
-    /// As many threads as CPUs, at least 2 and at most 8; the mount is the mounting user's.
+    /// As many threads as CPUs, at least 2 and at most 8; the mount is the mounting user's; the kernel
+    /// enforces the image's permissions.
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         MountOptions {
             threads: cpus.clamp(2, 8),
             allow_other: false,
+            default_permissions: true,
         }
+    }
+}
+
+impl MountOptions {
+    /// The FUSE options these add to the mount (`allow_other`, `default_permissions`), comma-separated
+    /// with a leading comma, or empty.
+    fn fuse_options(&self) -> String {
+        let mut out = String::new();
+        if self.allow_other {
+            out.push_str(",allow_other");
+        }
+        if self.default_permissions {
+            out.push_str(",default_permissions");
+        }
+        out
     }
 }
 
@@ -75,9 +100,9 @@ pub fn mount(fs: ImageFs, dir: &Path, options: &MountOptions) -> Result<Mounted>
     // Each cloned descriptor is a new open of /dev/fuse, which an unprivileged user may not be allowed.
     config.clone_fd =
         threads > 1 && rustix::fs::access(DEV_FUSE, Access::READ_OK | Access::WRITE_OK).is_ok();
-    let fd = match mount_sys(&dir, options.allow_other)? {
+    let fd = match mount_sys(&dir, options)? {
         Some(fd) => fd,
-        None => mount_fusermount(&dir, options.allow_other)?,
+        None => mount_fusermount(&dir, options)?,
     };
     let acl = config.acl;
     let session = match Session::from_fd(fs, fd, acl, config) {
@@ -96,7 +121,7 @@ pub fn mount(fs: ImageFs, dir: &Path, options: &MountOptions) -> Result<Mounted>
 
 /// Mounts a `fuse.strata` file system at `dir` with mount(2) and returns its `/dev/fuse` descriptor;
 /// `None` when mount(2) is not permitted (not root, or no `CAP_SYS_ADMIN`).
-fn mount_sys(dir: &Path, allow_other: bool) -> Result<Option<OwnedFd>> {
+fn mount_sys(dir: &Path, options: &MountOptions) -> Result<Option<OwnedFd>> {
     if !rustix::process::geteuid().is_root() {
         return Ok(None);
     }
@@ -114,9 +139,7 @@ fn mount_sys(dir: &Path, allow_other: bool) -> Result<Option<OwnedFd>> {
         rustix::process::getuid().as_raw(),
         rustix::process::getgid().as_raw()
     );
-    if allow_other {
-        data.push_str(",allow_other");
-    }
+    data.push_str(&options.fuse_options());
     let data = CString::new(data).map_err(|e| Error::io(dir, io::Error::other(e)))?;
     let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOATIME;
     match rustix::mount::mount("strata", dir, FS_TYPE, flags, data.as_c_str()) {
@@ -129,7 +152,7 @@ fn mount_sys(dir: &Path, allow_other: bool) -> Result<Option<OwnedFd>> {
 
 /// Mounts a `fuse.strata` file system at `dir` through the setuid `fusermount3` (as libfuse does for
 /// unprivileged users) and receives its `/dev/fuse` descriptor over a socket (`_FUSE_COMMFD`).
-fn mount_fusermount(dir: &Path, allow_other: bool) -> Result<OwnedFd> {
+fn mount_fusermount(dir: &Path, mount_options: &MountOptions) -> Result<OwnedFd> {
     let err = |e: io::Error| Error::io(dir, e);
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
@@ -140,10 +163,10 @@ fn mount_fusermount(dir: &Path, allow_other: bool) -> Result<OwnedFd> {
     .map_err(|e| err(e.into()))?;
     // fusermount3 inherits its end.
     rustix::io::fcntl_setfd(&theirs, FdFlags::empty()).map_err(|e| err(e.into()))?;
-    let mut options = String::from("ro,nosuid,nodev,noatime,fsname=strata,subtype=strata");
-    if allow_other {
-        options.push_str(",allow_other");
-    }
+    let options = format!(
+        "ro,nosuid,nodev,noatime,fsname=strata,subtype=strata{}",
+        mount_options.fuse_options()
+    );
     let mut last = None;
     for bin in ["fusermount3", "fusermount"] {
         let child = Command::new(bin)

@@ -75,6 +75,10 @@ pub fn process_start(pid: u32) -> Option<u64> {
 /// goes away; a record whose process is gone (killed, crashed) is stale, and [`Records::list`] removes it
 /// (and detaches the dead mount, if it is still in the mount table). Its name is derived from the mount
 /// point, so a directory has at most one record. The format is in docs/FORMAT.md ("Mount records").
+///
+/// Every change to a directory's record is made under that directory's lock ([`Records::lock`]), which a
+/// mounting process holds from its check that the directory is free until its record is written: of
+/// several processes mounting at one directory at once, one mounts and the others find its record.
 #[derive(Debug, Clone)]
 pub struct Records {
     dir: PathBuf,
@@ -91,17 +95,48 @@ impl Records {
         &self.dir
     }
 
-    /// The file holding the record of the mount at `mount_dir` (absolute).
-    fn path_for(&self, mount_dir: &Path) -> PathBuf {
+    /// The name (without extension) of the record and lock files of the mount at `mount_dir` (absolute).
+    fn stem_for(mount_dir: &Path) -> String {
         use std::os::unix::ffi::OsStrExt;
         let digest = strata_oci::Digest::sha256(mount_dir.as_os_str().as_bytes());
         let hex = digest.hex();
-        self.dir
-            .join(format!("{}.json", hex.get(..32).unwrap_or(hex)))
+        hex.get(..32).unwrap_or(hex).to_owned()
     }
 
-    /// Writes `record` (atomically: a temporary file renamed over the old record of that directory).
+    /// The file holding the record of the mount at `mount_dir` (absolute).
+    fn path_for(&self, mount_dir: &Path) -> PathBuf {
+        self.dir.join(format!("{}.json", Self::stem_for(mount_dir)))
+    }
+
+    /// Takes the lock of the directory `mount_dir` (an exclusive `flock` of `<record name>.lock` in the
+    /// records directory, created when needed), waiting while another process holds it. Every change to
+    /// the directory's record is made under it: a mounting process holds it from its check that nothing
+    /// is mounted there until its record is written ([`MountLock::write`]). The lock file is removed when
+    /// the lock is released.
+    pub fn lock(&self, mount_dir: &Path) -> Result<MountLock> {
+        let mount_dir = absolute(mount_dir)?;
+        fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let path = self
+            .dir
+            .join(format!("{}.lock", Self::stem_for(&mount_dir)));
+        match MountLock::acquire(path, mount_dir, self.clone(), true)? {
+            Some(lock) => Ok(lock),
+            // A blocking acquire only returns with the lock.
+            None => Err(Error::io(
+                &self.dir,
+                io::Error::from(io::ErrorKind::WouldBlock),
+            )),
+        }
+    }
+
+    /// Writes `record` under its directory's lock ([`MountLock::write`]).
     pub fn write(&self, record: &MountRecord) -> Result<()> {
+        self.lock(&record.dir)?.write(record)
+    }
+
+    /// Writes `record` (atomically: a temporary file renamed over the old record of that directory); the
+    /// caller holds the directory's lock.
+    fn write_locked(&self, record: &MountRecord) -> Result<()> {
         fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let path = self.path_for(&record.dir);
         let tmp = self.dir.join(format!(".tmp-{}", std::process::id()));
@@ -127,9 +162,15 @@ impl Records {
         read_record(&path)
     }
 
-    /// Removes the record of the mount at `mount_dir` if it names process `pid` (any process if `None`).
+    /// Removes the record of the mount at `mount_dir` if it names process `pid` (any process if `None`),
+    /// under the directory's lock.
     pub fn remove(&self, mount_dir: &Path, pid: Option<u32>) -> Result<()> {
-        let path = self.path_for(&absolute(mount_dir)?);
+        self.lock(mount_dir)?.remove(pid)
+    }
+
+    /// [`Records::remove`]; the caller holds the directory's lock.
+    fn remove_locked(&self, mount_dir: &Path, pid: Option<u32>) -> Result<()> {
+        let path = self.path_for(mount_dir);
         match read_record(&path) {
             Ok(Some(r)) if pid.is_some_and(|p| p != r.pid) => Ok(()),
             Ok(None) => Ok(()),
@@ -141,8 +182,9 @@ impl Records {
     }
 
     /// The live mounts, sorted by mount point. Stale records (their process is gone) and unreadable ones
-    /// are removed on the way, and a dead strata mount a stale record names is detached. Records of
-    /// another [`RECORD_VERSION`] are left alone.
+    /// are removed on the way, under their directory's lock (one being mounted right now is left alone),
+    /// and a dead strata mount a stale record names is detached. Records of another [`RECORD_VERSION`]
+    /// are left alone.
     pub fn list(&self) -> Result<Vec<MountRecord>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -160,18 +202,129 @@ impl Records {
                 // Another version's record: not ours to judge.
                 Ok(Some(r)) if r.version != RECORD_VERSION => {}
                 Ok(Some(r)) if r.is_alive() => live.push(r),
-                Ok(Some(r)) => {
-                    cleanup_dead_mount(&r.dir);
-                    let _ = fs::remove_file(&path);
-                }
-                Ok(None) => {}
-                Err(_) => {
-                    let _ = fs::remove_file(&path);
+                Ok(_) | Err(_) => {
+                    // Stale or unreadable: judged again under the lock, unless someone is mounting there.
+                    if let Some(lock) = self.try_lock_file(&path)? {
+                        match read_record(&path) {
+                            Ok(Some(r)) if r.version != RECORD_VERSION => {}
+                            Ok(Some(r)) if r.is_alive() => live.push(r),
+                            Ok(Some(r)) => {
+                                cleanup_dead_mount(&r.dir);
+                                let _ = fs::remove_file(&path);
+                            }
+                            Ok(None) => {}
+                            Err(_) => {
+                                let _ = fs::remove_file(&path);
+                            }
+                        }
+                        drop(lock);
+                    }
                 }
             }
         }
         live.sort_by(|a, b| a.dir.cmp(&b.dir));
         Ok(live)
+    }
+}
+
+impl Records {
+    /// The lock of the record file `record` (`<stem>.json`), if no other process holds it.
+    fn try_lock_file(&self, record: &Path) -> Result<Option<MountLock>> {
+        let lock = record.with_extension("lock");
+        MountLock::acquire(lock, PathBuf::new(), self.clone(), false)
+    }
+}
+
+/// A mount directory's lock ([`Records::lock`]): while it is held, no other process changes the
+/// directory's record. Released (and its file removed) when dropped.
+#[derive(Debug)]
+pub struct MountLock {
+    file: fs::File,
+    path: PathBuf,
+    mount_dir: PathBuf,
+    records: Records,
+}
+
+impl MountLock {
+    /// Locks the file `path`, waiting for it if `wait`, else `None` when another process holds it. A lock
+    /// file removed (by the holder releasing it) between the open and the lock is opened again.
+    fn acquire(
+        path: PathBuf,
+        mount_dir: PathBuf,
+        records: Records,
+        wait: bool,
+    ) -> Result<Option<MountLock>> {
+        use rustix::fs::FlockOperation;
+        use std::os::unix::fs::MetadataExt as _;
+        let op = if wait {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::NonBlockingLockExclusive
+        };
+        loop {
+            let file = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| Error::io(&path, e))?;
+            loop {
+                match rustix::fs::flock(&file, op) {
+                    Ok(()) => break,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(rustix::io::Errno::WOULDBLOCK) if !wait => return Ok(None),
+                    Err(e) => return Err(Error::io(&path, e.into())),
+                }
+            }
+            // Still the file at `path` (not one its last holder removed on release)?
+            let held = file.metadata().map_err(|e| Error::io(&path, e))?;
+            match fs::metadata(&path) {
+                Ok(m) if m.dev() == held.dev() && m.ino() == held.ino() => {
+                    return Ok(Some(MountLock {
+                        file,
+                        path,
+                        mount_dir,
+                        records,
+                    }));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+    }
+
+    /// The directory's record, if there is one (stale or not).
+    pub fn record(&self) -> Result<Option<MountRecord>> {
+        read_record(&self.records.path_for(&self.mount_dir))
+    }
+
+    /// Writes `record` (of this lock's directory), atomically.
+    pub fn write(&self, record: &MountRecord) -> Result<()> {
+        if absolute(&record.dir)? != self.mount_dir {
+            return Err(Error::Mount {
+                path: record.dir.clone(),
+                reason: format!(
+                    "the record is not that of {}, whose lock is held",
+                    self.mount_dir.display()
+                ),
+            });
+        }
+        self.records.write_locked(record)
+    }
+
+    /// Removes the directory's record if it names process `pid` (any process if `None`).
+    pub fn remove(&self, pid: Option<u32>) -> Result<()> {
+        self.records.remove_locked(&self.mount_dir, pid)
+    }
+}
+
+impl Drop for MountLock {
+    fn drop(&mut self) {
+        // Removed while still locked: a process waiting on this file finds it gone and opens a new one.
+        let _ = fs::remove_file(&self.path);
+        let _ = rustix::fs::flock(&self.file, rustix::fs::FlockOperation::Unlock);
     }
 }
 
@@ -238,4 +391,58 @@ fn read_record(path: &Path) -> Result<Option<MountRecord>> {
         }));
     }
     serde_json::from_value(value).map(Some).map_err(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(dir: &Path) -> MountRecord {
+        let pid = std::process::id();
+        MountRecord {
+            version: RECORD_VERSION,
+            dir: dir.to_path_buf(),
+            image: "oci:x".into(),
+            manifest: "sha256:00".into(),
+            mode: "fuse".into(),
+            pid,
+            pid_start: process_start(pid).unwrap_or(0),
+            uid: 0,
+            mounted_at: 0,
+            entries: 0,
+            store_root: None,
+            image_id: None,
+        }
+    }
+
+    /// A directory's lock excludes every other holder (a second open in this process too: flock locks
+    /// belong to the open file), a record written under it is listed, and releasing it removes its file.
+    #[test]
+    fn the_lock_excludes_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let records = Records::new(tmp.path().join("records"));
+        let dir = tmp.path().join("mnt");
+        let lock = records.lock(&dir).unwrap();
+        let json = records.path_for(&absolute(&dir).unwrap());
+        assert!(records.try_lock_file(&json).unwrap().is_none());
+        lock.write(&record(&dir)).unwrap();
+        assert!(lock.write(&record(&tmp.path().join("other"))).is_err());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (records2, dir2) = (records.clone(), dir.clone());
+        let waiter = std::thread::spawn(move || {
+            let lock = records2.lock(&dir2).unwrap();
+            tx.send(lock.record().unwrap()).unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(rx.try_recv().is_err(), "a second holder got the lock");
+        drop(lock);
+        let seen = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(seen.map(|r| r.dir), Some(dir.clone()));
+        waiter.join().unwrap();
+        assert_eq!(records.list().unwrap().len(), 1);
+        records.remove(&dir, None).unwrap();
+        assert!(records.list().unwrap().is_empty());
+        let left: Vec<_> = fs::read_dir(records.dir()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

@@ -40,6 +40,23 @@ pub enum Error {
         /// The source, as `transport:path`.
         source_name: String,
     },
+    /// The tag asked for is not in the source (a layout's `index.json`, an archive's `manifest.json`, a
+    /// registry repository); the message lists the first [`LISTED_TAGS`] of those there are, sorted.
+    #[error(
+        "tag {tag:?} not found in {source_name}{}; {}",
+        if *.defaulted { " (the name gives no tag, and latest is the default)" } else { "" },
+        tag_listing(.tags)
+    )]
+    TagNotFound {
+        /// The source, as named.
+        source_name: String,
+        /// The tag looked for.
+        tag: String,
+        /// The name gave no tag: `tag` is the default, `latest`.
+        defaulted: bool,
+        /// The tags the source has, in its order.
+        tags: Vec<String>,
+    },
     /// The source is not a well-formed layout or archive.
     #[error("{source_name}: {reason}")]
     Invalid {
@@ -62,6 +79,25 @@ pub enum Error {
     /// `strata_source::registry_error`).
     #[error(transparent)]
     Transport(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// How many tags an error lists, at most.
+pub const LISTED_TAGS: usize = 10;
+
+/// `the tags there: a, b, c (and 4 more)` (sorted), or `it has no tags`.
+pub fn tag_listing(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return "it has no tags".into();
+    }
+    let mut sorted: Vec<&str> = tags.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let shown = sorted.get(..LISTED_TAGS).unwrap_or(&sorted);
+    let mut out = format!("the tags there: {}", shown.join(", "));
+    if sorted.len() > shown.len() {
+        out.push_str(&format!(" (and {} more)", sorted.len() - shown.len()));
+    }
+    out
 }
 
 /// Result with this crate's [`Error`](enum@Error).

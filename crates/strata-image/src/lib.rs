@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use strata_oci::{Digest, ImageReference};
 
-pub use error::{Error, Result};
+pub use error::{Error, LISTED_TAGS, Result, tag_listing};
 pub use resolve::{MAX_INDEX_DEPTH, ResolvedImage, check_size, resolve};
 
 /// Manifest bytes exactly as the source stores them, with their digest and declared media type.

@@ -109,7 +109,15 @@ impl DockerArchive {
                                 .then(|| (i, t.clone()))
                         })
                     })
-                    .ok_or_else(|| Error::not_found(name, format!("image {wanted}")))?;
+                    .ok_or_else(|| Error::TagNotFound {
+                        source_name: name.to_owned(),
+                        tag: wanted.clone(),
+                        defaulted: false,
+                        tags: items
+                            .iter()
+                            .flat_map(|i| i.repo_tags.iter().flatten().cloned())
+                            .collect(),
+                    })?;
                 (item, Some(r), Some(tag))
             }
         };

@@ -91,6 +91,13 @@ impl OciLayout {
             }
         };
         let manifests = index.manifests();
+        let tag_of = |d: &Descriptor| {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .cloned()
+        };
+        let tags = || -> Vec<String> { manifests.iter().filter_map(tag_of).collect() };
         let top = match &selector {
             Selector::Only => match manifests.as_slice() {
                 [only] => only.clone(),
@@ -99,22 +106,23 @@ impl OciLayout {
                     return Err(Error::invalid(
                         name,
                         format!(
-                            "index.json lists {} images; name one with :TAG or @DIGEST",
-                            many.len()
+                            "index.json lists {} images; name one with :TAG or @DIGEST ({})",
+                            many.len(),
+                            strata_image::tag_listing(&tags())
                         ),
                     ));
                 }
             },
             Selector::Tag(tag) => manifests
                 .iter()
-                .find(|d| {
-                    d.annotations()
-                        .as_ref()
-                        .and_then(|a| a.get(REF_NAME))
-                        .is_some_and(|r| r == tag)
-                })
+                .find(|d| tag_of(d).is_some_and(|r| &r == tag))
                 .cloned()
-                .ok_or_else(|| Error::not_found(name, format!("tag {tag:?}")))?,
+                .ok_or_else(|| Error::TagNotFound {
+                    source_name: name.to_owned(),
+                    tag: tag.clone(),
+                    defaulted: false,
+                    tags: tags(),
+                })?,
             Selector::Digest(digest) => manifests
                 .iter()
                 .find(|d| d.digest().to_string() == digest.to_string())

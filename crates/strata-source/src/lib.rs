@@ -34,8 +34,8 @@ pub use registry::{
     registry_error,
 };
 pub use strata_image::{
-    Blob, Error, ImageSource, MAX_INDEX_DEPTH, RawManifest, ResolvedImage, Result, read_blob,
-    resolve,
+    Blob, Error, ImageSource, LISTED_TAGS, MAX_INDEX_DEPTH, RawManifest, ResolvedImage, Result,
+    read_blob, resolve,
 };
 pub use transport::{OpenFn, Transport, Transports, open, open_with};
 

@@ -20,6 +20,17 @@ pub struct Transport {
     pub open: OpenFn,
 }
 
+impl Transport {
+    /// How its names start, as users write them: `oci:`, `docker://`.
+    pub fn prefix(&self) -> String {
+        if self.name == "docker" {
+            "docker://".to_owned()
+        } else {
+            format!("{}:", self.name)
+        }
+    }
+}
+
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
@@ -82,6 +93,15 @@ impl Transports {
         &self.list
     }
 
+    /// The transports' prefixes, as users write them: `oci:, …, docker://`.
+    pub fn known(&self) -> String {
+        self.list
+            .iter()
+            .map(Transport::prefix)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The transport `name` uses (its prefix before the first `:`), if it is one of these.
     pub fn of(&self, name: &str) -> Option<&Transport> {
         let (transport, _) = name.split_once(':')?;
@@ -90,13 +110,7 @@ impl Transports {
 
     /// Opens the image `name` (`transport:…`); `options` apply to the transports that use them.
     pub fn open(&self, name: &str, options: &SourceOptions) -> Result<Box<dyn ImageSource>> {
-        let known = || {
-            self.list
-                .iter()
-                .map(|t| t.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let known = || self.known();
         let Some((transport, rest)) = name.split_once(':') else {
             return Err(Error::InvalidName {
                 name: name.to_owned(),
@@ -190,7 +204,9 @@ mod tests {
 
     #[test]
     fn the_table_names_every_transport_and_takes_more() {
-        assert!(open_err("foo:bar").contains("oci, oci-archive, docker-archive, dir, docker"));
+        assert!(
+            open_err("foo:bar").contains("oci:, oci-archive:, docker-archive:, dir:, docker://")
+        );
         fn refuse(name: &str, _: &str, _: &SourceOptions) -> Result<Box<dyn ImageSource>> {
             Err(Error::invalid(name, "refused by the test transport"))
         }

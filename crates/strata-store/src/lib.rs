@@ -54,7 +54,9 @@ pub use paths::{
     user_run_dir,
 };
 pub use pull::{INDEX_BIG_DATA_KEY, PullEvent, PullOptions, PullReport, PulledLayer};
-pub use source::{StoreSource, TRANSPORT, open_source, parse_reference, transport, transports};
+pub use source::{
+    StoreSource, TRANSPORT, open_source, parse_reference, transport, transport_error, transports,
+};
 pub use store::{
     Generation, ImageInfo, LayerInfo, Leftover, PruneReport, RemoveReport, Store, normalise_name,
 };

@@ -105,6 +105,14 @@ pub fn transport() -> Transport {
     }
 }
 
+/// The store error inside a source error from the `containers-storage:` transport, if it is one.
+pub fn transport_error(e: &strata_image::Error) -> Option<&Error> {
+    match e {
+        strata_image::Error::Transport(inner) => inner.downcast_ref::<Error>(),
+        _ => None,
+    }
+}
+
 /// Every transport strata reads: strata-source's files and registries, and this store's
 /// `containers-storage:`.
 pub fn transports() -> Transports {

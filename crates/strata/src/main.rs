@@ -10,6 +10,7 @@
 
 mod args;
 mod commands;
+mod hints;
 mod names;
 mod output;
 mod render;

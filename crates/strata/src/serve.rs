@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use strata_fuse::{FsOptions, ImageFs, MountOptions, MountRecord, Records};
+use strata_fuse::{FsOptions, ImageFs, MountLock, MountOptions, MountRecord, Records};
 use strata_image::ImageSource;
 use strata_layer::IndexDir;
 
@@ -44,9 +44,19 @@ pub struct FuseArgs {
     #[arg(long)]
     pub foreground: bool,
     /// With FUSE: read layer indexes from DIR/<blob hex>.idx (as `strata index -o DIR` writes them)
-    /// instead of reading and indexing those layers again.
+    /// instead of reading and indexing those layers again. DIR must exist.
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+    /// Mount over a directory that is not empty (its files are hidden until the unmount). Without it such
+    /// a directory is refused, as fusermount did before libfuse 3.
+    #[arg(long)]
+    pub nonempty: bool,
+    /// With FUSE, as a user other than root: let other users (root included) into the mount. fusermount3
+    /// allows it only when /etc/fuse.conf has a line `user_allow_other`. Root's FUSE mounts always let
+    /// other users in. Inside the mount the kernel enforces the image's modes and owners either way
+    /// (default_permissions).
+    #[arg(long)]
+    pub allow_other: bool,
     #[command(flatten)]
     pub platform: PlatformArgs,
     #[command(flatten)]
@@ -104,10 +114,18 @@ pub fn mount(
     json: bool,
 ) -> anyhow::Result<()> {
     let dir = strata_fuse::absolute(dir)?;
+    if let Some(index_dir) = &args.index_dir {
+        let meta = std::fs::metadata(index_dir)
+            .with_context(|| format!("--index-dir {}", index_dir.display()))?;
+        if !meta.is_dir() {
+            bail!("--index-dir {}: not a directory", index_dir.display());
+        }
+    }
     if args.serve_detached || args.foreground {
         return serve(args, store, image, &dir, json);
     }
-    prepare(&dir)?;
+    // A quick check before the serving process opens the image; it checks again, under the lock.
+    prepare(&records()?.lock(&dir)?, &dir, args.nonempty)?;
     let exe = std::env::current_exe().context("locating the strata executable")?;
     let mut child = Command::new(&exe)
         .args(child_args())
@@ -150,11 +168,11 @@ fn child_args() -> Vec<OsString> {
     args
 }
 
-/// Checks that `dir` can take a new mount: not mounted by a live strata process; a stale record and a dead
-/// mount left by a killed one are cleaned up.
-fn prepare(dir: &Path) -> anyhow::Result<()> {
-    let records = records()?;
-    if let Some(r) = records.get(dir)? {
+/// Checks, holding `dir`'s lock, that `dir` can take a new mount: not mounted by a live strata process
+/// (a stale record and a dead mount left by a killed one are cleaned up), a directory, and empty unless
+/// `nonempty`.
+fn prepare(lock: &MountLock, dir: &Path, nonempty: bool) -> anyhow::Result<()> {
+    if let Some(r) = lock.record()? {
         if r.is_alive() {
             bail!(
                 "{} is already mounted ({}, served by pid {})",
@@ -163,15 +181,34 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
                 r.pid
             );
         }
-        records.remove(dir, Some(r.pid))?;
+        lock.remove(Some(r.pid))?;
     }
     strata_fuse::cleanup_dead_mount(dir);
     if strata_fuse::is_strata_mount(dir)? {
-        bail!("{} is already a strata mount", dir.display());
+        bail!(
+            "{} is already mounted (a strata mount this user has no record of)",
+            dir.display()
+        );
     }
+    check_dir(dir, nonempty)
+}
+
+/// Checks that `dir` is a directory, and an empty one unless `nonempty` (the mount would hide its files).
+pub fn check_dir(dir: &Path, nonempty: bool) -> anyhow::Result<()> {
     let meta = std::fs::metadata(dir).with_context(|| format!("{}", dir.display()))?;
     if !meta.is_dir() {
         bail!("{} is not a directory", dir.display());
+    }
+    if !nonempty
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("{}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} is not empty: the mount would hide its files until the unmount (--nonempty mounts over them)",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -192,7 +229,9 @@ fn serve(
     json: bool,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    prepare(dir)?;
+    let records = records()?;
+    // Fails early; the check that counts is made again below, under the directory's lock.
+    prepare(&records.lock(dir)?, dir, args.nonempty)?;
     let options = FsOptions {
         index_dir: args.index_dir.as_deref().map(IndexDir::open).transpose()?,
         ..FsOptions::default()
@@ -206,12 +245,18 @@ fn serve(
     } else {
         // A store image: its layers' indexes and diff dirs, nothing read from blobs. The record names the
         // store and the image, so that `strata rmi` refuses to remove it while it is mounted.
+        if args.index_dir.is_some() {
+            bail!(
+                "--index-dir is for images read from their blobs: a store image keeps its layers' indexes"
+            );
+        }
         let source = if image.starts_with(strata_store::TRANSPORT) {
             let (root, runroot) = store.transport_store(None, None)?;
             strata_store::open_source(image, &root, &runroot)?
         } else {
             let name = format!("{}:{image}", strata_store::TRANSPORT);
-            strata_store::open_source(&name, &store.root(), &store.runroot()?)?
+            strata_store::open_source(&name, &store.root(), &store.runroot()?)
+                .map_err(|e| crate::hints::store_hint(e, image, &store.root()))?
         };
         let store_image = (
             std::path::absolute(source.store().root())?,
@@ -224,7 +269,17 @@ fn serve(
         )
     };
     let summary = fs.summary().clone();
-    let mounted = strata_fuse::mount(fs, dir, &MountOptions::default())?;
+    // From the check that nothing is mounted at `dir` until the record is written, one step: of several
+    // processes mounting there at once, one mounts, the others find its record.
+    let lock = records.lock(dir)?;
+    prepare(&lock, dir, args.nonempty)?;
+    let mount_options = MountOptions {
+        // Root's mounts let everyone in, as kernel image mounts (overlay, podman image mount) do; the
+        // kernel checks the image's modes and owners (default_permissions).
+        allow_other: args.allow_other || rustix::process::geteuid().is_root(),
+        ..MountOptions::default()
+    };
+    let mounted = strata_fuse::mount(fs, dir, &mount_options)?;
     let pid = std::process::id();
     let record = MountRecord {
         version: strata_fuse::RECORD_VERSION,
@@ -244,8 +299,8 @@ fn serve(
     };
     // On failure `mounted` is dropped, which unmounts.
     unmount_on_signals(dir)?;
-    let records = records()?;
-    records.write(&record)?;
+    lock.write(&record)?;
+    drop(lock);
     let report = Report {
         dir: dir.to_path_buf(),
         image: image.to_owned(),

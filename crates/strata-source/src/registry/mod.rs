@@ -99,18 +99,35 @@ pub(crate) fn open(name: &str, rest: &str, options: &SourceOptions) -> Result<Re
         reason,
     })?;
     let client = Client::new(reference.registry(), reference.repository(), options)?;
+    let last = rest.rsplit('/').next().unwrap_or(rest);
     Ok(RegistrySource {
         name: name.to_owned(),
         reference,
+        tag_given: last.contains([':', '@']),
         client: Arc::new(client),
         top: OnceLock::new(),
     })
+}
+
+/// Whether `e` says the registry has no manifest of that reference in a repository it knows (404, and
+/// not `NAME_UNKNOWN`, which is about the repository).
+fn is_unknown_manifest(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Status {
+            status: 404,
+            errors,
+            ..
+        } => !errors.iter().any(|a| a.code == "NAME_UNKNOWN"),
+        _ => false,
+    }
 }
 
 /// An image in a registry.
 pub(crate) struct RegistrySource {
     name: String,
     reference: ImageReference,
+    /// The name gave a tag or digest (otherwise the tag is `latest`).
+    tag_given: bool,
     client: Arc<Client>,
     /// The top-level manifest, fetched once so every use of the source sees the same image.
     top: OnceLock<RawManifest>,
@@ -134,7 +151,24 @@ impl ImageSource for RegistrySource {
             (None, Some(t)) => (t.to_owned(), None),
             (None, None) => ("latest".to_owned(), None),
         };
-        let fetched = self.client.manifest(&reference, expected)?;
+        let fetched = match self.client.manifest(&reference, expected) {
+            Ok(fetched) => fetched,
+            // A tag the repository lacks: say which it has (as they were when asked); or that there is
+            // no such repository (Distribution answers MANIFEST_UNKNOWN for both, NAME_UNKNOWN for tags).
+            Err(e) if expected.is_none() && is_unknown_manifest(&e) => {
+                return Err(match self.client.tags() {
+                    Ok(tags) => Error::TagNotFound {
+                        source_name: self.name.clone(),
+                        tag: reference,
+                        defaulted: !self.tag_given,
+                        tags,
+                    },
+                    Err(tags_error) if tags_error.status() == Some(404) => tags_error.into(),
+                    Err(_) => e.into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let manifest = RawManifest {
             bytes: fetched.bytes,
             digest: fetched.digest,

@@ -18,7 +18,7 @@ pub struct Args {
     /// The image: a name or ID in the store, containers-storage:[ROOT+RUNROOT]IMAGE, or (FUSE) any
     /// transport: oci:, oci-archive:, docker-archive:, dir:, docker://.
     image: String,
-    /// An existing directory to mount it at.
+    /// An existing, empty directory to mount it at (see --nonempty).
     dir: PathBuf,
     #[command(flatten)]
     fuse: FuseArgs,
@@ -36,14 +36,24 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             args.dir.display()
         );
     }
-    let (store, image) = if args.image.starts_with(strata_store::TRANSPORT) {
+    let (store, image, bare) = if args.image.starts_with(strata_store::TRANSPORT) {
         let (root, runroot, image) = strata_store::parse_reference(&args.image)?;
         let (root, runroot) = store.transport_store(root, runroot)?;
-        (store.open_at(Some(root), Some(runroot))?, image)
+        (store.open_at(Some(root), Some(runroot))?, image, false)
     } else {
-        (store.open()?, args.image.clone())
+        (store.open()?, args.image.clone(), true)
     };
-    let report = store.mount_image(&image, &args.dir)?;
+    // A mount point is the store's to refuse; anything else must be an empty directory (or --nonempty).
+    if strata_fuse::mount_type(&args.dir)?.is_none() {
+        crate::serve::check_dir(&args.dir, args.fuse.nonempty)?;
+    }
+    let report = store.mount_image(&image, &args.dir).map_err(|e| {
+        if bare {
+            crate::hints::store_hint(e, &image, store.root())
+        } else {
+            e.into()
+        }
+    })?;
     if args.json {
         return print_json(&report);
     }
