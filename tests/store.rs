@@ -1327,3 +1327,69 @@ fn containers_storage_names_look_where_skopeo_and_podman_look() {
         .unwrap();
     assert_eq!(bare.status.code(), Some(2), "{}", show_output(&bare));
 }
+
+/// An overlay mount made with one `--root` is listed by `strata mounts` and undone by `strata umount DIR`
+/// without it (strata records it beside its FUSE mounts), and the record goes with the mount.
+#[test]
+fn overlay_mounts_are_found_whatever_store_is_named() {
+    if !ready() {
+        return;
+    }
+    let s = TestStore::new();
+    let layout = s.scratch("layout");
+    let src = write_layout(&test_image(7, 10_000), &layout);
+    s.strata_ok(["pull", "-q", "--name", "strata-test/seen", &src]);
+    let mnt = s.scratch("mnt");
+    s.strata_ok([
+        "mount".as_ref(),
+        "--overlay".as_ref(),
+        "localhost/strata-test/seen".as_ref(),
+        mnt.as_os_str(),
+    ]);
+    let elsewhere = s.dir().join("another-root");
+    let listed = |root: &Path| -> Value {
+        let out = Command::new(strata_tests::strata_bin())
+            .arg("--root")
+            .arg(root)
+            .args(["mounts", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show_output(&out));
+        parse_json(&out.stdout, "mounts --json")
+    };
+    let dir = fs::canonicalize(&mnt).unwrap().display().to_string();
+    let found = listed(&elsewhere);
+    let entry = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["dir"] == dir.as_str())
+        .unwrap_or_else(|| panic!("{dir} not listed with another --root: {found}"));
+    assert_eq!(entry["mode"], "overlay");
+    assert_eq!(
+        entry["store_root"],
+        fs::canonicalize(&s.root).unwrap().display().to_string()
+    );
+    let out = Command::new(strata_tests::strata_bin())
+        .arg("--root")
+        .arg(&elsewhere)
+        .arg("umount")
+        .arg(&mnt)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show_output(&out));
+    assert!(
+        fs::read_dir(&mnt).unwrap().next().is_none(),
+        "unmounted: the directory is empty again"
+    );
+    assert!(
+        !listed(&elsewhere)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["dir"] == dir.as_str()),
+        "no longer listed"
+    );
+    // The store agrees: no mount left, so the image can go.
+    s.strata_ok(["rmi", "localhost/strata-test/seen"]);
+}

@@ -32,7 +32,7 @@ pub use mount::{
     FS_TYPE, MountOptions, Mounted, absolute, is_strata_mount, mount, mount_type, unmount,
 };
 pub use record::{
-    MountLock, MountRecord, RECORD_VERSION, Records, cleanup_dead_mount, is_dead_mount,
-    process_start,
+    MODE_FUSE, MODE_OVERLAY, MountLock, MountRecord, RECORD_VERSION, Records, cleanup_dead_mount,
+    is_dead_mount, process_start,
 };
 pub use tree::{ROOT_INO, Tree};

@@ -25,9 +25,10 @@ pub struct MountRecord {
     pub image: String,
     /// The image manifest's digest.
     pub manifest: String,
-    /// How it is mounted: `fuse`.
+    /// How it is mounted: `fuse`, or `overlay` (a store image through the kernel's overlayfs, recorded here
+    /// too so that `strata mounts` and `strata umount` find it whatever store the user names).
     pub mode: String,
-    /// The serving process.
+    /// The serving process (0 for an overlay mount, which has none).
     pub pid: u32,
     /// The serving process's start time (field 22 of `/proc/PID/stat`, clock ticks after boot), telling
     /// it from a later process that got the same pid.
@@ -45,11 +46,29 @@ pub struct MountRecord {
     /// remove an image a live record names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    /// For an overlay mount: the store's run root, absolute (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_runroot: Option<PathBuf>,
+    /// For an overlay mount: the image's top layer, whose overlay mount is bound at `dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
 }
 
+/// [`MountRecord::mode`] of a FUSE mount.
+pub const MODE_FUSE: &str = "fuse";
+/// [`MountRecord::mode`] of a kernel-overlay mount of a store image.
+pub const MODE_OVERLAY: &str = "overlay";
+
 impl MountRecord {
-    /// Whether the process that serves the mount is still running.
+    /// Whether the mount is still there: for FUSE, its serving process is running; for overlay, `dir` is
+    /// still an overlay mount.
     pub fn is_alive(&self) -> bool {
+        if self.mode == MODE_OVERLAY {
+            return crate::mount::mount_type(&self.dir)
+                .ok()
+                .flatten()
+                .is_some_and(|t| t == "overlay");
+        }
         process_start(self.pid) == Some(self.pid_start)
     }
 }
@@ -388,6 +407,8 @@ fn read_record(path: &Path) -> Result<Option<MountRecord>> {
             entries: 0,
             store_root: None,
             image_id: None,
+            store_runroot: None,
+            layer: None,
         }));
     }
     serde_json::from_value(value).map(Some).map_err(bad)
@@ -412,6 +433,8 @@ mod tests {
             entries: 0,
             store_root: None,
             image_id: None,
+            store_runroot: None,
+            layer: None,
         }
     }
 

@@ -286,7 +286,7 @@ fn serve(
         dir: dir.to_path_buf(),
         image: image.to_owned(),
         manifest: summary.manifest.clone(),
-        mode: "fuse".into(),
+        mode: strata_fuse::MODE_FUSE.into(),
         pid,
         pid_start: strata_fuse::process_start(pid).unwrap_or(0),
         uid: rustix::process::getuid().as_raw(),
@@ -296,6 +296,8 @@ fn serve(
         entries: summary.entries as u64,
         store_root: store_image.as_ref().map(|(root, _)| root.clone()),
         image_id: store_image.map(|(_, id)| id),
+        store_runroot: None,
+        layer: None,
     };
     // On failure `mounted` is dropped, which unmounts.
     unmount_on_signals(dir)?;
@@ -305,7 +307,7 @@ fn serve(
         dir: dir.to_path_buf(),
         image: image.to_owned(),
         manifest: summary.manifest,
-        mode: "fuse".into(),
+        mode: strata_fuse::MODE_FUSE.into(),
         pid,
         layers: summary.layers,
         entries: summary.entries,
@@ -367,6 +369,12 @@ pub fn umount(dir: &Path) -> anyhow::Result<bool> {
     let dir = strata_fuse::absolute(dir)?;
     let records = records()?;
     let record = records.get(&dir)?;
+    if record
+        .as_ref()
+        .is_some_and(|r| r.mode == strata_fuse::MODE_OVERLAY)
+    {
+        return Ok(false);
+    }
     if !strata_fuse::is_strata_mount(&dir)? {
         if let Some(r) = record
             && !r.is_alive()
@@ -388,10 +396,13 @@ pub fn umount(dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The live FUSE mounts (stale records removed and their dead mounts detached on the way), excluding
-/// mounts already detached whose process still serves open files.
+/// The live mounts strata recorded: FUSE mounts (stale records removed and their dead mounts detached on the
+/// way, excluding mounts already detached whose process still serves open files) and overlay mounts of store
+/// images still in place.
 pub fn live_mounts() -> anyhow::Result<Vec<MountRecord>> {
     let mut live = records()?.list()?;
-    live.retain(|r| strata_fuse::is_strata_mount(&r.dir).unwrap_or(false));
+    live.retain(|r| {
+        r.mode == strata_fuse::MODE_OVERLAY || strata_fuse::is_strata_mount(&r.dir).unwrap_or(false)
+    });
     Ok(live)
 }

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use strata_fuse::MountRecord;
+
 use crate::args::StoreArgs;
 use crate::output::{print_json, print_raw};
 use crate::serve::FuseArgs;
@@ -54,8 +58,39 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             e.into()
         }
     })?;
+    record_overlay(&store, &args.image, &report)?;
     if args.json {
         return print_json(&report);
     }
     print_raw(format!("{}\n", report.dir).as_bytes())
+}
+
+/// Records an overlay mount beside the FUSE mount records, so that `strata mounts` lists it and `strata
+/// umount DIR` undoes it whatever `--root` they are given.
+fn record_overlay(
+    store: &strata_store::Store,
+    image: &str,
+    report: &strata_store::MountReport,
+) -> anyhow::Result<()> {
+    let dir = std::path::PathBuf::from(&report.dir);
+    let record = MountRecord {
+        version: strata_fuse::RECORD_VERSION,
+        dir: dir.clone(),
+        image: image.to_owned(),
+        manifest: String::new(),
+        mode: strata_fuse::MODE_OVERLAY.into(),
+        pid: 0,
+        pid_start: 0,
+        uid: rustix::process::getuid().as_raw(),
+        mounted_at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        entries: 0,
+        store_root: Some(std::path::absolute(store.root())?),
+        image_id: Some(report.image.clone()),
+        store_runroot: Some(std::path::absolute(store.runroot())?),
+        layer: Some(report.layer.clone()),
+    };
+    crate::serve::records()?.lock(&dir)?.write(&record)?;
+    Ok(())
 }

@@ -38,20 +38,39 @@ struct OverlayMount {
 
 /// Runs `strata mounts`.
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
-    let mut mounts: Vec<Listed> = live_mounts()?.into_iter().map(Listed::Fuse).collect();
-    // Listing never creates a store.
+    let mut mounts = Vec::new();
+    let mut overlays = Vec::new();
+    for r in live_mounts()? {
+        if r.mode == strata_fuse::MODE_OVERLAY {
+            overlays.push(OverlayMount {
+                dir: r.dir.display().to_string(),
+                image: r.image_id.unwrap_or_default(),
+                mode: "overlay",
+                layer: r.layer.unwrap_or_default(),
+                store_root: r.store_root.unwrap_or_default(),
+            });
+        } else {
+            mounts.push(Listed::Fuse(r));
+        }
+    }
+    // The store's own overlay mounts that no record names (made by an older strata). Listing never
+    // creates a store.
     if let Ok(store) = Store::open_existing(&store.root(), &store.runroot()?) {
         let root = std::path::absolute(store.root())?;
         for b in store.mounts()? {
-            mounts.push(Listed::Overlay(OverlayMount {
-                dir: b.dir,
-                image: b.image,
-                mode: "overlay",
-                layer: b.layer,
-                store_root: root.clone(),
-            }));
+            if !overlays.iter().any(|o| o.dir == b.dir) {
+                overlays.push(OverlayMount {
+                    dir: b.dir,
+                    image: b.image,
+                    mode: "overlay",
+                    layer: b.layer,
+                    store_root: root.clone(),
+                });
+            }
         }
     }
+    overlays.sort_by(|a, b| a.dir.cmp(&b.dir));
+    mounts.extend(overlays.into_iter().map(Listed::Overlay));
     if args.json {
         return print_json(&mounts);
     }
