@@ -404,10 +404,23 @@ impl Unpacker {
     fn apply_dir(&mut self, e: &Entry) -> Result<()> {
         let (parent, name) = self.parent_of(&e.path, true)?;
         let fd = self.make_dir(parent.as_fd(), name, &e.path)?;
+        self.dir_meta(fd.as_fd(), e, e.path.clone())
+    }
+
+    /// The layer's root directory (`./`): its owner and xattrs now, its mode and times at finish, applied to
+    /// the target itself (as `umoci unpack` applies them to `rootfs/`, and containers/storage to a layer's
+    /// `diff/`).
+    fn apply_root(&mut self, e: &Entry) -> Result<()> {
+        let fd = fsops::open_dir_nofollow(self.root.as_fd(), b"").map_err(|x| self.err(b"", x))?;
+        self.dir_meta(fd.as_fd(), e, Vec::new())
+    }
+
+    /// A directory's owner and xattrs from `e` now, through `fd`; its mode and times are kept for `finish`
+    /// as those of `key` (its path; empty for the root). Until then the owner may always enter and write.
+    fn dir_meta(&mut self, fd: BorrowedFd<'_>, e: &Entry, key: Vec<u8>) -> Result<()> {
         let meta = meta_of(e);
-        // The final mode comes at finish; until then the owner may always enter and write.
         let skipped = fsops::set_fd_meta(
-            fd.as_fd(),
+            fd,
             &meta,
             Some((meta.mode & 0o777) | 0o700),
             self.opts.chown,
@@ -417,34 +430,7 @@ impl Unpacker {
         .map_err(|x| self.err(&e.path, x))?;
         self.report.skipped_xattrs += skipped;
         self.dirs.insert(
-            e.path.clone(),
-            DirMeta {
-                mode: meta.mode,
-                mtime: meta.mtime,
-                mtime_nsec: meta.mtime_nsec,
-            },
-        );
-        Ok(())
-    }
-
-    /// The layer's root directory (`./`): its owner and xattrs now, its mode and times at finish, applied to
-    /// the target itself (as `umoci unpack` applies them to `rootfs/`, and containers/storage to a layer's
-    /// `diff/`).
-    fn apply_root(&mut self, e: &Entry) -> Result<()> {
-        let fd = fsops::open_dir_nofollow(self.root.as_fd(), b"").map_err(|x| self.err(b"", x))?;
-        let meta = meta_of(e);
-        let skipped = fsops::set_fd_meta(
-            fd.as_fd(),
-            &meta,
-            Some((meta.mode & 0o777) | 0o700),
-            self.opts.chown,
-            &e.xattrs,
-            false,
-        )
-        .map_err(|x| self.err(b"", x))?;
-        self.report.skipped_xattrs += skipped;
-        self.dirs.insert(
-            Vec::new(),
+            key,
             DirMeta {
                 mode: meta.mode,
                 mtime: meta.mtime,

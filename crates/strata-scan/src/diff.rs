@@ -114,17 +114,7 @@ fn walk_order(a: &[u8], b: &[u8]) -> Ordering {
 /// at all when both are the same bytes of the same layer blob, otherwise by the sha256 of each.
 pub fn diff(a: &ScanImage, b: &ScanImage) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    let (x, y) = (a.root()?, b.root()?);
-    let fields = compare(a, &x, b, &y)?;
-    if !fields.is_empty() {
-        out.push(Change {
-            change: ChangeKind::Changed,
-            path: y.path.clone(),
-            fields,
-            before: Some(x),
-            after: Some(y),
-        });
-    }
+    changed(a, a.root()?, b, b.root()?, &mut out)?;
     let mut left = a.entries();
     let mut right = b.entries();
     let mut l = left.next().transpose()?;
@@ -163,16 +153,7 @@ pub fn diff(a: &ScanImage, b: &ScanImage) -> Result<Vec<Change>> {
             }
             Ordering::Equal => {
                 if let (Some(x), Some(y)) = (l.take(), r.take()) {
-                    let fields = compare(a, &x, b, &y)?;
-                    if !fields.is_empty() {
-                        out.push(Change {
-                            change: ChangeKind::Changed,
-                            path: y.path.clone(),
-                            fields,
-                            before: Some(x),
-                            after: Some(y),
-                        });
-                    }
+                    changed(a, x, b, y, &mut out)?;
                 }
                 l = left.next().transpose()?;
                 r = right.next().transpose()?;
@@ -180,6 +161,27 @@ pub fn diff(a: &ScanImage, b: &ScanImage) -> Result<Vec<Change>> {
         }
     }
     Ok(out)
+}
+
+/// Adds to `out` the change from `x` (of `a`) to `y` (of `b`), the same path, if any field differs.
+fn changed(
+    a: &ScanImage,
+    x: FileEntry,
+    b: &ScanImage,
+    y: FileEntry,
+    out: &mut Vec<Change>,
+) -> Result<()> {
+    let fields = compare(a, &x, b, &y)?;
+    if !fields.is_empty() {
+        out.push(Change {
+            change: ChangeKind::Changed,
+            path: y.path.clone(),
+            fields,
+            before: Some(x),
+            after: Some(y),
+        });
+    }
+    Ok(())
 }
 
 fn compare(a: &ScanImage, x: &FileEntry, b: &ScanImage, y: &FileEntry) -> Result<Vec<Field>> {

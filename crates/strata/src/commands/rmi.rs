@@ -102,8 +102,10 @@ fn check_fuse_mounts(store: &Store, name: &str, force: bool) -> anyhow::Result<(
         return Ok(());
     };
     let root = std::path::absolute(store.root())?;
+    // FUSE mounts; the store guards its own overlay mounts (recorded here too, for `strata mounts`).
     for m in live_mounts()? {
-        if m.image_id.as_deref() != Some(id.as_str())
+        if m.mode != strata_fuse::MODE_FUSE
+            || m.image_id.as_deref() != Some(id.as_str())
             || m.store_root.as_deref() != Some(root.as_path())
         {
             continue;
