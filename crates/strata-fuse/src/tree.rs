@@ -340,7 +340,13 @@ impl Tree {
             .saturating_sub(first);
         self.nodes.push(Node {
             kind,
-            perm: (entry.mode() & 0o7777) as u16,
+            // A symlink's permissions mean nothing: the kernel and every unpacker show 0777, whatever its
+            // tar header says.
+            perm: if kind == Kind::Symlink {
+                0o777
+            } else {
+                (entry.mode() & 0o7777) as u16
+            },
             uid: entry.uid(),
             gid: entry.gid(),
             nlink: if kind == Kind::Dir { 2 } else { 1 },

@@ -39,6 +39,8 @@ fn image(dir: &Path) -> String {
         .pax_record("mtime", "1700000000.123456789");
     lower.hardlink("data/b", "data/a");
     lower.symlink("usr/bin/l", "../../data/a");
+    // A tar header may give a symlink any mode; the kernel and every unpacker show 0777.
+    lower.symlink("usr/bin/l755", "l").mode(0o755);
     lower.char_device("dev/null", 1, 3);
     lower.block_device("dev/sda", 8, 0);
     lower.fifo("run/fifo");
@@ -218,6 +220,9 @@ fn the_mounted_tree_shows_every_kind_and_attribute() {
         (0o750, 1234, 5678, 1_000_000_000, 500_000_000),
         "the root is the top layer's ./"
     );
+    for link in ["usr/bin/l", "usr/bin/l755"] {
+        assert_eq!(m(link).mode() & 0o7777, 0o777, "{link}: a symlink is 0777");
+    }
     let mut value = [0u8; 16];
     let n = rustix::fs::lgetxattr(&mnt, "user.root", &mut value).unwrap();
     assert_eq!(&value[..n], b"top");

@@ -124,7 +124,7 @@ pub struct FileEntry {
     pub path: Vec<u8>,
     /// What it is.
     pub kind: Kind,
-    /// Permission bits including setuid, setgid and sticky.
+    /// Permission bits including setuid, setgid and sticky (0777 for a symlink, as on disk).
     pub mode: u32,
     /// Owner.
     pub uid: u32,
@@ -365,7 +365,12 @@ impl ScanImage {
         FileEntry {
             path: absolute(path),
             kind,
-            mode: meta.mode(),
+            // A symlink's permissions mean nothing: unpacked, it is 0777 whatever its tar header says.
+            mode: if kind == Kind::Symlink {
+                0o777
+            } else {
+                meta.mode()
+            },
             uid: meta.uid(),
             gid: meta.gid(),
             size: meta.size(),
