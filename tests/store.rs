@@ -1317,6 +1317,27 @@ fn containers_storage_names_look_where_skopeo_and_podman_look() {
     let strata = parse_json(&strata_out.stdout, "strata inspect");
     let skopeo = parse_json(&skopeo_out.stdout, "skopeo inspect");
     assert_eq!(strata["Digest"], skopeo["Digest"]);
+    // A default store that was never made says so, not "overlay-layers: No such file or directory".
+    let nowhere = s.dir().join("nowhere.conf");
+    fs::write(
+        &nowhere,
+        format!(
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{0}/never\"\nrunroot = \"{0}/never-run\"\n",
+            s.dir().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(strata_tests::strata_bin())
+        .env("CONTAINERS_STORAGE_CONF", &nowhere)
+        .args(["ls", &name])
+        .output()
+        .unwrap();
+    strata_tests::assert_clean_error(&out, "no default store");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("there is no store at"),
+        "{}",
+        show_output(&out)
+    );
     // A bare ID is strata's own store (an empty one here): not found there.
     let bare = Command::new(strata_tests::strata_bin())
         .env("CONTAINERS_STORAGE_CONF", &conf)

@@ -24,6 +24,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// There is no store at this graph root (nothing was ever pulled into it).
+    #[error("there is no store at {} (nothing has been stored there)", root.display())]
+    NoStore {
+        /// The graph root looked at.
+        root: PathBuf,
+    },
     /// No image with this name or ID is in the store.
     #[error("image {name:?} is not in the store {}", root.display())]
     ImageUnknown {

@@ -159,7 +159,13 @@ impl Store {
         let root = std::path::absolute(root).at(root)?;
         let runroot = std::path::absolute(runroot).at(runroot)?;
         let layout = Layout::new(&root, &runroot);
-        fs::metadata(layout.layers_dir()).at(layout.layers_dir())?;
+        match fs::metadata(layout.layers_dir()) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoStore { root });
+            }
+            Err(e) => return Err(e).at(layout.layers_dir()),
+        }
         Ok(Store {
             layout,
             recovered: Vec::new(),

@@ -17,7 +17,7 @@ pub fn store_hint(error: strata_store::Error, name: &str, root: &Path) -> anyhow
     };
     match &error {
         strata_store::Error::ImageUnknown { .. } => anyhow::anyhow!("{error}; {hint}"),
-        strata_store::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+        strata_store::Error::NoStore { .. } => {
             anyhow::anyhow!(
                 "image {name:?} is not in the store {} (there is no store there yet); {hint}",
                 root.display()

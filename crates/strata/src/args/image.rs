@@ -76,11 +76,7 @@ pub fn open_source(name: &str, options: &SourceOptions) -> anyhow::Result<Box<dy
             Some(strata_store::Error::ImageUnknown { .. }) => {
                 format!("no image of the store {root}")
             }
-            Some(strata_store::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                format!("there is no store at {root} yet")
-            }
+            Some(strata_store::Error::NoStore { .. }) => format!("there is no store at {root} yet"),
             _ => format!("not an image of the store {root} ({e})"),
         };
         let mut message = format!(
