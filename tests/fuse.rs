@@ -612,9 +612,8 @@ fn a_non_root_user_mounts_through_fusermount3() {
         .args(["-R", "65534:65534"])
         .arg(tmp.path()));
     let as_nobody_run = |program: &Path, args: &[&str]| {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(program)
+        let mut c = strata_tests::as_user(65534);
+        c.arg(program)
             .args(args)
             .env("HOME", &home)
             .env("XDG_RUNTIME_DIR", &home)
@@ -943,12 +942,8 @@ fn a_root_mount_enforces_the_images_permissions() {
     );
     let cat = |who: &str, path: &str| {
         let file = dir.join(path);
-        let mut c = Command::new("setpriv");
-        let ids = match who {
-            "nobody" => ["--reuid=65534", "--regid=65534"],
-            _ => ["--reuid=1000", "--regid=1000"],
-        };
-        c.args(ids).args(["--clear-groups", "--", "cat"]).arg(&file);
+        let mut c = strata_tests::as_user(if who == "nobody" { 65534 } else { 1000 });
+        c.arg("cat").arg(&file);
         strata_tests::run_unchecked(&mut c)
     };
     let out = cat("nobody", "etc/passwd");

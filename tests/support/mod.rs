@@ -237,6 +237,16 @@ where
     run_unchecked(Command::new(strata_bin()).args(args))
 }
 
+/// A command that runs as user and group `id` with no supplementary groups (`setpriv`, from root): add the
+/// program and its arguments.
+pub fn as_user(id: u32) -> Command {
+    let mut c = Command::new("setpriv");
+    c.arg(format!("--reuid={id}"))
+        .arg(format!("--regid={id}"))
+        .args(["--clear-groups", "--"]);
+    c
+}
+
 /// Runs `strata` with `args`, which must succeed, and returns its stdout.
 ///
 /// # Panics

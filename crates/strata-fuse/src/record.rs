@@ -15,7 +15,7 @@ use crate::mount::{absolute, is_strata_mount, unmount};
 pub const RECORD_VERSION: u32 = 1;
 
 /// One mount, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountRecord {
     /// [`RECORD_VERSION`].
     pub version: u32,
@@ -60,6 +60,22 @@ pub const MODE_FUSE: &str = "fuse";
 pub const MODE_OVERLAY: &str = "overlay";
 
 impl MountRecord {
+    /// A record of a `mode` mount of `image` at `dir`, made now by this process's user; what else is
+    /// known of it is for the caller to fill in.
+    pub fn new(dir: &Path, image: &str, mode: &str) -> MountRecord {
+        MountRecord {
+            version: RECORD_VERSION,
+            dir: dir.to_path_buf(),
+            image: image.to_owned(),
+            mode: mode.to_owned(),
+            uid: rustix::process::getuid().as_raw(),
+            mounted_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            ..MountRecord::default()
+        }
+    }
+
     /// Whether the mount is still there: for FUSE, its serving process is running; for overlay, `dir` is
     /// still an overlay mount.
     pub fn is_alive(&self) -> bool {
@@ -396,19 +412,7 @@ fn read_record(path: &Path) -> Result<Option<MountRecord>> {
         // Only the version is known of another version's record.
         return Ok(Some(MountRecord {
             version: u32::try_from(version.unwrap_or(0)).unwrap_or(u32::MAX),
-            dir: PathBuf::new(),
-            image: String::new(),
-            manifest: String::new(),
-            mode: String::new(),
-            pid: 0,
-            pid_start: 0,
-            uid: 0,
-            mounted_at: 0,
-            entries: 0,
-            store_root: None,
-            image_id: None,
-            store_runroot: None,
-            layer: None,
+            ..MountRecord::default()
         }));
     }
     serde_json::from_value(value).map(Some).map_err(bad)
@@ -421,20 +425,10 @@ mod tests {
     fn record(dir: &Path) -> MountRecord {
         let pid = std::process::id();
         MountRecord {
-            version: RECORD_VERSION,
-            dir: dir.to_path_buf(),
-            image: "oci:x".into(),
             manifest: "sha256:00".into(),
-            mode: "fuse".into(),
             pid,
             pid_start: process_start(pid).unwrap_or(0),
-            uid: 0,
-            mounted_at: 0,
-            entries: 0,
-            store_root: None,
-            image_id: None,
-            store_runroot: None,
-            layer: None,
+            ..MountRecord::new(dir, "oci:x", MODE_FUSE)
         }
     }
 

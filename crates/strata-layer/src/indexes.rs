@@ -29,8 +29,6 @@ pub enum IndexOrigin {
     Kept(PathBuf),
     /// Read from an [`IndexDir`]: the index file named.
     IndexDir(PathBuf),
-    /// Given by the caller ([`crate::ImageView::from_indexes`]).
-    Given,
 }
 
 /// One layer ready to be read: its index, and its directory when its files are read from one.

@@ -15,8 +15,8 @@ use crate::contents::{
 };
 use crate::dir::LayerDir;
 use crate::error::{Error, Result};
-use crate::image::{layer_specs, source_layer_specs};
-use crate::indexes::{IndexOptions, IndexOrigin, ObtainedLayer, obtain_layers};
+use crate::image::source_layer_specs;
+use crate::indexes::{IndexOptions, ObtainedLayer, obtain_layers};
 
 /// How many hardlinks a read follows before giving up (a hostile index could make a cycle).
 const MAX_HARDLINK_HOPS: usize = 16;
@@ -29,8 +29,6 @@ pub struct ImageView {
     contents: Arc<dyn Contents>,
     /// Per layer: the directory its files are read from, if any.
     dirs: Vec<Option<LayerDir>>,
-    /// Per layer: where its index came from.
-    origins: Vec<IndexOrigin>,
 }
 
 /// How [`ImageView::open_with`] obtains indexes and reads contents.
@@ -67,58 +65,19 @@ impl ImageView {
     ) -> Result<ImageView> {
         let image = resolve(source.as_ref(), platform)?;
         let layers = obtain_layers(source.as_ref(), &image, &options.indexes)?;
-        ImageView::from_layers(Some(source), image, layers, &options.contents)
-    }
-
-    /// A view over layer indexes built earlier, bottom layer first, their files read from the blobs of
-    /// `source`. Fails unless each index describes the matching layer of `image`.
-    pub fn from_indexes(
-        source: Arc<dyn ImageSource>,
-        image: ResolvedImage,
-        indexes: Vec<LayerIndex>,
-    ) -> Result<ImageView> {
-        let layers = indexes
-            .into_iter()
-            .map(|index| ObtainedLayer {
-                index,
-                dir: None,
-                origin: IndexOrigin::Given,
-            })
-            .collect();
-        ImageView::from_layers(Some(source), image, layers, &ContentOptions::default())
-    }
-
-    /// A view over layers kept unpacked (a store's `diff` directories), bottom layer first: `layers` pairs
-    /// each layer's index with its directory, file contents are read from the directories. Fails unless each
-    /// index describes the layer with the matching diff ID of `image`'s config.
-    pub fn from_layer_dirs(
-        image: ResolvedImage,
-        layers: Vec<(LayerIndex, LayerDir)>,
-    ) -> Result<ImageView> {
-        let layers = layers
-            .into_iter()
-            .map(|(index, dir)| ObtainedLayer {
-                index,
-                dir: Some(dir),
-                origin: IndexOrigin::Given,
-            })
-            .collect();
-        ImageView::from_layers(None, image, layers, &ContentOptions::default())
+        ImageView::from_layers(source, image, layers, &options.contents)
     }
 
     /// A view over `layers` (bottom first) of `image`: each layer with a directory is read from it and must
     /// describe the layer with the matching diff ID; each other layer is read from its blob in `source` and
     /// must describe that blob.
     pub fn from_layers(
-        source: Option<Arc<dyn ImageSource>>,
+        source: Arc<dyn ImageSource>,
         image: ResolvedImage,
         layers: Vec<ObtainedLayer>,
         options: &ContentOptions,
     ) -> Result<ImageView> {
-        let specs = match &source {
-            Some(source) => source_layer_specs(source.as_ref(), &image)?,
-            None => layer_specs(&image)?,
-        };
+        let specs = source_layer_specs(source.as_ref(), &image)?;
         if specs.len() != layers.len() {
             return Err(Error::Format {
                 layer: image.instance.digest.to_string(),
@@ -131,7 +90,6 @@ impl ImageView {
         }
         let mut indexes = Vec::with_capacity(layers.len());
         let mut dirs = Vec::with_capacity(layers.len());
-        let mut origins = Vec::with_capacity(layers.len());
         for (spec, layer) in specs.iter().zip(layers) {
             let info = layer.index.layer();
             match &layer.dir {
@@ -162,7 +120,6 @@ impl ImageView {
             }
             indexes.push(layer.index);
             dirs.push(layer.dir);
-            origins.push(layer.origin);
         }
         let contents = contents_for(source, &indexes, &dirs, options)?;
         Ok(ImageView {
@@ -170,7 +127,6 @@ impl ImageView {
             merged: MergedView::new(indexes),
             contents,
             dirs,
-            origins,
         })
     }
 
@@ -184,15 +140,10 @@ impl ImageView {
         &self.merged
     }
 
-    /// The directory layer `layer` (0 = bottom) is read from, for a view over unpacked layers
-    /// ([`ImageView::from_layer_dirs`]); `None` for a layer read from its blob.
+    /// The directory layer `layer` (0 = bottom) is read from, for a layer its source keeps unpacked (a
+    /// store's); `None` for a layer read from its blob.
     pub fn layer_dir(&self, layer: usize) -> Option<&LayerDir> {
         self.dirs.get(layer)?.as_ref()
-    }
-
-    /// Where layer `layer`'s index came from.
-    pub fn index_origin(&self, layer: usize) -> Option<&IndexOrigin> {
-        self.origins.get(layer)
     }
 
     /// The provider of file bytes every read of this view goes through (shared with a mount of it).
@@ -315,7 +266,7 @@ impl ImageView {
 /// The contents provider for layers `indexes` (bottom first), read from `dirs` where given, else from the
 /// blobs of `source`.
 fn contents_for(
-    source: Option<Arc<dyn ImageSource>>,
+    source: Arc<dyn ImageSource>,
     indexes: &[LayerIndex],
     dirs: &[Option<LayerDir>],
     options: &ContentOptions,
@@ -325,12 +276,6 @@ fn contents_for(
     if from_dirs == dirs.len() {
         return Ok(dir_contents());
     }
-    let Some(source) = source else {
-        return Err(Error::Format {
-            layer: String::new(),
-            reason: "layers without a directory need an image source".into(),
-        });
-    };
     let blobs: Arc<dyn Contents> = Arc::new(BlobContents::new(source, indexes, options)?);
     if from_dirs == 0 {
         return Ok(blobs);

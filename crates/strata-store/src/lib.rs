@@ -55,7 +55,8 @@ pub use paths::{
 };
 pub use pull::{INDEX_BIG_DATA_KEY, PullEvent, PullOptions, PullReport, PulledLayer};
 pub use source::{
-    StoreSource, TRANSPORT, open_source, parse_reference, transport, transport_error, transports,
+    StoreSource, TRANSPORT, open_source, parse_reference, transport, transport_error,
+    transport_store, transports,
 };
 pub use store::{
     Generation, ImageInfo, LayerInfo, Leftover, PruneReport, RemoveReport, Store, normalise_name,

@@ -119,25 +119,36 @@ pub fn transports() -> Transports {
     Transports::builtin().with(transport())
 }
 
+/// The store a `containers-storage:` name without `[ROOT+RUNROOT]` means, as (graph root, run root): `root`
+/// and `runroot` where given (a missing run root is [`default_runroot`]'s for that root), else
+/// containers/storage's own default store ([`containers_storage_default`]).
+pub fn transport_store(root: Option<&Path>, runroot: Option<&Path>) -> Result<(PathBuf, PathBuf)> {
+    match root {
+        Some(root) => {
+            let runroot = match runroot {
+                Some(r) => r.to_path_buf(),
+                None => default_runroot(Some(root))?,
+            };
+            Ok((root.to_path_buf(), runroot))
+        }
+        None => {
+            let (root, default) = containers_storage_default()?;
+            Ok((root, runroot.map_or(default, Path::to_path_buf)))
+        }
+    }
+}
+
 fn open_transport(
     name: &str,
     _rest: &str,
     options: &SourceOptions,
 ) -> strata_image::Result<Box<dyn ImageSource>> {
     let transport_err = |e: Error| strata_image::Error::Transport(Box::new(e));
-    let (root, runroot) = match &options.storage_root {
-        Some(root) => {
-            let runroot = match options.storage_runroot.clone() {
-                Some(r) => r,
-                None => default_runroot(Some(root)).map_err(transport_err)?,
-            };
-            (root.clone(), runroot)
-        }
-        None => {
-            let (root, runroot) = containers_storage_default().map_err(transport_err)?;
-            (root, options.storage_runroot.clone().unwrap_or(runroot))
-        }
-    };
+    let (root, runroot) = transport_store(
+        options.storage_root.as_deref(),
+        options.storage_runroot.as_deref(),
+    )
+    .map_err(transport_err)?;
     let source = open_source(name, &root, &runroot).map_err(|e| match e {
         Error::Source(s) => s,
         other => strata_image::Error::Transport(Box::new(other)),

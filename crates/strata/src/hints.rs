@@ -8,27 +8,34 @@ use std::path::Path;
 /// How many archive members are looked at to tell an OCI archive from a docker one.
 const MAX_SNIFFED_MEMBERS: usize = 10_000;
 
-/// An error opening the bare name `name` from the store at `root`: when the image is not there (or there is
-/// no store yet) and `name` looks like something else (a registry image, a path), the error says so and
-/// suggests it; other errors are unchanged.
-pub fn store_hint(error: strata_store::Error, name: &str, root: &Path) -> anyhow::Error {
-    let Some(hint) = suggest(name) else {
-        return error.into();
+/// The error for the bare name `name` (no transport) that the store at `root` does not have (or there is no
+/// store there yet): what is wrong with the name, the transports there are, and what the user may have meant
+/// ([`suggest`]). `None` for other store errors, which say enough themselves.
+pub fn store_hint(error: &strata_store::Error, name: &str, root: &Path) -> Option<anyhow::Error> {
+    let missing = match error {
+        strata_store::Error::ImageUnknown { .. } => "",
+        strata_store::Error::NoStore { .. } => " (there is no store there yet)",
+        _ => return None,
     };
-    match &error {
-        strata_store::Error::ImageUnknown { .. } => anyhow::anyhow!("{error}; {hint}"),
-        strata_store::Error::NoStore { .. } => {
-            anyhow::anyhow!(
-                "image {name:?} is not in the store {} (there is no store there yet); {hint}",
-                root.display()
-            )
-        }
-        _ => error.into(),
+    let what = match name.split_once(':') {
+        // As containers/image reads it: what precedes the first colon is the transport.
+        Some((t, _)) if is_word(t) => format!("unknown transport {t:?}"),
+        _ => "no transport".to_owned(),
+    };
+    let mut message = format!(
+        "invalid image name {name:?}: {what} (known: {}), and image {name:?} is not in the store {}{missing}",
+        strata_store::transports().known(),
+        root.display()
+    );
+    if let Some(hint) = suggest(name) {
+        message.push_str("; ");
+        message.push_str(&hint);
     }
+    Some(anyhow::anyhow!(message))
 }
 
 /// Whether `text` could be a transport name: lower-case letters, digits and `-`.
-pub fn is_word(text: &str) -> bool {
+fn is_word(text: &str) -> bool {
     !text.is_empty()
         && text
             .bytes()

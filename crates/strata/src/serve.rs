@@ -13,7 +13,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
@@ -114,12 +114,9 @@ pub fn mount(
     json: bool,
 ) -> anyhow::Result<()> {
     let dir = strata_fuse::absolute(dir)?;
+    // A missing --index-dir is said here, before a serving process starts.
     if let Some(index_dir) = &args.index_dir {
-        let meta = std::fs::metadata(index_dir)
-            .with_context(|| format!("--index-dir {}", index_dir.display()))?;
-        if !meta.is_dir() {
-            bail!("--index-dir {}: not a directory", index_dir.display());
-        }
+        IndexDir::open(index_dir).context("--index-dir")?;
     }
     if args.serve_detached || args.foreground {
         return serve(args, store, image, &dir, json);
@@ -255,8 +252,9 @@ fn serve(
             strata_store::open_source(image, &root, &runroot)?
         } else {
             let name = format!("{}:{image}", strata_store::TRANSPORT);
-            strata_store::open_source(&name, &store.root(), &store.runroot()?)
-                .map_err(|e| crate::hints::store_hint(e, image, &store.root()))?
+            strata_store::open_source(&name, &store.root(), &store.runroot()?).map_err(|e| {
+                crate::hints::store_hint(&e, image, &store.root()).unwrap_or_else(|| e.into())
+            })?
         };
         let store_image = (
             std::path::absolute(source.store().root())?,
@@ -282,22 +280,13 @@ fn serve(
     let mounted = strata_fuse::mount(fs, dir, &mount_options)?;
     let pid = std::process::id();
     let record = MountRecord {
-        version: strata_fuse::RECORD_VERSION,
-        dir: dir.to_path_buf(),
-        image: image.to_owned(),
         manifest: summary.manifest.clone(),
-        mode: strata_fuse::MODE_FUSE.into(),
         pid,
         pid_start: strata_fuse::process_start(pid).unwrap_or(0),
-        uid: rustix::process::getuid().as_raw(),
-        mounted_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
         entries: summary.entries as u64,
         store_root: store_image.as_ref().map(|(root, _)| root.clone()),
         image_id: store_image.map(|(_, id)| id),
-        store_runroot: None,
-        layer: None,
+        ..MountRecord::new(dir, image, strata_fuse::MODE_FUSE)
     };
     // On failure `mounted` is dropped, which unmounts.
     unmount_on_signals(dir)?;

@@ -120,3 +120,50 @@ fn truncated(layer: usize, path: &[u8]) -> Error {
         path: String::from_utf8_lossy(path).into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Fills reads with its byte, and says it decoded one piece.
+    struct Fill(u8);
+
+    impl Contents for Fill {
+        fn read_at(&self, _: &FileRef<'_>, _: u64, buf: &mut [u8]) -> Result<usize> {
+            buf.fill(self.0);
+            Ok(buf.len())
+        }
+
+        fn stats(&self) -> ContentStats {
+            ContentStats {
+                spans_decoded: 1,
+                pieces_decoded: 1,
+            }
+        }
+    }
+
+    #[test]
+    fn layered_contents_read_each_layer_from_its_provider_and_count_each_once() {
+        let a: Arc<dyn Contents> = Arc::new(Fill(b'a'));
+        let b: Arc<dyn Contents> = Arc::new(Fill(b'b'));
+        let layered = LayeredContents {
+            layers: vec![Arc::clone(&a), Arc::clone(&b), Arc::clone(&a)],
+        };
+        let file = |layer| FileRef {
+            layer,
+            offset: 0,
+            size: 4,
+            path: b"f",
+        };
+        let mut buf = [0u8; 4];
+        for (layer, byte) in [(0, b'a'), (1, b'b'), (2, b'a')] {
+            layered.read_at(&file(layer), 0, &mut buf).unwrap();
+            assert_eq!(buf, [byte; 4]);
+        }
+        assert!(layered.read_at(&file(3), 0, &mut buf).is_err());
+        assert_eq!(layered.stats().pieces_decoded, 2, "a provider counted once");
+    }
+}

@@ -1,6 +1,7 @@
 //! The image a command opens, with the flags that choose it (platform) and reach it (registry, store):
 //! every command that opens an image takes the same ones.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use strata_image::ImageSource;
@@ -63,31 +64,10 @@ pub fn open_source(name: &str, options: &SourceOptions) -> anyhow::Result<Box<dy
     }
     let in_store = format!("{}:{name}", strata_store::TRANSPORT);
     transports.open(&in_store, &options).map_err(|e| {
-        let what = match name.split_once(':') {
-            // As containers/image reads it: what precedes the first colon is the transport.
-            Some((t, _)) if crate::hints::is_word(t) => format!("unknown transport {t:?}"),
-            _ => "no transport".to_owned(),
-        };
-        let root = options
-            .storage_root
-            .as_deref()
-            .map_or_else(String::new, |r| r.display().to_string());
-        let store = match strata_store::transport_error(&e) {
-            Some(strata_store::Error::ImageUnknown { .. }) => {
-                format!("no image of the store {root}")
-            }
-            Some(strata_store::Error::NoStore { .. }) => format!("there is no store at {root} yet"),
-            _ => format!("not an image of the store {root} ({e})"),
-        };
-        let mut message = format!(
-            "invalid image name {name:?}: {what} (known: {}), and {store}",
-            transports.known()
-        );
-        if let Some(hint) = crate::hints::suggest(name) {
-            message.push_str("; ");
-            message.push_str(&hint);
-        }
-        anyhow::anyhow!(message)
+        let root = options.storage_root.as_deref().unwrap_or(Path::new(""));
+        strata_store::transport_error(&e)
+            .and_then(|store| crate::hints::store_hint(store, name, root))
+            .unwrap_or_else(|| anyhow::Error::new(e))
     })
 }
 

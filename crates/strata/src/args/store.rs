@@ -66,21 +66,10 @@ impl StoreArgs {
         ref_root: Option<PathBuf>,
         ref_runroot: Option<PathBuf>,
     ) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let root = ref_root.or_else(|| self.root.clone());
-        let Some(root) = root else {
-            let (root, runroot) = strata_store::containers_storage_default()?;
-            return Ok((
-                root,
-                ref_runroot
-                    .or_else(|| self.runroot.clone())
-                    .unwrap_or(runroot),
-            ));
-        };
-        let runroot = match ref_runroot.or_else(|| self.runroot.clone()) {
-            Some(r) => r,
-            None => strata_store::default_runroot(Some(&root))?,
-        };
-        Ok((root, runroot))
+        Ok(strata_store::transport_store(
+            ref_root.or_else(|| self.root.clone()).as_deref(),
+            ref_runroot.or_else(|| self.runroot.clone()).as_deref(),
+        )?)
     }
 
     /// Opens (creating if needed) the store, cleaning up after interrupted operations (see [`open_store`]).

@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use strata_fuse::MountRecord;
 
 use crate::args::StoreArgs;
@@ -52,11 +50,9 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         crate::serve::check_dir(&args.dir, args.fuse.nonempty)?;
     }
     let report = store.mount_image(&image, &args.dir).map_err(|e| {
-        if bare {
-            crate::hints::store_hint(e, &image, store.root())
-        } else {
-            e.into()
-        }
+        bare.then(|| crate::hints::store_hint(&e, &image, store.root()))
+            .flatten()
+            .unwrap_or_else(|| e.into())
     })?;
     record_overlay(&store, &args.image, &report)?;
     if args.json {
@@ -74,22 +70,11 @@ fn record_overlay(
 ) -> anyhow::Result<()> {
     let dir = std::path::PathBuf::from(&report.dir);
     let record = MountRecord {
-        version: strata_fuse::RECORD_VERSION,
-        dir: dir.clone(),
-        image: image.to_owned(),
-        manifest: String::new(),
-        mode: strata_fuse::MODE_OVERLAY.into(),
-        pid: 0,
-        pid_start: 0,
-        uid: rustix::process::getuid().as_raw(),
-        mounted_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        entries: 0,
         store_root: Some(std::path::absolute(store.root())?),
         image_id: Some(report.image.clone()),
         store_runroot: Some(std::path::absolute(store.runroot())?),
         layer: Some(report.layer.clone()),
+        ..MountRecord::new(&dir, image, strata_fuse::MODE_OVERLAY)
     };
     crate::serve::records()?.lock(&dir)?.write(&record)?;
     Ok(())
