@@ -238,8 +238,10 @@ impl Records {
                 Ok(Some(r)) if r.version != RECORD_VERSION => {}
                 Ok(Some(r)) if r.is_alive() => live.push(r),
                 Ok(_) | Err(_) => {
-                    // Stale or unreadable: judged again under the lock, unless someone is mounting there.
-                    if let Some(lock) = self.try_lock_file(&path)? {
+                    // Stale or unreadable: judged again under the lock. Waiting for it (a mount there, or
+                    // another listing cleaning up, holds it briefly) means that when this returns, a dead
+                    // mount it does not list is gone, whoever removed it.
+                    if let Some(lock) = self.lock_record_file(&path, true)? {
                         match read_record(&path) {
                             Ok(Some(r)) if r.version != RECORD_VERSION => {}
                             Ok(Some(r)) if r.is_alive() => live.push(r),
@@ -263,10 +265,11 @@ impl Records {
 }
 
 impl Records {
-    /// The lock of the record file `record` (`<stem>.json`), if no other process holds it.
-    fn try_lock_file(&self, record: &Path) -> Result<Option<MountLock>> {
+    /// The lock of the record file `record` (`<stem>.json`): waited for if `wait`, else `None` when another
+    /// process holds it.
+    fn lock_record_file(&self, record: &Path, wait: bool) -> Result<Option<MountLock>> {
         let lock = record.with_extension("lock");
-        MountLock::acquire(lock, PathBuf::new(), self.clone(), false)
+        MountLock::acquire(lock, PathBuf::new(), self.clone(), wait)
     }
 }
 
@@ -441,7 +444,7 @@ mod tests {
         let dir = tmp.path().join("mnt");
         let lock = records.lock(&dir).unwrap();
         let json = records.path_for(&absolute(&dir).unwrap());
-        assert!(records.try_lock_file(&json).unwrap().is_none());
+        assert!(records.lock_record_file(&json, false).unwrap().is_none());
         lock.write(&record(&dir)).unwrap();
         assert!(lock.write(&record(&tmp.path().join("other"))).is_err());
         let (tx, rx) = std::sync::mpsc::channel();
