@@ -14,7 +14,7 @@ use fuser::{
 };
 use strata_image::ImageSource;
 use strata_layer::contents::DEFAULT_CACHE_BYTES;
-use strata_layer::{ContentOptions, Contents, ImageView, IndexDir, IndexOptions, ViewOptions};
+use strata_layer::{ContentOptions, Contents, ImageView, IndexOptions, ViewOptions};
 use strata_oci::Platform;
 
 use crate::error::{Error, Result};
@@ -71,16 +71,16 @@ impl std::fmt::Debug for ImageFs {
 pub struct FsOptions {
     /// Budget of the decompressed-span cache, in bytes.
     pub cache_bytes: usize,
-    /// A directory of layer indexes built earlier (as `strata index -o DIR` writes them): a layer with one
-    /// there is not read and indexed again.
-    pub index_dir: Option<IndexDir>,
+    /// Where layer indexes are looked for before a layer is read whole: a directory of indexes built
+    /// earlier (as `strata index -o DIR` writes them), finders (lazy formats, published indexes, a cache).
+    pub indexes: IndexOptions,
 }
 
 impl Default for FsOptions {
     fn default() -> Self {
         FsOptions {
             cache_bytes: DEFAULT_CACHE_BYTES,
-            index_dir: None,
+            indexes: IndexOptions::default(),
         }
     }
 }
@@ -133,9 +133,7 @@ impl ImageFs {
             source,
             platform,
             &ViewOptions {
-                indexes: IndexOptions {
-                    index_dir: options.index_dir.clone(),
-                },
+                indexes: options.indexes.clone(),
                 contents: ContentOptions {
                     cache_bytes: options.cache_bytes,
                     // The kernel keeps the pages it read.

@@ -58,6 +58,11 @@ pub enum Error {
         /// The file's path in the layer, lossily decoded.
         path: String,
     },
+    /// A [`LayerFinder`](crate::LayerFinder) or the [`Contents`](crate::Contents) it gave failed: a
+    /// hostile table of contents or index, a chunk that does not match its digest. The error names the
+    /// layer (and file).
+    #[error(transparent)]
+    Lazy(Box<dyn std::error::Error + Send + Sync>),
     /// An I/O error on a file strata reads or writes.
     #[error("{}: {source}", path.display())]
     Io {

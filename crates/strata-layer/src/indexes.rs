@@ -3,18 +3,21 @@
 //!
 //! For each layer, in order: a layer the source keeps unpacked and indexed (a store's, through
 //! [`ImageSource::kept_layer`]); an index kept in an [`IndexDir`] (as `strata index -o DIR` writes them);
-//! otherwise the layer is read, verified and indexed (all such layers in parallel). Further origins (a
-//! lazy format's table of contents, an index published to a registry, a local index cache) join here as
-//! more [`IndexOrigin`]s.
+//! then each [`LayerFinder`] given (a lazy format's table of contents, an index published to a registry, a
+//! local index cache: `strata-lazy` implements them, the layer engine only asks); otherwise the layer is
+//! read, verified and indexed (all such layers in parallel).
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use rayon::prelude::*;
 use strata_image::{ImageSource, ResolvedImage};
 use strata_index::{IndexWriter, LayerIndex};
 use strata_oci::Digest;
 
+use crate::contents::Contents;
 use crate::dir::LayerDir;
 use crate::error::{Error, Result};
 use crate::image::{index_layers, source_layer_specs};
@@ -29,24 +32,101 @@ pub enum IndexOrigin {
     Kept(PathBuf),
     /// Read from an [`IndexDir`]: the index file named.
     IndexDir(PathBuf),
+    /// Built from the layer's own table of contents (a lazy format: `estargz`, `zstd:chunked`), fetched
+    /// by range; the format named.
+    Toc(String),
+    /// An index published to the registry for the image (an OCI artifact): the artifact manifest's digest.
+    Published(Digest),
+    /// Kept in the local index cache after an earlier full read: the cache file named.
+    Cache(PathBuf),
 }
 
-/// One layer ready to be read: its index, and its directory when its files are read from one.
-#[derive(Debug)]
-pub struct ObtainedLayer {
-    /// The layer's index.
+impl IndexOrigin {
+    /// A word for reports: `read`, `kept`, `index-dir`, `toc`, `published`, `cache`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IndexOrigin::Read => "read",
+            IndexOrigin::Kept(_) => "kept",
+            IndexOrigin::IndexDir(_) => "index-dir",
+            IndexOrigin::Toc(_) => "toc",
+            IndexOrigin::Published(_) => "published",
+            IndexOrigin::Cache(_) => "cache",
+        }
+    }
+}
+
+/// A layer a [`LayerFinder`] found: its index and the provider its file bytes are read through.
+pub struct FoundLayer {
+    /// The layer's index. Its file offsets are in whatever coordinates `contents` reads.
     pub index: LayerIndex,
-    /// The directory its files are read from (a layer kept unpacked); `None`: read from its blob.
-    pub dir: Option<LayerDir>,
+    /// Reads the layer's files (by range, each read checked against a digest the finder trusts).
+    pub contents: Arc<dyn Contents>,
     /// Where the index came from.
     pub origin: IndexOrigin,
 }
 
+/// A way to have a layer's index (and its files' bytes) without reading the whole layer: implemented
+/// outside the layer engine (`strata-lazy`: lazy formats' tables of contents, published indexes, the local
+/// cache), asked by [`obtain_layers`] in the order given, for all layers at once.
+pub trait LayerFinder: Send + Sync {
+    /// Layer `at` (0 = bottom) of `image`, whose blob `spec` describes (the descriptor is
+    /// `image.manifest.layers()[at]`), if this finder has it; `Ok(None)` lets the next finder (or a full
+    /// read) have it. An error means the layer is there but wrong (a hostile table, a lying index): the
+    /// open fails naming it.
+    fn find(
+        &self,
+        source: &Arc<dyn ImageSource>,
+        image: &ResolvedImage,
+        at: usize,
+        spec: &LayerSpec,
+    ) -> Result<Option<FoundLayer>>;
+
+    /// Layer `spec` was just read whole and verified, giving `index`: a cache may keep it.
+    fn layer_read(&self, spec: &LayerSpec, index: &IndexWriter) -> Result<()> {
+        let _ = (spec, index);
+        Ok(())
+    }
+}
+
+/// One layer ready to be read: its index, and where its files are read from.
+pub struct ObtainedLayer {
+    /// The layer's index.
+    pub index: LayerIndex,
+    /// The directory its files are read from (a layer kept unpacked).
+    pub dir: Option<LayerDir>,
+    /// The provider its files are read through (a layer a [`LayerFinder`] found). With neither this nor
+    /// `dir`, files are read from the blob through the index's checkpoints.
+    pub contents: Option<Arc<dyn Contents>>,
+    /// Where the index came from.
+    pub origin: IndexOrigin,
+}
+
+impl std::fmt::Debug for ObtainedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObtainedLayer")
+            .field("blob", &self.index.layer().blob_digest)
+            .field("dir", &self.dir)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where to look for layer indexes before reading the layers.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct IndexOptions {
     /// A directory of indexes built earlier.
     pub index_dir: Option<IndexDir>,
+    /// Finders asked, in order, for layers neither the source nor `index_dir` keeps.
+    pub finders: Vec<Arc<dyn LayerFinder>>,
+}
+
+impl std::fmt::Debug for IndexOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexOptions")
+            .field("index_dir", &self.index_dir)
+            .field("finders", &self.finders.len())
+            .finish()
+    }
 }
 
 /// A directory of layer indexes, one file per layer named `<blob hex>.idx` after the layer's blob digest:
@@ -112,23 +192,26 @@ impl IndexDir {
 }
 
 /// The layers of `image` (from `source`), bottom first, each with its index: kept by the source, kept in
-/// `options.index_dir`, or built by reading the layer (those in parallel).
+/// `options.index_dir`, found by one of `options.finders`, or built by reading the layer. Layers are looked
+/// up, and then read, in parallel.
 pub fn obtain_layers(
-    source: &dyn ImageSource,
+    source: &Arc<dyn ImageSource>,
     image: &ResolvedImage,
     options: &IndexOptions,
 ) -> Result<Vec<ObtainedLayer>> {
-    let specs = source_layer_specs(source, image)?;
-    let mut found: Vec<Option<ObtainedLayer>> = Vec::with_capacity(specs.len());
-    let mut to_read: Vec<LayerSpec> = Vec::new();
-    for spec in &specs {
-        let layer = obtain_without_reading(source, spec, options)?;
-        if layer.is_none() {
-            to_read.push(spec.clone());
-        }
-        found.push(layer);
-    }
-    let mut read = index_layers(source, &to_read)?.into_iter();
+    let specs = source_layer_specs(source.as_ref(), image)?;
+    let found: Vec<Option<ObtainedLayer>> = specs
+        .par_iter()
+        .enumerate()
+        .map(|(at, spec)| obtain_without_reading(source, image, at, spec, options))
+        .collect::<Result<_>>()?;
+    let to_read: Vec<LayerSpec> = specs
+        .iter()
+        .zip(&found)
+        .filter(|(_, layer)| layer.is_none())
+        .map(|(spec, _)| spec.clone())
+        .collect();
+    let mut read = index_layers(source.as_ref(), &to_read)?.into_iter();
     found
         .into_iter()
         .map(|layer| match layer {
@@ -138,9 +221,13 @@ pub fn obtain_layers(
                     layer: image.instance.digest.to_string(),
                     reason: "a layer was not indexed".into(),
                 })?;
+                for finder in &options.finders {
+                    finder.layer_read(&built.spec, &built.index)?;
+                }
                 Ok(ObtainedLayer {
                     index: LayerIndex::from_bytes(built.index.try_to_bytes()?)?,
                     dir: None,
+                    contents: None,
                     origin: IndexOrigin::Read,
                 })
             }
@@ -148,9 +235,11 @@ pub fn obtain_layers(
         .collect()
 }
 
-/// The layer `spec` describes, if its index can be had without reading it.
+/// Layer `at` of `image` (blob `spec`), if its index can be had without reading it whole.
 fn obtain_without_reading(
-    source: &dyn ImageSource,
+    source: &Arc<dyn ImageSource>,
+    image: &ResolvedImage,
+    at: usize,
     spec: &LayerSpec,
     options: &IndexOptions,
 ) -> Result<Option<ObtainedLayer>> {
@@ -160,6 +249,7 @@ fn obtain_without_reading(
         return Ok(Some(ObtainedLayer {
             index: LayerIndex::open(&kept.index)?,
             dir: Some(LayerDir::open(&kept.dir)?),
+            contents: None,
             origin: IndexOrigin::Kept(kept.index),
         }));
     }
@@ -169,8 +259,19 @@ fn obtain_without_reading(
         return Ok(Some(ObtainedLayer {
             index,
             dir: None,
+            contents: None,
             origin: IndexOrigin::IndexDir(dir.index_path(&spec.digest)),
         }));
+    }
+    for finder in &options.finders {
+        if let Some(found) = finder.find(source, image, at, spec)? {
+            return Ok(Some(ObtainedLayer {
+                index: found.index,
+                dir: None,
+                contents: Some(found.contents),
+                origin: found.origin,
+            }));
+        }
     }
     Ok(None)
 }

@@ -64,7 +64,7 @@ impl ImageView {
         options: &ViewOptions,
     ) -> Result<ImageView> {
         let image = resolve(source.as_ref(), platform)?;
-        let layers = obtain_layers(source.as_ref(), &image, &options.indexes)?;
+        let layers = obtain_layers(&source, &image, &options.indexes)?;
         ImageView::from_layers(source, image, layers, &options.contents)
     }
 
@@ -90,6 +90,7 @@ impl ImageView {
         }
         let mut indexes = Vec::with_capacity(layers.len());
         let mut dirs = Vec::with_capacity(layers.len());
+        let mut found = Vec::with_capacity(layers.len());
         for (spec, layer) in specs.iter().zip(layers) {
             let info = layer.index.layer();
             match &layer.dir {
@@ -120,8 +121,9 @@ impl ImageView {
             }
             indexes.push(layer.index);
             dirs.push(layer.dir);
+            found.push(layer.contents);
         }
-        let contents = contents_for(source, &indexes, &dirs, options)?;
+        let contents = contents_for(source, &indexes, &dirs, found, options)?;
         Ok(ImageView {
             image,
             merged: MergedView::new(indexes),
@@ -263,34 +265,47 @@ impl ImageView {
     }
 }
 
-/// The contents provider for layers `indexes` (bottom first), read from `dirs` where given, else from the
-/// blobs of `source`.
+/// The contents provider for layers `indexes` (bottom first): the provider a finder gave in `found`, else
+/// the directory in `dirs`, else the blobs of `source`.
 fn contents_for(
     source: Arc<dyn ImageSource>,
     indexes: &[LayerIndex],
     dirs: &[Option<LayerDir>],
+    found: Vec<Option<Arc<dyn Contents>>>,
     options: &ContentOptions,
 ) -> Result<Arc<dyn Contents>> {
-    let from_dirs = dirs.iter().filter(|d| d.is_some()).count();
-    let dir_contents = || -> Arc<dyn Contents> { Arc::new(DirContents::new(dirs.to_vec())) };
-    if from_dirs == dirs.len() {
-        return Ok(dir_contents());
+    let from_dirs = dirs.iter().any(Option::is_some);
+    let from_blobs = dirs
+        .iter()
+        .zip(&found)
+        .any(|(d, f)| d.is_none() && f.is_none());
+    let dir_contents: Option<Arc<dyn Contents>> =
+        from_dirs.then(|| Arc::new(DirContents::new(dirs.to_vec())) as Arc<dyn Contents>);
+    let blobs: Option<Arc<dyn Contents>> = if from_blobs {
+        Some(Arc::new(BlobContents::new(source, indexes, options)?))
+    } else {
+        None
+    };
+    let mut layers = Vec::with_capacity(dirs.len());
+    for (dir, provider) in dirs.iter().zip(found) {
+        let chosen = match (provider, dir, &dir_contents, &blobs) {
+            (Some(provider), _, _, _) => provider,
+            (None, Some(_), Some(d), _) => Arc::clone(d),
+            (None, None, _, Some(b)) => Arc::clone(b),
+            _ => {
+                return Err(Error::Format {
+                    layer: String::new(),
+                    reason: "a layer has no contents provider".into(),
+                });
+            }
+        };
+        layers.push(chosen);
     }
-    let blobs: Arc<dyn Contents> = Arc::new(BlobContents::new(source, indexes, options)?);
-    if from_dirs == 0 {
-        return Ok(blobs);
+    // One provider for every layer needs no dispatch.
+    if let Some(first) = layers.first()
+        && layers.iter().all(|l| Arc::ptr_eq(l, first))
+    {
+        return Ok(Arc::clone(first));
     }
-    let dir_contents = dir_contents();
-    Ok(Arc::new(LayeredContents {
-        layers: dirs
-            .iter()
-            .map(|d| {
-                if d.is_some() {
-                    Arc::clone(&dir_contents)
-                } else {
-                    Arc::clone(&blobs)
-                }
-            })
-            .collect(),
-    }))
+    Ok(Arc::new(LayeredContents { layers }))
 }

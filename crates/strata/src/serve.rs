@@ -19,7 +19,7 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use strata_fuse::{FsOptions, ImageFs, MountLock, MountOptions, MountRecord, Records};
 use strata_image::ImageSource;
-use strata_layer::IndexDir;
+use strata_layer::{IndexDir, IndexOptions};
 
 use crate::args::image::{has_transport, source_options};
 use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
@@ -230,7 +230,10 @@ fn serve(
     // Fails early; the check that counts is made again below, under the directory's lock.
     prepare(&records.lock(dir)?, dir, args.nonempty)?;
     let options = FsOptions {
-        index_dir: args.index_dir.as_deref().map(IndexDir::open).transpose()?,
+        indexes: IndexOptions {
+            index_dir: args.index_dir.as_deref().map(IndexDir::open).transpose()?,
+            ..IndexOptions::default()
+        },
         ..FsOptions::default()
     };
     let source_options = source_options(&args.registry, store)?;

@@ -1,0 +1,22 @@
+//! Lazy layer reads: a layer's index and its files' bytes without reading the whole layer.
+//!
+//! This crate owns the ways strata finds a layer's index other than reading the layer, each a
+//! [`strata_layer::LayerFinder`] the index seam asks, and the [`strata_layer::Contents`] providers that
+//! then read file bytes by byte range from the layer's blob, checking every range against a digest before
+//! serving a byte of it:
+//!
+//! - `toc` — layers that carry their own table of contents: eStargz (`stargz.index.json` and its footer)
+//!   and zstd:chunked (both the footer and annotations of containers/storage ≤ 1.43, as Debian's skopeo
+//!   writes them, and the current ones); every chunk checked against its `chunkDigest`, the table against
+//!   the digest in the (verified) manifest's annotations.
+//!
+//! **Invariants:** nothing from a table of contents is trusted before its digest was checked against the
+//! manifest; no byte is served before the range holding it was checked; a hostile table is an error naming
+//! the layer (and file), never a panic, a read outside the blob, or wrong bytes.
+//!
+//! **Must not depend on:** a transport (it reads through [`strata_image::ImageSource`]), the store, FUSE,
+//! the CLI. It never prints.
+
+mod error;
+
+pub use error::{Error, Result};
