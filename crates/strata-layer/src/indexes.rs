@@ -18,6 +18,8 @@ use strata_index::{IndexWriter, LayerIndex};
 use strata_oci::Digest;
 
 use crate::contents::Contents;
+#[cfg(doc)]
+use crate::contents::BlobContents;
 use crate::dir::LayerDir;
 use crate::error::{Error, Result};
 use crate::image::{index_layers, source_layer_specs};
@@ -59,8 +61,13 @@ impl IndexOrigin {
 pub struct FoundLayer {
     /// The layer's index. Its file offsets are in whatever coordinates `contents` reads.
     pub index: LayerIndex,
-    /// Reads the layer's files (by range, each read checked against a digest the finder trusts).
-    pub contents: Arc<dyn Contents>,
+    /// Reads the layer's files (by range, each read checked against a digest the finder trusts); `None`:
+    /// the index is a strata layer index whose checkpoints the blob is read through ([`BlobContents`],
+    /// which checks each span against the index's span digests).
+    ///
+    /// A provider serves one layer: it gets reads for this layer only, whatever their
+    /// [`FileRef::layer`](crate::FileRef::layer).
+    pub contents: Option<Arc<dyn Contents>>,
     /// Where the index came from.
     pub origin: IndexOrigin,
 }
@@ -268,7 +275,7 @@ fn obtain_without_reading(
             return Ok(Some(ObtainedLayer {
                 index: found.index,
                 dir: None,
-                contents: Some(found.contents),
+                contents: found.contents,
                 origin: found.origin,
             }));
         }
