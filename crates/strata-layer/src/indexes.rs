@@ -12,7 +12,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use strata_image::{ImageSource, ResolvedImage};
 use strata_index::{IndexWriter, LayerIndex};
 use strata_oci::Digest;
@@ -24,6 +23,9 @@ use crate::dir::LayerDir;
 use crate::error::{Error, Result};
 use crate::image::{index_layers, source_layer_specs};
 use crate::pipeline::LayerSpec;
+
+/// Most layers looked up at once (each lookup on its own thread, waiting on the source).
+const LOOKUP_THREADS: usize = 16;
 
 /// Where a layer's index came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,11 +209,35 @@ pub fn obtain_layers(
     options: &IndexOptions,
 ) -> Result<Vec<ObtainedLayer>> {
     let specs = source_layer_specs(source.as_ref(), image)?;
-    let found: Vec<Option<ObtainedLayer>> = specs
-        .par_iter()
-        .enumerate()
-        .map(|(at, spec)| obtain_without_reading(source, image, at, spec, options))
-        .collect::<Result<_>>()?;
+    // Lookups wait on the network (a table of contents, a published index), not on CPUs: a thread per
+    // layer (at most LOOKUP_THREADS at once), not the CPU-sized pool.
+    let mut found: Vec<Option<ObtainedLayer>> = Vec::with_capacity(specs.len());
+    for (batch, group) in specs.chunks(LOOKUP_THREADS).enumerate() {
+        let looked: Vec<Result<Option<ObtainedLayer>>> = std::thread::scope(|scope| {
+            let lookups: Vec<_> = group
+                .iter()
+                .enumerate()
+                .map(|(i, spec)| {
+                    let at = batch * LOOKUP_THREADS + i;
+                    scope.spawn(move || obtain_without_reading(source, image, at, spec, options))
+                })
+                .collect();
+            lookups
+                .into_iter()
+                .map(|lookup| {
+                    lookup.join().unwrap_or_else(|_| {
+                        Err(Error::Format {
+                            layer: image.instance.digest.to_string(),
+                            reason: "a layer lookup panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        for layer in looked {
+            found.push(layer?);
+        }
+    }
     let to_read: Vec<LayerSpec> = specs
         .iter()
         .zip(&found)
