@@ -20,6 +20,7 @@
 // Test code: it reports what it skips and compares.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod proxy;
 pub mod registry;
 pub mod rich;
 pub mod store;
