@@ -54,6 +54,10 @@ pub enum Auth {
 }
 
 /// A running `docker-registry serve` on 127.0.0.1 with its own config and storage; killed on drop.
+///
+/// It logs at level `info` in JSON, one `"response completed"` line per answered request with the bytes of
+/// its body ([`Registry::served`], [`Registry::blob_bytes_written`]). It can be stopped and started again on
+/// the same port with the same storage ([`Registry::restart`]).
 pub struct Registry {
     /// `127.0.0.1:PORT`.
     pub host: String,
@@ -61,6 +65,20 @@ pub struct Registry {
     pub auth: Auth,
     child: Child,
     dir: TempDir,
+    tls: bool,
+}
+
+/// One request a [`Registry`] answered, from its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// `http.request.method`.
+    pub method: String,
+    /// `http.request.uri` (path and query).
+    pub uri: String,
+    /// `http.response.status` (206 for a range).
+    pub status: u16,
+    /// `http.response.written`: the body bytes sent.
+    pub written: u64,
 }
 
 impl Registry {
@@ -101,7 +119,7 @@ impl Registry {
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: strata-test-secret\n",
+            "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: strata-test-secret\n",
             dir.path().join("storage").display()
         );
         if let Some(pki) = tls {
@@ -141,24 +159,58 @@ impl Registry {
                 );
             }
         }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("writing the registry config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
-        let log2 = log.try_clone().expect("registry log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .expect("starting docker-registry");
+        std::fs::write(dir.path().join("config.yml"), config).expect("writing the registry config");
+        let child = Self::launch(dir.path());
         Registry {
             host,
             auth,
             child,
             dir,
+            tls: tls.is_some(),
         }
+    }
+
+    /// Runs `docker-registry serve` with the config in `dir`, appending to its log there.
+    fn launch(dir: &Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("registry.log"))
+            .expect("registry log");
+        let log2 = log.try_clone().expect("registry log");
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .expect("starting docker-registry")
+    }
+
+    /// Kills the registry, as a crash does; its port, config and storage are kept for [`Registry::resume`].
+    /// Requests to it fail (connection refused) until then.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the stopped registry again on the same port, with the same config and storage, and waits until
+    /// it answers.
+    ///
+    /// # Panics
+    /// When it does not start within 20 s (its log is shown), e.g. when another process took the port.
+    pub fn resume(&mut self) {
+        self.child = Self::launch(self.dir.path());
+        if let Err(log) = self.wait_ready(self.tls) {
+            panic!("docker-registry did not start again:\n{log}");
+        }
+    }
+
+    /// [`Registry::stop`], then [`Registry::resume`]: a registry restart under live clients.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.resume();
     }
 
     /// Waits until the registry answers; its log when it exits or does not answer in 20 s.
@@ -182,6 +234,59 @@ impl Registry {
     /// The registry's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// The requests answered so far, from the log's `"response completed"` lines (Distribution writes one
+    /// just after each answer has been sent, for status 200–399 at level `info` and for errors as
+    /// `"response completed with error"`).
+    pub fn served(&self) -> Vec<Served> {
+        self.log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|v| {
+                v["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("response completed"))
+            })
+            .map(|v| Served {
+                method: v["http.request.method"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                uri: v["http.request.uri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                status: v["http.response.status"]
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(0),
+                written: v["http.response.written"].as_u64().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// The body bytes the registry sent for blob `GET`s (`…/blobs/…`), the sum of their
+    /// `http.response.written`, once the log has settled: the registry logs a request just after its answer,
+    /// so this waits until two reads 100 ms apart agree (at most 5 s).
+    pub fn blob_bytes_written(&self) -> u64 {
+        let sum = || {
+            self.served()
+                .iter()
+                .filter(|s| s.method == "GET" && s.uri.contains("/blobs/"))
+                .map(|s| s.written)
+                .sum::<u64>()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = sum();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = sum();
+            if now == last || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
     }
 
     /// `docker://127.0.0.1:PORT/REST`.
