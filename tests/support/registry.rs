@@ -539,26 +539,49 @@ impl RequestHead {
     }
 }
 
-/// Reads a request head (bounded to 64 KiB).
+/// Reads a request head (bounded to 64 KiB) one byte at a time, so nothing after it is consumed; answers a TLS
+/// handshake with Go's 400.
 pub fn read_head(stream: &mut TcpStream) -> Option<RequestHead> {
+    match read_head_from(stream) {
+        HeadRead::Head(head) => Some(head),
+        HeadRead::Tls => {
+            respond(stream, "400 Bad Request", &[], TLS_ANSWER);
+            None
+        }
+        HeadRead::End => None,
+    }
+}
+
+/// What Go's HTTP server answers (400) to a TLS handshake on a plain-HTTP port, so HTTPS fails fast.
+pub(crate) const TLS_ANSWER: &[u8] = b"Client sent an HTTP request to an HTTPS server.";
+
+/// What [`read_head_from`] found.
+pub(crate) enum HeadRead {
+    /// A request head.
+    Head(RequestHead),
+    /// A TLS handshake on this plain-HTTP port.
+    Tls,
+    /// The end of the stream, an error, or no valid head within 64 KiB.
+    End,
+}
+
+/// Reads a request head (bounded to 64 KiB) from `reader`, one byte at a time, so nothing after it is consumed.
+pub(crate) fn read_head_from(reader: &mut impl Read) -> HeadRead {
     let mut raw = Vec::new();
     let mut byte = [0u8; 1];
     while !raw.ends_with(b"\r\n\r\n") {
         if raw == [0x16] {
-            // A TLS handshake on this plain-HTTP port: answer as Go's server does, so HTTPS fails fast.
-            respond(
-                stream,
-                "400 Bad Request",
-                &[],
-                b"Client sent an HTTP request to an HTTPS server.",
-            );
-            return None;
+            return HeadRead::Tls;
         }
-        if raw.len() > 64 * 1024 || stream.read(&mut byte).ok()? == 0 {
-            return None;
+        if raw.len() > 64 * 1024 || !matches!(reader.read(&mut byte), Ok(1)) {
+            return HeadRead::End;
         }
         raw.push(byte[0]);
     }
+    parse_head(raw).map_or(HeadRead::End, HeadRead::Head)
+}
+
+fn parse_head(raw: Vec<u8>) -> Option<RequestHead> {
     let text = String::from_utf8_lossy(&raw).into_owned();
     let mut lines = text.split("\r\n");
     let mut first = lines.next()?.split_whitespace();
