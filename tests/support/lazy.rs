@@ -538,9 +538,16 @@ fn ctr_convert(src: &Path, tag: &str, conversions: &[(&str, &Path)]) {
 }
 
 /// Leaves the one image of the exported layout `layout` under `tag` alone (`ref.name` only, no containerd
-/// name), with its blobs writable by their owner as umoci's and skopeo's are.
+/// name), without the Docker `manifest.json` (ctr-remote 0.12 writes it despite `--skip-manifest-json`), with
+/// its files writable by their owner as umoci's and skopeo's are.
 fn retag(layout: &Path, tag: &str) {
     let layout = OciLayout::open(layout);
+    let _ = fs::remove_file(layout.root.join("manifest.json"));
+    fs::set_permissions(
+        layout.root.join("oci-layout"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod oci-layout");
     let mut index = layout.index();
     let manifests = index["manifests"]
         .as_array_mut()
