@@ -27,6 +27,8 @@ PEERS=(
     "containers-storage containers-storage"
     "fuse-overlayfs fuse-overlayfs"
     "fusermount3 fuse3"
+    "ctr-remote stargz-snapshotter"
+    "containerd containerd"
 )
 
 step "peers"

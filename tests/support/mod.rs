@@ -9,7 +9,10 @@
 //! - checking for peers ([`require_tool`]): a missing peer skips the test locally but fails
 //!   it under `CI=true`;
 //! - running commands that must succeed ([`run`]) with their full output in the failure message;
-//! - building real images with umoci ([`umoci_image`], [`ImageSpec`]);
+//! - building real images with umoci ([`umoci_image`], [`ImageSpec`]), and images in the lazy formats
+//!   (eStargz, zstd:chunked) made by ctr-remote and skopeo ([`lazy`]);
+//! - a real registry, a fault-injecting, link-shaping and byte-counting proxy in front of it
+//!   ([`registry`], [`proxy`]);
 //! - reading and writing OCI image layouts by hand ([`OciLayout`], [`sha256_digest`]), for
 //!   multi-arch indexes and deliberately broken (hostile) layouts;
 //! - comparing strata's JSON with skopeo's ([`assert_json_keys_eq`], [`assert_layers_data`]) and
@@ -20,6 +23,8 @@
 // Test code: it reports what it skips and compares.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod lazy;
+pub mod proxy;
 pub mod registry;
 pub mod rich;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Registries for the `docker://` tests: a real `docker-registry` (Debian's Distribution 2.8) on 127.0.0.1,
 //! open, behind htpasswd (Basic) or behind token auth with a tiny token server of our own; a fault-injecting
-//! proxy; and a hermetic environment (HOME, XDG dirs) for strata and skopeo.
+//! proxy (in [`crate::proxy`], re-exported here); and a hermetic environment (HOME, XDG dirs) for strata and skopeo.
 //!
 //! Every process and thread started here stops when its handle is dropped.
 
@@ -23,6 +23,7 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
+pub use crate::proxy::{Fault, FaultProxy, Rule, Seen};
 use crate::{describe, run, run_unchecked, show_output, strata_bin};
 
 /// The user the authenticated registries know.
@@ -53,6 +54,10 @@ pub enum Auth {
 }
 
 /// A running `docker-registry serve` on 127.0.0.1 with its own config and storage; killed on drop.
+///
+/// It logs at level `info` in JSON, one `"response completed"` line per answered request with the bytes of
+/// its body ([`Registry::served`], [`Registry::blob_bytes_written`]). It can be stopped and started again on
+/// the same port with the same storage ([`Registry::restart`]).
 pub struct Registry {
     /// `127.0.0.1:PORT`.
     pub host: String,
@@ -60,6 +65,20 @@ pub struct Registry {
     pub auth: Auth,
     child: Child,
     dir: TempDir,
+    tls: bool,
+}
+
+/// One request a [`Registry`] answered, from its log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// `http.request.method`.
+    pub method: String,
+    /// `http.request.uri` (path and query).
+    pub uri: String,
+    /// `http.response.status` (206 for a range).
+    pub status: u16,
+    /// `http.response.written`: the body bytes sent.
+    pub written: u64,
 }
 
 impl Registry {
@@ -100,7 +119,7 @@ impl Registry {
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: strata-test-secret\n",
+            "version: 0.1\nlog:\n  level: info\n  formatter: json\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: strata-test-secret\n",
             dir.path().join("storage").display()
         );
         if let Some(pki) = tls {
@@ -140,24 +159,58 @@ impl Registry {
                 );
             }
         }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("writing the registry config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
-        let log2 = log.try_clone().expect("registry log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .expect("starting docker-registry");
+        std::fs::write(dir.path().join("config.yml"), config).expect("writing the registry config");
+        let child = Self::launch(dir.path());
         Registry {
             host,
             auth,
             child,
             dir,
+            tls: tls.is_some(),
         }
+    }
+
+    /// Runs `docker-registry serve` with the config in `dir`, appending to its log there.
+    fn launch(dir: &Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("registry.log"))
+            .expect("registry log");
+        let log2 = log.try_clone().expect("registry log");
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .expect("starting docker-registry")
+    }
+
+    /// Kills the registry, as a crash does; its port, config and storage are kept for [`Registry::resume`].
+    /// Requests to it fail (connection refused) until then.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the stopped registry again on the same port, with the same config and storage, and waits until
+    /// it answers.
+    ///
+    /// # Panics
+    /// When it does not start within 20 s (its log is shown), e.g. when another process took the port.
+    pub fn resume(&mut self) {
+        self.child = Self::launch(self.dir.path());
+        if let Err(log) = self.wait_ready(self.tls) {
+            panic!("docker-registry did not start again:\n{log}");
+        }
+    }
+
+    /// [`Registry::stop`], then [`Registry::resume`]: a registry restart under live clients.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.resume();
     }
 
     /// Waits until the registry answers; its log when it exits or does not answer in 20 s.
@@ -181,6 +234,59 @@ impl Registry {
     /// The registry's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// The requests answered so far, from the log's `"response completed"` lines (Distribution writes one
+    /// just after each answer has been sent, for status 200–399 at level `info` and for errors as
+    /// `"response completed with error"`).
+    pub fn served(&self) -> Vec<Served> {
+        self.log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|v| {
+                v["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("response completed"))
+            })
+            .map(|v| Served {
+                method: v["http.request.method"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                uri: v["http.request.uri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                status: v["http.response.status"]
+                    .as_u64()
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(0),
+                written: v["http.response.written"].as_u64().unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// The body bytes the registry sent for blob `GET`s (`…/blobs/…`), the sum of their
+    /// `http.response.written`, once the log has settled: the registry logs a request just after its answer,
+    /// so this waits until two reads 100 ms apart agree (at most 5 s).
+    pub fn blob_bytes_written(&self) -> u64 {
+        let sum = || {
+            self.served()
+                .iter()
+                .filter(|s| s.method == "GET" && s.uri.contains("/blobs/"))
+                .map(|s| s.written)
+                .sum::<u64>()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = sum();
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = sum();
+            if now == last || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
     }
 
     /// `docker://127.0.0.1:PORT/REST`.
@@ -433,26 +539,49 @@ impl RequestHead {
     }
 }
 
-/// Reads a request head (bounded to 64 KiB).
+/// Reads a request head (bounded to 64 KiB) one byte at a time, so nothing after it is consumed; answers a TLS
+/// handshake with Go's 400.
 pub fn read_head(stream: &mut TcpStream) -> Option<RequestHead> {
+    match read_head_from(stream) {
+        HeadRead::Head(head) => Some(head),
+        HeadRead::Tls => {
+            respond(stream, "400 Bad Request", &[], TLS_ANSWER);
+            None
+        }
+        HeadRead::End => None,
+    }
+}
+
+/// What Go's HTTP server answers (400) to a TLS handshake on a plain-HTTP port, so HTTPS fails fast.
+pub(crate) const TLS_ANSWER: &[u8] = b"Client sent an HTTP request to an HTTPS server.";
+
+/// What [`read_head_from`] found.
+pub(crate) enum HeadRead {
+    /// A request head.
+    Head(RequestHead),
+    /// A TLS handshake on this plain-HTTP port.
+    Tls,
+    /// The end of the stream, an error, or no valid head within 64 KiB.
+    End,
+}
+
+/// Reads a request head (bounded to 64 KiB) from `reader`, one byte at a time, so nothing after it is consumed.
+pub(crate) fn read_head_from(reader: &mut impl Read) -> HeadRead {
     let mut raw = Vec::new();
     let mut byte = [0u8; 1];
     while !raw.ends_with(b"\r\n\r\n") {
         if raw == [0x16] {
-            // A TLS handshake on this plain-HTTP port: answer as Go's server does, so HTTPS fails fast.
-            respond(
-                stream,
-                "400 Bad Request",
-                &[],
-                b"Client sent an HTTP request to an HTTPS server.",
-            );
-            return None;
+            return HeadRead::Tls;
         }
-        if raw.len() > 64 * 1024 || stream.read(&mut byte).ok()? == 0 {
-            return None;
+        if raw.len() > 64 * 1024 || !matches!(reader.read(&mut byte), Ok(1)) {
+            return HeadRead::End;
         }
         raw.push(byte[0]);
     }
+    parse_head(raw).map_or(HeadRead::End, HeadRead::Head)
+}
+
+fn parse_head(raw: Vec<u8>) -> Option<RequestHead> {
     let text = String::from_utf8_lossy(&raw).into_owned();
     let mut lines = text.split("\r\n");
     let mut first = lines.next()?.split_whitespace();
@@ -495,7 +624,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn query_pairs(query: &str) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -506,7 +635,12 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
+pub(crate) fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) {
     let mut head = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -656,314 +790,6 @@ fn record(
             method: head.method.clone(),
         });
     }
-}
-
-/// What the fault proxy does to a matching request.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    /// Answer with this status (and `Retry-After` when given) without asking the registry.
-    Status {
-        /// The status code.
-        status: u16,
-        /// `Retry-After` seconds.
-        retry_after: Option<u64>,
-    },
-    /// Forward, but send only the headers and the first `after` body bytes, then close.
-    CutBody {
-        /// Body bytes sent before closing.
-        after: usize,
-    },
-    /// Forward, flipping one byte in the middle of the body.
-    CorruptBody,
-    /// Wait this long, then forward.
-    Delay(Duration),
-    /// Forward without the `Range` header (a registry that ignores ranges).
-    StripRange,
-    /// Serve `tags/list` in pages of this many tags, linked with `Link: <…>; rel="next"` (Debian's registry
-    /// ignores `n` and never paginates tags itself).
-    PaginateTags(usize),
-    /// Answer `307` to the same path on `base` (`http://HOST:PORT`).
-    Redirect {
-        /// Where to.
-        base: String,
-    },
-}
-
-/// A fault for requests whose target contains `path_contains`, applied to the next `times` of them.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    /// A substring of the request target.
-    pub path_contains: String,
-    /// The fault.
-    pub fault: Fault,
-    /// How many matching requests get it (`usize::MAX`: all).
-    pub times: usize,
-}
-
-impl Rule {
-    /// A rule for the next `times` requests whose target contains `path_contains`.
-    pub fn new(path_contains: &str, fault: Fault, times: usize) -> Rule {
-        Rule {
-            path_contains: path_contains.to_owned(),
-            fault,
-            times,
-        }
-    }
-}
-
-/// One request the proxy saw.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    /// The request head.
-    pub head: RequestHead,
-    /// The fault applied, if any.
-    pub fault: Option<Fault>,
-}
-
-struct ProxyState {
-    upstream: String,
-    rules: Mutex<Vec<Rule>>,
-    seen: Mutex<Vec<Seen>>,
-    /// Replaces any `Authorization` when forwarding (a CDN that needs no client credentials).
-    upstream_authorization: Option<String>,
-}
-
-/// An HTTP proxy on 127.0.0.1 forwarding to a registry, one request per connection, injecting [`Fault`]s.
-/// Stopped on drop.
-pub struct FaultProxy {
-    /// `127.0.0.1:PORT`.
-    pub host: String,
-    state: Arc<ProxyState>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl FaultProxy {
-    /// A proxy to `upstream` (`HOST:PORT`) applying `rules` in order (the first matching rule with uses
-    /// left wins).
-    pub fn start(upstream: &str, rules: Vec<Rule>) -> FaultProxy {
-        Self::start_with(upstream, rules, None)
-    }
-
-    /// Like [`FaultProxy::start`]; `upstream_authorization` replaces the clients' `Authorization`.
-    pub fn start_with(
-        upstream: &str,
-        rules: Vec<Rule>,
-        upstream_authorization: Option<String>,
-    ) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the proxy");
-        let host = listener.local_addr().expect("proxy address").to_string();
-        let state = Arc::new(ProxyState {
-            upstream: upstream.to_owned(),
-            rules: Mutex::new(rules),
-            seen: Mutex::new(Vec::new()),
-            upstream_authorization,
-        });
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let state = Arc::clone(&state);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(conn) = conn {
-                        let state = Arc::clone(&state);
-                        std::thread::spawn(move || proxy_one(&state, conn));
-                    }
-                }
-            })
-        };
-        FaultProxy {
-            host,
-            state,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// `docker://127.0.0.1:PROXYPORT/REST`.
-    pub fn image(&self, rest: &str) -> String {
-        format!("docker://{}/{rest}", self.host)
-    }
-
-    /// The requests seen so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.state.seen.lock().expect("proxy log").clone()
-    }
-
-    /// How many requests so far had a target containing `part`.
-    pub fn count(&self, part: &str) -> usize {
-        self.seen()
-            .iter()
-            .filter(|s| s.head.target.contains(part))
-            .count()
-    }
-
-    /// The request log as text, for failure messages.
-    pub fn describe(&self) -> String {
-        self.seen()
-            .iter()
-            .map(|s| format!("{} {} {:?}", s.head.method, s.head.target, s.fault))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(&self.host);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn proxy_one(state: &ProxyState, mut client: TcpStream) {
-    let _ = client.set_read_timeout(Some(Duration::from_secs(10)));
-    let Some(head) = read_head(&mut client) else {
-        return;
-    };
-    let fault = {
-        let mut rules = state.rules.lock().expect("rules");
-        rules
-            .iter_mut()
-            .find(|r| r.times > 0 && head.target.contains(&r.path_contains))
-            .map(|r| {
-                r.times = r.times.saturating_sub(1);
-                r.fault.clone()
-            })
-    };
-    if let Ok(mut seen) = state.seen.lock() {
-        seen.push(Seen {
-            head: head.clone(),
-            fault: fault.clone(),
-        });
-    }
-    match &fault {
-        Some(Fault::Status {
-            status,
-            retry_after,
-        }) => {
-            let mut headers = vec![("Content-Type", "application/json".to_owned())];
-            if let Some(s) = retry_after {
-                headers.push(("Retry-After", s.to_string()));
-            }
-            let code = if *status == 429 {
-                "TOOMANYREQUESTS"
-            } else {
-                "UNKNOWN"
-            };
-            let body = format!(
-                r#"{{"errors":[{{"code":"{code}","message":"injected by the test proxy"}}]}}"#
-            );
-            respond(
-                &mut client,
-                &format!("{status} Injected"),
-                &headers,
-                body.as_bytes(),
-            );
-            return;
-        }
-        Some(Fault::Redirect { base }) => {
-            respond(
-                &mut client,
-                "307 Temporary Redirect",
-                &[("Location", format!("{base}{}", head.target))],
-                b"",
-            );
-            return;
-        }
-        Some(Fault::Delay(d)) => std::thread::sleep(*d),
-        _ => {}
-    }
-    // Forward: the head with Connection: close (and without Range, for StripRange).
-    let (path, query) = head
-        .target
-        .split_once('?')
-        .unwrap_or((head.target.as_str(), ""));
-    let target = if matches!(fault, Some(Fault::PaginateTags(_))) {
-        path
-    } else {
-        head.target.as_str()
-    };
-    let mut forwarded = format!("{} {target} HTTP/1.1\r\n", head.method);
-    for (name, value) in &head.headers {
-        let skip = name == "connection"
-            || (name == "range" && matches!(fault, Some(Fault::StripRange)))
-            || (name == "authorization" && state.upstream_authorization.is_some());
-        if !skip {
-            let _ = write!(forwarded, "{name}: {value}\r\n");
-        }
-    }
-    if let Some(auth) = &state.upstream_authorization {
-        let _ = write!(forwarded, "authorization: {auth}\r\n");
-    }
-    forwarded.push_str("connection: close\r\n\r\n");
-    let Ok(mut upstream) = TcpStream::connect(&state.upstream) else {
-        respond(&mut client, "502 Bad Gateway", &[], b"no upstream");
-        return;
-    };
-    if upstream.write_all(forwarded.as_bytes()).is_err() {
-        return;
-    }
-    let mut response = Vec::new();
-    let _ = upstream.read_to_end(&mut response);
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(response.len(), |p| p + 4);
-    let (resp_head, body) = response.split_at(split);
-    match fault {
-        Some(Fault::PaginateTags(page)) => {
-            let list: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-            let tags: Vec<String> = list["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect();
-            let last = query_pairs(query)
-                .into_iter()
-                .find(|(k, _)| k == "last")
-                .map(|(_, v)| v);
-            let start = last
-                .and_then(|l| tags.iter().position(|t| *t == l))
-                .map_or(0, |p| p + 1);
-            let end = (start + page).min(tags.len());
-            let mut headers = vec![("Content-Type", "application/json".to_owned())];
-            if end < tags.len() {
-                headers.push((
-                    "Link",
-                    format!("<{path}?last={}&n={page}>; rel=\"next\"", tags[end - 1]),
-                ));
-            }
-            let out = serde_json::json!({"name": list["name"], "tags": &tags[start..end]});
-            respond(&mut client, "200 OK", &headers, out.to_string().as_bytes());
-        }
-        Some(Fault::CutBody { after }) => {
-            let _ = client.write_all(resp_head);
-            let _ = client.write_all(&body[..after.min(body.len())]);
-            let _ = client.flush();
-            // Close hard, as a dying server would.
-            let _ = client.shutdown(Shutdown::Both);
-        }
-        Some(Fault::CorruptBody) => {
-            let mut body = body.to_vec();
-            if !body.is_empty() {
-                let mid = body.len() / 2;
-                body[mid] ^= 0x20;
-            }
-            let _ = client.write_all(resp_head);
-            let _ = client.write_all(&body);
-        }
-        _ => {
-            let _ = client.write_all(&response);
-        }
-    }
-    let _ = client.flush();
 }
 
 /// A scripted HTTP server on 127.0.0.1 playing a hostile registry: each request head goes to the handler,
