@@ -28,7 +28,8 @@ const MAX_WINDOW: u64 = 16 << 20;
 /// One chunk of a regular file: where its bytes are in the layer's file data and in the blob.
 #[derive(Debug, Clone)]
 pub(crate) struct Chunk {
-    /// Position of its first byte in the layer's file data (files end to end, in table order).
+    /// Position of its first byte in the layer's data positions (every entry in table order takes its
+    /// size, at least one position: each entry's offset is its own, as a tar offset is).
     pub(crate) start: u64,
     /// Its length, decompressed.
     pub(crate) len: u64,

@@ -13,9 +13,10 @@ use crate::error::Result;
 /// Size of the eStargz footer.
 pub(crate) const FOOTER_SIZE: u64 = 51;
 
-/// Bytes fetched from the end of the blob at first: the footer and, for most layers, the whole table,
-/// in one request.
-const TAIL_GUESS: u64 = 256 << 10;
+/// Bytes fetched from the end of the blob at first, at most: the footer and, for most layers, the whole
+/// table, in one request. A layer's first fetch is a 32nd of it within these bounds (a table grows with
+/// the files, and so, roughly, does the layer); a larger table costs a second request.
+const TAIL_GUESS: std::ops::RangeInclusive<u64> = (16 << 10)..=(256 << 10);
 
 /// The name of the table's tar entry.
 const TOC_NAME: &[u8] = b"stargz.index.json";
@@ -37,7 +38,9 @@ pub(super) fn fetch(
             layer.size
         )));
     }
-    let tail_len = layer.size.min(TAIL_GUESS);
+    let tail_len = layer
+        .size
+        .min((layer.size / 32).clamp(*TAIL_GUESS.start(), *TAIL_GUESS.end()));
     let tail_start = layer.size - tail_len;
     let tail = layer.read(tail_start, tail_len)?;
     let footer_at = tail.len() - FOOTER_SIZE as usize;

@@ -1,8 +1,8 @@
 //! Layers that carry their own table of contents: eStargz (`estargz.rs`) and zstd:chunked
 //! (`zstd_chunked.rs`). [`TocFinder`] recognises them by their descriptor's annotations, fetches the table
 //! by range, checks it against the digest the (verified) manifest gives, and turns it into a strata layer
-//! index whose file offsets are positions in the layer's *file data* (every regular file's bytes laid end
-//! to end in table order) and a `ChunkContents` (`chunks.rs`) that reads those positions chunk by chunk.
+//! index whose offsets are *data positions* (every entry in table order takes its size, at least one
+//! position, so each entry's offset is its own, as a tar offset is) and a `ChunkContents` (`chunks.rs`) that reads those positions chunk by chunk.
 
 mod estargz;
 mod zstd_chunked;
@@ -339,10 +339,13 @@ fn build(toc: &Toc, spec: &LayerSpec, fetched: &FetchedToc) -> Result<Built> {
             current = Some((file, covered));
             file_end = e.end_offset;
             file_start = data_pos;
-            data_pos = data_pos
-                .checked_add(e.size)
-                .ok_or_else(|| err(&e.name, "sizes overflow".into()))?;
         }
+        // Every entry gets a position of its own (readers tell entries, and hardlinks' targets, apart
+        // by it, as by a tar offset): a file's data, or one unit no chunk covers.
+        let span = if is_file { e.size.max(1) } else { 1 };
+        data_pos = data_pos
+            .checked_add(span)
+            .ok_or_else(|| err(&e.name, "sizes overflow".into()))?;
         writer.push(entry);
     }
     close_file(&mut chunks, current.take(), file_end, &paths, &err)?;
