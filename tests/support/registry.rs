@@ -687,6 +687,9 @@ pub enum Fault {
         /// Where to.
         base: String,
     },
+    /// Forward, making an absolute `Location` in the answer relative (path and query only), as some
+    /// registries send upload locations.
+    RelativeLocation,
 }
 
 /// A fault for requests whose target contains `path_contains`, applied to the next `times` of them.
@@ -879,6 +882,19 @@ fn proxy_one(state: &ProxyState, mut client: TcpStream) {
         Some(Fault::Delay(d)) => std::thread::sleep(*d),
         _ => {}
     }
+    // The request body, if it has a length (uploads, manifest PUTs); chunked bodies are not forwarded.
+    let length = head
+        .header("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut request_body = Vec::new();
+    if (&mut client)
+        .take(length)
+        .read_to_end(&mut request_body)
+        .is_err()
+    {
+        return;
+    }
     // Forward: the head with Connection: close (and without Range, for StripRange).
     let (path, query) = head
         .target
@@ -906,7 +922,9 @@ fn proxy_one(state: &ProxyState, mut client: TcpStream) {
         respond(&mut client, "502 Bad Gateway", &[], b"no upstream");
         return;
     };
-    if upstream.write_all(forwarded.as_bytes()).is_err() {
+    if upstream.write_all(forwarded.as_bytes()).is_err()
+        || upstream.write_all(&request_body).is_err()
+    {
         return;
     }
     let mut response = Vec::new();
@@ -949,6 +967,25 @@ fn proxy_one(state: &ProxyState, mut client: TcpStream) {
             let _ = client.flush();
             // Close hard, as a dying server would.
             let _ = client.shutdown(Shutdown::Both);
+        }
+        Some(Fault::RelativeLocation) => {
+            let text = String::from_utf8_lossy(resp_head);
+            let mut rewritten = String::new();
+            for line in text.split_inclusive("\r\n") {
+                match line.split_once(':') {
+                    Some((name, value)) if name.eq_ignore_ascii_case("location") => {
+                        let value = value.trim();
+                        let relative = value
+                            .split_once("://")
+                            .and_then(|(_, rest)| rest.find('/').map(|p| &rest[p..]))
+                            .unwrap_or(value);
+                        let _ = write!(rewritten, "{name}: {relative}\r\n");
+                    }
+                    _ => rewritten.push_str(line),
+                }
+            }
+            let _ = client.write_all(rewritten.as_bytes());
+            let _ = client.write_all(body);
         }
         Some(Fault::CorruptBody) => {
             let mut body = body.to_vec();
