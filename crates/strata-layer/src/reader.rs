@@ -139,26 +139,46 @@ fn decode<R: Read>(raw: &mut tar::Entry<'_, R>) -> Result<Option<Entry>> {
         }
     }
 
-    let Some(path) = normalise_path(&name)? else {
-        // The layer root (`./`): an entry with an empty path when it is a directory (its metadata is the
-        // root's); anything else at the root cannot be applied and is skipped.
-        if kind != EntryKind::Dir {
-            return Ok(None);
-        }
-        return Ok(Some(Entry {
+    entry_named(
+        &name,
+        link,
+        Entry {
             path: Vec::new(),
             kind,
             mode,
             uid,
             gid,
-            size: 0,
+            size,
             mtime,
             mtime_nsec,
             link: Vec::new(),
-            dev_major: 0,
-            dev_minor: 0,
+            dev_major,
+            dev_minor,
             xattrs,
             offset,
+        },
+    )
+}
+
+/// Names `entry` (whose `path` and `link` are ignored) after the archive member `name`, linking to
+/// `link`: the path normalised, a `.wh.` name decoded into a whiteout or opaque marker, a hardlink's
+/// target normalised. `None` for a member that is not an entry (a root that is not a directory, a root
+/// opaque marker); the root directory (`./`) is an entry with an empty path. Tar members and the entries
+/// of lazy formats' tables of contents are named through this one function.
+pub fn entry_named(name: &[u8], link: Option<Vec<u8>>, entry: Entry) -> Result<Option<Entry>> {
+    let Some(path) = normalise_path(name)? else {
+        // The layer root (`./`): an entry with an empty path when it is a directory (its metadata is the
+        // root's); anything else at the root cannot be applied and is skipped.
+        if entry.kind != EntryKind::Dir {
+            return Ok(None);
+        }
+        return Ok(Some(Entry {
+            path: Vec::new(),
+            size: 0,
+            link: Vec::new(),
+            dev_major: 0,
+            dev_minor: 0,
+            ..entry
         }));
     };
     let (parent, last) = split_parent(&path);
@@ -170,7 +190,7 @@ fn decode<R: Read>(raw: &mut tar::Entry<'_, R>) -> Result<Option<Entry>> {
     } else if let Some(deleted) = last.strip_prefix(WHITEOUT_PREFIX) {
         if deleted.is_empty() || deleted == b"." || deleted == b".." {
             return Err(strata_index::Error::UnsafePath {
-                path: String::from_utf8_lossy(&name).into_owned(),
+                path: String::from_utf8_lossy(name).into_owned(),
                 reason: "whiteout of an invalid name",
             }
             .into());
@@ -182,14 +202,14 @@ fn decode<R: Read>(raw: &mut tar::Entry<'_, R>) -> Result<Option<Entry>> {
         p.extend_from_slice(deleted);
         (EntryKind::Whiteout, p)
     } else {
-        (kind, path)
+        (entry.kind, path)
     };
     let link = match (kind, link) {
         (EntryKind::Hardlink, Some(target)) => match normalise_path(&target)? {
             Some(t) => t,
             None => {
                 return Err(strata_index::Error::UnsafePath {
-                    path: String::from_utf8_lossy(&name).into_owned(),
+                    path: String::from_utf8_lossy(name).into_owned(),
                     reason: "hardlink to the layer root",
                 }
                 .into());
@@ -198,7 +218,7 @@ fn decode<R: Read>(raw: &mut tar::Entry<'_, R>) -> Result<Option<Entry>> {
         (EntryKind::Symlink, Some(target)) => target,
         (EntryKind::Hardlink | EntryKind::Symlink, None) => {
             return Err(strata_index::Error::UnsafePath {
-                path: String::from_utf8_lossy(&name).into_owned(),
+                path: String::from_utf8_lossy(name).into_owned(),
                 reason: "link without a target",
             }
             .into());
@@ -208,17 +228,8 @@ fn decode<R: Read>(raw: &mut tar::Entry<'_, R>) -> Result<Option<Entry>> {
     Ok(Some(Entry {
         path,
         kind,
-        mode,
-        uid,
-        gid,
-        size,
-        mtime,
-        mtime_nsec,
         link,
-        dev_major,
-        dev_minor,
-        xattrs,
-        offset,
+        ..entry
     }))
 }
 

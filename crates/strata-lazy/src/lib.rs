@@ -17,6 +17,37 @@
 //! **Must not depend on:** a transport (it reads through [`strata_image::ImageSource`]), the store, FUSE,
 //! the CLI. It never prints.
 
+mod chunks;
 mod error;
+pub mod toc;
 
 pub use error::{Error, Result};
+pub use toc::{TocFinder, TocFormat};
+
+use std::sync::Arc;
+
+use strata_layer::LayerFinder;
+
+/// Default budget of the verified-chunk cache a [`TocFinder`] shares among an image's layers.
+pub const DEFAULT_CHUNK_CACHE_BYTES: u64 = 64 << 20;
+
+/// How lazy reads are set up for one opened image.
+#[derive(Debug, Clone)]
+pub struct LazyOptions {
+    /// Budget of the verified-chunk cache of layers read through their tables of contents.
+    pub chunk_cache_bytes: u64,
+}
+
+impl Default for LazyOptions {
+    fn default() -> Self {
+        LazyOptions {
+            chunk_cache_bytes: DEFAULT_CHUNK_CACHE_BYTES,
+        }
+    }
+}
+
+/// The finders, in the order the index seam should ask them, for one image opened with `options`: the
+/// one place that decides which lazy ways strata tries.
+pub fn finders(options: &LazyOptions) -> Vec<Arc<dyn LayerFinder>> {
+    vec![Arc::new(TocFinder::new(options.chunk_cache_bytes))]
+}

@@ -9,7 +9,8 @@ use base64::Engine as _;
 use serde::Serialize;
 use strata_image::ImageSource;
 use strata_index::{EntryKind, EntryRef};
-use strata_layer::ImageView;
+use strata_layer::{ImageView, IndexOptions, ViewOptions};
+use strata_lazy::LazyOptions;
 use strata_oci::Platform;
 use strata_source::SourceOptions;
 
@@ -328,15 +329,33 @@ impl ScanImage {
         ScanImage::from_source(name, source, platform)
     }
 
-    /// Opens the image `source` designates for `platform`; `name` is used in messages.
+    /// Opens the image `source` designates for `platform`, reading layers lazily where they allow it
+    /// (see [`strata_lazy::finders`]); `name` is used in messages.
     pub fn from_source(
         name: &str,
         source: Arc<dyn ImageSource>,
         platform: &Platform,
     ) -> Result<ScanImage> {
+        ScanImage::from_source_with(name, source, platform, &LazyOptions::default())
+    }
+
+    /// [`ScanImage::from_source`] with lazy-read options.
+    pub fn from_source_with(
+        name: &str,
+        source: Arc<dyn ImageSource>,
+        platform: &Platform,
+        lazy: &LazyOptions,
+    ) -> Result<ScanImage> {
+        let options = ViewOptions {
+            indexes: IndexOptions {
+                finders: strata_lazy::finders(lazy),
+                ..IndexOptions::default()
+            },
+            ..ViewOptions::default()
+        };
         Ok(ScanImage::from_view(
             name,
-            ImageView::open(source, platform)?,
+            ImageView::open_with(source, platform, &options)?,
         ))
     }
 
