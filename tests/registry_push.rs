@@ -8,6 +8,10 @@
 //! referrers API (a plain-text 404), so a referrer goes into the `sha256-<hex>` tag's OCI index, which a second
 //! referrer extends without losing the first or another client's entry (unknown fields kept), and which a
 //! referrer pushed again leaves as it was.
+//!
+//! Published strata indexes (`strata_lazy::published`) on the same registry: the sample image (pushed with
+//! skopeo) indexed, published, discovered (the newest of two by creation time), every index fetched equal to
+//! the one built; a lying index (another layer's) refused at publishing and at fetching.
 
 // Test code: a failed step should abort the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -443,4 +447,111 @@ fn a_registry_with_the_referrers_api_is_asked_and_not_the_tag() {
         !log.iter().any(|l| l.contains(&referrers_tag(&subject))),
         "{log:?}"
     );
+}
+
+#[test]
+fn published_indexes_are_found_and_checked_against_their_layers() {
+    use std::time::{Duration, UNIX_EPOCH};
+    use strata_lazy::published::{self, ARTIFACT_TYPE, INDEX_MEDIA_TYPE, LAYER_DIGEST_ANNOTATION};
+
+    if !require_tool("docker-registry") || !require_tool("skopeo") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("sample");
+    strata_fixtures::fixture("sample")
+        .unwrap()
+        .write_layout(&layout, "v1")
+        .unwrap();
+    let reg = Registry::start(Auth::Open);
+    reg.push(&format!("oci:{}:v1", layout.display()), "pub/img:v1", &[]);
+    let name = reg.image("pub/img:v1");
+    let opts = options(&tmp, false);
+    let source = strata_source::open_with(&name, &opts).unwrap();
+    let image = strata_source::resolve(source.as_ref(), &strata_oci::Platform::host()).unwrap();
+    let specs = strata_layer::layer_specs(&image).unwrap();
+    assert!(specs.len() >= 2, "the sample has several layers");
+    let built: Vec<(Digest, Vec<u8>)> = strata_layer::index_layers(source.as_ref(), &specs)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.spec.digest.clone(), l.index.try_to_bytes().unwrap()))
+        .collect();
+    let repo = Repository::open(&name, &opts).unwrap();
+    let subject = image.instance.digest.clone();
+    assert_eq!(published::discover(&repo, &subject).unwrap(), None);
+
+    // A lying index (the first layer's, given for the second) is refused before anything is pushed.
+    let lie = [(built[1].0.clone(), built[0].1.clone())];
+    let err = published::publish(&repo, &image.instance, &lie).unwrap_err();
+    assert!(err.to_string().contains("describes blob"), "{err}");
+    // So is an index for a blob that is not one of the image's layers.
+    let stranger = [(Digest::sha256(b"x"), built[0].1.clone())];
+    assert!(published::publish(&repo, &image.instance, &stranger).is_err());
+
+    // Two publications; the newer by creation time wins, though listed first.
+    let later = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let newer = published::publish_at(&repo, &image.instance, &built, later).unwrap();
+    assert_eq!(newer.via, ReferrersVia::TagSchema);
+    let older = published::publish_at(
+        &repo,
+        &image.instance,
+        &built[..1],
+        later - Duration::from_secs(3600),
+    )
+    .unwrap();
+    assert_ne!(older.manifest.digest, newer.manifest.digest);
+    // Publishing the same again changes nothing.
+    let again = published::publish_at(&repo, &image.instance, &built, later).unwrap();
+    assert_eq!(again.manifest.digest, newer.manifest.digest);
+    assert_eq!(repo.referrers(&subject, None).unwrap().referrers.len(), 2);
+
+    let found = published::discover(&repo, &subject).unwrap().unwrap();
+    assert_eq!(found.artifact, newer.manifest.digest);
+    assert_eq!(found.layers.len(), built.len());
+    for (layer, bytes) in &built {
+        let entry = &found.layers[layer];
+        assert_eq!(entry.digest, Digest::sha256(bytes));
+        let index =
+            published::fetch_index(&repo, entry, layer, Some(entry_size(&specs, layer))).unwrap();
+        assert_eq!(index.layer().blob_digest, layer.to_string());
+        assert_eq!(
+            index.len(),
+            strata_index::LayerIndex::from_bytes(bytes.clone())
+                .unwrap()
+                .len()
+        );
+    }
+
+    // The artifact as FORMAT.md describes it.
+    let manifest: Value =
+        serde_json::from_slice(&repo.manifest(&found.artifact.to_string()).unwrap().bytes).unwrap();
+    assert_eq!(manifest["artifactType"], ARTIFACT_TYPE);
+    assert_eq!(manifest["config"]["mediaType"], EMPTY_JSON);
+    assert_eq!(manifest["subject"]["digest"], subject.to_string());
+    assert_eq!(manifest["layers"][0]["mediaType"], INDEX_MEDIA_TYPE);
+    assert_eq!(
+        manifest["layers"][0]["annotations"][LAYER_DIGEST_ANNOTATION],
+        specs[0].digest.to_string()
+    );
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.created"],
+        "2027-01-15T08:00:00Z"
+    );
+
+    // An index listed for the wrong layer is refused when fetched.
+    let (first, second) = (&built[0].0, &built[1].0);
+    let err = published::fetch_index(&repo, &found.layers[first], second, None).unwrap_err();
+    assert!(err.to_string().contains(&second.to_string()), "{err}");
+    assert!(err.to_string().contains("describes blob"), "{err}");
+    // And one whose blob size disagrees with the manifest's.
+    assert!(published::fetch_index(&repo, &found.layers[first], first, Some(1)).is_err());
+}
+
+/// The size the manifest gives layer `digest`.
+fn entry_size(specs: &[strata_layer::LayerSpec], digest: &Digest) -> u64 {
+    specs
+        .iter()
+        .find(|s| &s.digest == digest)
+        .and_then(|s| s.size)
+        .unwrap()
 }
