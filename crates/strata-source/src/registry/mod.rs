@@ -21,7 +21,8 @@
 //!   again by strata), and on a registry without it (a 404: Distribution 2.8 answers a plain-text one) the
 //!   referrers tag schema — the OCI index tagged `<alg>-<hex>` of the subject, read, extended and written
 //!   back by [`Repository::add_to_referrers_tag`], keeping other clients' entries as they were, idempotent,
-//!   and read again after writing to catch a concurrent writer;
+//!   and read again after writing to catch a concurrent writer (not every one: a tag has no
+//!   compare-and-swap, so a write landing after that check can still drop the entry);
 //! - **HTTP**: redirects followed by hand, never taking `Authorization` to another origin; retries with
 //!   exponential backoff on 429/5xx and network failures, honouring `Retry-After` (bounded); timeouts on
 //!   connecting and on every read; error bodies read bounded and shown cleaned.

@@ -399,7 +399,10 @@ impl Repository {
     /// if there is none). Entries already there — other clients' referrers, and any fields strata does not
     /// know — are kept as they were; a referrer listed already is not added again (`Ok(false)`). After
     /// writing, the tag is read again: if another writer replaced the index meanwhile without this entry,
-    /// the change is made again (at most 4 times in all).
+    /// the change is made again (at most 4 times in all). That narrows the race with concurrent writers,
+    /// it does not close it: the registry has no compare-and-swap on tags, so a writer that read the index
+    /// before this write and writes after that check drops this entry (as it would with any client of the
+    /// tag schema); adding it again restores it.
     ///
     /// # Errors
     /// When the tag holds something other than an OCI index, the registry refuses, or other writers keep
