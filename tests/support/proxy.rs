@@ -71,6 +71,9 @@ pub enum Fault {
     /// error="invalid_token"`, exactly what an expired token gets), and the client must authenticate again.
     /// A registry without authentication answers as usual.
     Unauthorized,
+    /// Forward, making an absolute `Location` in the answer relative (path and query only), as some
+    /// registries send upload locations.
+    RelativeLocation,
 }
 
 /// A fault for requests whose target contains `path_contains`, applied to the next `times` of them.
@@ -1050,9 +1053,23 @@ impl Exchange<'_> {
         let mut out_head = format!("{}\r\n", response.status_line);
         for line in &response.lines {
             let name = line.split(':').next().unwrap_or_default().trim();
-            if !name.eq_ignore_ascii_case("connection") && !name.eq_ignore_ascii_case("keep-alive")
-            {
-                let _ = write!(out_head, "{line}\r\n");
+            if name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive") {
+                continue;
+            }
+            match (self.fault, line.split_once(':')) {
+                (Some(Fault::RelativeLocation), Some((name, value)))
+                    if name.trim().eq_ignore_ascii_case("location") =>
+                {
+                    let value = value.trim();
+                    let relative = value
+                        .split_once("://")
+                        .and_then(|(_, rest)| rest.find('/').map(|p| &rest[p..]))
+                        .unwrap_or(value);
+                    let _ = write!(out_head, "{name}: {relative}\r\n");
+                }
+                _ => {
+                    let _ = write!(out_head, "{line}\r\n");
+                }
             }
         }
         if !keep {

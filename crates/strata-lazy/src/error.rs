@@ -22,6 +22,32 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A set of layer indexes that cannot be published for an image (nothing was pushed).
+    #[error("publishing indexes for image {image}: {reason}")]
+    Publish {
+        /// The image manifest's digest.
+        image: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A published index artifact that cannot be used (not about the image, malformed).
+    #[error("published index artifact {artifact}: {reason}")]
+    Published {
+        /// The artifact manifest's digest.
+        artifact: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A published layer index that does not describe the layer it is listed for, or does not parse.
+    #[error("layer {layer}: published index {index}: {reason}")]
+    PublishedIndex {
+        /// The layer's blob digest.
+        layer: String,
+        /// The index blob's digest.
+        index: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Reading from the image source failed.
     #[error(transparent)]
     Source(#[from] strata_image::Error),

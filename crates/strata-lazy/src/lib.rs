@@ -10,15 +10,22 @@
 //!   writes them, and the current ones); every chunk checked against its `chunkDigest`, the table against
 //!   the digest in the (verified) manifest's annotations.
 //!
+//! - `published` — strata's own layer indexes published to the image's repository as an OCI artifact
+//!   whose `subject` is the image manifest ([`published::publish`]), found through the referrers API or
+//!   the `sha256-<hex>` referrers tag ([`published::discover`]); each index fetched verified, and checked to
+//!   describe the very blob it is listed for.
+//!
 //! **Invariants:** nothing from a table of contents is trusted before its digest was checked against the
 //! manifest; no byte is served before the range holding it was checked; a hostile table is an error naming
 //! the layer (and file), never a panic, a read outside the blob, or wrong bytes.
 //!
-//! **Must not depend on:** a transport (it reads through [`strata_image::ImageSource`]), the store, FUSE,
-//! the CLI. It never prints.
+//! **Must not depend on:** a transport's internals: layers are read through [`strata_image::ImageSource`],
+//! and only published indexes use a registry, through `strata_source::Repository` (no HTTP type). Nor on
+//! the store, FUSE, the CLI. It never prints.
 
 mod chunks;
 mod error;
+pub mod published;
 pub mod toc;
 
 pub use error::{Error, Result};

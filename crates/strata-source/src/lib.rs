@@ -30,8 +30,9 @@ use strata_oci::{Digest, MAX_MANIFEST_SIZE, VerifyingReader};
 
 pub use inspect::{InspectReport, LayerData};
 pub use registry::{
-    ApiError, Credentials, RegistryError, RepositoryTags, RetryPolicy, SourceOptions, list_tags,
-    registry_error,
+    ApiError, BlobPush, Credentials, PushedManifest, PushedReferrer, Referrer, Referrers,
+    ReferrersVia, RegistryError, Repository, RepositoryTags, RetryPolicy, SourceOptions, list_tags,
+    referrers_tag, registry_error,
 };
 pub use strata_image::{
     Blob, Error, ImageSource, LISTED_TAGS, MAX_INDEX_DEPTH, RawManifest, ResolvedImage, Result,

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::authfile::Secret;
-use super::http::{Http, Method, Request, encode_query};
+use super::http::{Body, Http, Method, Request, encode_query};
 use super::{Credentials, RegistryError};
 
 /// The largest token response accepted.
@@ -225,13 +225,12 @@ fn fetch_token(
             form.push("grant_type=refresh_token".into());
             form.push("client_id=strata".into());
             form.push(format!("refresh_token={}", encode_query(token)));
-            Request {
-                method: Method::Post,
-                url: realm.to_owned(),
-                headers: Vec::new(),
-                authorization: None,
-                form: Some(form.join("&")),
-            }
+            let mut request = Request::new(Method::Post, realm.to_owned());
+            request.body = Some(Body {
+                content_type: "application/x-www-form-urlencoded".into(),
+                bytes: form.join("&").into_bytes().into(),
+            });
+            request
         }
         other => {
             let mut authorization = None;
@@ -245,13 +244,9 @@ fn fetch_token(
             } else {
                 format!("{realm}{sep}{}", params.join("&"))
             };
-            Request {
-                method: Method::Get,
-                url,
-                headers: Vec::new(),
-                authorization,
-                form: None,
-            }
+            let mut request = Request::get(url);
+            request.authorization = authorization;
+            request
         }
     };
     if !(realm.starts_with("https://") || realm.starts_with("http://")) {

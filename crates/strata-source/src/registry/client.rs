@@ -9,7 +9,7 @@ use strata_oci::{Digest, MAX_MANIFEST_SIZE, media};
 use super::auth::{Challenge, TokenCache, basic, parse_challenges};
 use super::authfile::{self, Secret};
 use super::conf::RegistriesConf;
-use super::http::{Http, Method, Request, Response, link_next, resolve_url};
+use super::http::{Body, Http, Method, Request, Response, link_next, origin, resolve_url};
 use super::{RegistryError, SourceOptions};
 
 /// The largest page of `tags/list` accepted.
@@ -25,6 +25,15 @@ struct Endpoint {
     /// `https://host[:port]` or `http://host[:port]`.
     base: String,
     challenge: Option<Challenge>,
+}
+
+/// The access to the repository a request needs (the Bearer token's scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    /// `repository:NAME:pull`.
+    Pull,
+    /// `repository:NAME:pull,push`.
+    Push,
 }
 
 /// A manifest as fetched: bytes, digest (verified) and the `Content-Type` it was served as.
@@ -141,13 +150,27 @@ impl Client {
         }
     }
 
-    /// Sends an authenticated GET for `target` (a path under the registry, or an absolute URL), answering
-    /// the registry's challenges: a Bearer challenge naming a scope gets a token for it (once more), a stale
-    /// token is renewed once.
-    fn get(
+    /// Sends an authenticated GET for `target` (a path under the registry, or an absolute URL) with pull
+    /// access: see [`Client::send`].
+    pub(super) fn get(
         &self,
         target: &str,
         headers: &[(&'static str, String)],
+    ) -> Result<Response, RegistryError> {
+        self.send(Method::Get, target, headers, None, Access::Pull)
+    }
+
+    /// Sends an authenticated request for `target` (a path under the registry, or an absolute URL),
+    /// answering the registry's challenges: a Bearer challenge naming a scope gets a token for it (once
+    /// more), a stale token is renewed once. Tokens are asked for `access` to the repository. An absolute
+    /// URL on another origin than the registry's gets no credentials.
+    pub(super) fn send(
+        &self,
+        method: Method,
+        target: &str,
+        headers: &[(&'static str, String)],
+        body: Option<&Body>,
+        access: Access,
     ) -> Result<Response, RegistryError> {
         let endpoint = self.endpoint()?;
         let url = if target.starts_with('/') {
@@ -155,18 +178,32 @@ impl Client {
         } else {
             target.to_owned()
         };
-        let mut challenge = endpoint.challenge.clone();
-        let mut scopes = vec![format!("repository:{}:pull", self.repository)];
+        let foreign = origin(&url) != origin(&endpoint.base);
+        let mut challenge = if foreign {
+            None
+        } else {
+            endpoint.challenge.clone()
+        };
+        let actions = match access {
+            Access::Pull => "pull",
+            Access::Push => "pull,push",
+        };
+        let mut scopes = vec![format!("repository:{}:{actions}", self.repository)];
         let mut last = None;
         let mut retried = false;
         for round in 0..3 {
-            let mut request = Request::get(url.clone());
+            let mut request = Request::new(method, url.clone());
             request.headers = headers.to_vec();
+            request.body = body.cloned();
             request.authorization = self.authorization(challenge.as_ref(), &scopes)?;
             let sent_auth = request.authorization.is_some();
             let resp = self.http.execute(&request)?;
             if resp.status != 401 {
                 return Ok(resp);
+            }
+            if foreign {
+                last = Some(resp);
+                break;
             }
             let fresh = pick_challenge(&resp);
             let retry = match &fresh {
@@ -230,7 +267,36 @@ impl Client {
         Err(RegistryError::Unauthorized { url, reason })
     }
 
-    fn path(&self, rest: &str) -> String {
+    /// Sends `method` to `target` (an absolute URL) with a body of `size` bytes streamed from `reader`, once
+    /// (see [`Http::execute_streaming`]), with the credentials for push access the registry's challenge
+    /// wants (a token is asked for if none is cached). A 401 is an error.
+    pub(super) fn send_streaming(
+        &self,
+        method: Method,
+        target: &str,
+        content_type: &str,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> Result<Response, RegistryError> {
+        let endpoint = self.endpoint()?;
+        let mut request = Request::new(method, target.to_owned());
+        if origin(target) == origin(&endpoint.base) {
+            let scopes = vec![format!("repository:{}:pull,push", self.repository)];
+            request.authorization = self.authorization(endpoint.challenge.as_ref(), &scopes)?;
+        }
+        let resp = self
+            .http
+            .execute_streaming(&request, content_type, size, reader)?;
+        if resp.status == 401 {
+            let url = resp.url.clone();
+            let reason = resp.error_reason("authentication required");
+            return Err(RegistryError::Unauthorized { url, reason });
+        }
+        Ok(resp)
+    }
+
+    /// `/v2/REPOSITORY/REST`.
+    pub(super) fn path(&self, rest: &str) -> String {
         format!("/v2/{}/{rest}", self.repository)
     }
 
@@ -552,7 +618,7 @@ fn pick_challenge(resp: &Response) -> Option<Challenge> {
 }
 
 /// `Docker-Content-Digest`, validated, if the response has one.
-fn announced_digest(resp: &Response) -> Result<Option<Digest>, RegistryError> {
+pub(super) fn announced_digest(resp: &Response) -> Result<Option<Digest>, RegistryError> {
     match resp.header("docker-content-digest") {
         None => Ok(None),
         Some(text) => {

@@ -131,6 +131,22 @@ pub enum RegistryError {
         /// What went wrong.
         reason: String,
     },
+    /// The referrers tag schema's index of a manifest (the tag `<alg>-<hex>`) cannot be used or kept.
+    #[error("referrers tag {name}: {reason}")]
+    ReferrersTag {
+        /// `HOST/NAME:TAG`.
+        name: String,
+        /// What is wrong: not an OCI index, or other writers kept replacing it.
+        reason: String,
+    },
+    /// A manifest given to be pushed as a referrer has no usable `subject`.
+    #[error("manifest {digest} is not a referrer: {reason}")]
+    NotAReferrer {
+        /// The manifest's digest.
+        digest: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Credentials given on the command line are malformed.
     #[error("invalid credentials: {reason}")]
     InvalidCredentials {

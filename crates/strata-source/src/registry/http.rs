@@ -31,16 +31,27 @@ const SYSTEM_BUNDLES: [&str; 4] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
     Get,
+    Head,
     Post,
+    Put,
 }
 
 impl Method {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Method::Get => "GET",
+            Method::Head => "HEAD",
             Method::Post => "POST",
+            Method::Put => "PUT",
         }
     }
+}
+
+/// A request body held in memory (so a retry or a redirect can send it again), with its `Content-Type`.
+#[derive(Debug, Clone)]
+pub(crate) struct Body {
+    pub content_type: String,
+    pub bytes: Arc<[u8]>,
 }
 
 /// A request to send.
@@ -51,18 +62,22 @@ pub(crate) struct Request {
     pub headers: Vec<(&'static str, String)>,
     /// Sent to the request's origin only; dropped when a redirect leads elsewhere.
     pub authorization: Option<String>,
-    /// An `application/x-www-form-urlencoded` body (POST).
-    pub form: Option<String>,
+    /// The body (POST, PUT); a POST without one sends an empty body.
+    pub body: Option<Body>,
 }
 
 impl Request {
     pub(crate) fn get(url: String) -> Self {
+        Request::new(Method::Get, url)
+    }
+
+    pub(crate) fn new(method: Method, url: String) -> Self {
         Request {
-            method: Method::Get,
+            method,
             url,
             headers: Vec::new(),
             authorization: None,
-            form: None,
+            body: None,
         }
     }
 }
@@ -332,9 +347,9 @@ impl Http {
         let mut url = request.url.clone();
         let mut authorization = request.authorization.clone();
         let mut method = request.method;
-        let mut form = request.form.clone();
+        let mut body = request.body.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.send_once(method, &url, &request.headers, &authorization, &form)?;
+            let resp = self.send_once(method, &url, &request.headers, &authorization, &body)?;
             let status = resp.status().as_u16();
             let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
             match (status, location) {
@@ -347,7 +362,7 @@ impl Http {
                     }
                     if status == 303 || (method == Method::Post && matches!(status, 301 | 302)) {
                         method = Method::Get;
-                        form = None;
+                        body = None;
                     }
                     url = next;
                 }
@@ -371,21 +386,11 @@ impl Http {
         url: &str,
         headers: &[(&'static str, String)],
         authorization: &Option<String>,
-        form: &Option<String>,
+        body: &Option<Body>,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-        match method {
-            Method::Get => {
-                let mut builder = self.agent.get(url);
-                for (name, value) in headers {
-                    builder = builder.header(*name, value);
-                }
-                if let Some(auth) = authorization {
-                    builder = builder.header("Authorization", auth);
-                }
-                builder.call()
-            }
-            Method::Post => {
-                let mut builder = self.agent.post(url);
+        macro_rules! with_headers {
+            ($builder:expr) => {{
+                let mut builder = $builder;
                 for (name, value) in headers {
                     builder = builder.header(*name, value);
                 }
@@ -393,10 +398,66 @@ impl Http {
                     builder = builder.header("Authorization", auth);
                 }
                 builder
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .send(form.as_deref().unwrap_or("").as_bytes())
-            }
+            }};
         }
+        let send = |builder: ureq::RequestBuilder<ureq::typestate::WithBody>| match body {
+            Some(body) => builder
+                .header("Content-Type", &body.content_type)
+                .send(&body.bytes[..]),
+            None => builder.send_empty(),
+        };
+        match method {
+            Method::Get => with_headers!(self.agent.get(url)).call(),
+            Method::Head => with_headers!(self.agent.head(url)).call(),
+            Method::Post => send(with_headers!(self.agent.post(url))),
+            Method::Put => send(with_headers!(self.agent.put(url))),
+        }
+    }
+
+    /// Sends `request` with `body` streamed from a reader of `size` bytes, once: no retry and no redirect can
+    /// send a body that is read as it goes (a redirect answer comes back as the response).
+    pub(crate) fn execute_streaming(
+        &self,
+        request: &Request,
+        content_type: &str,
+        size: u64,
+        body: &mut dyn io::Read,
+    ) -> Result<Response, RegistryError> {
+        let fail = |e: ureq::Error| RegistryError::Transport {
+            method: request.method.name(),
+            url: request.url.clone(),
+            source: e.into_io(),
+        };
+        let builder = match request.method {
+            Method::Put => self.agent.put(&request.url),
+            Method::Post => self.agent.post(&request.url),
+            Method::Get | Method::Head => {
+                return Err(RegistryError::InvalidResponse {
+                    url: request.url.clone(),
+                    reason: "a streamed body needs POST or PUT".into(),
+                });
+            }
+        };
+        let mut builder = builder
+            .header("Content-Type", content_type)
+            .header("Content-Length", size.to_string());
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(auth) = &request.authorization {
+            builder = builder.header("Authorization", auth);
+        }
+        let resp = builder
+            .send(ureq::SendBody::from_reader(&mut body.take(size)))
+            .map_err(fail)?;
+        let status = resp.status().as_u16();
+        let (parts, body) = resp.into_parts();
+        Ok(Response {
+            status,
+            url: request.url.clone(),
+            headers: parts.headers,
+            body,
+        })
     }
 }
 

@@ -12,6 +12,17 @@
 //! - **tags** from `tags/list`, following `Link` pagination;
 //! - **blobs** streamed (a cut connection resumes with a Range request; the caller's stream verifies the
 //!   digest and size) and read by range (206; a 200 is skipped into; 416 is the end);
+//! - **writes** through [`Repository`] (`docker://HOST/NAME`, no HTTP type in its API): blob `HEAD`,
+//!   monolithic uploads (`POST /blobs/uploads/`, then one `PUT` to its `Location`, absolute or relative,
+//!   with `?digest=`; from memory, retried, or streamed from a reader, sent once), manifest `PUT`s by tag or
+//!   digest with their media type as `Content-Type` (the registry's `Docker-Content-Digest` checked), Bearer
+//!   tokens asked for with `repository:NAME:pull,push`;
+//! - **referrers**: `GET /v2/NAME/referrers/DIGEST[?artifactType=…]` (pages followed, the filter applied
+//!   again by strata), and on a registry without it (a 404: Distribution 2.8 answers a plain-text one) the
+//!   referrers tag schema — the OCI index tagged `<alg>-<hex>` of the subject, read, extended and written
+//!   back by [`Repository::add_to_referrers_tag`], keeping other clients' entries as they were, idempotent,
+//!   and read again after writing to catch a concurrent writer (not every one: a tag has no
+//!   compare-and-swap, so a write landing after that check can still drop the entry);
 //! - **HTTP**: redirects followed by hand, never taking `Authorization` to another origin; retries with
 //!   exponential backoff on 429/5xx and network failures, honouring `Retry-After` (bounded); timeouts on
 //!   connecting and on every read; error bodies read bounded and shown cleaned.
@@ -26,6 +37,8 @@ mod conf;
 mod error;
 mod http;
 mod options;
+mod push;
+mod repository;
 
 use std::sync::{Arc, OnceLock};
 
@@ -34,6 +47,10 @@ use strata_oci::{Digest, ImageReference, VerifyingReader};
 
 pub use error::{ApiError, RegistryError, registry_error};
 pub use options::{Credentials, RetryPolicy, SourceOptions};
+pub use repository::{
+    BlobPush, PushedManifest, PushedReferrer, Referrer, Referrers, ReferrersVia, Repository,
+    referrers_tag,
+};
 
 use crate::{Blob, Error, ImageSource, RawManifest, Result};
 use client::Client;

@@ -1,0 +1,257 @@
+//! The distribution API's writes and the referrers API, for one repository: blob existence (`HEAD`),
+//! monolithic blob uploads (`POST` then `PUT ?digest=`), manifest `PUT`s, and `GET /referrers/`.
+//!
+//! Every request that writes asks for `repository:NAME:pull,push` when the registry wants Bearer tokens.
+
+use std::io::Read;
+
+use strata_oci::{Digest, MAX_MANIFEST_SIZE, media};
+
+use super::RegistryError;
+use super::client::{Access, Client, announced_digest};
+use super::http::{Body, Method, encode_query, link_next, resolve_url};
+
+/// The most pages of a referrers list followed.
+const MAX_REFERRERS_PAGES: usize = 100;
+
+/// What a manifest `PUT` told.
+#[derive(Debug, Clone)]
+pub(crate) struct PutManifest {
+    /// The manifest's digest (of the bytes sent; the registry's `Docker-Content-Digest` agreed, if sent).
+    pub digest: Digest,
+    /// The registry answered with `OCI-Subject`: it processed the manifest's `subject` (its referrers API
+    /// lists it).
+    pub subject_processed: bool,
+}
+
+impl Client {
+    /// The size of blob `digest` if the repository has it (`HEAD`), `None` on 404.
+    pub(crate) fn blob_size(
+        &self,
+        digest: &Digest,
+        access: Access,
+    ) -> Result<Option<u64>, RegistryError> {
+        let resp = self.send(
+            Method::Head,
+            &self.path(&format!("blobs/{digest}")),
+            &[],
+            None,
+            access,
+        )?;
+        match resp.status {
+            200 => {
+                if let Some(announced) = announced_digest(&resp)?
+                    && announced != *digest
+                {
+                    return Err(RegistryError::DigestMismatch {
+                        url: resp.url.clone(),
+                        expected: digest.to_string(),
+                        actual: announced.to_string(),
+                    });
+                }
+                let size = resp
+                    .content_length()
+                    .ok_or_else(|| RegistryError::InvalidResponse {
+                        url: resp.url.clone(),
+                        reason: "blob HEAD without Content-Length".into(),
+                    })?;
+                Ok(Some(size))
+            }
+            404 => Ok(None),
+            _ => Err(resp.into_error(Method::Head)),
+        }
+    }
+
+    /// Starts an upload (`POST /blobs/uploads/`, 202) and gives the absolute URL to `PUT` it to, with
+    /// `digest=` added to its query.
+    fn start_upload(&self, digest: &Digest) -> Result<String, RegistryError> {
+        let resp = self.send(
+            Method::Post,
+            &self.path("blobs/uploads/"),
+            &[],
+            None,
+            Access::Push,
+        )?;
+        if resp.status != 202 {
+            return Err(resp.into_error(Method::Post));
+        }
+        let url = resp.url.clone();
+        let location = resp
+            .header("location")
+            .ok_or_else(|| RegistryError::InvalidResponse {
+                url: url.clone(),
+                reason: "upload started without a Location".into(),
+            })?;
+        let target = resolve_url(&url, location).ok_or_else(|| RegistryError::InvalidResponse {
+            url: url.clone(),
+            reason: format!("unusable upload Location {location:?}"),
+        })?;
+        resp.drain();
+        let target = target.split('#').next().unwrap_or(&target).to_owned();
+        let sep = if target.contains('?') { '&' } else { '?' };
+        Ok(format!(
+            "{target}{sep}digest={}",
+            encode_query(&digest.to_string())
+        ))
+    }
+
+    /// Checks the answer to an upload's final `PUT`: 201, and the `Docker-Content-Digest` if sent.
+    fn finish_upload(
+        resp: super::http::Response,
+        digest: &Digest,
+        method: Method,
+    ) -> Result<(), RegistryError> {
+        if resp.status != 201 {
+            return Err(resp.into_error(method));
+        }
+        if let Some(announced) = announced_digest(&resp)?
+            && announced != *digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                url: resp.url.clone(),
+                expected: digest.to_string(),
+                actual: announced.to_string(),
+            });
+        }
+        resp.drain();
+        Ok(())
+    }
+
+    /// Uploads `bytes` as blob `digest` in one `PUT` (monolithic). The caller has checked the digest.
+    pub(crate) fn upload_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), RegistryError> {
+        let target = self.start_upload(digest)?;
+        let body = Body {
+            content_type: "application/octet-stream".into(),
+            bytes: bytes.into(),
+        };
+        let resp = self.send(Method::Put, &target, &[], Some(&body), Access::Push)?;
+        Self::finish_upload(resp, digest, Method::Put)
+    }
+
+    /// Uploads `size` bytes read from `reader` as blob `digest` in one streamed `PUT`. The body is read as it
+    /// is sent, so that `PUT` is neither retried nor redirected; the registry checks the digest.
+    pub(crate) fn upload_blob_from(
+        &self,
+        digest: &Digest,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> Result<(), RegistryError> {
+        let target = self.start_upload(digest)?;
+        let resp = self.send_streaming(
+            Method::Put,
+            &target,
+            "application/octet-stream",
+            size,
+            reader,
+        )?;
+        Self::finish_upload(resp, digest, Method::Put)
+    }
+
+    /// `PUT`s manifest `bytes` under `reference` (a tag, or the bytes' digest) as `media_type`; the
+    /// registry's `Docker-Content-Digest` must be the bytes' digest.
+    pub(crate) fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<PutManifest, RegistryError> {
+        let digest = Digest::sha256(bytes);
+        let body = Body {
+            content_type: media_type.to_owned(),
+            bytes: bytes.into(),
+        };
+        let resp = self.send(
+            Method::Put,
+            &self.path(&format!("manifests/{reference}")),
+            &[],
+            Some(&body),
+            Access::Push,
+        )?;
+        if resp.status != 201 && resp.status != 200 {
+            return Err(resp.into_error(Method::Put));
+        }
+        if let Some(announced) = announced_digest(&resp)? {
+            let ours = Digest::of(announced.algorithm(), bytes);
+            if announced != ours {
+                return Err(RegistryError::DigestMismatch {
+                    url: resp.url.clone(),
+                    expected: ours.to_string(),
+                    actual: announced.to_string(),
+                });
+            }
+        }
+        let subject_processed = resp.header("oci-subject").is_some();
+        resp.drain();
+        Ok(PutManifest {
+            digest,
+            subject_processed,
+        })
+    }
+
+    /// The referrers API's index of `subject`'s referrers (every page, as JSON values of the `manifests`
+    /// entries), filtered by `artifact_type` if the registry applies the filter; `None` when the registry
+    /// answers 404, which a registry with the API never does (Distribution 2.8 answers a plain-text
+    /// `404 page not found`).
+    pub(crate) fn referrers_api(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Option<Vec<serde_json::Value>>, RegistryError> {
+        let mut target = self.path(&format!("referrers/{subject}"));
+        if let Some(t) = artifact_type {
+            target.push_str(&format!("?artifactType={}", encode_query(t)));
+        }
+        let mut entries = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for page in 0..MAX_REFERRERS_PAGES {
+            let resp = self.get(&target, &[("Accept", media::OCI_INDEX.into())])?;
+            match resp.status {
+                200 => {}
+                404 if page == 0 => {
+                    resp.drain();
+                    return Ok(None);
+                }
+                _ => return Err(resp.into_error(Method::Get)),
+            }
+            let url = resp.url.clone();
+            let next = resp.header("link").and_then(link_next).map(str::to_owned);
+            let bytes = resp
+                .read_limited(Method::Get, MAX_MANIFEST_SIZE)
+                .map_err(|e| e.into_registry_error("referrers index", MAX_MANIFEST_SIZE))?;
+            let index: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| RegistryError::InvalidResponse {
+                    url: url.clone(),
+                    reason: format!("malformed referrers index: {e}"),
+                })?;
+            match index.get("manifests") {
+                Some(serde_json::Value::Array(list)) => entries.extend(list.iter().cloned()),
+                None | Some(serde_json::Value::Null) => {}
+                Some(_) => {
+                    return Err(RegistryError::InvalidResponse {
+                        url,
+                        reason: "the referrers index's manifests is not a list".into(),
+                    });
+                }
+            }
+            let Some(next) = next else {
+                return Ok(Some(entries));
+            };
+            let next_url =
+                resolve_url(&url, &next).ok_or_else(|| RegistryError::InvalidResponse {
+                    url: url.clone(),
+                    reason: format!("unusable Link target {next:?}"),
+                })?;
+            if !seen.insert(next_url.clone()) {
+                return Err(RegistryError::InvalidResponse {
+                    url,
+                    reason: "the referrers list's Link pagination loops".into(),
+                });
+            }
+            target = next_url;
+        }
+        Err(RegistryError::InvalidResponse {
+            url: target,
+            reason: format!("more than {MAX_REFERRERS_PAGES} pages of referrers"),
+        })
+    }
+}
