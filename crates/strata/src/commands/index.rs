@@ -1,17 +1,22 @@
 //! `strata index`: index every layer of an image and report what each holds and how it was had: read
-//! whole (always, with `-o`), or from a table of contents, a published index or the local cache.
+//! whole (always, with `-o` or `--push`), or from a table of contents, a published index or the local
+//! cache. `--push` publishes the indexes to the image's registry as an OCI artifact (`strata_lazy::published`)
+//! that later readers anywhere find.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::bail;
 use serde::Serialize;
-use strata_image::{ImageSource, resolve};
+use strata_image::{ImageSource, ResolvedImage, resolve};
 use strata_index::LayerInfo;
 use strata_layer::{
     IndexDir, IndexOptions, IndexOrigin, index_layers, obtain_layers, source_layer_specs,
 };
 use strata_lazy::LazyOptions;
+use strata_oci::{Digest, Manifest, Platform};
+use strata_source::{ReferrersVia, Repository};
 
 use crate::args::image::{open_source, source_options};
 use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
@@ -27,6 +32,14 @@ pub struct Args {
     /// from a table of contents is not one to keep).
     #[arg(long, short = 'o', value_name = "DIR")]
     output: Option<PathBuf>,
+    /// Publish the indexes to the image's registry (a `docker://` image) as an OCI artifact whose
+    /// subject is the image manifest: any later strata, anywhere, then reads its gzip and zstd layers by
+    /// range. Every layer is read whole, verified and indexed first.
+    #[arg(long)]
+    push: bool,
+    /// Every platform of a multi-platform image, not only --platform's (with --push or -o).
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     platform: PlatformArgs,
     #[command(flatten)]
@@ -58,7 +71,20 @@ struct LayerRow {
 struct Report {
     image: String,
     layers: Vec<LayerRow>,
+    /// With --push: one artifact per image manifest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    published: Vec<PublishedRow>,
     seconds: f64,
+}
+
+#[derive(Serialize)]
+struct PublishedRow {
+    /// The image manifest the indexes describe.
+    manifest: String,
+    /// The artifact manifest pushed.
+    artifact: String,
+    /// How readers find it: `referrers` (the registry's API) or `tag` (the `sha256-<hex>` tag).
+    via: &'static str,
 }
 
 /// Runs `strata index`.
@@ -68,13 +94,45 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         &args.image,
         &source_options(&args.registry, store)?,
     )?);
-    let layers = match args.output.as_deref() {
-        Some(dir) => read_whole(source.as_ref(), &args.platform, &IndexDir::create(dir)?)?,
-        None => obtain(&source, &args.platform)?,
+    let options = source_options(&args.registry, store)?;
+    let whole = args.output.is_some() || args.push;
+    if args.all && !whole {
+        bail!("--all is for -o and --push (which read every layer whole)");
+    }
+    let repository = if args.push {
+        if !args.image.starts_with("docker://") {
+            bail!("--push publishes to a registry: the image must be a docker:// one");
+        }
+        Some(Repository::open(&args.image, &options)?)
+    } else {
+        None
     };
+    let mut layers = Vec::new();
+    let mut published = Vec::new();
+    if whole {
+        let dir = args.output.as_deref().map(IndexDir::create).transpose()?;
+        for image in instances(source.as_ref(), &args.platform, args.all)? {
+            let (rows, indexes) = read_whole(source.as_ref(), &image, dir.as_ref())?;
+            layers.extend(rows);
+            if let Some(repo) = &repository {
+                let pushed = strata_lazy::published::publish(repo, &image.instance, &indexes)?;
+                published.push(PublishedRow {
+                    manifest: image.instance.digest.to_string(),
+                    artifact: pushed.manifest.digest.to_string(),
+                    via: match pushed.via {
+                        ReferrersVia::Api => "referrers",
+                        ReferrersVia::TagSchema => "tag",
+                    },
+                });
+            }
+        }
+    } else {
+        layers = obtain(&source, &args.platform)?;
+    }
     let report = Report {
         image: args.image,
         layers,
+        published,
         seconds: started.elapsed().as_secs_f64(),
     };
     if args.json {
@@ -98,6 +156,12 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             rate
         ));
     }
+    for p in &report.published {
+        out.push_str(&format!(
+            "published {} for {} (found by {})\n",
+            p.artifact, p.manifest, p.via
+        ));
+    }
     out.push_str(&format!(
         "{} layers in {:.3} s\n",
         report.layers.len(),
@@ -106,17 +170,44 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     print_raw(out.as_bytes())
 }
 
-/// Every layer read whole, verified and indexed, each index kept in `dir`.
-fn read_whole(
+/// The image manifests to index: the one `platform` chooses, or with `all` every one a multi-platform
+/// image lists (entries without a platform, such as attestations, left out).
+fn instances(
     source: &dyn ImageSource,
     platform: &PlatformArgs,
-    dir: &IndexDir,
-) -> anyhow::Result<Vec<LayerRow>> {
-    let image = resolve(source, &platform.platform())?;
-    let specs = source_layer_specs(source, &image)?;
+    all: bool,
+) -> anyhow::Result<Vec<ResolvedImage>> {
+    let top = source.top_manifest()?;
+    let manifest = Manifest::parse(&top.bytes, top.media_type.as_deref(), source.name())?;
+    match manifest {
+        Manifest::Index { index, .. } if all => index
+            .manifests()
+            .iter()
+            .filter_map(Platform::of_descriptor)
+            .filter(|p| p.os != "unknown")
+            .map(|p| Ok(resolve(source, &p)?))
+            .collect(),
+        _ => Ok(vec![resolve(source, &platform.platform())?]),
+    }
+}
+
+/// Every layer of `image` read whole, verified and indexed, each index kept in `dir` if given; the rows,
+/// and each layer's index file bytes by blob digest.
+#[allow(clippy::type_complexity)]
+fn read_whole(
+    source: &dyn ImageSource,
+    image: &ResolvedImage,
+    dir: Option<&IndexDir>,
+) -> anyhow::Result<(Vec<LayerRow>, Vec<(Digest, Vec<u8>)>)> {
+    let specs = source_layer_specs(source, image)?;
     let mut layers = Vec::new();
+    let mut indexes = Vec::new();
     for layer in index_layers(source, &specs)? {
-        let index = dir.save(&layer.spec.digest, &layer.index)?;
+        let index = match dir {
+            Some(dir) => Some(dir.save(&layer.spec.digest, &layer.index)?),
+            None => None,
+        };
+        indexes.push((layer.spec.digest.clone(), layer.index.try_to_bytes()?));
         layers.push(LayerRow {
             digest: layer.spec.digest.to_string(),
             read: IndexOrigin::Read.kind(),
@@ -128,10 +219,10 @@ fn read_whole(
             tar_size: layer.summary.tar_size,
             entries: layer.summary.entries,
             seconds: layer.elapsed.as_secs_f64(),
-            index: Some(index),
+            index,
         });
     }
-    Ok(layers)
+    Ok((layers, indexes))
 }
 
 /// Every layer's index had the cheapest way there is (see [`strata_lazy::finders`]), as every reading
