@@ -17,9 +17,9 @@ use strata_image::{ImageSource, ResolvedImage};
 use strata_index::{IndexWriter, LayerIndex};
 use strata_oci::Digest;
 
-use crate::contents::Contents;
 #[cfg(doc)]
 use crate::contents::BlobContents;
+use crate::contents::Contents;
 use crate::dir::LayerDir;
 use crate::error::{Error, Result};
 use crate::image::{index_layers, source_layer_specs};
