@@ -13,14 +13,121 @@
 //! [`LAG`] bytes before the end of the chunks it was given. It never holds more than a few chunks.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use sha2::{Digest as _, Sha256};
+use strata_image::ImageSource;
 use strata_index::SpanDigest;
 use strata_index::format::MAX_SPAN_BYTES;
+use strata_oci::Digest;
 
 use crate::decode::MAX_HELD_BITS;
+
+/// A span that could not be checked: carried through the decoders' `io::Error`s, and turned into
+/// [`crate::Error::Span`] by the reader, which knows the layer.
+#[derive(Debug)]
+pub(crate) struct SpanFailure {
+    /// The span's position in the index's span table.
+    pub(crate) span: usize,
+    /// Its byte range in the blob.
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// What is wrong.
+    pub(crate) reason: String,
+}
+
+impl fmt::Display for SpanFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "span {} (bytes {}..{}): {}",
+            self.span, self.start, self.end, self.reason
+        )
+    }
+}
+
+impl std::error::Error for SpanFailure {}
+
+/// The span holding blob byte `at` (the last one starting at or before it), with its position; `None` past
+/// the blob's end.
+pub(crate) fn find_span(spans: &[SpanDigest], at: u64) -> Option<(usize, SpanDigest)> {
+    let j = spans.partition_point(|s| s.start <= at).checked_sub(1)?;
+    let span = *spans.get(j)?;
+    (at < span.end).then_some((j, span))
+}
+
+/// Reads span `j` of `spans` whole from blob `digest` of `source` into `buf` and checks its sha256: on
+/// success `buf` holds exactly its bytes; a short read or a mismatch is a [`SpanFailure`] (and `buf` is left
+/// empty), a source's error is passed on as it is.
+pub(crate) fn fetch_span(
+    source: &dyn ImageSource,
+    digest: &Digest,
+    spans: &[SpanDigest],
+    j: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    buf.clear();
+    let Some(span) = spans.get(j).copied() else {
+        return Ok(());
+    };
+    let failure = |reason: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            SpanFailure {
+                span: j,
+                start: span.start,
+                end: span.end,
+                reason,
+            },
+        )
+    };
+    // At most MAX_SPAN_BYTES + 1: checked when the index was opened.
+    let len = usize::try_from(span.len())
+        .ok()
+        .filter(|&n| n as u64 <= MAX_SPAN_BYTES + 1)
+        .ok_or_else(|| failure("the span is longer than a span may be".into()))?;
+    buf.resize(len, 0);
+    let mut filled = 0;
+    while filled < len {
+        let n = source
+            .read_blob_at(digest, span.start + filled as u64, &mut buf[filled..])
+            .map_err(io::Error::other);
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                buf.clear();
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        filled += n.min(len - filled);
+    }
+    if filled < len {
+        buf.clear();
+        return Err(failure(format!(
+            "the source served {filled} of its {len} bytes: the blob is shorter than its index says"
+        )));
+    }
+    let got: [u8; 32] = Sha256::digest(&buf[..]).into();
+    if got != span.sha256 {
+        buf.clear();
+        return Err(failure(format!(
+            "its bytes have sha256 {} but the index says {}: the source serves other bytes than the \
+             layer that was indexed",
+            hex(&got),
+            hex(&span.sha256)
+        )));
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Bytes the hasher stays behind the end of the chunks it was given: a checkpoint recorded later lies at
 /// most [`MAX_HELD_BITS`] before the input consumed when it is recorded.
