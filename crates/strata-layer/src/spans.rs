@@ -1,6 +1,6 @@
 //! Span digests: the sha256 of each checkpoint span's compressed bytes, computed during the one pass that
 //! reads a layer ([`SpanHasher`], on its own thread), and checked on every range read of the blob later
-//! ([`VerifiedSpans`]).
+//! ([`fetch_span`], used by [`crate::random::LayerReader`]).
 //!
 //! Where spans lie is the index format's rule ([`SpanDigest`], docs/FORMAT.md): the blob is cut at every
 //! checkpoint — a checkpoint at bit `b` ends the span before it at byte `⌈b/8⌉` and starts the next at
