@@ -9,6 +9,10 @@
 //!   and zstd:chunked (both the footer and annotations of containers/storage ≤ 1.43, as Debian's skopeo
 //!   writes them, and the current ones); every chunk checked against its `chunkDigest`, the table against
 //!   the digest in the (verified) manifest's annotations.
+//! - [`cache`] — [`IndexCache`], the local index cache: the index of a registry layer read whole once (with
+//!   its span digests), kept under `$XDG_CACHE_HOME/strata` by blob digest, so that later commands read
+//!   the layer through its checkpoints, each span checked; file locks and atomic renames for concurrent
+//!   processes, a size limit with least-recently-used eviction, unsound entries removed and never trusted.
 //!
 //! **Invariants:** nothing from a table of contents is trusted before its digest was checked against the
 //! manifest; no byte is served before the range holding it was checked; a hostile table is an error naming
@@ -17,6 +21,8 @@
 //! **Must not depend on:** a transport (it reads through [`strata_image::ImageSource`]), the store, FUSE,
 //! the CLI. It never prints.
 
+pub mod cache;
 mod error;
 
+pub use cache::{CacheEntry, DEFAULT_MAX_BYTES, IndexCache};
 pub use error::{Error, Result};
