@@ -232,7 +232,7 @@ fn serve(
     let options = FsOptions {
         indexes: IndexOptions {
             index_dir: args.index_dir.as_deref().map(IndexDir::open).transpose()?,
-            ..IndexOptions::default()
+            finders: crate::args::image::finders(image, &args.registry)?,
         },
         ..FsOptions::default()
     };
