@@ -178,6 +178,14 @@ pub fn run_unchecked(cmd: &mut Command) -> Output {
 /// # Panics
 /// When the command cannot be started or does not finish in time (it is killed first).
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
+    // The local index cache of registry layers goes to a directory of this test process, not the user's
+    // (unless the test chose one).
+    if !cmd.get_envs().any(|(k, _)| k == "XDG_CACHE_HOME") {
+        cmd.env(
+            "XDG_CACHE_HOME",
+            std::env::temp_dir().join(format!("strata-tests-cache-{}", std::process::id())),
+        );
+    }
     let what = describe(cmd);
     let mut child = cmd
         .stdin(Stdio::null())

@@ -58,6 +58,24 @@ pub enum Error {
         /// The file's path in the layer, lossily decoded.
         path: String,
     },
+    /// A span of the compressed blob, read by range, does not match the span digest its index gives, or
+    /// the source served it short (a truncated blob, a registry serving other bytes): none of its bytes were
+    /// used.
+    #[error("layer {layer}: {}span {span} (bytes {start}..{end} of the blob): {reason}", path.as_ref().map(|p| format!("{p}: ")).unwrap_or_default())]
+    Span {
+        /// The layer's blob digest.
+        layer: String,
+        /// The span's position in the index's span table.
+        span: usize,
+        /// The span's first byte in the blob.
+        start: u64,
+        /// The byte after its last.
+        end: u64,
+        /// The file being read, in-layer path lossily decoded, when known.
+        path: Option<String>,
+        /// What is wrong.
+        reason: String,
+    },
     /// A [`LayerFinder`](crate::LayerFinder) or the [`Contents`](crate::Contents) it gave failed: a
     /// hostile table of contents or index, a chunk that does not match its digest. The error names the
     /// layer (and file).
@@ -72,6 +90,30 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl Error {
+    /// The same error, naming the file `path` was being read when it does not name one yet.
+    pub(crate) fn in_file(self, path: &str) -> Error {
+        match self {
+            Error::Span {
+                layer,
+                span,
+                start,
+                end,
+                path: None,
+                reason,
+            } => Error::Span {
+                layer,
+                span,
+                start,
+                end,
+                path: Some(path.to_owned()),
+                reason,
+            },
+            e => e,
+        }
+    }
 }
 
 /// Result with this crate's [`Error`](enum@Error).

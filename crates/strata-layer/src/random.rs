@@ -7,21 +7,30 @@
 //! and skips to the offset. A few decoders stay open with the last [`HISTORY`] bytes they produced, so that
 //! sequential reads continue where the last one stopped and nearby re-reads are served from memory.
 //!
-//! Range reads are not verified (a range of a blob cannot be hashed): the blob is trusted as far as the index
-//! that was built from it, by a verified pass. Corrupt data or checkpoints give errors or wrong bytes, never
-//! a panic, and a read never decompresses more than the blob holds.
+//! When the index has span digests (format 1.2, [`SpanDigest`]), every compressed byte is checked before it
+//! is decompressed: the input fetches the whole span holding the next byte it needs (at most
+//! [`MAX_SPAN_BYTES`](strata_index::format::MAX_SPAN_BYTES) + 1 bytes, the bound on what each open decoder
+//! holds), checks its sha256 against the index, and only then hands its bytes over; a span that does not
+//! match, or that the source serves short, is [`Error::Span`] naming the layer, the span and its range, and
+//! no byte of it is served. Uncompressed layers are read through the same spans.
+//!
+//! Without span digests (indexes written before 1.2, or from a store's tar-split), range reads are not
+//! verified (a range of a blob cannot be hashed): the blob is trusted as far as the index that was built from
+//! it, by a verified pass. Corrupt data or checkpoints give errors or wrong bytes, never a panic, and a read
+//! never decompresses more than the blob holds.
 
 use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use strata_image::ImageSource;
-use strata_index::{Checkpoint, EntryKind, EntryRef, LayerIndex, LayerInfo};
+use strata_index::{Checkpoint, EntryKind, EntryRef, LayerIndex, LayerInfo, SpanDigest};
 use strata_oci::Digest;
 use strata_oci::media::Compression;
 
 use crate::decode::Decoder;
 use crate::error::{Error, Result};
+use crate::spans::{SpanFailure, fetch_span, find_span};
 
 /// Compressed bytes fetched from the source at a time.
 pub const READ_AHEAD: usize = 256 << 10;
@@ -31,6 +40,9 @@ pub const HISTORY: usize = 512 << 10;
 const MAX_CURSORS: usize = 2;
 /// Smallest amount decompressed at a time.
 const MIN_STEP: usize = 64 << 10;
+
+/// A span kept after it was read and checked: its position in the span table, and its bytes.
+type KeptSpan = Option<(usize, Arc<Vec<u8>>)>;
 
 /// The image source a [`LayerReader`] reads blob ranges from: borrowed or shared.
 #[derive(Clone)]
@@ -72,6 +84,11 @@ pub struct LayerReader<'s> {
     /// Sorted by uncompressed offset.
     checkpoints: Vec<Checkpoint>,
     tar_size: Option<u64>,
+    /// The index's span digests: every compressed byte is checked against them before use. `None`: range
+    /// reads are not checked.
+    spans: Option<Arc<[SpanDigest]>>,
+    /// An uncompressed layer's last span read.
+    plain: Mutex<KeptSpan>,
     /// Decompressed bytes each open decoder keeps behind its position.
     history: usize,
     cursors: Mutex<Cursors>,
@@ -85,6 +102,7 @@ impl fmt::Debug for LayerReader<'_> {
             .field("compression", &self.compression)
             .field("checkpoints", &self.checkpoints.len())
             .field("tar_size", &self.tar_size)
+            .field("spans", &self.spans.as_ref().map(|s| s.len()))
             .finish_non_exhaustive()
     }
 }
@@ -105,13 +123,16 @@ impl<'s> LayerReader<'s> {
             compression,
             checkpoints,
             tar_size: None,
+            spans: None,
+            plain: Mutex::new(None),
             history: HISTORY,
             cursors: Mutex::new(Cursors::default()),
         }
     }
 
-    /// A reader of the layer `index` describes: its blob digest, compression, tar size and checkpoints.
-    /// Fails if the index names no valid digest or an unknown compression.
+    /// A reader of the layer `index` describes: its blob digest, compression, tar size and checkpoints, and
+    /// its span digests when it has them (every range read is then checked against them). Fails if the
+    /// index names no valid digest or an unknown compression.
     pub fn from_index(
         source: impl Into<SourceHandle<'s>>,
         index: &LayerIndex,
@@ -133,7 +154,23 @@ impl<'s> LayerReader<'s> {
             }
         };
         let checkpoints = index.checkpoints().map(|c| c.to_checkpoint()).collect();
-        Ok(LayerReader::new(source, digest, compression, checkpoints).with_tar_size(info.tar_size))
+        let spans: Option<Arc<[SpanDigest]>> =
+            index.has_span_digests().then(|| index.spans().collect());
+        Ok(LayerReader::new(source, digest, compression, checkpoints)
+            .with_tar_size(info.tar_size)
+            .with_spans(spans))
+    }
+
+    /// Checks every compressed byte against `spans` (the index's span digests, which cover the blob)
+    /// before using it; `None` reads ranges unchecked.
+    pub fn with_spans(mut self, spans: Option<Arc<[SpanDigest]>>) -> LayerReader<'s> {
+        self.spans = spans;
+        self
+    }
+
+    /// The span digests reads are checked against, if any.
+    pub fn spans(&self) -> Option<&Arc<[SpanDigest]>> {
+        self.spans.as_ref()
     }
 
     /// Sets the size of the tar stream: reads stop there.
@@ -180,7 +217,8 @@ impl<'s> LayerReader<'s> {
             return self.read_plain(offset, buf);
         }
         let mut cursor = self.take_cursor(offset)?;
-        let read = cursor.read(&self.fetcher(), offset, buf, self.history);
+        let stop = self.tar_size.unwrap_or(u64::MAX);
+        let read = cursor.read(&self.fetcher(), offset, buf, self.history, stop);
         match read {
             Ok(n) => {
                 self.put_back(cursor);
@@ -216,7 +254,9 @@ impl<'s> LayerReader<'s> {
         out.try_reserve_exact(len)
             .map_err(|_| self.format_error(format!("{}: cannot allocate {size} bytes", path())))?;
         out.resize(len, 0);
-        let n = self.read_at(offset, &mut out)?;
+        let n = self
+            .read_at(offset, &mut out)
+            .map_err(|e| e.in_file(&path()))?;
         if n < len {
             return Err(self.format_error(format!(
                 "{}: the tar stream ends {} bytes into its {size} bytes",
@@ -243,10 +283,16 @@ impl<'s> LayerReader<'s> {
         Fetcher {
             source: self.source.get(),
             digest: &self.digest,
+            spans: self.spans.as_deref(),
         }
     }
 
     fn read_plain(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        if let Some(spans) = &self.spans {
+            return self
+                .read_plain_checked(spans, offset, buf)
+                .map_err(|e| self.error(offset, e));
+        }
         let source = self.source.get();
         let mut done = 0;
         while done < buf.len() {
@@ -256,6 +302,47 @@ impl<'s> LayerReader<'s> {
                 break;
             }
             done += n.min(buf.len() - done);
+        }
+        Ok(done)
+    }
+
+    /// [`LayerReader::read_plain`] through the span digests: each span read whole and checked first (the
+    /// last one kept for the next read).
+    fn read_plain_checked(
+        &self,
+        spans: &[SpanDigest],
+        offset: u64,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset.saturating_add(done as u64);
+            let Some((j, span)) = find_span(spans, at) else {
+                break;
+            };
+            let kept = lock_plain(&self.plain)
+                .as_ref()
+                .filter(|(k, _)| *k == j)
+                .map(|(_, bytes)| Arc::clone(bytes));
+            let bytes = match kept {
+                Some(bytes) => bytes,
+                None => {
+                    let mut bytes = Vec::new();
+                    fetch_span(self.source.get(), &self.digest, spans, j, &mut bytes)?;
+                    let bytes = Arc::new(bytes);
+                    *lock_plain(&self.plain) = Some((j, Arc::clone(&bytes)));
+                    bytes
+                }
+            };
+            // Within the span: fits in usize.
+            let from = usize::try_from(at - span.start).unwrap_or(usize::MAX);
+            let available = bytes.get(from..).unwrap_or_default();
+            if available.is_empty() {
+                break;
+            }
+            let n = available.len().min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&available[..n]);
+            done += n;
         }
         Ok(done)
     }
@@ -328,8 +415,22 @@ impl<'s> LayerReader<'s> {
         }
     }
 
-    /// Maps a decoding error; source errors keep their type.
+    /// Maps a decoding error; source errors and span failures keep their type.
     fn error(&self, offset: u64, e: io::Error) -> Error {
+        if e.get_ref().is_some_and(|inner| inner.is::<SpanFailure>()) {
+            let message = e.to_string();
+            return match e.into_inner().map(|inner| inner.downcast::<SpanFailure>()) {
+                Some(Ok(span)) => Error::Span {
+                    layer: self.digest.to_string(),
+                    span: span.span,
+                    start: span.start,
+                    end: span.end,
+                    path: None,
+                    reason: span.reason,
+                },
+                _ => self.format_error(message),
+            };
+        }
         let message = format!("cannot decompress the tar stream at offset {offset}: {e}");
         if e.get_ref()
             .is_some_and(|inner| inner.is::<strata_image::Error>())
@@ -368,14 +469,16 @@ impl Cursor {
         self.start.saturating_add(self.buf.len() as u64)
     }
 
-    /// Copies the stream's bytes from `offset` into `out`, decoding as far as needed, and keeps the last
-    /// `history` bytes (or more, up to [`HISTORY`], after small reads) it decoded.
+    /// Copies the stream's bytes from `offset` into `out`, decoding as far as needed (never past `stop`, the
+    /// end of what the reader serves), and keeps the last `history` bytes (or more, up to [`HISTORY`],
+    /// after small reads) it decoded.
     fn read(
         &mut self,
         fetcher: &Fetcher<'_>,
         offset: u64,
         out: &mut [u8],
         history: usize,
+        stop: u64,
     ) -> io::Result<usize> {
         let want_end = offset.saturating_add(out.len() as u64);
         let mut done = 0;
@@ -408,7 +511,10 @@ impl Cursor {
             // Decode what is still wanted (at least MIN_STEP, at most HISTORY at a time), keeping the last
             // `history` bytes before it.
             let wanted = usize::try_from(want_end.saturating_sub(self.end())).unwrap_or(usize::MAX);
-            let step = wanted.clamp(MIN_STEP, HISTORY);
+            // Not past `stop`: a span's reader then never needs the next span's bytes.
+            let before_stop =
+                usize::try_from(stop.saturating_sub(self.end())).unwrap_or(usize::MAX);
+            let step = wanted.clamp(MIN_STEP, HISTORY).min(before_stop.max(1));
             if self.buf.len() + step > 2 * HISTORY {
                 let keep = self.buf.len().min(history);
                 let drop = self.buf.len() - keep;
@@ -436,10 +542,11 @@ impl Cursor {
     }
 }
 
-/// Fetches blob ranges.
+/// Fetches blob ranges: whole checked spans when there are span digests.
 struct Fetcher<'a> {
     source: &'a dyn ImageSource,
     digest: &'a Digest,
+    spans: Option<&'a [SpanDigest]>,
 }
 
 /// A buffered window on the blob, filled by range reads.
@@ -486,7 +593,27 @@ impl Read for FetchingInput<'_> {
 impl BufRead for FetchingInput<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         let input = &mut *self.input;
-        if input.pos >= input.buf.len() {
+        if input.pos >= input.buf.len()
+            && let Some(spans) = self.fetcher.spans
+        {
+            // The whole span holding the next byte, checked before any of it is used.
+            let Some((j, span)) = find_span(spans, input.next) else {
+                // Past the blob's end.
+                input.buf.clear();
+                input.pos = 0;
+                return Ok(&[]);
+            };
+            fetch_span(
+                self.fetcher.source,
+                self.fetcher.digest,
+                spans,
+                j,
+                &mut input.buf,
+            )?;
+            // Within the span: fits in usize.
+            input.pos = usize::try_from(input.next - span.start).unwrap_or(usize::MAX);
+            input.next = span.end;
+        } else if input.pos >= input.buf.len() {
             input.buf.resize(READ_AHEAD, 0);
             let n = self
                 .fetcher
@@ -498,7 +625,7 @@ impl BufRead for FetchingInput<'_> {
             input.pos = 0;
             input.next = input.next.saturating_add(n as u64);
         }
-        Ok(&input.buf[input.pos..])
+        Ok(input.buf.get(input.pos..).unwrap_or_default())
     }
 
     fn consume(&mut self, n: usize) {
@@ -534,6 +661,11 @@ impl Read for RangeReader<'_, '_> {
         self.pos += got as u64;
         Ok(got)
     }
+}
+
+/// The lock of an uncompressed layer's kept span (a panic while holding it leaves it consistent).
+fn lock_plain(m: &Mutex<KeptSpan>) -> MutexGuard<'_, KeptSpan> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -48,6 +48,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The local index cache's directory or one of its files could not be used.
+    #[error("index cache {}: {source}", path.display())]
+    Cache {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading from the image source failed.
     #[error(transparent)]
     Source(#[from] strata_image::Error),

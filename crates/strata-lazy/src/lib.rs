@@ -9,6 +9,10 @@
 //!   and zstd:chunked (both the footer and annotations of containers/storage ≤ 1.43, as Debian's skopeo
 //!   writes them, and the current ones); every chunk checked against its `chunkDigest`, the table against
 //!   the digest in the (verified) manifest's annotations.
+//! - [`cache`] — [`IndexCache`], the local index cache: the index of a registry layer read whole once (with
+//!   its span digests), kept under `$XDG_CACHE_HOME/strata` by blob digest, so that later commands read
+//!   the layer through its checkpoints, each span checked; file locks and atomic renames for concurrent
+//!   processes, a size limit with least-recently-used eviction, unsound entries removed and never trusted.
 //!
 //! - `published` — strata's own layer indexes published to the image's repository as an OCI artifact
 //!   whose `subject` is the image manifest ([`published::publish`]), found through the referrers API or
@@ -23,11 +27,13 @@
 //! and only published indexes use a registry, through `strata_source::Repository` (no HTTP type). Nor on
 //! the store, FUSE, the CLI. It never prints.
 
+pub mod cache;
 mod chunks;
 mod error;
 pub mod published;
 pub mod toc;
 
+pub use cache::{CacheEntry, DEFAULT_MAX_BYTES, IndexCache};
 pub use error::{Error, Result};
 pub use toc::{TocFinder, TocFormat};
 

@@ -74,6 +74,8 @@ enum Command {
     Umount(commands::umount::Args),
     /// List the live mounts: FUSE (`strata mount --fuse`) and the store's overlay image mounts.
     Mounts(commands::mounts::Args),
+    /// Show or prune the local index cache (indexes of registry layers read whole, for later range reads).
+    Cache(commands::cache::Args),
     /// Print shell completions for strata (bash, zsh, fish, elvish, powershell).
     Completions(commands::docs::CompletionsArgs),
     /// Write strata's man pages (strata.1 and one per verb) into a directory.
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::Mount(args) => commands::mount::run(args, store),
         Command::Umount(args) => commands::umount::run(args, store),
         Command::Mounts(args) => commands::mounts::run(args, store),
+        Command::Cache(args) => commands::cache::run(args),
         Command::Completions(args) => commands::docs::completions(args),
         Command::Man(args) => commands::docs::man(args),
     };

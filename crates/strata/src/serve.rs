@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use strata_fuse::{FsOptions, ImageFs, MountLock, MountOptions, MountRecord, Records};
 use strata_image::ImageSource;
 use strata_layer::{IndexDir, IndexOptions};
-use strata_lazy::LazyOptions;
 
 use crate::args::image::{has_transport, source_options};
 use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
@@ -233,7 +232,7 @@ fn serve(
     let options = FsOptions {
         indexes: IndexOptions {
             index_dir: args.index_dir.as_deref().map(IndexDir::open).transpose()?,
-            finders: strata_lazy::finders(&LazyOptions::default()),
+            finders: crate::args::image::finders(image, &args.registry)?,
         },
         ..FsOptions::default()
     };

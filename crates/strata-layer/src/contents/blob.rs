@@ -38,6 +38,12 @@ use crate::random::LayerReader;
 /// and a reader going through files in order also gets the next few spans queued. Queued spans no reader is heading for any
 /// more (it went elsewhere) are dropped. Uncompressed layers are read directly.
 ///
+/// When a layer's index has span digests, every compressed span is fetched whole and checked against its
+/// digest before a byte of it is decompressed (see [`LayerReader`]): a mismatch or a short read is
+/// [`Error::Span`] naming the layer, the span and the file. Each span's reader then holds that span's
+/// compressed bytes, at most 4 MiB + 1: checking adds that much per span reader alive (at most 12 kept,
+/// plus any a thread still reads through after it was dropped), 1–2 MiB per span for a typical gzip layer.
+///
 /// Layers a store keeps unpacked are read by [`super::DirContents`] instead.
 pub struct BlobContents {
     pub(super) inner: Arc<Inner>,
@@ -356,7 +362,10 @@ impl Inner {
                 layer.reader.compression(),
                 checkpoint.into_iter().collect(),
             )
-            .with_tar_size(layer.tar_size)
+            // The span's reader serves only the span: its decoder never needs the next span's bytes.
+            .with_tar_size(span.end)
+            // Checked span by span when the index has span digests.
+            .with_spans(layer.reader.spans().cloned())
             // Pieces are cached here, and a span's decoder only goes forward: no history to keep.
             .with_history(0),
         );
@@ -447,7 +456,7 @@ impl Contents for BlobContents {
             .read_tar(file.layer, at, range, &mut buf[..want], &self.jobs)
             .map_err(|e| match e {
                 Error::Truncated { layer, .. } => truncated(layer, file.path),
-                e => e,
+                e => e.in_file(&String::from_utf8_lossy(file.path)),
             })?;
         Ok(want)
     }

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_image::ImageSource;
+use strata_layer::{ImageView, IndexOptions, LayerFinder, ViewOptions};
+use strata_lazy::{DEFAULT_MAX_BYTES, IndexCache};
 use strata_scan::ScanImage;
 use strata_source::SourceOptions;
 
@@ -36,9 +38,15 @@ impl ImageArgs {
         source_options(&self.registry, store)
     }
 
-    /// Opens the image for scanning: nothing unpacked (see [`ScanImage::open_with`]).
+    /// Opens the image for scanning: nothing unpacked (see [`ScanImage::open_with`]), layers found by
+    /// [`finders`] first.
     pub fn open_scan(&self, store: &StoreArgs) -> anyhow::Result<ScanImage> {
-        open_scan(&self.image, &self.platform, &self.options(store)?)
+        open_scan(
+            &self.image,
+            &self.platform,
+            &self.registry,
+            &self.options(store)?,
+        )
     }
 }
 
@@ -71,12 +79,42 @@ pub fn open_source(name: &str, options: &SourceOptions) -> anyhow::Result<Box<dy
     })
 }
 
-/// Opens image `name` for scanning, for `platform`, with `options`.
+/// Opens image `name` for scanning, for `platform`, with `options`, its layers looked for by the
+/// [`finders`] for `name` before any is read whole.
 pub fn open_scan(
     name: &str,
     platform: &PlatformArgs,
+    registry: &RegistryArgs,
     options: &SourceOptions,
 ) -> anyhow::Result<ScanImage> {
     let source: Arc<dyn ImageSource> = Arc::from(open_source(name, options)?);
-    Ok(ScanImage::from_source(name, source, &platform.platform())?)
+    let view_options = ViewOptions {
+        indexes: IndexOptions {
+            finders: finders(name, registry)?,
+            ..IndexOptions::default()
+        },
+        ..ViewOptions::default()
+    };
+    let view = ImageView::open_with(source, &platform.platform(), &view_options)?;
+    Ok(ScanImage::from_view(name, view))
+}
+
+/// The ways a reading command finds a layer of image `name` without reading it whole, asked in this order
+/// (`IndexOptions::finders`): for a `docker://` image, the local index cache (`--cache-dir`, else
+/// `$XDG_CACHE_HOME/strata`), which also keeps the index of each layer read whole. Local sources are read in
+/// place and get none. A default cache directory that cannot be made is no cache; a given one is an error.
+pub fn finders(name: &str, registry: &RegistryArgs) -> anyhow::Result<Vec<Arc<dyn LayerFinder>>> {
+    let mut finders = strata_lazy::finders(&strata_lazy::LazyOptions::default());
+    if name.starts_with("docker://") {
+        let cache = match registry.cache_dir() {
+            Some(dir) => Some(IndexCache::open(dir, DEFAULT_MAX_BYTES)?),
+            None => {
+                IndexCache::default_dir().and_then(|d| IndexCache::open(&d, DEFAULT_MAX_BYTES).ok())
+            }
+        };
+        if let Some(cache) = cache {
+            finders.push(Arc::new(cache));
+        }
+    }
+    Ok(finders)
 }

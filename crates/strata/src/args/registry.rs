@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use strata_source::{Credentials, SourceOptions};
 
-/// `--creds`, `--authfile`, `--tls-verify`, `--cert-dir`, `--registries-conf`, `--retry-times`, `--timeout`.
+/// `--creds`, `--authfile`, `--tls-verify`, `--cert-dir`, `--registries-conf`, `--retry-times`, `--timeout`,
+/// and strata's `--cache-dir` (the local index cache of registry layers).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RegistryArgs {
     /// Credentials for the registry, USER:PASSWORD (no auth file is read then).
@@ -39,9 +40,18 @@ pub struct RegistryArgs {
     /// Seconds to wait for a registry to connect or to send more data.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     timeout: f64,
+    /// The local index cache: registry layers read whole keep their index there, and later commands read
+    /// only the ranges they need [default: $XDG_CACHE_HOME/strata, else ~/.cache/strata].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 impl RegistryArgs {
+    /// The index cache directory given (`--cache-dir`), if any.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
+    }
+
     /// The source options these flags describe.
     pub fn options(&self) -> anyhow::Result<SourceOptions> {
         let mut options = SourceOptions::default();

@@ -82,8 +82,8 @@ fn describe(field: Field, a: &FileEntry, b: &FileEntry, style: Style) -> Vec<u8>
 /// Runs `strata diff`: the changes, then exit status 1 when there are any (as diff(1)).
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let options = source_options(&args.registry, store)?;
-    let a = open_scan(&args.image_a, &args.platform, &options)?;
-    let b = open_scan(&args.image_b, &args.platform, &options)?;
+    let a = open_scan(&args.image_a, &args.platform, &args.registry, &options)?;
+    let b = open_scan(&args.image_b, &args.platform, &args.registry, &options)?;
     let changes = diff(&a, &b)?;
     if args.json {
         print_json(&Report {

@@ -12,13 +12,13 @@ use serde::Serialize;
 use strata_image::{ImageSource, ResolvedImage, resolve};
 use strata_index::LayerInfo;
 use strata_layer::{
-    IndexDir, IndexOptions, IndexOrigin, index_layers, obtain_layers, source_layer_specs,
+    IndexDir, IndexOptions, IndexOrigin, LayerFinder, index_layers, obtain_layers,
+    source_layer_specs,
 };
-use strata_lazy::LazyOptions;
 use strata_oci::{Digest, Manifest, Platform};
 use strata_source::{ReferrersVia, Repository};
 
-use crate::args::image::{open_source, source_options};
+use crate::args::image::{finders, open_source, source_options};
 use crate::args::{PlatformArgs, RegistryArgs, StoreArgs};
 use crate::output::{human_bytes, print_json, print_raw};
 
@@ -127,7 +127,11 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             }
         }
     } else {
-        layers = obtain(&source, &args.platform)?;
+        layers = obtain(
+            &source,
+            &args.platform,
+            finders(&args.image, &args.registry)?,
+        )?;
     }
     let report = Report {
         image: args.image,
@@ -225,13 +229,16 @@ fn read_whole(
     Ok((layers, indexes))
 }
 
-/// Every layer's index had the cheapest way there is (see [`strata_lazy::finders`]), as every reading
-/// command has it.
-fn obtain(source: &Arc<dyn ImageSource>, platform: &PlatformArgs) -> anyhow::Result<Vec<LayerRow>> {
+/// Every layer's index had the cheapest way there is (`finders`, as every reading command has them).
+fn obtain(
+    source: &Arc<dyn ImageSource>,
+    platform: &PlatformArgs,
+    finders: Vec<Arc<dyn LayerFinder>>,
+) -> anyhow::Result<Vec<LayerRow>> {
     let started = Instant::now();
     let image = resolve(source.as_ref(), &platform.platform())?;
     let options = IndexOptions {
-        finders: strata_lazy::finders(&LazyOptions::default()),
+        finders,
         ..IndexOptions::default()
     };
     let obtained = obtain_layers(source, &image, &options)?;

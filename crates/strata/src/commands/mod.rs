@@ -1,6 +1,7 @@
 //! One module per subcommand, and nothing else: the argument groups they share are in `crate::args`,
 //! rendering in `crate::output` and `crate::render`, the FUSE serving protocol in `crate::serve`.
 
+pub mod cache;
 pub mod cat;
 pub mod check;
 pub mod diff;

@@ -25,7 +25,7 @@ pub fn run_files(
     registry: &RegistryArgs,
     store: &StoreArgs,
 ) -> anyhow::Result<()> {
-    let scan = open_scan(image, platform, &source_options(registry, store)?)?;
+    let scan = open_scan(image, platform, registry, &source_options(registry, store)?)?;
     let report = scan.layer_report()?;
     if json {
         return print_json(&Report {
