@@ -16,7 +16,11 @@
 //!   **window blob** holding their (≤ [`MAX_WINDOW`] bytes) decompressor windows;
 //! * the **layer info**: blob digest, diff id, media type, compression, blob and tar sizes;
 //! * since version 1.1, the **root record**: the layer's own entry for its root directory (`./` in the tar),
-//!   one entry record or nothing, its strings and xattrs in the tables above.
+//!   one entry record or nothing, its strings and xattrs in the tables above;
+//! * since version 1.2, the **span table**: [`SPAN_SIZE`] bytes per span of the compressed blob — its byte
+//!   range and the sha256 of those bytes — so that a range read of the blob is checked before it is
+//!   decompressed. Spans follow the checkpoints: one per checkpoint span (cut into parts of at most
+//!   [`MAX_SPAN_BYTES`]), covering every byte of the blob; see [`crate::SpanDigest`].
 //!
 //! The checksum is CRC-32 (IEEE 802.3, as zlib's `crc32`) of the whole file with the 4 checksum bytes read as
 //! zeros; it is verified on open. Apart from that pass, opening parses only the header, the layer info and the
@@ -33,18 +37,27 @@ pub const MAGIC: [u8; 8] = *b"STRATAIX";
 /// The major format version this crate writes and reads.
 pub const VERSION_MAJOR: u16 = 1;
 /// The minor format version this crate writes (any minor of [`VERSION_MAJOR`] is read). 1.1 added the
-/// root record.
-pub const VERSION_MINOR: u16 = 1;
+/// root record, 1.2 the span table.
+pub const VERSION_MINOR: u16 = 2;
 /// Size of the version 1.0 header, the smallest a reader accepts; a file's `header_size` may be larger.
 pub const HEADER_SIZE: usize = 160;
-/// Size of the header this crate writes (version 1.1): the 1.0 header and the root record's section.
+/// Size of a version 1.1 header: the 1.0 header and the root record's section.
 pub const HEADER_SIZE_1_1: usize = 176;
+/// Size of the header this crate writes (version 1.2): the 1.1 header and the span table's section.
+pub const HEADER_SIZE_1_2: usize = 192;
 /// Size of a version 1 entry record; a file's `record_size` may be larger.
 pub const RECORD_SIZE: usize = 104;
 /// Size of an xattr record.
 pub const XATTR_SIZE: usize = 24;
 /// Size of a checkpoint record.
 pub const CHECKPOINT_SIZE: usize = 32;
+/// Size of a span record (version 1.2): `u64` start, `u64` end, 32-byte sha256.
+pub const SPAN_SIZE: usize = 48;
+/// Longest run of compressed bytes one span record covers, but for the one byte a checkpoint inside a byte
+/// shares with the next span (so a record is at most `MAX_SPAN_BYTES + 1` bytes long): longer checkpoint
+/// spans (a single-frame zstd layer, a plain layer) are cut into parts of this size. It bounds what a
+/// reader holds to check one span before decompressing it.
+pub const MAX_SPAN_BYTES: u64 = 4 << 20;
 /// Size of the fixed part of the layer info section (its three strings follow).
 pub const LAYER_INFO_SIZE: usize = 40;
 /// Largest decompressor window a checkpoint may carry (32 KiB, deflate's window).
@@ -72,6 +85,16 @@ pub(crate) mod hdr {
     pub const SECTION_COUNT: usize = 6;
     /// Version 1.1: `(u64 offset, u64 length)` of the root record (length 0 when the layer has none).
     pub const ROOT: usize = 160;
+    /// Version 1.2: `(u64 offset, u64 length)` of the span table (length 0 when the index has no span
+    /// digests).
+    pub const SPANS: usize = 176;
+}
+
+/// Span record field offsets.
+pub(crate) mod spn {
+    pub const START: usize = 0;
+    pub const END: usize = 8;
+    pub const SHA256: usize = 16;
 }
 
 /// Entry record field offsets.

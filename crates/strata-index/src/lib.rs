@@ -8,7 +8,8 @@
 //! * [`IndexWriter`] takes a layer's entries in tar order (later duplicates win), its [`Checkpoint`]s and
 //!   [`LayerInfo`], and writes the index file atomically.
 //! * [`LayerIndex`] opens one (mmap) and answers `lookup`, `marker`, `readdir`, `iter` and `checkpoint_for`
-//!   with binary searches over the records in place, handing out [`EntryRef`]s that borrow the file.
+//!   with binary searches over the records in place, handing out [`EntryRef`]s that borrow the file; its
+//!   [`SpanDigest`]s (format 1.2) let a range read of the blob be checked span by span.
 //! * [`MergedView`] stacks layer indexes and applies the OCI whiteout, opaque-directory and type-change rules
 //!   lazily: `lookup`, `readdir`, `lookup_below` (hardlink targets) and `walk`.
 //!
@@ -29,4 +30,4 @@ pub use merged::{MergedEntry, MergedView, Walk};
 pub use reader::{
     CheckpointRef, Checkpoints, Entries, EntryRef, IMPLICIT_DIR_MODE, LayerIndex, ReadDir, Xattrs,
 };
-pub use writer::{Checkpoint, IndexWriter, LayerInfo};
+pub use writer::{Checkpoint, IndexWriter, LayerInfo, SpanDigest};

@@ -12,10 +12,11 @@ use memmap2::Mmap;
 use crate::entry::{Entry, EntryKind, split_parent};
 use crate::error::{Error, Result};
 use crate::format::{
-    CHECKPOINT_SIZE, HEADER_SIZE, HEADER_SIZE_1_1, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE,
-    VERSION_MAJOR, XATTR_SIZE, ckp, compute_checksum, hdr, lay, le_u16, le_u32, le_u64, rec, xat,
+    CHECKPOINT_SIZE, HEADER_SIZE, HEADER_SIZE_1_1, HEADER_SIZE_1_2, LAYER_INFO_SIZE, MAGIC,
+    MAX_SPAN_BYTES, MAX_WINDOW, RECORD_SIZE, SPAN_SIZE, VERSION_MAJOR, XATTR_SIZE, ckp,
+    compute_checksum, hdr, lay, le_u16, le_u32, le_u64, rec, spn, xat,
 };
-use crate::writer::{Checkpoint, LayerInfo};
+use crate::writer::{Checkpoint, LayerInfo, SpanDigest};
 
 /// Mode of a directory the view synthesizes (an implicit parent).
 pub const IMPLICIT_DIR_MODE: u32 = 0o755;
@@ -63,6 +64,8 @@ pub struct LayerIndex {
     layer: LayerInfo,
     /// The root record (version 1.1), empty when the layer has none.
     root: Range<usize>,
+    /// The span table (version 1.2), empty when the index has no span digests.
+    spans: Range<usize>,
 }
 
 impl fmt::Debug for LayerIndex {
@@ -71,6 +74,7 @@ impl fmt::Debug for LayerIndex {
             .field("path", &self.path)
             .field("entries", &self.count)
             .field("checkpoints", &self.checkpoint_count)
+            .field("spans", &self.span_count())
             .field("layer", &self.layer)
             .finish_non_exhaustive()
     }
@@ -206,6 +210,22 @@ impl LayerIndex {
                 root = off as usize..(off + len) as usize;
             }
         }
+        // Version 1.2 headers add the span table; 1.0 and 1.1 files have none.
+        let mut spans = 0..0;
+        if header_size >= HEADER_SIZE_1_2 {
+            let off = le_u64(b, hdr::SPANS);
+            let len = le_u64(b, hdr::SPANS + 8);
+            let fits = off
+                .checked_add(len)
+                .is_some_and(|end| off >= header_size as u64 && end <= file_size);
+            if !fits || !len.is_multiple_of(SPAN_SIZE as u64) {
+                return Err(bad(format!(
+                    "the span table ({off}, {len}) is outside the file or not whole records"
+                )));
+            }
+            // Both fit in usize: they are at most the length of a slice.
+            spans = off as usize..(off + len) as usize;
+        }
         let table = |name: &str, count_at: usize, size: usize, r: &Range<usize>| {
             let count = le_u64(b, count_at);
             match usize::try_from(count)
@@ -264,6 +284,14 @@ impl LayerIndex {
             last = uncompressed;
         }
         let layer = parse_layer(b.get(layer).unwrap_or_default()).map_err(bad)?;
+        check_spans(
+            b.get(spans.clone())
+                .unwrap_or_default()
+                .chunks_exact(SPAN_SIZE)
+                .map(span_of),
+            layer.blob_size,
+        )
+        .map_err(bad)?;
 
         Ok(LayerIndex {
             data,
@@ -278,6 +306,7 @@ impl LayerIndex {
             windows,
             layer,
             root,
+            spans,
         })
     }
 
@@ -388,6 +417,27 @@ impl LayerIndex {
             }
         }
         lo.checked_sub(1).and_then(|i| self.checkpoint_at(i))
+    }
+
+    /// Whether the index has span digests (version 1.2): range reads of its blob can then be checked
+    /// span by span. Indexes written before 1.2, or without them, have none.
+    pub fn has_span_digests(&self) -> bool {
+        !self.spans.is_empty()
+    }
+
+    /// Number of span digests (0 without them).
+    pub fn span_count(&self) -> usize {
+        self.spans.len() / SPAN_SIZE
+    }
+
+    /// The span digests, in blob order (checked at open to cover the blob; see [`SpanDigest`]).
+    pub fn spans(&self) -> impl ExactSizeIterator<Item = SpanDigest> + '_ {
+        self.data
+            .bytes()
+            .get(self.spans.clone())
+            .unwrap_or_default()
+            .chunks_exact(SPAN_SIZE)
+            .map(span_of)
     }
 
     fn checkpoint_at(&self, i: usize) -> Option<CheckpointRef<'_>> {
@@ -628,6 +678,57 @@ impl LayerIndex {
         out.sort_unstable_by(|a, b| a.1.cmp(b.1));
         out.dedup_by(|a, b| a.1 == b.1);
         Ok(())
+    }
+}
+
+/// The span record `r` ([`SPAN_SIZE`] bytes).
+fn span_of(r: &[u8]) -> SpanDigest {
+    let mut sha256 = [0u8; 32];
+    if let Some(h) = r.get(spn::SHA256..spn::SHA256 + 32) {
+        sha256.copy_from_slice(h);
+    }
+    SpanDigest {
+        start: le_u64(r, spn::START),
+        end: le_u64(r, spn::END),
+        sha256,
+    }
+}
+
+/// Checks that `spans` (none, or the span table) cover a blob of `blob_size` bytes as [`SpanDigest`]
+/// says: from byte 0 to `blob_size`, each starting where the one before ends or one byte before, each
+/// non-empty, longer than the one before's start, and at most [`MAX_SPAN_BYTES`] + 1 bytes long.
+pub(crate) fn check_spans(
+    spans: impl Iterator<Item = SpanDigest>,
+    blob_size: u64,
+) -> std::result::Result<(), String> {
+    let mut prev: Option<SpanDigest> = None;
+    for (i, s) in spans.enumerate() {
+        if s.start >= s.end || s.end - s.start > MAX_SPAN_BYTES + 1 || s.end > blob_size {
+            return Err(format!(
+                "span {i} ({}..{}) is empty, too long or past the blob's {blob_size} bytes",
+                s.start, s.end
+            ));
+        }
+        let follows = match prev {
+            None => s.start == 0,
+            Some(p) => {
+                s.start > p.start && (s.start == p.end || s.start.checked_add(1) == Some(p.end))
+            }
+        };
+        if !follows {
+            return Err(format!(
+                "span {i} ({}..{}) does not follow the span before it",
+                s.start, s.end
+            ));
+        }
+        prev = Some(s);
+    }
+    match prev {
+        Some(p) if p.end != blob_size => Err(format!(
+            "the spans end at byte {} but the blob has {blob_size}",
+            p.end
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use crate::entry::{Entry, EntryKind, normalise_path, split_parent};
 use crate::error::{Error, Result};
 use crate::format::{
-    CHECKPOINT_SIZE, HEADER_SIZE_1_1, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE,
-    SECTION_ALIGN, VERSION_MAJOR, VERSION_MINOR, XATTR_SIZE, ckp, hdr, lay, put_u16, put_u32,
-    put_u64, rec, seal, xat,
+    CHECKPOINT_SIZE, HEADER_SIZE_1_2, LAYER_INFO_SIZE, MAGIC, MAX_WINDOW, RECORD_SIZE,
+    SECTION_ALIGN, SPAN_SIZE, VERSION_MAJOR, VERSION_MINOR, XATTR_SIZE, ckp, hdr, lay, put_u16,
+    put_u32, put_u64, rec, seal, spn, xat,
 };
 
 /// A random-access point into a layer's compressed blob: decompression can restart here.
@@ -24,6 +24,37 @@ pub struct Checkpoint {
     /// The decompressor window (the up to 32 KiB of uncompressed data before this point); empty at zstd
     /// frame starts and for uncompressed layers.
     pub window: Vec<u8>,
+}
+
+/// A span of the compressed blob and the sha256 of its bytes (version 1.2): what a reader fetching the
+/// span by range checks before decompressing a byte of it.
+///
+/// An index's spans cover the blob: the first starts at byte 0, the last ends at the blob's size, and each
+/// starts where the one before ends, or one byte before when a checkpoint lies inside that byte (the byte
+/// is then in both: the span before needs its low bits, the span after primes its inflater with its high
+/// bits). Each is at most [`MAX_SPAN_BYTES`](crate::format::MAX_SPAN_BYTES) + 1 bytes long. The writer
+/// cuts the blob at every checkpoint (bytes `⌊b/8⌋` to `⌈b'/8⌉` for checkpoints at bits `b` and `b'`) and
+/// cuts longer runs every `MAX_SPAN_BYTES`; docs/FORMAT.md has the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpanDigest {
+    /// First byte of the span in the compressed blob.
+    pub start: u64,
+    /// The byte after the span's last.
+    pub end: u64,
+    /// sha256 of the blob's bytes `start..end`.
+    pub sha256: [u8; 32],
+}
+
+impl SpanDigest {
+    /// The span's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the span is empty (never, in a valid index).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// What the index says about the layer blob it describes.
@@ -64,6 +95,7 @@ pub struct IndexWriter {
     entries: Vec<Entry>,
     root: Option<Entry>,
     checkpoints: Vec<Checkpoint>,
+    spans: Vec<SpanDigest>,
     layer: LayerInfo,
     /// The first entry refused by [`IndexWriter::push`]: its path, and why.
     rejected: Option<(String, &'static str)>,
@@ -152,6 +184,13 @@ impl IndexWriter {
         self.checkpoints.push(checkpoint);
     }
 
+    /// Sets the span digests (version 1.2), in blob order; none (the default) writes an index without
+    /// them, whose range reads are not checked. They must cover the blob as [`SpanDigest`] says, or the
+    /// index will not open.
+    pub fn set_spans(&mut self, spans: Vec<SpanDigest>) {
+        self.spans = spans;
+    }
+
     /// Sets the layer info (empty strings and zeros if never set).
     pub fn set_layer(&mut self, layer: LayerInfo) {
         self.layer = layer;
@@ -179,11 +218,18 @@ impl IndexWriter {
     }
 
     /// The index file, or the error of the first entry [`IndexWriter::push`] refused.
+    /// Also fails if the span digests do not cover the blob (see [`SpanDigest`]).
     pub fn try_to_bytes(&self) -> Result<Vec<u8>> {
         if let Some((path, reason)) = &self.rejected {
             return Err(Error::Unrepresentable {
                 path: path.clone(),
                 reason,
+            });
+        }
+        if crate::reader::check_spans(self.spans.iter().copied(), self.layer.blob_size).is_err() {
+            return Err(Error::Unrepresentable {
+                path: self.layer.blob_digest.clone(),
+                reason: "its span digests do not cover the blob",
             });
         }
         Ok(self.to_bytes())
@@ -258,8 +304,16 @@ impl IndexWriter {
         layer.extend_from_slice(l.diff_id.as_bytes());
         layer.extend_from_slice(l.media_type.as_bytes());
 
+        // Span digests (version 1.2).
+        let mut span_table = vec![0u8; self.spans.len() * SPAN_SIZE];
+        for (r, span) in span_table.chunks_exact_mut(SPAN_SIZE).zip(&self.spans) {
+            put_u64(r, spn::START, span.start);
+            put_u64(r, spn::END, span.end);
+            r[spn::SHA256..spn::SHA256 + 32].copy_from_slice(&span.sha256);
+        }
+
         // Assemble: header, then each section 8-aligned.
-        let sections: [&[u8]; hdr::SECTION_COUNT + 1] = [
+        let sections: [&[u8]; hdr::SECTION_COUNT + 2] = [
             &records,
             &strings,
             &xattrs,
@@ -267,15 +321,16 @@ impl IndexWriter {
             &windows,
             &layer,
             &root,
+            &span_table,
         ];
-        let total: usize = HEADER_SIZE_1_1
+        let total: usize = HEADER_SIZE_1_2
             + sections
                 .iter()
                 .map(|s| s.len().next_multiple_of(SECTION_ALIGN))
                 .sum::<usize>();
-        let mut out = vec![0u8; HEADER_SIZE_1_1];
-        out.reserve_exact(total - HEADER_SIZE_1_1);
-        let mut placed = [(0u64, 0u64); hdr::SECTION_COUNT + 1];
+        let mut out = vec![0u8; HEADER_SIZE_1_2];
+        out.reserve_exact(total - HEADER_SIZE_1_2);
+        let mut placed = [(0u64, 0u64); hdr::SECTION_COUNT + 2];
         for (slot, s) in placed.iter_mut().zip(sections) {
             *slot = (out.len() as u64, s.len() as u64);
             out.extend_from_slice(s);
@@ -285,19 +340,21 @@ impl IndexWriter {
         put_u16(&mut out, hdr::MAJOR, VERSION_MAJOR);
         put_u16(&mut out, hdr::MINOR, VERSION_MINOR);
         put_u32(&mut out, hdr::FLAGS, 0);
-        put_u32(&mut out, hdr::HEADER_SIZE, HEADER_SIZE_1_1 as u32);
+        put_u32(&mut out, hdr::HEADER_SIZE, HEADER_SIZE_1_2 as u32);
         put_u32(&mut out, hdr::RECORD_SIZE, RECORD_SIZE as u32);
         put_u64(&mut out, hdr::ENTRY_COUNT, entries.len() as u64);
         put_u64(&mut out, hdr::XATTR_COUNT, xattr_count);
         put_u64(&mut out, hdr::CHECKPOINT_COUNT, checkpoints.len() as u64);
         let file_size = out.len() as u64;
         put_u64(&mut out, hdr::FILE_SIZE, file_size);
-        // The six sections of version 1.0 in their table, the root record's (1.1) after it.
+        // The six sections of version 1.0 in their table, the root record's (1.1) and the span table's
+        // (1.2) after it.
         for (i, (off, len)) in placed.iter().enumerate() {
             put_u64(&mut out, hdr::SECTIONS + 16 * i, *off);
             put_u64(&mut out, hdr::SECTIONS + 16 * i + 8, *len);
         }
         debug_assert_eq!(hdr::SECTIONS + 16 * hdr::SECTION_COUNT, hdr::ROOT);
+        debug_assert_eq!(hdr::ROOT + 16, hdr::SPANS);
         seal(&mut out);
         out
     }

@@ -4,9 +4,9 @@
 mod common;
 
 use common::{Rng, random_entry};
-use strata_index::format::{self, HEADER_SIZE_1_1, RECORD_SIZE};
+use strata_index::format::{self, HEADER_SIZE_1_2, RECORD_SIZE};
 use strata_index::{
-    Checkpoint, Entry, EntryKind, Error, IndexWriter, LayerIndex, LayerInfo, MergedView,
+    Checkpoint, Entry, EntryKind, Error, IndexWriter, LayerIndex, LayerInfo, MergedView, SpanDigest,
 };
 
 const ALPHABET: &[&[u8]] = &[b"a", b"b", b"c-d", b"\xfe"];
@@ -31,8 +31,18 @@ fn sample(rng: &mut Rng) -> Vec<u8> {
         blob_digest: "sha256:00".into(),
         diff_id: "sha256:11".into(),
         media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+        blob_size: 3000,
         ..LayerInfo::default()
     });
+    w.set_spans(
+        [(0, 1000), (1000, 2000), (2000, 3000)]
+            .map(|(start, end)| SpanDigest {
+                start,
+                end,
+                sha256: [7; 32],
+            })
+            .to_vec(),
+    );
     w.to_bytes()
 }
 
@@ -58,6 +68,7 @@ fn exercise(idx: LayerIndex) {
     }
     let _ = idx.checkpoints().count();
     let _ = idx.checkpoint_for(5000);
+    let _ = idx.spans().count();
     let _ = idx.get(usize::MAX);
     let _ = idx.layer();
     if let Ok(Some(root)) = idx.root() {
@@ -180,7 +191,7 @@ fn hostile_header_fields_fail_or_hold() {
     ];
     for _ in 0..3000 {
         let mut bad = good.clone();
-        let at = 16 + 8 * rng.below(((HEADER_SIZE_1_1 - 16) / 8) as u64) as usize;
+        let at = 16 + 8 * rng.below(((HEADER_SIZE_1_2 - 16) / 8) as u64) as usize;
         if at == format::CHECKSUM_OFFSET {
             continue;
         }

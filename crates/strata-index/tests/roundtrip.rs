@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::{Rng, dir, entry, file, index, kind_class, random_entry};
 use strata_index::{
-    Checkpoint, Entry, EntryKind, Error, IndexWriter, LayerIndex, LayerInfo, split_parent,
+    Checkpoint, Entry, EntryKind, Error, IndexWriter, LayerIndex, LayerInfo, SpanDigest, format,
+    split_parent,
 };
 
 const ALPHABET: &[&[u8]] = &[
@@ -316,7 +317,7 @@ fn rejects_other_versions_and_flags() {
     v2[8] = 2;
     strata_index::format::seal(&mut v2);
     let err = LayerIndex::from_bytes(v2).unwrap_err().to_string();
-    assert!(err.contains("version 2.1"), "{err}");
+    assert!(err.contains("version 2.2"), "{err}");
     let mut minor = bytes.clone();
     minor[10] = 7;
     strata_index::format::seal(&mut minor);
@@ -395,4 +396,104 @@ fn a_version_1_0_index_reads_without_a_root() {
         LayerIndex::from_bytes(bad),
         Err(Error::BadIndex { .. })
     ));
+}
+
+/// A writer for a 100-byte blob with `spans`.
+fn with_spans(spans: &[(u64, u64)]) -> IndexWriter {
+    let mut w = IndexWriter::new();
+    w.push(file("a"));
+    w.set_layer(LayerInfo {
+        blob_digest: "sha256:00".into(),
+        blob_size: 100,
+        ..LayerInfo::default()
+    });
+    w.set_spans(
+        spans
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end))| SpanDigest {
+                start,
+                end,
+                sha256: [i as u8; 32],
+            })
+            .collect(),
+    );
+    w
+}
+
+#[test]
+fn span_digests_round_trip() {
+    // Cut at a byte boundary (40) and inside byte 69 (shared by both spans).
+    let w = with_spans(&[(0, 40), (40, 70), (69, 100)]);
+    let idx = LayerIndex::from_bytes(w.try_to_bytes().unwrap()).unwrap();
+    assert!(idx.has_span_digests());
+    assert_eq!(idx.span_count(), 3);
+    let spans: Vec<SpanDigest> = idx.spans().collect();
+    assert_eq!(
+        spans.iter().map(|s| (s.start, s.end)).collect::<Vec<_>>(),
+        [(0, 40), (40, 70), (69, 100)]
+    );
+    assert_eq!(spans[2].sha256, [2; 32]);
+    assert_eq!(idx.layer().blob_size, 100);
+    // The header says 1.2 and 192 bytes.
+    let bytes = w.to_bytes();
+    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 2);
+    assert_eq!(
+        u32::from_le_bytes(bytes[16..20].try_into().unwrap()),
+        format::HEADER_SIZE_1_2 as u32
+    );
+    // Without span digests: none, and the section is empty.
+    let idx = index([file("a")]);
+    assert!(!idx.has_span_digests());
+    assert_eq!(idx.spans().count(), 0);
+}
+
+#[test]
+fn span_tables_that_do_not_cover_the_blob_are_refused() {
+    let long = format::MAX_SPAN_BYTES + 2;
+    for bad in [
+        &[(1, 100)][..],                 // does not start at 0
+        &[(0, 50), (51, 100)],           // a gap
+        &[(0, 50), (48, 100)],           // overlaps by two bytes
+        &[(0, 50), (50, 99)],            // ends before the blob does
+        &[(0, 50), (50, 101)],           // runs past it
+        &[(0, 50), (50, 50), (50, 100)], // an empty span
+        &[(0, 1), (0, 100)],             // does not move on
+    ] {
+        let w = with_spans(bad);
+        assert!(w.try_to_bytes().is_err(), "{bad:?} written");
+        // A file holding them (as a hostile one would) does not open.
+        let err = LayerIndex::from_bytes(w.to_bytes()).unwrap_err();
+        assert!(matches!(err, Error::BadIndex { .. }), "{bad:?}: {err}");
+    }
+    // A span longer than MAX_SPAN_BYTES + 1.
+    let mut w = with_spans(&[(0, long)]);
+    w.set_layer(LayerInfo {
+        blob_size: long,
+        ..LayerInfo::default()
+    });
+    assert!(LayerIndex::from_bytes(w.to_bytes()).is_err());
+    // A span table that is not whole records, or lies outside the file.
+    let good = with_spans(&[(0, 100)]).to_bytes();
+    for (at, value) in [(184, 47u64), (176, 1 << 40)] {
+        let mut bad = good.clone();
+        bad[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        format::seal(&mut bad);
+        assert!(matches!(
+            LayerIndex::from_bytes(bad),
+            Err(Error::BadIndex { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_version_1_1_index_reads_without_span_digests() {
+    // A 1.1 writer's file: a 176-byte header; the span table's header field lies beyond it, unread.
+    let mut old = with_spans(&[(0, 100)]).to_bytes();
+    old[10] = 1;
+    old[16..20].copy_from_slice(&176u32.to_le_bytes());
+    format::seal(&mut old);
+    let idx = LayerIndex::from_bytes(old).unwrap();
+    assert!(!idx.has_span_digests());
+    assert!(idx.lookup(b"a").unwrap().is_some());
 }

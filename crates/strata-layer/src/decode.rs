@@ -112,6 +112,25 @@ impl Decoder {
         }
     }
 
+    /// Calls `f` with each checkpoint's `compressed_bit_offset` as it is recorded (only when recording), in
+    /// order: the pipeline cuts the blob into spans there while the decoder goes on. A checkpoint is
+    /// recorded at most [`MAX_HELD_BITS`] before the input the decoder has consumed when it is recorded.
+    pub fn on_checkpoint(&mut self, f: CheckpointSink) {
+        match self {
+            Decoder::Plain => {}
+            Decoder::Gzip(d) => {
+                if let Some(r) = &mut d.recorder {
+                    r.sink = Some(f);
+                }
+            }
+            Decoder::Zstd(d) => {
+                if d.checkpoints.is_some() {
+                    d.sink = Some(f);
+                }
+            }
+        }
+    }
+
     /// The checkpoints recorded so far (none unless recording), by uncompressed offset.
     pub fn take_checkpoints(&mut self) -> Vec<Checkpoint> {
         match self {
@@ -122,9 +141,19 @@ impl Decoder {
     }
 }
 
+/// What [`Decoder::on_checkpoint`] calls with each checkpoint's bit offset.
+pub(crate) type CheckpointSink = Box<dyn FnMut(u64) + Send>;
+
+/// How far (in bits) a checkpoint can lie before the end of the input consumed when it is recorded: the
+/// bits an inflater has taken in but not decoded yet (zlib holds fewer than 64; zstd checkpoints are at the
+/// input position itself).
+pub(crate) const MAX_HELD_BITS: u64 = 64;
+
 /// Checkpoints being recorded.
 struct Recorder {
     checkpoints: Vec<Checkpoint>,
+    /// Told of each checkpoint's bit offset as it is recorded.
+    sink: Option<CheckpointSink>,
     /// Uncompressed offset of the last checkpoint.
     last: u64,
     /// Scratch space for windows.
@@ -233,6 +262,7 @@ impl GzipDecoder {
             out: 0,
             recorder: record.then(|| Recorder {
                 checkpoints: Vec::new(),
+                sink: None,
                 last: 0,
                 window: Vec::new(),
             }),
@@ -342,6 +372,9 @@ impl GzipDecoder {
                     self.member_out = 0;
                     self.state = GzState::Deflate;
                     if let Some(r) = &mut self.recorder {
+                        if let Some(sink) = &mut r.sink {
+                            sink(self.pos.saturating_mul(8));
+                        }
                         r.checkpoints.push(Checkpoint {
                             compressed_bit_offset: self.pos.saturating_mul(8),
                             uncompressed_offset: self.out,
@@ -435,6 +468,9 @@ impl GzipDecoder {
             return Err(io::Error::other("only zlib records checkpoints"));
         };
         z.window(&mut r.window)?;
+        if let Some(sink) = &mut r.sink {
+            sink(bit);
+        }
         r.checkpoints.push(Checkpoint {
             compressed_bit_offset: bit,
             uncompressed_offset: self.out,
@@ -552,6 +588,8 @@ pub(crate) struct ZstdDecoder {
     /// Offset in the uncompressed stream of the next output byte.
     out: u64,
     checkpoints: Option<Vec<Checkpoint>>,
+    /// Told of each checkpoint's bit offset as it is recorded.
+    sink: Option<CheckpointSink>,
 }
 
 impl ZstdDecoder {
@@ -563,6 +601,7 @@ impl ZstdDecoder {
             pos: 0,
             out: 0,
             checkpoints: record.then(Vec::new),
+            sink: None,
         })
     }
 
@@ -584,6 +623,9 @@ impl ZstdDecoder {
                 self.frames += 1;
                 self.in_frame = true;
                 if let Some(c) = &mut self.checkpoints {
+                    if let Some(sink) = &mut self.sink {
+                        sink(self.pos.saturating_mul(8));
+                    }
                     c.push(Checkpoint {
                         compressed_bit_offset: self.pos.saturating_mul(8),
                         uncompressed_offset: self.out,

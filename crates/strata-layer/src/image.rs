@@ -104,6 +104,7 @@ pub fn index_layer(source: &dyn ImageSource, spec: &LayerSpec) -> Result<Indexed
     for checkpoint in &summary.checkpoints {
         index.add_checkpoint(checkpoint.clone());
     }
+    index.set_spans(summary.spans.clone());
     index.set_layer(LayerInfo {
         blob_digest: spec.digest.to_string(),
         diff_id: summary.diff_id.to_string(),

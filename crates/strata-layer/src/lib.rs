@@ -25,6 +25,7 @@ mod isal;
 mod pipeline;
 pub mod random;
 mod reader;
+mod spans;
 pub mod unpack;
 mod view;
 mod zlib;

@@ -8,19 +8,23 @@
 //! bounded by the channels: a few chunks whatever the layer's size.
 //!
 //! The same pass records the layer's random-access checkpoints (see [`crate::decode`]): gzip member starts and
-//! deflate block boundaries every [`CHECKPOINT_SPAN`](crate::CHECKPOINT_SPAN), zstd frame starts.
+//! deflate block boundaries every [`CHECKPOINT_SPAN`](crate::CHECKPOINT_SPAN), zstd frame starts; and the
+//! sha256 of each checkpoint span's compressed bytes (the span digests, [`crate::spans`]), on a fourth
+//! thread that gets the compressed chunks once the inflater is done with them and is told of each
+//! checkpoint as it is recorded: the blob is read once, and no stage waits for it.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
-use strata_index::{Checkpoint, Entry};
+use strata_index::{Checkpoint, Entry, SpanDigest};
 use strata_oci::media::Compression;
 use strata_oci::{Digest, DigestWriter, VerifyingReader, media};
 
 use crate::decode::Decoder;
 use crate::error::{Error, Result};
 use crate::reader::read_entries;
+use crate::spans::{SpanHasher, SpanMsg};
 
 /// Size of the chunks handed from the inflating thread to the parsing thread.
 const CHUNK: usize = 256 << 10;
@@ -57,6 +61,10 @@ pub struct LayerSummary {
     /// block boundary every [`CHECKPOINT_SPAN`](crate::CHECKPOINT_SPAN) of output; for zstd, every frame
     /// start; none for plain tar. For [`strata_index::IndexWriter::add_checkpoint`].
     pub checkpoints: Vec<Checkpoint>,
+    /// The sha256 of each span of the compressed blob, the spans cut at the checkpoints (and every
+    /// [`MAX_SPAN_BYTES`](strata_index::format::MAX_SPAN_BYTES)): see [`SpanDigest`]. Empty when checkpoints
+    /// are not recorded, and for an empty blob. For [`strata_index::IndexWriter::set_spans`].
+    pub spans: Vec<SpanDigest>,
 }
 
 /// Reads the layer `blob` described by `spec` in one pass, calling `on_entry` for every entry with a reader of
@@ -119,17 +127,21 @@ fn read_layer_as(
 
     thread::scope(|scope| {
         scope.spawn(move || read_blob(verifying, &blob_tx, &blob_spare_rx));
-        let compressed = ChannelReader::recycling(blob_rx, blob_spare_tx);
-        let inflater = scope.spawn(move || {
-            inflate(
-                compressed,
-                declared,
-                &media_type,
-                checkpoints,
-                tx,
-                &spare_rx,
-            )
-        });
+        // With checkpoints, compressed chunks go from the inflater to the span hasher, and from there back
+        // to the reading thread.
+        let (compressed, spans, span_hasher) = if checkpoints {
+            let (span_tx, span_rx) = sync_channel::<SpanMsg>(2 * CHUNKS_IN_FLIGHT);
+            let span_hasher = scope.spawn(move || SpanHasher::run(&span_rx, &blob_spare_tx));
+            let compressed = ChannelReader {
+                release: Release::Spans(span_tx.clone()),
+                ..ChannelReader::new(blob_rx)
+            };
+            (compressed, Some(span_tx), Some(span_hasher))
+        } else {
+            (ChannelReader::recycling(blob_rx, blob_spare_tx), None, None)
+        };
+        let inflater =
+            scope.spawn(move || inflate(compressed, declared, &media_type, spans, tx, &spare_rx));
         let mut tar = HashingReader {
             rx: ChannelReader::recycling(rx, spare_tx),
             hasher: DigestWriter::new(strata_oci::Algorithm::Sha256),
@@ -149,9 +161,20 @@ fn read_layer_as(
         let inflated = inflater
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the decompression thread failed")));
+        let spans = match span_hasher.map(|h| h.join()) {
+            None => Ok(Vec::new()),
+            Some(Ok(Some(spans))) => spans,
+            // The inflater stopped first (its error, if any, is reported).
+            Some(Ok(None)) => Ok(Vec::new()),
+            Some(Err(_)) => Err(io::Error::other("the span hashing thread failed")),
+        };
         // A verification or decompression failure explains any parse failure it caused: report it first.
         let outcome = inflated.map_err(|e| stream_error(&layer, e))?;
         let entries = parsed?;
+        let spans = spans.map_err(|e| Error::Format {
+            layer: layer.clone(),
+            reason: format!("span digests: {e}"),
+        })?;
         let Some((compression, blob_size, checkpoints)) = outcome else {
             return Err(Error::Format {
                 layer: layer.clone(),
@@ -176,6 +199,7 @@ fn read_layer_as(
             tar_size,
             entries,
             checkpoints,
+            spans,
         })
     })
 }
@@ -263,13 +287,13 @@ impl std::error::Error for BlobReadError {
 }
 
 /// The inflating thread: sniffs the compression, checks it against the media type, decompresses into the
-/// channel (recording checkpoints when `checkpoints` is set) and reads the blob to its end so that its
-/// digest and size are checked. `Ok(None)` when the parser hung up first.
+/// channel (recording checkpoints, each told to the span hasher `spans`, when it is given) and reads the
+/// blob to its end so that its digest and size are checked. `Ok(None)` when the parser hung up first.
 fn inflate(
     blob: ChannelReader,
     declared: Compression,
     media_type: &str,
-    checkpoints: bool,
+    spans: Option<SyncSender<SpanMsg>>,
     tx: SyncSender<io::Result<Vec<u8>>>,
     spare: &Receiver<Vec<u8>>,
 ) -> io::Result<Option<Inflated>> {
@@ -292,11 +316,22 @@ fn inflate(
                 format!("media type {media_type} declares {declared:?} but the blob is {actual:?}"),
             ));
         }
-        let mut decoder = Decoder::from_start(actual, checkpoints)?;
+        let mut decoder = Decoder::from_start(actual, spans.is_some())?;
+        if let Some(spans) = &spans {
+            let spans = spans.clone();
+            decoder.on_checkpoint(Box::new(move |bit| {
+                // A hasher gone means the pass failed; it is reported there.
+                let _ = spans.send(SpanMsg::Cut(bit));
+            }));
+        }
         if !pump(&mut decoder, &mut input, &tx, spare)? {
             return Ok(None);
         }
         io::copy(&mut input, &mut io::sink())?;
+        if let Some(spans) = &spans {
+            // Every chunk was handed over (the reader's last one at the end of the stream).
+            let _ = spans.send(SpanMsg::End);
+        }
         Ok(Some((
             actual,
             input.get_ref().count,
@@ -337,7 +372,17 @@ pub struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     chunk: Vec<u8>,
     pos: usize,
-    spare: Option<SyncSender<Vec<u8>>>,
+    release: Release,
+}
+
+/// Where a [`ChannelReader`] hands the chunks it is done with.
+enum Release {
+    /// Nowhere: they are dropped.
+    Drop,
+    /// Back to the sender, for reuse, when it has room.
+    Spare(SyncSender<Vec<u8>>),
+    /// To the span hasher (every chunk, in order, the last one at the end of the stream).
+    Spans(SyncSender<SpanMsg>),
 }
 
 impl ChannelReader {
@@ -347,7 +392,7 @@ impl ChannelReader {
             rx,
             chunk: Vec::new(),
             pos: 0,
-            spare: None,
+            release: Release::Drop,
         }
     }
 
@@ -358,8 +403,28 @@ impl ChannelReader {
         spare: SyncSender<Vec<u8>>,
     ) -> ChannelReader {
         ChannelReader {
-            spare: Some(spare),
+            release: Release::Spare(spare),
             ..ChannelReader::new(rx)
+        }
+    }
+}
+
+impl ChannelReader {
+    /// Hands `used`, read entirely, to where [`Release`] says.
+    fn release(&mut self, used: Vec<u8>) {
+        match &self.release {
+            Release::Drop => {}
+            Release::Spare(spare) => {
+                if used.capacity() > 0 {
+                    let _ = spare.try_send(used);
+                }
+            }
+            Release::Spans(spans) => {
+                if !used.is_empty() {
+                    // A hasher gone means the pass failed; it is reported there.
+                    let _ = spans.send(SpanMsg::Bytes(used));
+                }
+            }
         }
     }
 }
@@ -371,13 +436,14 @@ impl Read for ChannelReader {
                 Ok(chunk) => {
                     let used = std::mem::replace(&mut self.chunk, chunk?);
                     self.pos = 0;
-                    if let Some(spare) = &self.spare
-                        && used.capacity() > 0
-                    {
-                        let _ = spare.try_send(used);
-                    }
+                    self.release(used);
                 }
-                Err(_) => return Ok(0),
+                Err(_) => {
+                    let last = std::mem::take(&mut self.chunk);
+                    self.pos = 0;
+                    self.release(last);
+                    return Ok(0);
+                }
             }
         }
         let n = buf.len().min(self.chunk.len() - self.pos);

@@ -428,6 +428,7 @@ impl Store {
         for checkpoint in &summary.checkpoints {
             writer.add_checkpoint(checkpoint.clone());
         }
+        writer.set_spans(summary.spans.clone());
         writer.set_layer(IndexLayerInfo {
             blob_digest: spec.digest.to_string(),
             diff_id: summary.diff_id.to_string(),

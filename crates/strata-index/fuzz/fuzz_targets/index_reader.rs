@@ -13,7 +13,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use strata_index::{
-    Checkpoint, Entry, EntryKind, IndexWriter, LayerIndex, LayerInfo, MergedView, format,
+    Checkpoint, Entry, EntryKind, IndexWriter, LayerIndex, LayerInfo, MergedView, SpanDigest,
+    format,
 };
 
 fn entry(path: &[u8], kind: EntryKind) -> Entry {
@@ -65,8 +66,21 @@ fn base() -> &'static [u8] {
         });
         w.set_layer(LayerInfo {
             blob_digest: "sha256:00".into(),
+            blob_size: 20,
             ..LayerInfo::default()
         });
+        w.set_spans(vec![
+            SpanDigest {
+                start: 0,
+                end: 11,
+                sha256: [1; 32],
+            },
+            SpanDigest {
+                start: 10,
+                end: 20,
+                sha256: [2; 32],
+            },
+        ]);
         w.to_bytes()
     })
 }
@@ -98,6 +112,7 @@ fn exercise(bytes: Vec<u8>) {
     }
     let _ = idx.checkpoints().count();
     let _ = idx.checkpoint_for(100);
+    let _ = idx.spans().count();
     let view = MergedView::new(vec![idx]);
     for p in &paths {
         let _ = view.lookup(p);
