@@ -11,17 +11,20 @@
 //! it findable from the image: through the registry's referrers API where the registry processes `subject`,
 //! else through the `sha256-<hex>` referrers tag index. [`discover`] finds it again (the referrers API
 //! first, then the tag index) and [`fetch_index`] reads one layer's index, verified against the blob
-//! digest the artifact names and checked to describe the layer it is asked for.
+//! digest the artifact names and checked to describe the layer it is asked for. [`PublishedFinder`] is the
+//! [`LayerFinder`] that uses them.
 //!
 //! The trust model is in docs/ARCHITECTURE.md ("Published indexes: who is trusted with what").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use strata_image::RawManifest;
+use strata_image::{ImageSource, RawManifest, ResolvedImage};
 use strata_index::LayerIndex;
+use strata_layer::{FoundLayer, IndexOrigin, LayerFinder, LayerSpec};
 use strata_oci::{Digest, Manifest, media};
-use strata_source::{PushedReferrer, Referrer, Repository};
+use strata_source::{PushedReferrer, Referrer, Repository, SourceOptions};
 
 use crate::error::{Error, Result};
 
@@ -74,15 +77,15 @@ pub fn publish(
 }
 
 /// Publishes `indexes` as an artifact about `image`, its [`CREATED_ANNOTATION`] `created`: every index is
-/// checked first (it must parse, describe the blob it is given for, and that blob must be one of the image's
-/// layers), then the empty config and the index blobs are uploaded (those the repository has are not sent
+/// checked first (it must parse, have span digests, describe the blob it is given for, and that blob must be
+/// one of the image's layers), then the empty config and the index blobs are uploaded (those the repository has are not sent
 /// again), then the artifact manifest is pushed by digest and recorded as a referrer of `image` (the
 /// referrers API, or the tag schema's index). The indexes are listed in the image's layer order. Publishing
 /// the same indexes at the same time again writes nothing new.
 ///
 /// # Errors
-/// When `image` is not an image manifest, `indexes` is empty, an index does not parse or describes another
-/// blob than the layer it is given for, a layer is given twice or is not the image's, or the registry
+/// When `image` is not an image manifest, `indexes` is empty, an index does not parse, has no span digests
+/// or describes another blob than the layer it is given for, a layer is given twice or is not the image's, or the registry
 /// refuses (no push access, say).
 pub fn publish_at(
     repo: &Repository,
@@ -123,6 +126,11 @@ pub fn publish_at(
             return Err(refuse(format!("two indexes for layer {layer}")));
         }
         let index = LayerIndex::from_bytes(bytes.clone())?;
+        if !index.has_span_digests() {
+            return Err(refuse(format!(
+                "the index of layer {layer} has no span digests (format 1.2): its reads could not be checked"
+            )));
+        }
         let described = &index.layer().blob_digest;
         if *described != layer.to_string() {
             return Err(refuse(format!(
@@ -308,6 +316,97 @@ pub fn fetch_index(
         )));
     }
     Ok(parsed)
+}
+
+/// What [`PublishedFinder`] found for one image manifest.
+struct Discovered {
+    repo: Repository,
+    published: Published,
+}
+
+/// The discovery of one image manifest, made once for all its layers (asked for in parallel).
+type Discovery = Arc<OnceLock<Option<Arc<Discovered>>>>;
+
+/// A [`LayerFinder`] for layers of `docker://` images that have a published index with span digests.
+///
+/// For each image manifest it is asked about, the published artifact is discovered once ([`discover`]); a
+/// layer it lists an index for is then fetched ([`fetch_index`]: verified, and refused unless it describes
+/// that very blob) and given as [`IndexOrigin::Published`] with no contents of its own, so the layer's blob
+/// is read by range through the index's checkpoints, each span checked against the index's span digest.
+///
+/// Only indexes with span digests (format 1.2) are used: one without them could not have its range reads
+/// checked, and its layer is left to the next finder or a full read. The checks themselves are
+/// `BlobContents`' (strata-layer), which reads an index's blob through its checkpoints. A discovery that fails (the registry
+/// cannot be asked for referrers, or every candidate artifact is unusable) finds nothing: a published index
+/// only saves reading, so the layer is read another way. An index listed for the layer that is wrong is an
+/// error naming the layer and the index.
+///
+/// What this trusts — the repository's push access, as to what the image contains — is in
+/// docs/ARCHITECTURE.md ("Published indexes: what is checked, what is trusted").
+pub struct PublishedFinder {
+    options: SourceOptions,
+    discovered: Mutex<HashMap<Digest, Discovery>>,
+}
+
+impl std::fmt::Debug for PublishedFinder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishedFinder").finish_non_exhaustive()
+    }
+}
+
+impl PublishedFinder {
+    /// A finder reaching registries with `options` (credentials, TLS), as the image source does.
+    pub fn new(options: SourceOptions) -> PublishedFinder {
+        PublishedFinder {
+            options,
+            discovered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The published artifact of `image` in the repository `source` reads from, discovered once.
+    fn discovered(&self, source: &dyn ImageSource, image: &Digest) -> Option<Arc<Discovered>> {
+        if !source.name().starts_with("docker://") {
+            return None;
+        }
+        let reference = source.docker_reference()?;
+        let slot = {
+            let mut map = self.discovered.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(image.clone()).or_default())
+        };
+        slot.get_or_init(|| {
+            let repo =
+                Repository::open(&format!("docker://{}", reference.name()), &self.options).ok()?;
+            let published = discover(&repo, image).ok()??;
+            Some(Arc::new(Discovered { repo, published }))
+        })
+        .clone()
+    }
+}
+
+impl LayerFinder for PublishedFinder {
+    fn find(
+        &self,
+        source: &Arc<dyn ImageSource>,
+        image: &ResolvedImage,
+        _at: usize,
+        spec: &LayerSpec,
+    ) -> strata_layer::Result<Option<FoundLayer>> {
+        let Some(found) = self.discovered(source.as_ref(), &image.instance.digest) else {
+            return Ok(None);
+        };
+        let Some(entry) = found.published.layers.get(&spec.digest) else {
+            return Ok(None);
+        };
+        let index = fetch_index(&found.repo, entry, &spec.digest, spec.size)?;
+        if !index.has_span_digests() {
+            return Ok(None);
+        }
+        Ok(Some(FoundLayer {
+            index,
+            contents: None,
+            origin: IndexOrigin::Published(found.published.artifact.clone()),
+        }))
+    }
 }
 
 /// `time` as RFC 3339 in UTC, to the second: `2026-12-04T23:25:42Z`.
