@@ -184,6 +184,7 @@ fn blobs_and_manifests_are_written_and_read_back() {
         repo.push_manifest(Some("bad/tag"), media::OCI_MANIFEST, &bytes)
             .is_err()
     );
+    assert!(repo.manifest("../../x").is_err());
 }
 
 #[test]

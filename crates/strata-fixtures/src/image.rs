@@ -179,6 +179,9 @@ enum Step {
     EmptyHistory {
         created_by: String,
     },
+    Built {
+        layer: BuiltLayer,
+    },
 }
 
 /// Builds one single-platform OCI image: layers, config and manifest.
@@ -327,6 +330,12 @@ impl ImageBuilder {
         self
     }
 
+    /// Appends a layer built elsewhere (a lazy format's, [`crate::TocLayer`]), as it is.
+    pub fn built_layer(mut self, layer: BuiltLayer) -> Self {
+        self.steps.push(Step::Built { layer });
+        self
+    }
+
     /// Appends a history entry with `empty_layer: true` (no layer).
     pub fn empty_history(mut self, created_by: &str) -> Self {
         self.steps.push(Step::EmptyHistory {
@@ -339,7 +348,7 @@ impl ImageBuilder {
     pub fn layer_count(&self) -> usize {
         self.steps
             .iter()
-            .filter(|s| matches!(s, Step::Layer { .. }))
+            .filter(|s| matches!(s, Step::Layer { .. } | Step::Built { .. }))
             .count()
     }
 
@@ -367,6 +376,10 @@ impl ImageBuilder {
                     history.push((created_by.as_str(), false));
                 }
                 Step::EmptyHistory { created_by } => history.push((created_by.as_str(), true)),
+                Step::Built { layer } => {
+                    layers.push(layer.clone());
+                    history.push(("strata-fixtures built layer", false));
+                }
             }
         }
         let config = ConfigJson {

@@ -1,5 +1,6 @@
 //! Layer tarballs built entry by entry, and their compression.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -495,6 +496,7 @@ impl LayerBuilder {
             tar,
             blob,
             compression,
+            annotations: BTreeMap::new(),
         })
     }
 }
@@ -512,6 +514,8 @@ pub struct BuiltLayer {
     pub blob: Vec<u8>,
     /// `sha256:` digest of [`blob`](Self::blob).
     pub digest: String,
+    /// The descriptor's annotations (a lazy format's table-of-contents digest and position).
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl BuiltLayer {
@@ -522,7 +526,9 @@ impl BuiltLayer {
 
     /// A descriptor for the blob (media type, digest, size).
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(self.media_type(), &self.digest, self.blob.len() as u64)
+        let mut d = Descriptor::new(self.media_type(), &self.digest, self.blob.len() as u64);
+        d.annotations = self.annotations.clone();
+        d
     }
 }
 

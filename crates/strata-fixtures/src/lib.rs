@@ -24,6 +24,7 @@ mod fixtures;
 mod image;
 mod layer;
 mod layout;
+mod toc;
 
 pub use fixtures::{FIXTURE_NAMES, Fixture, fixture, minimal, multiarch, sample};
 pub use image::{
@@ -34,6 +35,10 @@ pub use layer::{
     BuiltLayer, Compression, DEFAULT_MTIME, Entry, LayerBuilder, LongName, TarPath, compress,
 };
 pub use layout::{LayoutWriter, REF_NAME_ANNOTATION, write_oci_archive};
+pub use toc::{
+    ESTARGZ_TOC_DIGEST, TocKind, TocLayer, ZSTD_CHUNKED_CHECKSUM, ZSTD_CHUNKED_POSITION,
+    estargz_footer,
+};
 
 use sha2::{Digest as _, Sha256};
 

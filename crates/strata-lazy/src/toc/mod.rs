@@ -1,8 +1,8 @@
-//! Layers that carry their own table of contents: eStargz ([`estargz`]) and zstd:chunked
-//! ([`zstd_chunked`]). [`TocFinder`] recognises them by their descriptor's annotations, fetches the table
+//! Layers that carry their own table of contents: eStargz (`estargz.rs`) and zstd:chunked
+//! (`zstd_chunked.rs`). [`TocFinder`] recognises them by their descriptor's annotations, fetches the table
 //! by range, checks it against the digest the (verified) manifest gives, and turns it into a strata layer
 //! index whose file offsets are positions in the layer's *file data* (every regular file's bytes laid end
-//! to end in table order) and a [`ChunkContents`] that reads those positions chunk by chunk.
+//! to end in table order) and a `ChunkContents` (`chunks.rs`) that reads those positions chunk by chunk.
 
 mod estargz;
 mod zstd_chunked;
@@ -245,8 +245,11 @@ fn build(toc: &Toc, spec: &LayerSpec, fetched: &FetchedToc) -> Result<Built> {
     let mut writer = IndexWriter::new();
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut paths: Vec<String> = Vec::new();
-    // The regular file the following `chunk` entries belong to: (its entry, chunks so far, data start).
+    // The regular file the following `chunk` entries belong to: its number and the bytes its chunks
+    // cover so far; and where the table says its compressed data ends (zstd:chunked's `endOffset`).
     let mut current: Option<(usize, u64)> = None;
+    let mut file_end: u64 = 0;
+    let mut file_start: u64 = 0;
     let mut data_pos: u64 = 0;
     for e in &toc.entries {
         if e.kind == "chunk" {
@@ -255,10 +258,19 @@ fn build(toc: &Toc, spec: &LayerSpec, fetched: &FetchedToc) -> Result<Built> {
             };
             let name = paths.get(*file).cloned().unwrap_or_default();
             let size = chunks.last().map_or(0, |c| c.file_size);
-            add_chunk(&mut chunks, e, *file, size, covered, data_pos, &name, &err)?;
+            add_chunk(
+                &mut chunks,
+                e,
+                *file,
+                size,
+                covered,
+                file_start,
+                &name,
+                &err,
+            )?;
             continue;
         }
-        close_file(&chunks, current.take(), &paths, &err)?;
+        close_file(&mut chunks, current.take(), file_end, &paths, &err)?;
         let kind = match e.kind.as_str() {
             "reg" => EntryKind::File,
             "dir" => EntryKind::Dir,
@@ -325,13 +337,15 @@ fn build(toc: &Toc, spec: &LayerSpec, fetched: &FetchedToc) -> Result<Built> {
                 &err,
             )?;
             current = Some((file, covered));
+            file_end = e.end_offset;
+            file_start = data_pos;
             data_pos = data_pos
                 .checked_add(e.size)
                 .ok_or_else(|| err(&e.name, "sizes overflow".into()))?;
         }
         writer.push(entry);
     }
-    close_file(&chunks, current.take(), &paths, &err)?;
+    close_file(&mut chunks, current.take(), file_end, &paths, &err)?;
     let table = ChunkTable::new(chunks, paths, fetched.data_end, spec.size.unwrap_or(0))
         .map_err(|(path, reason)| err(&path, reason))?;
     writer.set_layer(LayerInfo {
@@ -406,7 +420,7 @@ fn add_chunk(
         start: data_start + *covered,
         len,
         offset: e.offset,
-        end_offset: e.end_offset,
+        end_offset: 0,
         inner: e.inner_offset,
         digest,
         file,
@@ -416,10 +430,12 @@ fn add_chunk(
     Ok(())
 }
 
-/// Checks that the file being described (if any) was covered whole by its chunks.
+/// Checks that the file being described (if any) was covered whole by its chunks, and gives its last
+/// chunk the end of the file's compressed data, `file_end`, where the table says it (0: it does not).
 fn close_file(
-    chunks: &[Chunk],
+    chunks: &mut [Chunk],
     current: Option<(usize, u64)>,
+    file_end: u64,
     paths: &[String],
     err: &dyn Fn(&str, String) -> Error,
 ) -> Result<()> {
@@ -431,6 +447,9 @@ fn close_file(
                 name,
                 format!("its chunks cover {covered} of its {size} bytes"),
             ));
+        }
+        if let Some(last) = chunks.last_mut() {
+            last.end_offset = file_end;
         }
     }
     Ok(())

@@ -463,16 +463,51 @@ impl Client {
         ))
     }
 
-    /// Reads up to `buf.len()` bytes of blob `digest` at `offset` with a Range request: 206 is the range,
-    /// 200 (a registry ignoring Range) is the whole blob with the head skipped, 416 is the end.
+    /// Reads up to `buf.len()` bytes of blob `digest` at `offset` with Range requests: 206 is the range,
+    /// 200 (a registry ignoring Range) is the whole blob with the head skipped, 416 is the end. A response
+    /// cut short is asked again for the rest (at most [`MAX_RESUMES`] times, after the retry policy's
+    /// backoff), so a dropped connection costs a request, not the read.
     pub(crate) fn read_blob_at(
         &self,
         digest: &Digest,
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize, RegistryError> {
+        let mut filled = 0;
+        let mut resumes = 0;
+        while filled < buf.len() {
+            let at = offset.saturating_add(filled as u64);
+            match self.read_range(digest, at, &mut buf[filled..]) {
+                Ok((0, _)) => break,
+                Ok((n, complete)) => {
+                    filled += n;
+                    if complete {
+                        break;
+                    }
+                }
+                Err(RegistryError::Transport { source, .. })
+                    if resumes < MAX_RESUMES && is_cut_short(&source) =>
+                {
+                    resumes += 1;
+                    std::thread::sleep(self.http.backoff(resumes - 1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+
+    /// One Range request for `buf.len()` bytes of blob `digest` at `offset`: the bytes read, and whether
+    /// the response ended where it said it would (false: the connection was cut short, after the bytes
+    /// counted). A body error before any byte arrived is the error.
+    fn read_range(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(usize, bool), RegistryError> {
         if buf.is_empty() {
-            return Ok(0);
+            return Ok((0, true));
         }
         let last = offset.saturating_add(buf.len() as u64 - 1);
         let resp = self.blob_response(digest, Some(format!("bytes={offset}-{last}")))?;
@@ -504,11 +539,11 @@ impl Client {
                 let skipped = io::copy(&mut (&mut reader).take(offset), &mut io::sink())
                     .map_err(transport)?;
                 if skipped < offset {
-                    return Ok(0);
+                    return Ok((0, true));
                 }
                 Box::new(reader)
             }
-            416 => return Ok(0),
+            416 => return Ok((0, true)),
             _ => return Err(resp.into_error(Method::Get)),
         };
         let mut filled = 0;
@@ -517,10 +552,11 @@ impl Client {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if filled > 0 && is_cut_short(&e) => return Ok((filled, false)),
                 Err(e) => return Err(transport(e)),
             }
         }
-        Ok(filled)
+        Ok((filled, true))
     }
 }
 

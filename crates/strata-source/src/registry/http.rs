@@ -282,6 +282,11 @@ impl Http {
         })
     }
 
+    /// How long to wait before retry number `retry` (from 0), as the policy says.
+    pub(crate) fn backoff(&self, retry: u32) -> std::time::Duration {
+        self.retry.backoff(retry)
+    }
+
     /// Sends `request`, following redirects and retrying as the policy allows. Error statuses come back as
     /// responses (except 429/5xx after retries were spent, which become [`RegistryError::RetriesExhausted`]).
     pub(crate) fn execute(&self, request: &Request) -> Result<Response, RegistryError> {

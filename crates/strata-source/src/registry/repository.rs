@@ -283,9 +283,16 @@ impl Repository {
     /// named) and the registry's `Docker-Content-Digest`; with the `Content-Type` it was served as.
     ///
     /// # Errors
-    /// When there is no such manifest (a 404 status error), or it fails verification.
+    /// When `reference` is neither a tag nor a digest, there is no such manifest (a 404 status error), or it
+    /// fails verification.
     pub fn manifest(&self, reference: &str) -> Result<RawManifest> {
         let expected = Digest::parse(reference).ok();
+        if expected.is_none() && !valid_tag(reference) {
+            return Err(Error::InvalidName {
+                name: format!("{}:{reference}", self.reference.name()),
+                reason: "neither a tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}) nor a digest".into(),
+            });
+        }
         let fetched = self.client.manifest(reference, expected.as_ref())?;
         Ok(RawManifest {
             bytes: fetched.bytes,
