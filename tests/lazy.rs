@@ -287,3 +287,177 @@ fn a_registry_ignoring_ranges_still_gives_the_right_bytes() {
         proxy.describe()
     );
 }
+
+/// `strata index --json` of `image` with a fresh, empty index cache: each layer's `read`.
+fn read_ways_uncached(image: &str, tmp: &Path) -> Vec<String> {
+    let cache = tempfile::tempdir_in(tmp).unwrap();
+    let flag = format!("--cache-dir={}", cache.path().display());
+    read_ways(image, &[&flag])
+}
+
+#[test]
+fn a_published_index_makes_a_gzip_image_lazy_for_any_later_reader() {
+    if !peers() {
+        return;
+    }
+    let images = big_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start(Auth::Open);
+    push_all(&registry, images, &[Format::Gzip]);
+    let image = registry.image(&repo(Format::Gzip, images));
+    assert!(
+        read_ways_uncached(&image, tmp.path())
+            .iter()
+            .all(|w| w == "read")
+    );
+    let pushed = parse_json(
+        &strata_ok(["index", "--push", "--json", TLS_OFF, image.as_str()]),
+        "strata index --push --json",
+    );
+    let manifest = pushed["published"][0]["manifest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(pushed["published"][0]["via"], "tag", "{pushed}");
+    let ways = read_ways_uncached(&image, tmp.path());
+    assert!(ways.iter().all(|w| w == "published"), "{ways:?}");
+    // A name pinned by digest is not read through an index anybody with push access could publish.
+    let pinned = format!(
+        "{}@{manifest}",
+        image
+            .rsplit_once(':')
+            .map_or(image.as_str(), |(name, _)| name)
+    );
+    let ways = read_ways_uncached(&pinned, tmp.path());
+    assert!(ways.iter().all(|w| w == "read"), "{ways:?}");
+
+    let size = images.compressed_size(Format::Gzip);
+    let cache = tempfile::tempdir_in(tmp.path()).unwrap();
+    let flag = format!("--cache-dir={}", cache.path().display());
+    let ls = served_during(&registry, || {
+        strata_ok(["ls", TLS_OFF, &flag, image.as_str(), "/etc"]);
+    });
+    let cat = served_during(&registry, || {
+        let out = strata_ok(["cat", TLS_OFF, &flag, image.as_str(), "/etc/os-release"]);
+        assert_eq!(out, OS_RELEASE.as_bytes());
+    });
+    eprintln!(
+        "published index: {size} bytes of layers; ls /etc fetched {ls} ({:.2} %), cat {cat} ({:.2} %)",
+        ls as f64 * 100.0 / size as f64,
+        cat as f64 * 100.0 / size as f64
+    );
+    for (what, bytes) in [("ls /etc", ls), ("cat /etc/os-release", cat)] {
+        assert!(
+            bytes * 20 <= size,
+            "{what} fetched {bytes} of {size} bytes (over 5 %)"
+        );
+    }
+}
+
+/// An index rebuilt from `index` with `edit` applied to its entries and span digests.
+fn rewritten(
+    index: &strata_index::LayerIndex,
+    edit: impl Fn(&mut Vec<strata_index::Entry>, &mut Vec<strata_index::SpanDigest>),
+) -> Vec<u8> {
+    let mut entries: Vec<strata_index::Entry> =
+        index.iter().map(|e| e.unwrap().to_entry()).collect();
+    let mut spans: Vec<strata_index::SpanDigest> = index.spans().collect();
+    edit(&mut entries, &mut spans);
+    let mut writer = strata_index::IndexWriter::new();
+    if let Some(root) = index.root().unwrap() {
+        writer.push(root.to_entry());
+    }
+    for e in entries {
+        writer.push(e);
+    }
+    for c in index.checkpoints() {
+        writer.add_checkpoint(c.to_checkpoint());
+    }
+    writer.set_spans(spans);
+    writer.set_layer(index.layer().clone());
+    writer.try_to_bytes().unwrap()
+}
+
+#[test]
+fn a_lying_published_index_gets_errors_never_wrong_bytes() {
+    use std::time::{Duration, UNIX_EPOCH};
+    use strata_oci::Digest;
+
+    if !peers() {
+        return;
+    }
+    let images = varied_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start(Auth::Open);
+    push_all(&registry, images, &[Format::Gzip]);
+    let name = registry.image(&repo(Format::Gzip, images));
+    let mut options = strata_source::SourceOptions::default();
+    options.tls_verify = Some(false);
+    let source = strata_source::open_with(&name, &options).unwrap();
+    let image = strata_source::resolve(source.as_ref(), &strata_oci::Platform::host()).unwrap();
+    let specs = strata_layer::layer_specs(&image).unwrap();
+    let honest: Vec<(Digest, Vec<u8>)> = strata_layer::index_layers(source.as_ref(), &specs)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.spec.digest.clone(), l.index.try_to_bytes().unwrap()))
+        .collect();
+    let at = honest
+        .iter()
+        .position(|(_, bytes)| {
+            let index = strata_index::LayerIndex::from_bytes(bytes.clone()).unwrap();
+            index.lookup(b"etc/os-release").unwrap().is_some()
+        })
+        .unwrap();
+    let index = strata_index::LayerIndex::from_bytes(honest[at].1.clone()).unwrap();
+    // Another regular file of the same layer, whose bytes the lie serves as os-release's.
+    let other = index
+        .iter()
+        .map(|e| e.unwrap())
+        .find(|e| {
+            e.kind() == strata_index::EntryKind::File
+                && e.size() > 0
+                && e.path() != b"etc/os-release"
+        })
+        .unwrap()
+        .offset();
+    let lies: [(&str, Vec<u8>); 2] = [
+        (
+            "span",
+            rewritten(&index, |_, spans| {
+                for s in spans.iter_mut() {
+                    s.sha256[0] ^= 1;
+                }
+            }),
+        ),
+        (
+            "etc/os-release",
+            rewritten(&index, |entries, _| {
+                for e in entries.iter_mut().filter(|e| e.path == b"etc/os-release") {
+                    e.offset = other;
+                }
+            }),
+        ),
+    ];
+    let repo = strata_source::Repository::open(&name, &options).unwrap();
+    for (n, (word, lie)) in lies.into_iter().enumerate() {
+        let mut published = honest.clone();
+        published[at].1 = lie;
+        let when = UNIX_EPOCH + Duration::from_secs(1_800_000_000 + n as u64);
+        strata_lazy::published::publish_at(&repo, &image.instance, &published, when).unwrap();
+        let cache = tempfile::tempdir_in(tmp.path()).unwrap();
+        let flag = format!("--cache-dir={}", cache.path().display());
+        assert_eq!(
+            read_ways(&name, &[&flag])[at],
+            "published",
+            "the lying index is the one found"
+        );
+        let out = strata(["cat", TLS_OFF, &flag, name.as_str(), "/etc/os-release"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(out.stdout.is_empty(), "no byte served: {:?}", out.stdout);
+        assert!(
+            err.contains(word) && err.contains(&honest[at].0.to_string()),
+            "{err}"
+        );
+    }
+}

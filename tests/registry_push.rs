@@ -556,3 +556,108 @@ fn entry_size(specs: &[strata_layer::LayerSpec], digest: &Digest) -> u64 {
         .and_then(|s| s.size)
         .unwrap()
 }
+
+#[test]
+fn a_published_index_lets_a_view_read_layers_by_range() {
+    use std::sync::Arc;
+    use strata_layer::{ImageView, IndexOptions, IndexOrigin, ViewOptions, obtain_layers};
+    use strata_lazy::published::{self, PublishedFinder};
+
+    if !require_tool("docker-registry") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("sample");
+    strata_fixtures::fixture("sample")
+        .unwrap()
+        .write_layout(&layout, "v1")
+        .unwrap();
+    let reg = Registry::start(Auth::Open);
+    reg.push(&format!("oci:{}:v1", layout.display()), "find/img:v1", &[]);
+    let opts = options(&tmp, false);
+    let platform = strata_oci::Platform::host();
+
+    // Indexed by a full read, then published.
+    let source: Arc<dyn strata_source::ImageSource> =
+        strata_source::open_with(&reg.image("find/img:v1"), &opts)
+            .unwrap()
+            .into();
+    let image = strata_source::resolve(source.as_ref(), &platform).unwrap();
+    let specs = strata_layer::layer_specs(&image).unwrap();
+    let built: Vec<(Digest, Vec<u8>)> = strata_layer::index_layers(source.as_ref(), &specs)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.spec.digest.clone(), l.index.try_to_bytes().unwrap()))
+        .collect();
+    let repo = Repository::open(&reg.image("find/img"), &opts).unwrap();
+    let artifact = published::publish(&repo, &image.instance, &built)
+        .unwrap()
+        .manifest
+        .digest;
+    let full = ImageView::open(Arc::clone(&source), &platform).unwrap();
+
+    // Another reader, through a proxy that counts: every layer from the published index, no layer blob
+    // fetched whole.
+    let proxy = FaultProxy::start(&reg.host, Vec::new());
+    let source: Arc<dyn strata_source::ImageSource> =
+        strata_source::open_with(&proxy.image("find/img:v1"), &opts)
+            .unwrap()
+            .into();
+    let finder = Arc::new(PublishedFinder::new(opts.clone()));
+    let indexes = IndexOptions {
+        index_dir: None,
+        finders: vec![finder],
+    };
+    let layers = obtain_layers(&source, &image, &indexes).unwrap();
+    for layer in &layers {
+        assert_eq!(layer.origin, IndexOrigin::Published(artifact.clone()));
+    }
+    let view = ImageView::open_with(
+        source,
+        &platform,
+        &ViewOptions {
+            indexes,
+            ..ViewOptions::default()
+        },
+    )
+    .unwrap();
+    for path in [
+        "etc/os-release",
+        "etc/passwd",
+        "licenses/LICENSE",
+        "etc/motd",
+    ] {
+        assert_eq!(
+            view.read_file(path.as_bytes(), 1 << 20).unwrap(),
+            full.read_file(path.as_bytes(), 1 << 20).unwrap(),
+            "{path}"
+        );
+    }
+    let layer_digests: Vec<String> = specs.iter().map(|s| s.digest.to_string()).collect();
+    for seen in proxy.seen() {
+        let whole_layer = seen.head.method == "GET"
+            && layer_digests
+                .iter()
+                .any(|d| seen.head.target.ends_with(d.as_str()))
+            && seen.head.header("range").is_none();
+        assert!(!whole_layer, "a layer fetched whole:\n{}", proxy.describe());
+    }
+    assert!(
+        proxy
+            .seen()
+            .iter()
+            .any(|s| s.head.header("range").is_some()),
+        "no range read:\n{}",
+        proxy.describe()
+    );
+
+    // An index without span digests is not published: its range reads could not be checked.
+    let mut bare = strata_index::IndexWriter::new();
+    bare.set_layer(strata_index::LayerInfo {
+        blob_digest: specs[0].digest.to_string(),
+        ..Default::default()
+    });
+    let bare = [(specs[0].digest.clone(), bare.try_to_bytes().unwrap())];
+    let err = published::publish(&repo, &image.instance, &bare).unwrap_err();
+    assert!(err.to_string().contains("no span digests"), "{err}");
+}

@@ -13,7 +13,6 @@
 //!   its span digests), kept under `$XDG_CACHE_HOME/strata` by blob digest, so that later commands read
 //!   the layer through its checkpoints, each span checked; file locks and atomic renames for concurrent
 //!   processes, a size limit with least-recently-used eviction, unsound entries removed and never trusted.
-//!
 //! - `published` — strata's own layer indexes published to the image's repository as an OCI artifact
 //!   whose `subject` is the image manifest ([`published::publish`]), found through the referrers API or
 //!   the `sha256-<hex>` referrers tag ([`published::discover`]); each index fetched verified, and checked to
@@ -31,6 +30,7 @@ pub mod cache;
 mod chunks;
 mod error;
 pub mod published;
+mod time;
 pub mod toc;
 
 pub use cache::{CacheEntry, DEFAULT_MAX_BYTES, IndexCache};
@@ -40,6 +40,7 @@ pub use toc::{TocFinder, TocFormat};
 use std::sync::Arc;
 
 use strata_layer::LayerFinder;
+use strata_source::SourceOptions;
 
 /// Default budget of the verified-chunk cache a [`TocFinder`] shares among an image's layers.
 pub const DEFAULT_CHUNK_CACHE_BYTES: u64 = 64 << 20;
@@ -49,18 +50,38 @@ pub const DEFAULT_CHUNK_CACHE_BYTES: u64 = 64 << 20;
 pub struct LazyOptions {
     /// Budget of the verified-chunk cache of layers read through their tables of contents.
     pub chunk_cache_bytes: u64,
+    /// The local index cache to look in (and keep the indexes of layers read whole in), if any.
+    pub index_cache: Option<IndexCache>,
+    /// Look for indexes published to the image's registry, reaching it with these options: `None`, don't.
+    /// Only images named by tag use them (see [`published::PublishedFinder`]).
+    pub published: Option<SourceOptions>,
 }
 
 impl Default for LazyOptions {
+    /// Tables of contents only: no index cache, no published indexes.
     fn default() -> Self {
         LazyOptions {
             chunk_cache_bytes: DEFAULT_CHUNK_CACHE_BYTES,
+            index_cache: None,
+            published: None,
         }
     }
 }
 
-/// The finders, in the order the index seam should ask them, for one image opened with `options`: the
-/// one place that decides which lazy ways strata tries.
+/// The finders, in the order the index seam asks them, for one image opened with `options`: the one place
+/// that decides which lazy ways strata tries. A layer's own table of contents first (it needs no index
+/// from anyone and every chunk has a digest the manifest vouches for), then the local index cache (built
+/// here from a verified full read), then an index published to the registry (fetched from it).
 pub fn finders(options: &LazyOptions) -> Vec<Arc<dyn LayerFinder>> {
-    vec![Arc::new(TocFinder::new(options.chunk_cache_bytes))]
+    let mut finders: Vec<Arc<dyn LayerFinder>> =
+        vec![Arc::new(TocFinder::new(options.chunk_cache_bytes))];
+    if let Some(cache) = &options.index_cache {
+        finders.push(Arc::new(cache.clone()));
+    }
+    if let Some(source_options) = &options.published {
+        finders.push(Arc::new(published::PublishedFinder::new(
+            source_options.clone(),
+        )));
+    }
+    finders
 }

@@ -11,19 +11,23 @@
 //! it findable from the image: through the registry's referrers API where the registry processes `subject`,
 //! else through the `sha256-<hex>` referrers tag index. [`discover`] finds it again (the referrers API
 //! first, then the tag index) and [`fetch_index`] reads one layer's index, verified against the blob
-//! digest the artifact names and checked to describe the layer it is asked for.
+//! digest the artifact names and checked to describe the layer it is asked for. [`PublishedFinder`] is the
+//! [`LayerFinder`] that uses them.
 //!
 //! The trust model is in docs/ARCHITECTURE.md ("Published indexes: who is trusted with what").
 
-use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
-use strata_image::RawManifest;
+use strata_image::{ImageSource, RawManifest, ResolvedImage};
 use strata_index::LayerIndex;
+use strata_layer::{FoundLayer, IndexOrigin, LayerFinder, LayerSpec};
 use strata_oci::{Digest, Manifest, media};
-use strata_source::{PushedReferrer, Referrer, Repository};
+use strata_source::{PushedReferrer, Referrer, Repository, SourceOptions};
 
 use crate::error::{Error, Result};
+use crate::time::{parse_rfc3339, rfc3339};
 
 /// The artifact type of a published strata index (its manifest's `artifactType`).
 pub const ARTIFACT_TYPE: &str = "application/vnd.strata.layer-index.v1";
@@ -74,15 +78,15 @@ pub fn publish(
 }
 
 /// Publishes `indexes` as an artifact about `image`, its [`CREATED_ANNOTATION`] `created`: every index is
-/// checked first (it must parse, describe the blob it is given for, and that blob must be one of the image's
-/// layers), then the empty config and the index blobs are uploaded (those the repository has are not sent
+/// checked first (it must parse, have span digests, describe the blob it is given for, and that blob must be
+/// one of the image's layers), then the empty config and the index blobs are uploaded (those the repository has are not sent
 /// again), then the artifact manifest is pushed by digest and recorded as a referrer of `image` (the
 /// referrers API, or the tag schema's index). The indexes are listed in the image's layer order. Publishing
 /// the same indexes at the same time again writes nothing new.
 ///
 /// # Errors
-/// When `image` is not an image manifest, `indexes` is empty, an index does not parse or describes another
-/// blob than the layer it is given for, a layer is given twice or is not the image's, or the registry
+/// When `image` is not an image manifest, `indexes` is empty, an index does not parse, has no span digests
+/// or describes another blob than the layer it is given for, a layer is given twice or is not the image's, or the registry
 /// refuses (no push access, say).
 pub fn publish_at(
     repo: &Repository,
@@ -123,6 +127,11 @@ pub fn publish_at(
             return Err(refuse(format!("two indexes for layer {layer}")));
         }
         let index = LayerIndex::from_bytes(bytes.clone())?;
+        if !index.has_span_digests() {
+            return Err(refuse(format!(
+                "the index of layer {layer} has no span digests (format 1.2): its reads could not be checked"
+            )));
+        }
         let described = &index.layer().blob_digest;
         if *described != layer.to_string() {
             return Err(refuse(format!(
@@ -310,143 +319,98 @@ pub fn fetch_index(
     Ok(parsed)
 }
 
-/// `time` as RFC 3339 in UTC, to the second: `2026-12-04T23:25:42Z`.
-fn rfc3339(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// What [`PublishedFinder`] found for one image manifest.
+struct Discovered {
+    repo: Repository,
+    published: Published,
 }
 
-/// An RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, `t`/`z`/space accepted) as nanoseconds
-/// since the epoch; `None` if it is not one.
-fn parse_rfc3339(text: &str) -> Option<i128> {
-    let b = text.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from + len)?;
-        part.iter().all(u8::is_ascii_digit).then_some(())?;
-        std::str::from_utf8(part).ok()?.parse().ok()
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
-    if b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
-        || b.get(13) != Some(&b':')
-        || b.get(16) != Some(&b':')
-        || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
+/// The discovery of one image manifest, made once for all its layers (asked for in parallel).
+type Discovery = Arc<OnceLock<Option<Arc<Discovered>>>>;
+
+/// A [`LayerFinder`] for layers of `docker://` images that have a published index with span digests.
+///
+/// For each image manifest it is asked about, the published artifact is discovered once ([`discover`]); a
+/// layer it lists an index for is then fetched ([`fetch_index`]: verified, and refused unless it describes
+/// that very blob) and given as [`IndexOrigin::Published`] with no contents of its own, so the layer's blob
+/// is read by range through the index's checkpoints, each span checked against the index's span digest.
+///
+/// Only indexes with span digests (format 1.2) are used: one without them could not have its range reads
+/// checked, and its layer is left to the next finder or a full read. The checks themselves are
+/// `BlobContents`' (strata-layer), which reads an index's blob through its checkpoints. A discovery that fails (the registry
+/// cannot be asked for referrers, or every candidate artifact is unusable) finds nothing: a published index
+/// only saves reading, so the layer is read another way. An index listed for the layer that is wrong is an
+/// error naming the layer and the index.
+///
+/// What this trusts — the repository's push access, as to what the image contains — is in
+/// docs/ARCHITECTURE.md ("Published indexes: what is checked, what is trusted").
+pub struct PublishedFinder {
+    options: SourceOptions,
+    discovered: Mutex<HashMap<Digest, Discovery>>,
+}
+
+impl std::fmt::Debug for PublishedFinder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishedFinder").finish_non_exhaustive()
     }
-    let mut at = 19;
-    let mut nanos: i128 = 0;
-    if b.get(at) == Some(&b'.') {
-        at += 1;
-        let start = at;
-        while b.get(at).is_some_and(u8::is_ascii_digit) {
-            at += 1;
+}
+
+impl PublishedFinder {
+    /// A finder reaching registries with `options` (credentials, TLS), as the image source does.
+    pub fn new(options: SourceOptions) -> PublishedFinder {
+        PublishedFinder {
+            options,
+            discovered: Mutex::new(HashMap::new()),
         }
-        let digits = text.get(start..at)?;
-        if digits.is_empty() {
+    }
+
+    /// The published artifact of `image` in the repository `source` reads from, discovered once.
+    fn discovered(&self, source: &dyn ImageSource, image: &Digest) -> Option<Arc<Discovered>> {
+        if !source.name().starts_with("docker://") {
             return None;
         }
-        let kept: String = digits.chars().take(9).collect();
-        nanos = kept.parse::<i128>().ok()? * 10i128.pow(9 - kept.len() as u32);
+        let reference = source.docker_reference()?;
+        // A name pinned by digest vouches for the image's bytes; a published index would add the trust of
+        // everyone who can push to the repository (docs/ARCHITECTURE.md): such names are read without one.
+        if reference.digest().is_some() {
+            return None;
+        }
+        let slot = {
+            let mut map = self.discovered.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(map.entry(image.clone()).or_default())
+        };
+        slot.get_or_init(|| {
+            let repo =
+                Repository::open(&format!("docker://{}", reference.name()), &self.options).ok()?;
+            let published = discover(&repo, image).ok()??;
+            Some(Arc::new(Discovered { repo, published }))
+        })
+        .clone()
     }
-    let offset = match b.get(at) {
-        Some(b'Z' | b'z') if at + 1 == b.len() => 0,
-        Some(sign @ (b'+' | b'-')) if at + 6 == b.len() && b.get(at + 3) == Some(&b':') => {
-            let (h, m) = (num(at + 1, 2)?, num(at + 4, 2)?);
-            let minutes = h * 60 + m;
-            if *sign == b'+' { minutes } else { -minutes }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset * 60;
-    Some(i128::from(secs) * 1_000_000_000 + nanos)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn times() {
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_796_340_342);
-        assert_eq!(rfc3339(t), "2026-12-03T23:25:42Z");
-        assert_eq!(
-            parse_rfc3339("2026-12-03T23:25:42Z"),
-            Some(1_796_340_342_000_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339("2026-12-04T01:25:42.5+02:00"),
-            Some(1_796_340_342_500_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339("2000-02-29t00:00:00z"),
-            Some(951_782_400_000_000_000)
-        );
-        for bad in [
-            "",
-            "2026-12-03",
-            "2026-13-03T00:00:00Z",
-            "2026-12-03T00:00:00",
-            "2026-12-03T00:00:00.Z",
-            "2026-12-03T00:00:00+0200",
-            "２０２６-12-03T00:00:00Z",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+impl LayerFinder for PublishedFinder {
+    fn find(
+        &self,
+        source: &Arc<dyn ImageSource>,
+        image: &ResolvedImage,
+        _at: usize,
+        spec: &LayerSpec,
+    ) -> strata_layer::Result<Option<FoundLayer>> {
+        let Some(found) = self.discovered(source.as_ref(), &image.instance.digest) else {
+            return Ok(None);
+        };
+        let Some(entry) = found.published.layers.get(&spec.digest) else {
+            return Ok(None);
+        };
+        let index = fetch_index(&found.repo, entry, &spec.digest, spec.size)?;
+        if !index.has_span_digests() {
+            return Ok(None);
         }
-        for days in [-800_000, -1, 0, 59, 10_956, 20_000, 3_000_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+        Ok(Some(FoundLayer {
+            index,
+            contents: None,
+            origin: IndexOrigin::Published(found.published.artifact.clone()),
+        }))
     }
 }

@@ -1,7 +1,7 @@
 //! [`BlobContents`]: file bytes decompressed from the layer blobs through their checkpoints, a span at a
 //! time, into the shared piece cache ([`super::cache`]), read ahead by worker threads ([`super::ahead`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -49,6 +49,8 @@ pub struct BlobContents {
     pub(super) inner: Arc<Inner>,
     /// Read-ahead jobs for the worker threads (which end when this is dropped).
     pub(super) jobs: mpsc::Sender<Job>,
+    /// Files (layer, tar offset) whose tar header was found where the index puts them.
+    headers_checked: Mutex<HashSet<(usize, u64)>>,
 }
 
 /// What the readers and the read-ahead workers share.
@@ -243,7 +245,11 @@ impl BlobContents {
                     });
             }
         }
-        Ok(BlobContents { inner, jobs: tx })
+        Ok(BlobContents {
+            inner,
+            jobs: tx,
+            headers_checked: Mutex::new(HashSet::new()),
+        })
     }
 
     /// What was decompressed so far.
@@ -440,6 +446,98 @@ impl Inner {
     }
 }
 
+impl BlobContents {
+    /// Checks, once per file, that the tar header just before `file`'s bytes is a regular file's of
+    /// `file`'s size and name: an index that maps a path to another file's bytes (a lying published index,
+    /// whose spans check out) is refused instead of serving them.
+    fn check_header(&self, file: &FileRef<'_>) -> Result<()> {
+        let key = (file.layer, file.offset);
+        if lock(&self.headers_checked).contains(&key) {
+            return Ok(());
+        }
+        let layer_digest = || {
+            self.inner
+                .layers
+                .get(file.layer)
+                .map_or_else(String::new, |l| l.reader.digest().to_string())
+        };
+        let refuse = |why: &str| Error::Format {
+            layer: layer_digest(),
+            reason: format!(
+                "the index puts {} at byte {} of the tar, {why}",
+                String::from_utf8_lossy(file.path),
+                file.offset
+            ),
+        };
+        let start = file
+            .offset
+            .checked_sub(TAR_BLOCK as u64)
+            .ok_or_else(|| refuse("where no tar header fits before it"))?;
+        let mut block = [0u8; TAR_BLOCK];
+        self.inner.read_tar(
+            file.layer,
+            start,
+            start..file.offset,
+            &mut block,
+            &self.jobs,
+        )?;
+        header_names(&block, file).map_err(|why| refuse(&why))?;
+        lock(&self.headers_checked).insert(key);
+        Ok(())
+    }
+}
+
+/// A tar block.
+const TAR_BLOCK: usize = 512;
+
+/// Whether `block` is the tar header of `file`: a valid checksum, a regular file, its size, its name
+/// (or, for a name the header's 100 bytes cut short, the start of it); why not, otherwise.
+fn header_names(block: &[u8; TAR_BLOCK], file: &FileRef<'_>) -> std::result::Result<(), String> {
+    let header = tar::Header::from_byte_slice(block);
+    let stored = header
+        .cksum()
+        .map_err(|_| "where there is no tar header".to_owned())?;
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(if (148..156).contains(&i) { b' ' } else { b }))
+        .sum();
+    if sum != stored {
+        return Err("where there is no tar header".into());
+    }
+    if !matches!(
+        header.entry_type(),
+        tar::EntryType::Regular | tar::EntryType::Continuous
+    ) {
+        return Err("where the tar has no regular file".into());
+    }
+    // Sizes from 8 GiB on may be in a PAX record, the header's field then meaningless.
+    if file.size < 0o77777777777 && header.entry_size().ok() != Some(file.size) {
+        return Err(format!(
+            "where the tar has a file of {} bytes, not {}",
+            header.entry_size().unwrap_or(0),
+            file.size
+        ));
+    }
+    let raw = header.path_bytes();
+    let name = strata_index::normalise_path(&raw)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let cut_short =
+        !header.as_old().name.contains(&0) || header.as_ustar().is_some_and(|u| u.prefix[0] != 0);
+    let named = name.as_slice() == file.path
+        || raw.is_empty()
+        || (cut_short && file.path.starts_with(&name));
+    if !named {
+        return Err(format!(
+            "where the tar has {}",
+            String::from_utf8_lossy(&raw)
+        ));
+    }
+    Ok(())
+}
+
 impl Contents for BlobContents {
     fn read_at(&self, file: &FileRef<'_>, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let left = file.size.saturating_sub(offset);
@@ -452,8 +550,11 @@ impl Contents for BlobContents {
             .checked_add(offset)
             .ok_or_else(|| truncated(file.layer, file.path))?;
         let range = file.offset..file.offset.saturating_add(file.size);
-        self.inner
-            .read_tar(file.layer, at, range, &mut buf[..want], &self.jobs)
+        self.check_header(file)
+            .and_then(|()| {
+                self.inner
+                    .read_tar(file.layer, at, range, &mut buf[..want], &self.jobs)
+            })
             .map_err(|e| match e {
                 Error::Truncated { layer, .. } => truncated(layer, file.path),
                 e => e.in_file(&String::from_utf8_lossy(file.path)),

@@ -19,6 +19,7 @@ use strata_oci::Digest;
 
 use crate::chunks::{Chunk, ChunkCache, ChunkContents, ChunkTable};
 use crate::error::{Error, Result};
+use crate::time::parse_rfc3339_parts;
 
 /// The largest table of contents read, compressed or not (containers/storage refuses larger ones too).
 pub const MAX_TOC_SIZE: u64 = 50 << 20;
@@ -282,7 +283,7 @@ fn build(toc: &Toc, spec: &LayerSpec, fetched: &FetchedToc) -> Result<Built> {
             other => return Err(err(&e.name, format!("unknown entry type {other:?}"))),
         };
         let (mtime, mtime_nsec) = match &e.modtime {
-            Some(t) if !t.is_empty() => parse_rfc3339(t)
+            Some(t) if !t.is_empty() => parse_rfc3339_parts(t)
                 .ok_or_else(|| err(&e.name, format!("unreadable modification time {t:?}")))?,
             _ => (0, 0),
         };
@@ -456,89 +457,4 @@ fn close_file(
         }
     }
     Ok(())
-}
-
-/// An RFC 3339 time (`2006-01-02T15:04:05.999999999Z07:00`) as seconds since the epoch and nanoseconds.
-fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
-    let b = text.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = text.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nsec: u32 = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return None;
-        }
-        for (k, c) in b[i..i + digits].iter().enumerate() {
-            if k < 9 {
-                nsec = nsec * 10 + u32::from(c - b'0');
-            }
-        }
-        nsec *= 10u32.pow(9u32.saturating_sub(digits as u32));
-        i += digits;
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            let o = h * 3600 + m * 60;
-            if *sign == b'-' { -o } else { o }
-        }
-        _ => return None,
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + hour * 3600 + min * 60 + sec - offset, nsec))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn rfc3339_times() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some((0, 0)));
-        assert_eq!(
-            parse_rfc3339("2023-11-14T22:13:20.5Z"),
-            Some((1_700_000_000, 500_000_000))
-        );
-        assert_eq!(
-            parse_rfc3339("2023-11-15T00:13:20+02:00"),
-            Some((1_700_000_000, 0))
-        );
-        assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Some((-1, 0)));
-        for bad in [
-            "",
-            "2023-13-01T00:00:00Z",
-            "2023-01-01T00:00:00",
-            "x023-01-01T00:00:00Z",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
 }

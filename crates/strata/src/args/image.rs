@@ -99,22 +99,22 @@ pub fn open_scan(
     Ok(ScanImage::from_view(name, view))
 }
 
-/// The ways a reading command finds a layer of image `name` without reading it whole, asked in this order
-/// (`IndexOptions::finders`): for a `docker://` image, the local index cache (`--cache-dir`, else
-/// `$XDG_CACHE_HOME/strata`), which also keeps the index of each layer read whole. Local sources are read in
-/// place and get none. A default cache directory that cannot be made is no cache; a given one is an error.
+/// The ways a reading command finds a layer of image `name` without reading it whole
+/// (`IndexOptions::finders`, in [`strata_lazy::finders`]' order): a layer's own table of contents, for
+/// every image; for a `docker://` image also the local index cache (`--cache-dir`, else
+/// `$XDG_CACHE_HOME/strata`), which keeps the index of each layer read whole, and indexes published to the
+/// registry (`strata index --push`) for an image named by tag. A default cache directory that cannot be
+/// made is no cache; a given one is an error.
 pub fn finders(name: &str, registry: &RegistryArgs) -> anyhow::Result<Vec<Arc<dyn LayerFinder>>> {
-    let mut finders = strata_lazy::finders(&strata_lazy::LazyOptions::default());
+    let mut lazy = strata_lazy::LazyOptions::default();
     if name.starts_with("docker://") {
-        let cache = match registry.cache_dir() {
+        lazy.index_cache = match registry.cache_dir() {
             Some(dir) => Some(IndexCache::open(dir, DEFAULT_MAX_BYTES)?),
             None => {
                 IndexCache::default_dir().and_then(|d| IndexCache::open(&d, DEFAULT_MAX_BYTES).ok())
             }
         };
-        if let Some(cache) = cache {
-            finders.push(Arc::new(cache));
-        }
+        lazy.published = Some(registry.options()?);
     }
-    Ok(finders)
+    Ok(strata_lazy::finders(&lazy))
 }
