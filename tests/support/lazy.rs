@@ -710,15 +710,10 @@ impl LazyImages {
     /// When a tool fails.
     pub fn make(work: &Path, tag: &str, source: fn(&Path, &str) -> PathBuf) -> LazyImages {
         let started = Instant::now();
-        let gzip = source(&work.join(Format::Gzip.name()), tag);
+        let at = LazyImages::at(work, tag);
+        let gzip = source(&at.gzip, tag);
         let made = started.elapsed();
-        let images = LazyImages {
-            estargz: work.join(Format::Estargz.name()),
-            zstd_chunked_ctr: work.join(Format::ZstdChunkedCtr.name()),
-            zstd_chunked_skopeo: work.join(Format::ZstdChunkedSkopeo.name()),
-            gzip,
-            tag: tag.to_owned(),
-        };
+        let images = LazyImages { gzip, ..at };
         // skopeo's conversion beside ctr-remote's two (one containerd for both).
         let (ctr, skopeo) = std::thread::scope(|scope| {
             let skopeo = scope.spawn(|| {
@@ -744,6 +739,18 @@ impl LazyImages {
             started.elapsed()
         );
         images
+    }
+
+    /// The layouts [`LazyImages::make`] writes under `work` for `tag`, whether they exist or not: to open a set
+    /// made before.
+    pub fn at(work: &Path, tag: &str) -> LazyImages {
+        LazyImages {
+            tag: tag.to_owned(),
+            gzip: work.join(Format::Gzip.name()),
+            estargz: work.join(Format::Estargz.name()),
+            zstd_chunked_ctr: work.join(Format::ZstdChunkedCtr.name()),
+            zstd_chunked_skopeo: work.join(Format::ZstdChunkedSkopeo.name()),
+        }
     }
 
     /// The layout holding `format`.

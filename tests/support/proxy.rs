@@ -165,6 +165,8 @@ pub struct Seen {
     /// read a body, its bytes are counted; a client that drops a connection mid-body may be counted for
     /// bytes in flight it never read, as a registry's own log counts them.
     pub body_bytes: u64,
+    /// When the proxy had read the request's head (on a shaped link, after its one-way latency).
+    pub arrived: Instant,
 }
 
 impl Seen {
@@ -186,6 +188,7 @@ struct Record {
     connection: u64,
     status: Arc<AtomicU16>,
     body_bytes: Arc<AtomicU64>,
+    arrived: Instant,
 }
 
 impl Record {
@@ -197,6 +200,7 @@ impl Record {
             connection: self.connection,
             status: (status != 0).then_some(status),
             body_bytes: self.body_bytes.load(Ordering::SeqCst),
+            arrived: self.arrived,
         }
     }
 }
@@ -877,6 +881,7 @@ fn proxy_request(
         connection,
         status: Arc::clone(&status),
         body_bytes: Arc::clone(&body_bytes),
+        arrived: Instant::now(),
     });
     let exchange = Exchange {
         state,
