@@ -481,7 +481,23 @@ impl BlobContents {
             &mut block,
             &self.jobs,
         )?;
-        header_names(&block, file).map_err(|why| refuse(&why))?;
+        if let Err(why) = header_names(&block, file, None) {
+            // The name may be in an extended header (PAX `path`, GNU long name) just before: read back.
+            let back = start.min(EXTENDED_REACH);
+            let mut before = vec![0u8; usize::try_from(back).unwrap_or(0)];
+            if before.is_empty() {
+                return Err(refuse(&why));
+            }
+            self.inner.read_tar(
+                file.layer,
+                start - back,
+                start - back..file.offset,
+                &mut before,
+                &self.jobs,
+            )?;
+            let long = extended_name(&before).ok_or_else(|| refuse(&why))?;
+            header_names(&block, file, Some(&long)).map_err(|why| refuse(&why))?;
+        }
         lock(&self.headers_checked).insert(key);
         Ok(())
     }
@@ -490,21 +506,31 @@ impl BlobContents {
 /// A tar block.
 const TAR_BLOCK: usize = 512;
 
-/// Whether `block` is the tar header of `file`: a valid checksum, a regular file, its size, its name
-/// (or, for a name the header's 100 bytes cut short, the start of it); why not, otherwise.
-fn header_names(block: &[u8; TAR_BLOCK], file: &FileRef<'_>) -> std::result::Result<(), String> {
+/// How far before a file's header [`extended_name`] looks for the extended headers naming it.
+const EXTENDED_REACH: u64 = 64 * TAR_BLOCK as u64;
+
+/// `block` as a tar header with a valid checksum.
+fn header_at(block: &[u8]) -> Option<&tar::Header> {
+    let block: &[u8; TAR_BLOCK] = block.try_into().ok()?;
     let header = tar::Header::from_byte_slice(block);
-    let stored = header
-        .cksum()
-        .map_err(|_| "where there is no tar header".to_owned())?;
+    let stored = header.cksum().ok()?;
     let sum: u32 = block
         .iter()
         .enumerate()
         .map(|(i, &b)| u32::from(if (148..156).contains(&i) { b' ' } else { b }))
         .sum();
-    if sum != stored {
-        return Err("where there is no tar header".into());
-    }
+    (sum == stored).then_some(header)
+}
+
+/// Whether `block` is the tar header of `file`: a valid checksum, a regular file, its size, its name
+/// (`long`, the name an extended header gave it, where there is one; or, for a name the header's 100
+/// bytes cut short, the start of it); why not, otherwise.
+fn header_names(
+    block: &[u8; TAR_BLOCK],
+    file: &FileRef<'_>,
+    long: Option<&[u8]>,
+) -> std::result::Result<(), String> {
+    let header = header_at(block).ok_or_else(|| "where there is no tar header".to_owned())?;
     if !matches!(
         header.entry_type(),
         tar::EntryType::Regular | tar::EntryType::Continuous
@@ -519,13 +545,14 @@ fn header_names(block: &[u8; TAR_BLOCK], file: &FileRef<'_>) -> std::result::Res
             file.size
         ));
     }
-    let raw = header.path_bytes();
+    let raw = long.map_or_else(|| header.path_bytes().into_owned(), <[u8]>::to_vec);
     let name = strata_index::normalise_path(&raw)
         .ok()
         .flatten()
         .unwrap_or_default();
-    let cut_short =
-        !header.as_old().name.contains(&0) || header.as_ustar().is_some_and(|u| u.prefix[0] != 0);
+    let cut_short = long.is_none()
+        && (!header.as_old().name.contains(&0)
+            || header.as_ustar().is_some_and(|u| u.prefix[0] != 0));
     let named = name.as_slice() == file.path
         || raw.is_empty()
         || (cut_short && file.path.starts_with(&name));
@@ -536,6 +563,37 @@ fn header_names(block: &[u8; TAR_BLOCK], file: &FileRef<'_>) -> std::result::Res
         ));
     }
     Ok(())
+}
+
+/// The name the extended headers ending exactly at the end of `before` give the header after them: a
+/// PAX `path` record or a GNU long name (`L`), found by walking back through the chain of extended
+/// headers (`x`, `L`, `K`) each of whose data ends where the next header starts.
+fn extended_name(before: &[u8]) -> Option<Vec<u8>> {
+    let mut end = before.len();
+    let mut name = None;
+    while name.is_none() {
+        let (header, data) = (TAR_BLOCK..=end).step_by(TAR_BLOCK).find_map(|len| {
+            let at = end - len;
+            let header = header_at(&before[at..at + TAR_BLOCK])?;
+            let size = usize::try_from(header.entry_size().ok()?).ok()?;
+            let padded = size.div_ceil(TAR_BLOCK).checked_mul(TAR_BLOCK)?;
+            (at + TAR_BLOCK + padded == end)
+                .then(|| (header, &before[at + TAR_BLOCK..at + TAR_BLOCK + size]))
+        })?;
+        name = match header.entry_type() {
+            tar::EntryType::XHeader => tar::PaxExtensions::new(data)
+                .filter_map(std::result::Result::ok)
+                .find(|e| e.key_bytes() == b"path")
+                .map(|e| e.value_bytes().to_vec()),
+            tar::EntryType::GNULongName => {
+                Some(data.split(|&b| b == 0).next().unwrap_or_default().to_vec())
+            }
+            tar::EntryType::GNULongLink => None,
+            _ => return None,
+        };
+        end -= TAR_BLOCK + data.len().div_ceil(TAR_BLOCK) * TAR_BLOCK;
+    }
+    name
 }
 
 impl Contents for BlobContents {
@@ -564,5 +622,90 @@ impl Contents for BlobContents {
 
     fn stats(&self) -> ContentStats {
         BlobContents::stats(self)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A tar of `extended` (built by the caller) then a regular file whose ustar name is `short`; the
+    /// bytes before the file's header and the header itself.
+    fn tar_with(
+        extend: impl FnOnce(&mut tar::Builder<Vec<u8>>),
+        short: &str,
+    ) -> (Vec<u8>, [u8; 512]) {
+        let mut builder = tar::Builder::new(Vec::new());
+        extend(&mut builder);
+        let mut header = tar::Header::new_ustar();
+        header.as_old_mut().name[..short.len()].copy_from_slice(short.as_bytes());
+        header.set_size(3);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        let before = builder.get_ref().clone();
+        (before, *header.as_bytes())
+    }
+
+    fn file(path: &[u8]) -> FileRef<'_> {
+        FileRef {
+            layer: 0,
+            offset: 0,
+            size: 3,
+            path,
+        }
+    }
+
+    #[test]
+    fn a_pax_path_names_the_file_its_ustar_name_transliterates() {
+        let (before, header) = tar_with(
+            |b| {
+                b.append_pax_extensions([("path", "srv/données.txt".as_bytes())])
+                    .unwrap();
+            },
+            "srv/donnes.txt",
+        );
+        let path = "srv/données.txt".as_bytes();
+        assert!(header_names(&header, &file(path), None).is_err());
+        let long = extended_name(&before).unwrap();
+        assert_eq!(long, path);
+        header_names(&header, &file(path), Some(&long)).unwrap();
+        // The PAX name is the file's name: the ustar one no longer passes.
+        assert!(header_names(&header, &file(b"srv/donnes.txt"), Some(&long)).is_err());
+    }
+
+    #[test]
+    fn a_gnu_long_name_is_found_behind_its_header() {
+        let name = format!("{}/file", "d".repeat(120));
+        let (before, header) = tar_with(
+            |b| {
+                let mut long = tar::Header::new_gnu();
+                long.set_entry_type(tar::EntryType::GNULongName);
+                long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+                long.set_size(name.len() as u64 + 1);
+                long.set_cksum();
+                let mut data = name.as_bytes().to_vec();
+                data.push(0);
+                b.append(&long, data.as_slice()).unwrap();
+            },
+            &name[..100],
+        );
+        let long = extended_name(&before).unwrap();
+        assert_eq!(long, name.as_bytes());
+        header_names(&header, &file(name.as_bytes()), Some(&long)).unwrap();
+    }
+
+    #[test]
+    fn an_extended_header_not_ending_at_the_file_names_nothing() {
+        let (mut before, _) = tar_with(
+            |b| {
+                b.append_pax_extensions([("path", b"elsewhere".as_slice())])
+                    .unwrap();
+            },
+            "x",
+        );
+        before.extend_from_slice(&[0u8; 512]);
+        assert_eq!(extended_name(&before), None);
+        assert_eq!(extended_name(&[]), None);
     }
 }
