@@ -19,6 +19,9 @@ const MAX_TAGS_PAGES: usize = 10_000;
 /// How many times a blob stream cut short is resumed.
 const MAX_RESUMES: u32 = 3;
 
+/// Most bytes read past the range asked for, to reach the end of a 206 body and keep its connection.
+const MAX_RANGE_OVERRUN: u64 = 64 << 10;
+
 /// What the ping found: where the registry answers and how it wants to be authenticated.
 #[derive(Debug, Clone)]
 struct Endpoint {
@@ -517,6 +520,7 @@ impl Client {
             url: url.clone(),
             source,
         };
+        let partial = resp.status == 206;
         let mut reader: Box<dyn Read> = match resp.status {
             206 => {
                 let start = resp
@@ -555,6 +559,12 @@ impl Client {
                 Err(e) if filled > 0 && is_cut_short(&e) => return Ok((filled, false)),
                 Err(e) => return Err(transport(e)),
             }
+        }
+        if partial {
+            // The body should end here: reading its end gives the connection back to the pool for the
+            // next range (ureq keeps only connections whose body was read to the end). A registry sending
+            // more than asked gets its connection dropped instead.
+            let _ = io::copy(&mut reader.take(MAX_RANGE_OVERRUN), &mut io::sink());
         }
         Ok((filled, true))
     }

@@ -19,6 +19,8 @@ const MAX_REDIRECTS: usize = 10;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// The largest response header block accepted.
 const MAX_HEADER_SIZE: usize = 64 * 1024;
+/// Idle connections kept per registry host for the next requests.
+const IDLE_CONNECTIONS_PER_HOST: usize = 16;
 /// CA bundles tried for the system roots, Debian's first.
 const SYSTEM_BUNDLES: [&str; 4] = [
     "/etc/ssl/certs/ca-certificates.crt",
@@ -274,6 +276,9 @@ impl Http {
             .timeout_per_read(Some(options.timeout))
             .timeout_per_write(Some(options.timeout))
             .max_response_header_size(MAX_HEADER_SIZE)
+            // Lazy reads fetch a layer's ranges from several threads at once (one per layer looked up,
+            // one per FUSE reader): keep their connections for the next ones.
+            .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)
             .tls_config(tls)
             .build();
         Ok(Http {
