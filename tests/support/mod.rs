@@ -27,6 +27,7 @@ pub mod lazy;
 pub mod proxy;
 pub mod registry;
 pub mod rich;
+pub mod signing;
 pub mod store;
 pub mod tree;
 

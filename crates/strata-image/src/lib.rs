@@ -105,6 +105,17 @@ pub trait ImageSource: Send + Sync {
         LayerBlobs::AsInManifest
     }
 
+    /// The signatures the source itself keeps, each a signature blob in containers/image's encoding (raw
+    /// OpenPGP for simple signing; `0x00`, a format name and `\n` before other formats): `dir:`'s
+    /// `signature-N` files, a store's signature big-data. `instance` is `None` for the image the name
+    /// designates, or the digest of one instance of its index. Registries keep signatures beside the image
+    /// (lookaside servers, cosign attachments): those are found by strata-trust, not here. At most
+    /// [`MAX_SIGNATURES`] of at most [`MAX_SIGNATURE_SIZE`] bytes each; more, or larger, is an error.
+    fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+        let _ = instance;
+        Ok(Vec::new())
+    }
+
     /// The layer with diff ID `diff_id`, if this source keeps it unpacked and indexed (a store): then its
     /// files are read from its directory and nothing is read from its blob. `Ok(None)` otherwise.
     fn kept_layer(&self, diff_id: &Digest) -> Result<Option<KeptLayer>> {
@@ -112,6 +123,13 @@ pub trait ImageSource: Send + Sync {
         Ok(None)
     }
 }
+
+/// The most signatures read for one image (containers/image's bound on lookaside signatures), wherever
+/// they are kept.
+pub const MAX_SIGNATURES: usize = 128;
+
+/// The largest signature read, in bytes (containers/image's `MaxSignatureBodySize`).
+pub const MAX_SIGNATURE_SIZE: u64 = 4 << 20;
 
 /// Reads a whole small blob (config, manifest), verified, refusing blobs over `limit` bytes.
 pub fn read_blob(source: &dyn ImageSource, digest: &Digest, limit: u64) -> Result<Vec<u8>> {

@@ -6,7 +6,10 @@ use std::path::Path;
 use strata_oci::{Digest, MAX_MANIFEST_SIZE};
 
 use crate::member::{DirTree, Member, Tree};
-use crate::{Blob, Error, ImageSource, RawManifest, Result, verified_blob, verified_manifest};
+use crate::{
+    Blob, Error, ImageSource, MAX_SIGNATURE_SIZE, MAX_SIGNATURES, RawManifest, Result,
+    verified_blob, verified_manifest,
+};
 
 /// The `version` file skopeo writes.
 const VERSION_PREFIX: &str = "Directory Transport Version: ";
@@ -72,5 +75,25 @@ impl ImageSource for DirSource {
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {
         self.member(digest.hex(), &format!("blob {digest}"))?
             .read_at(offset, buf)
+    }
+
+    /// skopeo's `signature-1`, `signature-2`, … up to the first missing one; an instance's are
+    /// `<hex>.signature-N`.
+    fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+        let prefix = instance.map_or_else(String::new, |d| format!("{}.", d.hex()));
+        let mut found = Vec::new();
+        for n in 1.. {
+            let Some(member) = self.tree.member(&format!("{prefix}signature-{n}"))? else {
+                break;
+            };
+            if n > MAX_SIGNATURES {
+                return Err(Error::invalid(
+                    &self.name,
+                    format!("more than {MAX_SIGNATURES} signatures ({prefix}signature-{n} exists)"),
+                ));
+            }
+            found.push(member.read_all(MAX_SIGNATURE_SIZE, &self.name)?);
+        }
+        Ok(found)
     }
 }

@@ -31,12 +31,12 @@ use strata_oci::{Digest, MAX_MANIFEST_SIZE, VerifyingReader};
 pub use inspect::{InspectReport, LayerData};
 pub use registry::{
     ApiError, BlobPush, Credentials, PushedManifest, PushedReferrer, Referrer, Referrers,
-    ReferrersVia, RegistryError, Repository, RepositoryTags, RetryPolicy, SourceOptions, list_tags,
-    referrers_tag, registry_error,
+    ReferrersVia, RegistryError, Repository, RepositoryTags, RetryPolicy, SourceOptions, fetch_url,
+    list_tags, referrers_tag, registry_error,
 };
 pub use strata_image::{
-    Blob, Error, ImageSource, LISTED_TAGS, MAX_INDEX_DEPTH, RawManifest, ResolvedImage, Result,
-    read_blob, resolve,
+    Blob, Error, ImageSource, LISTED_TAGS, MAX_INDEX_DEPTH, MAX_SIGNATURE_SIZE, MAX_SIGNATURES,
+    RawManifest, ResolvedImage, Result, read_blob, resolve,
 };
 pub use transport::{OpenFn, Transport, Transports, open, open_with};
 

@@ -13,7 +13,9 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 use strata_layer::ChannelReader;
 
-use strata_image::{Blob, ImageSource, KeptLayer, LayerBlobs, RawManifest};
+use strata_image::{
+    Blob, ImageSource, KeptLayer, LayerBlobs, MAX_SIGNATURE_SIZE, MAX_SIGNATURES, RawManifest,
+};
 use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader};
 use strata_source::{SourceOptions, Transport, Transports};
 
@@ -282,6 +284,65 @@ impl StoreSource {
 impl ImageSource for StoreSource {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// containers/image's items: big-data `signatures` for the image, `signature-<hex>` for an instance,
+    /// cut by the sizes listed in the image's `metadata` (`signature-sizes`, `signatures-sizes`).
+    fn signatures(&self, instance: Option<&Digest>) -> strata_image::Result<Vec<Vec<u8>>> {
+        let invalid = |reason: String| strata_image::Error::Invalid {
+            source_name: self.name.clone(),
+            reason,
+        };
+        let metadata: serde_json::Value =
+            serde_json::from_str(&self.image.metadata).unwrap_or_default();
+        let (key, sizes) = match instance {
+            None => ("signatures".to_owned(), metadata.get("signature-sizes")),
+            Some(d) => (
+                format!("signature-{}", d.hex()),
+                metadata
+                    .get("signatures-sizes")
+                    .and_then(|m| m.get(d.to_string())),
+            ),
+        };
+        let sizes: Vec<u64> = match sizes {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(list) => serde_json::from_value(list.clone())
+                .map_err(|e| invalid(format!("the image's signature sizes ({key}): {e}")))?,
+        };
+        if sizes.len() > MAX_SIGNATURES {
+            return Err(invalid(format!(
+                "{} signatures in {key}, more than {MAX_SIGNATURES}",
+                sizes.len()
+            )));
+        }
+        if sizes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let blob = self
+            .big_data(&key)?
+            .ok_or_else(|| invalid(format!("signature sizes are listed but {key} is missing")))?;
+        let mut rest = blob.as_slice();
+        let mut found = Vec::with_capacity(sizes.len());
+        for size in sizes {
+            if size > MAX_SIGNATURE_SIZE {
+                return Err(invalid(format!(
+                    "a signature of {size} bytes in {key}, over {MAX_SIGNATURE_SIZE}"
+                )));
+            }
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            let (one, after) = rest.split_at_checked(size).ok_or_else(|| {
+                invalid(format!("{key} is shorter than its listed signature sizes"))
+            })?;
+            found.push(one.to_vec());
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(invalid(format!(
+                "{key} holds {} bytes past its listed signatures",
+                rest.len()
+            )));
+        }
+        Ok(found)
     }
 
     fn docker_reference(&self) -> Option<&ImageReference> {

@@ -41,6 +41,12 @@ pub enum RegistryError {
         #[source]
         source: io::Error,
     },
+    /// A URL strata was given to read is not `http://` or `https://` with a host.
+    #[error("{url}: not an http:// or https:// URL")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+    },
     /// The registry answered with an error status.
     #[error("{method} {url}: {}{}", status_line(.status), describe_errors(.errors, .body))]
     Status {

@@ -35,6 +35,7 @@ mod authfile;
 mod client;
 mod conf;
 mod error;
+mod fetch;
 mod http;
 mod options;
 mod push;
@@ -46,6 +47,7 @@ use serde::Serialize;
 use strata_oci::{Digest, ImageReference, VerifyingReader};
 
 pub use error::{ApiError, RegistryError, registry_error};
+pub use fetch::fetch_url;
 pub use options::{Credentials, RetryPolicy, SourceOptions};
 pub use repository::{
     BlobPush, PushedManifest, PushedReferrer, Referrer, Referrers, ReferrersVia, Repository,
