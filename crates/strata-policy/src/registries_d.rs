@@ -69,7 +69,45 @@ struct RawConfig {
     #[serde(default, rename = "default-docker")]
     default_docker: Option<RegistryNamespace>,
     #[serde(default)]
-    docker: Option<BTreeMap<String, Option<RegistryNamespace>>>,
+    docker: Option<UniqueKeys>,
+}
+
+/// The `docker` mapping, refusing a key given twice (yaml.v3 refuses duplicate mapping keys; serde would keep
+/// the last one silently).
+#[derive(Debug, Default)]
+struct UniqueKeys(BTreeMap<String, Option<RegistryNamespace>>);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a mapping of scopes to namespace configurations")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((key, value)) =
+                    map.next_entry::<String, Option<RegistryNamespace>>()?
+                {
+                    if out.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!(
+                            "mapping key {key:?} already defined"
+                        )));
+                    }
+                    out.insert(key, value);
+                }
+                Ok(UniqueKeys(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
 }
 
 /// The merged registries.d configuration.
@@ -168,7 +206,7 @@ impl RegistriesD {
             }
             self.default_docker = Some((ns, path.to_owned()));
         }
-        for (scope, ns) in config.docker.unwrap_or_default() {
+        for (scope, ns) in config.docker.unwrap_or_default().0 {
             if let Some((_, first)) = self.docker.get(&scope) {
                 return Err(RegistriesError::Duplicate {
                     what: format!("\"docker\" namespace {scope:?}"),
