@@ -1,6 +1,11 @@
 //! containers-policy.json parsing: containers/image's fixture, the shared vectors, and the invalid cases of
 //! containers/image's `policy_config_test.go` and `policy_config_sigstore_test.go` (restated as JSON here).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 
