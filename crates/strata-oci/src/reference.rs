@@ -10,7 +10,8 @@ const NAME_TOTAL_LENGTH_MAX: usize = 255;
 /// A docker-style image reference, normalised the way podman and docker normalise it.
 ///
 /// `debian:12` becomes `docker.io/library/debian:12`, `index.docker.io` becomes `docker.io`, and a reference with
-/// neither tag nor digest gets the tag `latest`. A digest, when present, is strictly validated ([`Digest`]).
+/// neither tag nor digest gets the tag `latest` ([`ImageReference::parse`]; [`ImageReference::parse_normalized_named`]
+/// keeps such a reference name-only). A digest, when present, is strictly validated ([`Digest`]).
 /// Parsing follows the distribution reference grammar (checked by hand: no regex to compile at start-up).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ImageReference {
@@ -23,6 +24,48 @@ pub struct ImageReference {
 impl ImageReference {
     /// Parses and normalises `text`.
     pub fn parse(text: &str) -> Result<Self> {
+        let mut reference = Self::parse_inner(text)?;
+        if reference.is_name_only() {
+            reference.tag = Some("latest".to_owned());
+        }
+        Ok(reference)
+    }
+
+    /// Parses and normalises `text` as containers/image's `reference.ParseNormalizedNamed` does: like
+    /// [`ImageReference::parse`], except that a reference with neither tag nor digest stays name-only (no
+    /// `latest` is added; see [`ImageReference::is_name_only`]) and a bare 64-hex-digit string is refused as an
+    /// image ID. Signature identities need the difference: a signature for `repo` is not one for `repo:latest`.
+    pub fn parse_normalized_named(text: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidReference {
+            reference: text.chars().take(300).collect(),
+            reason,
+        };
+        if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(invalid(
+                "cannot specify 64-byte hexadecimal strings as a repository name".into(),
+            ));
+        }
+        Self::parse_inner(text)
+    }
+
+    /// Whether the reference has neither tag nor digest (only [`ImageReference::parse_normalized_named`]
+    /// makes such references).
+    pub fn is_name_only(&self) -> bool {
+        self.tag.is_none() && self.digest.is_none()
+    }
+
+    /// Whether `text` is a registry host name with an optional port, as the reference grammar defines it
+    /// (`domain-component ( "." domain-component )* [ ":" port ]`).
+    pub fn is_valid_domain(text: &str) -> bool {
+        grammar::is_domain(text)
+    }
+
+    /// Whether `text` is one path component of a repository name (`[a-z0-9]+ ( separator [a-z0-9]+ )*`).
+    pub fn is_valid_path_component(text: &str) -> bool {
+        grammar::is_path_component(text)
+    }
+
+    fn parse_inner(text: &str) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidReference {
             reference: text.chars().take(300).collect(),
             reason,
@@ -54,11 +97,7 @@ impl ImageReference {
                 "repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters"
             )));
         }
-        let tag = match (parsed.tag, &digest) {
-            (Some(t), _) => Some(t.to_owned()),
-            (None, Some(_)) => None,
-            (None, None) => Some("latest".to_owned()),
-        };
+        let tag = parsed.tag.map(str::to_owned);
         Ok(ImageReference {
             registry,
             repository,
@@ -178,7 +217,7 @@ mod grammar {
         c.is_ascii_lowercase() || c.is_ascii_digit()
     }
 
-    fn is_path_component(s: &str) -> bool {
+    pub(super) fn is_path_component(s: &str) -> bool {
         let b = s.as_bytes();
         if b.is_empty() || !is_alnum_lower(b[0]) || !is_alnum_lower(b[b.len() - 1]) {
             return false;
@@ -213,7 +252,7 @@ mod grammar {
         true
     }
 
-    fn is_domain(s: &str) -> bool {
+    pub(super) fn is_domain(s: &str) -> bool {
         let (host, port) = match s.split_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
@@ -330,6 +369,25 @@ mod tests {
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         let r = ImageReference::parse(&format!("h.io/a@{d}")).unwrap();
         assert_eq!(r.tag(), None);
+    }
+
+    #[test]
+    fn name_only_references() {
+        let r = ImageReference::parse_normalized_named("busybox").unwrap();
+        assert!(r.is_name_only());
+        assert_eq!(r.to_string(), "docker.io/library/busybox");
+        assert_eq!(r.tag(), None);
+        let r = ImageReference::parse_normalized_named("busybox:latest").unwrap();
+        assert!(!r.is_name_only());
+        assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
+        assert!(!ImageReference::parse("busybox").unwrap().is_name_only());
+        let hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert!(ImageReference::parse_normalized_named(hex).is_err());
+        assert!(ImageReference::parse_normalized_named(&format!("h.io/{hex}")).is_ok());
+        assert!(ImageReference::is_valid_domain("example.com:5000"));
+        assert!(!ImageReference::is_valid_domain("repo_with_underscores"));
+        assert!(ImageReference::is_valid_path_component("a.b_c__d-e"));
+        assert!(!ImageReference::is_valid_path_component("UPPER"));
     }
 
     #[test]
