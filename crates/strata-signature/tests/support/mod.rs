@@ -32,8 +32,13 @@ pub fn read(dir: &std::path::Path, name: &str) -> Vec<u8> {
 
 /// Whether `tool` runs; when not, skips (or fails under `CI=true`).
 pub fn have(tool: &str) -> bool {
+    let version = if tool == "openssl" {
+        "version"
+    } else {
+        "--version"
+    };
     let ok = Command::new(tool)
-        .arg("--version")
+        .arg(version)
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
