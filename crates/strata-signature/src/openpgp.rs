@@ -217,12 +217,12 @@ impl Keyring {
                 )));
             }
         }
-        if let Some(ops) = &message.one_pass {
-            if Some(ops.hash_algorithm()) != sig.hash_alg() || Some(ops.typ()) != sig.typ() {
-                return Err(Error::OpenPgp(
-                    "the one-pass signature packet does not match the signature packet".into(),
-                ));
-            }
+        if let Some(ops) = &message.one_pass
+            && (Some(ops.hash_algorithm()) != sig.hash_alg() || Some(ops.typ()) != sig.typ())
+        {
+            return Err(Error::OpenPgp(
+                "the one-pass signature packet does not match the signature packet".into(),
+            ));
         }
         let issuer_fps: Vec<&Fingerprint> = sig.issuer_fingerprint();
         let issuer_ids = sig.issuer_key_id();

@@ -47,14 +47,13 @@ impl Home {
     }
 
     fn gpg(&self, args: &[&str]) -> Output {
-        let out = Command::new("gpg")
+        Command::new("gpg")
             .arg("--homedir")
             .arg(self.path())
             .args(["--batch", "--no-tty"])
             .args(args)
             .output()
-            .unwrap();
-        out
+            .unwrap()
     }
 
     fn gpg_ok(&self, args: &[&str]) -> Vec<u8> {
