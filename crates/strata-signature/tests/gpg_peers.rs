@@ -24,6 +24,17 @@ struct Home {
     dir: tempfile::TempDir,
 }
 
+impl Drop for Home {
+    /// Stops the gpg-agent this home started (by its home directory, nothing else).
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
 impl Home {
     fn new() -> Home {
         let dir = tempfile::Builder::new()
@@ -448,4 +459,54 @@ fn another_key_is_unknown_and_cleartext_is_refused() {
             .content,
         payload().to_bytes()
     );
+}
+
+#[test]
+fn a_passphrase_file_unlocks_the_key_and_a_wrong_one_is_gpgs_error() {
+    if !peers() {
+        return;
+    }
+    let home = Home::new();
+    home.gpg_ok(&[
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "s3cret",
+        "--quick-gen-key",
+        "Locked <locked@example.com>",
+        "rsa2048",
+        "sign",
+        "never",
+    ]);
+    let fpr = home.fingerprint("Locked <locked@example.com>");
+    // The wrong passphrase first: once the right one worked, gpg-agent would remember it.
+    let wrong = home.write("wrong", b"not it\n");
+    let err = sign_with_gpg(
+        &fpr,
+        &payload().to_bytes(),
+        &GpgOptions {
+            gnupghome: Some(home.path().to_owned()),
+            passphrase_file: Some(wrong),
+        },
+    )
+    .unwrap_err();
+    match &err {
+        Error::Gpg { key, reason } => {
+            assert_eq!(key, &fpr);
+            assert!(reason.contains("gpg"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    let right = home.write("right", b"s3cret\n");
+    let sig = sign_with_gpg(
+        &fpr,
+        &payload().to_bytes(),
+        &GpgOptions {
+            gnupghome: Some(home.path().to_owned()),
+            passphrase_file: Some(right),
+        },
+    )
+    .unwrap();
+    let v = verify_simple_signing(&home.keyring(&fpr), &sig, SystemTime::now()).unwrap();
+    assert_eq!(v.payload, payload());
 }
