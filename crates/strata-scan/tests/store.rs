@@ -27,6 +27,7 @@ fn a_store_image_is_opened_by_name_and_read_from_its_layer_dirs() {
             &image,
             &PullOptions {
                 names: vec!["localhost/sample:latest".into()],
+                ..PullOptions::default()
             },
             &|_| {},
         )

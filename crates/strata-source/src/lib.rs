@@ -38,7 +38,7 @@ pub use strata_image::{
     Blob, Error, ImageSource, LISTED_TAGS, MAX_INDEX_DEPTH, MAX_SIGNATURE_SIZE, MAX_SIGNATURES,
     RawManifest, ResolvedImage, Result, read_blob, resolve,
 };
-pub use transport::{OpenFn, Transport, Transports, open, open_with};
+pub use transport::{OpenFn, Transport, Transports, local_path, open, open_with};
 
 use member::Member;
 

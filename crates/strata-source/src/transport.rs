@@ -138,6 +138,26 @@ pub fn open_with(name: &str, options: &SourceOptions) -> Result<Box<dyn ImageSou
     Transports::builtin().open(name, options)
 }
 
+/// The transport and the path of a name of a transport that keeps images in one file or directory:
+/// `dir:PATH`, `oci:PATH[:REF]`, `oci-archive:PATH[:REF]`, `docker-archive:PATH[:REPO:TAG|@N]` (without the
+/// reference part, which the policy's scopes leave out). `None` for other names.
+pub fn local_path(name: &str) -> Option<(&'static str, &Path)> {
+    let (transport, rest) = name.split_once(':')?;
+    let path = match transport {
+        "dir" => rest,
+        "oci" | "oci-archive" => layout::parse_selector(rest).ok()?.0,
+        "docker-archive" => docker_archive::parse_selector(rest).ok()?.0,
+        _ => return None,
+    };
+    let transport = match transport {
+        "dir" => "dir",
+        "oci" => "oci",
+        "oci-archive" => "oci-archive",
+        _ => "docker-archive",
+    };
+    (!path.is_empty()).then(|| (transport, Path::new(path)))
+}
+
 fn invalid(name: &str, reason: &str) -> Error {
     Error::InvalidName {
         name: name.to_owned(),

@@ -61,6 +61,10 @@ pub struct PullOptions {
     /// Names to give the image (full names, see [`crate::normalise_name`]), put in front of the names it
     /// already has (as containers/storage's `AddNames`); taken from other images that have them.
     pub names: Vec<String>,
+    /// The source's signatures of the pulled manifest, as containers/image's signature blobs: kept as
+    /// podman keeps them (big-data `signatures` and `signature-<hex>`, their sizes in the image's
+    /// metadata), so that podman, skopeo and strata find them again in the store.
+    pub signatures: Vec<Vec<u8>>,
 }
 
 /// Progress of a pull, for a display.
@@ -586,7 +590,8 @@ impl Store {
 
     /// Creates or updates the image record and writes its big-data items, as containers/image does:
     /// the config under `sha256:<config digest>`, the manifest under `manifest-<digest>` and `manifest`
-    /// (and the top-level index under `manifest-<its digest>`), an empty `signature-<hex>`.
+    /// (and the top-level index under `manifest-<its digest>`), the signatures under `signature-<hex>` (and
+    /// `signatures`, when there are any).
     fn commit_image(
         &self,
         tx: &mut Txn<'_>,
@@ -605,7 +610,12 @@ impl Store {
         items.push((config_key.clone(), &image.config_bytes));
         items.push((format!("manifest-{}", instance.digest), &instance.bytes));
         items.push(("manifest".to_owned(), &instance.bytes));
-        items.push((format!("signature-{}", instance.digest.hex()), &[]));
+        let signatures = options.signatures.concat();
+        let signature_sizes: Vec<usize> = options.signatures.iter().map(Vec::len).collect();
+        items.push((format!("signature-{}", instance.digest.hex()), &signatures));
+        if !signatures.is_empty() {
+            items.push(("signatures".to_owned(), &signatures));
+        }
         // Files first: a crash before the record is saved leaves only files `prune` removes.
         for (key, data) in &items {
             write_atomic_mkdir(&layout.image_big_data(image_id, key), data, 0o600)?;
@@ -656,8 +666,10 @@ impl Store {
             .entry("signatures-sizes")
             .or_insert_with(|| json!({}));
         if let Value::Object(m) = sizes {
-            m.entry(instance.digest.to_string())
-                .or_insert_with(|| json!([]));
+            m.insert(instance.digest.to_string(), json!(signature_sizes));
+        }
+        if !signature_sizes.is_empty() {
+            metadata.insert("signature-sizes".to_owned(), json!(signature_sizes));
         }
         record.metadata = Value::Object(metadata).to_string();
         let names = record.names.clone();

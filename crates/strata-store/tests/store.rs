@@ -19,6 +19,7 @@ fn pull_fixture(store: &Store, layout: &Path, name: &str) -> strata_store::PullR
             &image,
             &PullOptions {
                 names: vec![name.to_owned()],
+                ..PullOptions::default()
             },
             &|_| {},
         )

@@ -2,10 +2,10 @@
 //! registry (`sha256-<hex>.sig`), and what the transport itself keeps (`dir:`, a store).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use strata_image::{ImageSource, MAX_SIGNATURE_SIZE, MAX_SIGNATURES};
 use strata_oci::{Digest, Manifest, media};
+use strata_policy::SignatureLocation;
 use strata_source::{RegistryError, Repository, SourceOptions, fetch_url, registry_error};
 
 use crate::error::{Error, Result};
@@ -73,26 +73,31 @@ pub struct Found {
     pub signature: RawSignature,
 }
 
-/// The signatures a lookaside store keeps for one manifest: `url_for(n)` is signature `n`'s URL
-/// (`file://` or `http(s)://`), read from 1 until the first missing one.
+/// The signatures a lookaside store keeps for one manifest: `url_for(n)` is signature `n`'s file or URL
+/// (`strata_policy::lookaside_url`), read from 1 until the first missing one.
 ///
 /// # Errors
 /// When a file or server cannot be read (other than missing), a signature is over
 /// [`MAX_SIGNATURE_SIZE`], or there are more than [`MAX_SIGNATURES`].
 pub fn lookaside(
-    url_for: impl Fn(usize) -> Result<String>,
+    url_for: impl Fn(usize) -> Result<SignatureLocation>,
     options: &SourceOptions,
 ) -> Result<Vec<Found>> {
     let mut found = Vec::new();
     for n in 1.. {
-        let url = url_for(n)?;
-        let bytes = if let Some(path) = url.strip_prefix("file://") {
-            read_file(&PathBuf::from(path))?
-        } else {
-            fetch_url(&url, MAX_SIGNATURE_SIZE, options).map_err(|source| Error::Fetch {
-                url: url.clone(),
-                source,
-            })?
+        let (url, bytes) = match url_for(n)? {
+            SignatureLocation::File(path) => {
+                (format!("file://{}", path.display()), read_file(&path)?)
+            }
+            SignatureLocation::Http(url) => {
+                let bytes = fetch_url(&url, MAX_SIGNATURE_SIZE, options).map_err(|source| {
+                    Error::Fetch {
+                        url: url.clone(),
+                        source,
+                    }
+                })?;
+                (url, bytes)
+            }
         };
         let Some(bytes) = bytes else { break };
         if n > MAX_SIGNATURES {

@@ -55,7 +55,11 @@ enum Command {
     Export(commands::export::Args),
     /// Run the container certification assessments on an image; exit 1 when any fails.
     Check(commands::check::Args),
-    /// Pull an image into the store (containers/storage layout, shared with podman via --root).
+    /// Show what containers-policy.json decides for an image, with every signature found; exit 1 when
+    /// it is rejected.
+    Verify(commands::verify::Args),
+    /// Pull an image into the store (containers/storage layout, shared with podman via --root), if the
+    /// trust policy accepts it.
     Pull(commands::pull::Args),
     /// List the images in the store.
     Images(commands::images::Args),
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Packages(args) => commands::packages::run(args, store),
         Command::Export(args) => commands::export::run(args, store),
         Command::Check(args) => commands::check::run(args, store),
+        Command::Verify(args) => commands::verify::run(args, store),
         Command::Pull(args) => commands::pull::run(args, store),
         Command::Images(args) => commands::images::run(args, store),
         Command::Layers(args) => commands::layers::run(args, store),

@@ -23,3 +23,4 @@ pub mod pull;
 pub mod rmi;
 pub mod umount;
 pub mod unpack;
+pub mod verify;
