@@ -960,6 +960,39 @@ impl Default for Env {
     }
 }
 
+/// Kills process `pid` and removes `dirs` once the current (test) process has exited: for a registry and
+/// its files shared by every test of a binary through a `static`, which is never dropped.
+pub fn clean_up_after_exit(pid: u32, dirs: &[&Path]) {
+    let mut script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill {pid} 2>/dev/null; sleep 0.5",
+        std::process::id()
+    );
+    for dir in dirs {
+        let _ = write!(script, "; rm -rf '{}'", dir.display());
+    }
+    // The watcher outlives this process by design: nobody waits for it.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the clean-up watcher");
+}
+
+impl Registry {
+    /// The registry process's ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The directory holding its config, log and storage.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

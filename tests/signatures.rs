@@ -1,0 +1,732 @@
+//! containers-policy.json and signatures, decided as podman and skopeo decide: every case below is one
+//! image in a loopback `docker-registry` and one policy, judged by `skopeo copy --policy`, by `podman pull
+//! --signature-policy` and by `strata verify`, which must all agree with the expected answer.
+//!
+//! The images are signed by `skopeo copy --sign-by` with keys `gpg` makes here, into a `file://` lookaside
+//! that registries.d under the test's `$HOME` points all three tools at: a good key, another key, a key
+//! that expired (made and used with gpg's clock in 2020), a key whose signing subkey was revoked after it
+//! signed, a signature for another manifest (`skopeo standalone-sign`), images signed for another tag
+//! (every `signedIdentity` form), one signed by two keys, and a two-platform index signed with `--all`
+//! whose instance or index signature is then removed.
+
+// Test code: a failed step should abort the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use strata_tests::registry::{Auth, Env, Registry, clean_up_after_exit};
+use strata_tests::signing::{
+    Gpg, podman_decides, skopeo_decides, skopeo_sign, write_policy, write_registries_d,
+};
+use strata_tests::{
+    OCI_INDEX, OCI_MANIFEST, OciLayout, base_image, host_arch, require_tool, run, show_output,
+    umoci,
+};
+
+/// Everything the cases share, made once per test binary.
+struct Fixture {
+    env: Env,
+    /// Kept alive (and killed after the process exits).
+    _registry: Registry,
+    host: String,
+    dir: PathBuf,
+    lookaside: PathBuf,
+    accept_all: PathBuf,
+    /// Keyrings for `signedBy`: good, other, expired, revoked, subkey.
+    keys: std::collections::HashMap<&'static str, PathBuf>,
+    /// The manifest digest of the single-platform images, and of the index and its host instance.
+    digest: String,
+    index_digest: String,
+    instance_digest: String,
+}
+
+impl Fixture {
+    fn image(&self, rest: &str) -> String {
+        format!("docker://{}/{rest}", self.host)
+    }
+
+    fn key(&self, name: &str) -> String {
+        self.keys[name].display().to_string()
+    }
+}
+
+fn peers() -> bool {
+    ["skopeo", "podman", "docker-registry", "gpg", "umoci"]
+        .iter()
+        .all(|t| require_tool(t))
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(build_fixture)
+}
+
+/// The manifest digest of `image` (`skopeo inspect --raw`, hashed).
+fn manifest_digest(env: &Env, image: &str) -> String {
+    let raw = env.skopeo_ok(&["inspect", "--raw", "--tls-verify=false", image]);
+    strata_tests::sha256_digest(&raw)
+}
+
+fn build_fixture() -> Fixture {
+    let env = Env::new();
+    let registry = Registry::start(Auth::Open);
+    let dir = env.path().join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    clean_up_after_exit(registry.pid(), &[registry.dir(), env.path()]);
+    let host = registry.host.clone();
+    let lookaside = dir.join("lookaside");
+    write_registries_d(&env, &host, &lookaside);
+    let accept_all = write_policy(
+        &dir,
+        "accept-all",
+        &json!({"default": [{"type": "insecureAcceptAnything"}]}),
+    );
+    let gpg = Gpg::new(&dir.join("gnupg"));
+    let good = gpg.gen_key("Good <good@example.com>", "rsa2048", "sign", "never", None);
+    let other = gpg.gen_key(
+        "Other <other@example.com>",
+        "ed25519",
+        "sign",
+        "never",
+        None,
+    );
+    let expired = gpg.gen_key(
+        "Expired <expired@example.com>",
+        "rsa2048",
+        "sign",
+        "1d",
+        Some("20200101T000000"),
+    );
+    let revoked = gpg.gen_key(
+        "Revoked <revoked@example.com>",
+        "rsa2048",
+        "cert",
+        "never",
+        None,
+    );
+    gpg.add_signing_subkey(&revoked);
+    let sub = gpg.gen_key("Sub <sub@example.com>", "rsa2048", "cert", "never", None);
+    gpg.add_signing_subkey(&sub);
+
+    let f = |rest: &str| format!("docker://{host}/{rest}");
+    // The unsigned image, and copies signed by each key.
+    let layout = base_image(&dir);
+    registry.push(
+        &format!("oci:{}:base", layout.display()),
+        "sig/unsigned:v1",
+        &[],
+    );
+    let unsigned = f("sig/unsigned:v1");
+    let sign =
+        |fpr: &str, dst: &str| skopeo_sign(&env, &gpg, &accept_all, fpr, &unsigned, &f(dst), &[]);
+    sign(&good, "sig/good:v1");
+    sign(&other, "sig/other:v1");
+    gpg.set_clock(Some("20200101T120000"));
+    sign(&expired, "sig/expired:v1");
+    gpg.set_clock(None);
+    sign(&revoked, "sig/revoked:v1");
+    gpg.revoke_first_subkey(&revoked);
+    sign(&sub, "sig/subkey:v1");
+    // Signed by two keys: the second copy keeps the first signature and adds its own.
+    sign(&good, "sig/both:v1");
+    skopeo_sign(
+        &env,
+        &gpg,
+        &accept_all,
+        &other,
+        &f("sig/both:v1"),
+        &f("sig/both:v1"),
+        &[],
+    );
+    // Signed for another tag of the same repository (the identity forms), and a mirror of it.
+    registry.push(
+        &format!("oci:{}:base", layout.display()),
+        "sig/ident:v1",
+        &[],
+    );
+    skopeo_sign(
+        &env,
+        &gpg,
+        &accept_all,
+        &good,
+        &f("sig/ident:v1"),
+        &f("sig/ident:v1-signed"),
+        &[],
+    );
+    registry.push(
+        &format!("oci:{}:base", layout.display()),
+        "mirror/ident:v1-signed",
+        &[],
+    );
+    let digest = manifest_digest(&env, &unsigned);
+    let at = |repo: &str, digest: &str| {
+        let (alg, hex) = digest.split_once(':').unwrap();
+        lookaside.join(format!("{repo}@{alg}={hex}"))
+    };
+    std::fs::create_dir_all(at("mirror/ident", &digest)).unwrap();
+    std::fs::copy(
+        at("sig/ident", &digest).join("signature-1"),
+        at("mirror/ident", &digest).join("signature-1"),
+    )
+    .unwrap();
+    // A good key's signature of another manifest, where this image's signatures are looked for.
+    registry.push(
+        &format!("oci:{}:base", layout.display()),
+        "sig/wrongdigest:v1",
+        &[],
+    );
+    let other_manifest = dir.join("other-manifest.json");
+    let mut raw = env.skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &unsigned]);
+    raw.push(b'\n');
+    std::fs::write(&other_manifest, raw).unwrap();
+    std::fs::create_dir_all(at("sig/wrongdigest", &digest)).unwrap();
+    let mut c = env.command("skopeo");
+    c.env("GNUPGHOME", gpg.home())
+        .args(["standalone-sign"])
+        .arg(&other_manifest)
+        .arg(format!("{host}/sig/wrongdigest:v1"))
+        .arg(&good)
+        .arg("--output")
+        .arg(at("sig/wrongdigest", &digest).join("signature-1"));
+    run(&mut c);
+    // A two-platform index, signed with --all (index and instances), twice: one loses its instance's
+    // signature, the other its index's.
+    let (multi, index_digest, instance_digest) = multi_arch_layout(&dir);
+    for repo in ["multi/no-instance-sig", "multi/no-index-sig"] {
+        skopeo_sign(
+            &env,
+            &gpg,
+            &accept_all,
+            &good,
+            &format!("oci:{}:multi", multi.display()),
+            &f(&format!("{repo}:v1")),
+            &["--all"],
+        );
+    }
+    std::fs::remove_dir_all(at("multi/no-instance-sig", &instance_digest)).unwrap();
+    std::fs::remove_dir_all(at("multi/no-index-sig", &index_digest)).unwrap();
+
+    let mut keys = std::collections::HashMap::new();
+    for (name, fpr) in [
+        ("good", &good),
+        ("other", &other),
+        ("expired", &expired),
+        ("revoked", &revoked),
+        ("sub", &sub),
+    ] {
+        keys.insert(name, gpg.export(fpr, &dir.join(format!("{name}.gpg"))));
+    }
+    Fixture {
+        env,
+        _registry: registry,
+        host,
+        dir,
+        lookaside,
+        accept_all,
+        keys,
+        digest,
+        index_digest,
+        instance_digest,
+    }
+}
+
+/// A layout with a host-platform and another-platform image and an index tagged `multi`; the layout, the
+/// index's digest and the host instance's digest.
+fn multi_arch_layout(dir: &Path) -> (PathBuf, String, String) {
+    let root = dir.join("multi");
+    let layout = OciLayout::open(strata_tests::umoci_image(
+        &root,
+        &strata_tests::ImageSpec::base("base"),
+    ));
+    let host = layout.descriptor("base");
+    let other_arch = if host_arch() == "arm64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    umoci([
+        "config",
+        "--image",
+        &format!("{}:base", layout.root.display()),
+        "--tag",
+        "other",
+        "--architecture",
+        other_arch,
+    ]);
+    let other = layout.descriptor("other");
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": host["digest"], "size": host["size"],
+             "platform": {"architecture": host_arch(), "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": other["digest"], "size": other["size"],
+             "platform": {"architecture": other_arch, "os": "linux"}}
+        ]
+    });
+    let index = layout.add_json(OCI_INDEX, &index);
+    layout.set_tag("multi", &index);
+    (
+        layout.root.clone(),
+        index["digest"].as_str().unwrap().to_owned(),
+        host["digest"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// strata's decision: `strata verify --policy P IMAGE` (exit 0 accepted, 1 rejected, anything else a
+/// failure of the test).
+fn strata_decides(env: &Env, policy: &Path, image: &str) -> Result<(), String> {
+    let out = env.strata(&[
+        "verify",
+        "--tls-verify=false",
+        "--policy",
+        &policy.display().to_string(),
+        image,
+    ]);
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err(String::from_utf8_lossy(&out.stdout).into_owned()),
+        _ => panic!("strata verify {image} failed\n{}", show_output(&out)),
+    }
+}
+
+/// One case: `policy` (built from the fixture) for `image` must give `expect` (accepted?) from skopeo,
+/// podman and strata alike.
+fn case(name: &str, policy: impl Fn(&Fixture) -> Value, image: &str, expect: bool) {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let policy = write_policy(&fx.dir, name, &policy(fx));
+    let image = fx.image(image);
+    let skopeo = skopeo_decides(&fx.env, &policy, &image, &[]);
+    let podman = podman_decides(&fx.env, &policy, &image, &[]);
+    let strata = strata_decides(&fx.env, &policy, &image);
+    let word = |d: &Result<(), String>| match d {
+        Ok(()) => "accepted".to_owned(),
+        Err(e) => format!("rejected ({e})"),
+    };
+    let report = format!(
+        "case {name}: {image}, expected {}\n  skopeo: {}\n  podman: {}\n  strata: {}",
+        if expect { "accepted" } else { "rejected" },
+        word(&skopeo),
+        word(&podman),
+        word(&strata)
+    );
+    assert_eq!(skopeo.is_ok(), expect, "{report}");
+    assert_eq!(podman.is_ok(), expect, "{report}");
+    assert_eq!(strata.is_ok(), expect, "{report}");
+}
+
+/// `{"default":[reject], "transports":{"docker":{SCOPE:[signedBy KEY with IDENTITY]}}}`.
+fn signed_by(fx: &Fixture, scope: &str, key: &str, identity: Option<Value>) -> Value {
+    let mut requirement = json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": fx.key(key)});
+    if let Some(identity) = identity {
+        requirement["signedIdentity"] = identity;
+    }
+    json!({
+        "default": [{"type": "reject"}],
+        "transports": {"docker": {format!("{}/{scope}", fx.host): [requirement]}}
+    })
+}
+
+#[test]
+fn unsigned_image_under_signed_by_is_rejected() {
+    case(
+        "unsigned",
+        |f| signed_by(f, "sig", "good", None),
+        "sig/unsigned:v1",
+        false,
+    );
+}
+
+#[test]
+fn signed_by_the_right_key_is_accepted() {
+    case(
+        "good",
+        |f| signed_by(f, "sig", "good", None),
+        "sig/good:v1",
+        true,
+    );
+}
+
+#[test]
+fn signed_by_another_key_is_rejected() {
+    case(
+        "other",
+        |f| signed_by(f, "sig", "good", None),
+        "sig/other:v1",
+        false,
+    );
+}
+
+#[test]
+fn signed_by_an_expired_key_is_rejected() {
+    case(
+        "expired",
+        |f| signed_by(f, "sig", "expired", None),
+        "sig/expired:v1",
+        false,
+    );
+}
+
+#[test]
+fn signed_by_a_revoked_subkey_is_rejected() {
+    case(
+        "revoked",
+        |f| signed_by(f, "sig", "revoked", None),
+        "sig/revoked:v1",
+        false,
+    );
+}
+
+#[test]
+fn a_signature_of_another_manifest_is_rejected() {
+    case(
+        "wrongdigest",
+        |f| signed_by(f, "sig", "good", None),
+        "sig/wrongdigest:v1",
+        false,
+    );
+}
+
+#[test]
+fn two_keys_required_and_two_signatures_present_is_accepted() {
+    case(
+        "both",
+        |f| {
+            let mut p = signed_by(f, "sig", "good", None);
+            let docker = &mut p["transports"]["docker"][format!("{}/sig", f.host)];
+            docker
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": f.key("other")}));
+            p
+        },
+        "sig/both:v1",
+        true,
+    );
+}
+
+#[test]
+fn two_keys_required_and_one_signature_present_is_rejected() {
+    case(
+        "both-one",
+        |f| {
+            let mut p = signed_by(f, "sig", "good", None);
+            let docker = &mut p["transports"]["docker"][format!("{}/sig", f.host)];
+            docker
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": f.key("other")}));
+            p
+        },
+        "sig/good:v1",
+        false,
+    );
+}
+
+#[test]
+fn match_exact_accepts_the_signed_tag() {
+    let identity = Some(json!({"type": "matchExact"}));
+    case(
+        "exact-tag",
+        move |f| signed_by(f, "sig", "good", identity.clone()),
+        "sig/ident:v1-signed",
+        true,
+    );
+}
+
+#[test]
+fn match_exact_rejects_a_digest_reference() {
+    let identity = Some(json!({"type": "matchExact"}));
+    case(
+        "exact-digest",
+        move |f| signed_by(f, "sig", "good", identity.clone()),
+        &format!("sig/ident@{}", digest()),
+        false,
+    );
+}
+
+/// The single-platform images' manifest digest (the fixture is built first).
+fn digest() -> String {
+    if !peers() {
+        return String::new();
+    }
+    fixture().digest.clone()
+}
+
+#[test]
+fn match_repo_digest_or_exact_rejects_another_tag() {
+    case(
+        "default-identity-tag",
+        |f| signed_by(f, "sig", "good", None),
+        "sig/ident:v1",
+        false,
+    );
+}
+
+#[test]
+fn match_repo_digest_or_exact_accepts_a_digest_reference() {
+    case(
+        "default-identity-digest",
+        |f| signed_by(f, "sig", "good", None),
+        &format!("sig/ident@{}", digest()),
+        true,
+    );
+}
+
+#[test]
+fn match_repository_accepts_another_tag() {
+    let identity = Some(json!({"type": "matchRepository"}));
+    case(
+        "repository",
+        move |f| signed_by(f, "sig", "good", identity.clone()),
+        "sig/ident:v1",
+        true,
+    );
+}
+
+#[test]
+fn exact_reference_accepts_the_named_reference() {
+    case(
+        "exact-reference",
+        |f| {
+            let identity = json!({"type": "exactReference", "dockerReference": format!("{}/sig/ident:v1-signed", f.host)});
+            signed_by(f, "sig", "good", Some(identity))
+        },
+        "sig/ident:v1",
+        true,
+    );
+}
+
+#[test]
+fn exact_reference_rejects_another_reference() {
+    case(
+        "exact-reference-other",
+        |f| {
+            let identity = json!({"type": "exactReference", "dockerReference": format!("{}/sig/ident:v2", f.host)});
+            signed_by(f, "sig", "good", Some(identity))
+        },
+        "sig/ident:v1-signed",
+        false,
+    );
+}
+
+#[test]
+fn exact_repository_accepts_the_named_repository() {
+    case(
+        "exact-repository",
+        |f| {
+            let identity = json!({"type": "exactRepository", "dockerRepository": format!("{}/sig/ident", f.host)});
+            signed_by(f, "sig", "good", Some(identity))
+        },
+        "sig/ident:v1",
+        true,
+    );
+}
+
+#[test]
+fn exact_repository_rejects_another_repository() {
+    case(
+        "exact-repository-other",
+        |f| {
+            let identity = json!({"type": "exactRepository", "dockerRepository": format!("{}/sig/other", f.host)});
+            signed_by(f, "sig", "good", Some(identity))
+        },
+        "sig/ident:v1-signed",
+        false,
+    );
+}
+
+#[test]
+fn remap_identity_accepts_a_mirror_of_the_signed_image() {
+    case(
+        "remap",
+        |f| {
+            let identity = json!({"type": "remapIdentity", "prefix": format!("{}/mirror", f.host), "signedPrefix": format!("{}/sig", f.host)});
+            signed_by(f, "mirror", "good", Some(identity))
+        },
+        "mirror/ident:v1-signed",
+        true,
+    );
+}
+
+#[test]
+fn remap_identity_with_another_prefix_rejects_the_mirror() {
+    case(
+        "remap-other",
+        |f| {
+            let identity = json!({"type": "remapIdentity", "prefix": format!("{}/mirror", f.host), "signedPrefix": format!("{}/elsewhere", f.host)});
+            signed_by(f, "mirror", "good", Some(identity))
+        },
+        "mirror/ident:v1-signed",
+        false,
+    );
+}
+
+#[test]
+fn a_reject_scope_rejects_a_signed_image() {
+    case(
+        "reject-scope",
+        |f| json!({"default": [{"type": "insecureAcceptAnything"}], "transports": {"docker": {format!("{}/sig/good", f.host): [{"type": "reject"}]}}}),
+        "sig/good:v1",
+        false,
+    );
+}
+
+#[test]
+fn an_insecure_scope_overrides_a_rejecting_default() {
+    case(
+        "insecure-scope",
+        |f| json!({"default": [{"type": "reject"}], "transports": {"docker": {format!("{}/sig/unsigned:v1", f.host): [{"type": "insecureAcceptAnything"}]}}}),
+        "sig/unsigned:v1",
+        true,
+    );
+}
+
+#[test]
+fn the_most_specific_scope_wins_over_the_host() {
+    case(
+        "specific-scope",
+        |f| {
+            json!({
+                "default": [{"type": "reject"}],
+                "transports": {"docker": {
+                    f.host.clone(): [{"type": "insecureAcceptAnything"}],
+                    format!("{}/sig", f.host): [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": f.key("good")}]
+                }}
+            })
+        },
+        "sig/other:v1",
+        false,
+    );
+}
+
+#[test]
+fn docker_io_normalisation_of_a_signed_identity() {
+    // A signature claiming `busybox:latest` names docker.io/library/busybox:latest: exactReference written
+    // the long way matches it, as containers/image normalises both.
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let repo = "norm/busybox";
+    let image = fx.image(&format!("{repo}:v1"));
+    let src = fx.image("sig/unsigned:v1");
+    let mut copy = fx.env.command("skopeo");
+    copy.arg("--policy").arg(&fx.accept_all).args([
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &src,
+        &image,
+    ]);
+    run(&mut copy);
+    let manifest = fx.dir.join("norm-manifest.json");
+    std::fs::write(
+        &manifest,
+        fx.env
+            .skopeo_ok(&["inspect", "--raw", "--tls-verify=false", &image]),
+    )
+    .unwrap();
+    let (alg, hex) = fx.digest.split_once(':').unwrap();
+    let sig_dir = fx.lookaside.join(format!("{repo}@{alg}={hex}"));
+    std::fs::create_dir_all(&sig_dir).unwrap();
+    let gpg = Gpg::new(&fx.dir.join("gnupg"));
+    let mut sign = fx.env.command("skopeo");
+    sign.env("GNUPGHOME", gpg.home())
+        .arg("standalone-sign")
+        .arg(&manifest)
+        .arg("busybox:latest")
+        .arg(gpg.fingerprint("good@example.com"))
+        .arg("--output")
+        .arg(sig_dir.join("signature-1"));
+    run(&mut sign);
+    case(
+        "docker-io",
+        |f| {
+            let identity = json!({"type": "exactReference", "dockerReference": "docker.io/library/busybox:latest"});
+            signed_by(f, "norm", "good", Some(identity))
+        },
+        &format!("{repo}:v1"),
+        true,
+    );
+}
+
+#[test]
+fn a_multi_platform_image_needs_its_instance_signature() {
+    case(
+        "multi-instance",
+        |f| signed_by(f, "multi", "good", None),
+        "multi/no-instance-sig:v1",
+        false,
+    );
+}
+
+#[test]
+fn a_multi_platform_image_does_not_need_its_index_signature() {
+    case(
+        "multi-index",
+        |f| signed_by(f, "multi", "good", None),
+        "multi/no-index-sig:v1",
+        true,
+    );
+}
+
+/// A signature by a valid signing subkey of a trusted key: containers/image accepts it since 2025
+/// (commit 3ad129be, "Also accept subkey signatures in simple signing", mapping the subkey to its
+/// primary key); Debian's skopeo 1.9.3 and podman 4.3.1 (containers/image 5.23) predate that and reject
+/// it ("Signature by key <subkey> is not accepted"). strata follows current containers/image: the one
+/// decision where it differs from Debian's peers, asserted here so that the difference stays known.
+#[test]
+fn a_valid_signing_subkey_is_accepted_as_current_containers_image_does() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let policy = write_policy(&fx.dir, "subkey", &signed_by(fx, "sig", "sub", None));
+    let image = fx.image("sig/subkey:v1");
+    let skopeo = skopeo_decides(&fx.env, &policy, &image, &[]);
+    let podman = podman_decides(&fx.env, &policy, &image, &[]);
+    for (peer, decision) in [("skopeo", &skopeo), ("podman", &podman)] {
+        let why = decision.as_ref().expect_err(peer);
+        assert!(why.contains("is not accepted"), "{peer}: {why}");
+    }
+    strata_decides(&fx.env, &policy, &image).expect("strata accepts the subkey's signature");
+}
+
+#[test]
+fn the_fixture_signed_what_it_says() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let (alg, hex) = fx.digest.split_once(':').unwrap();
+    for repo in [
+        "sig/good",
+        "sig/other",
+        "sig/expired",
+        "sig/revoked",
+        "sig/ident",
+        "sig/wrongdigest",
+    ] {
+        let sig = fx.lookaside.join(format!("{repo}@{alg}={hex}/signature-1"));
+        assert!(sig.is_file(), "{} missing", sig.display());
+    }
+    let both = fx
+        .lookaside
+        .join(format!("sig/both@{alg}={hex}/signature-2"));
+    assert!(both.is_file(), "{} missing", both.display());
+    for digest in [&fx.index_digest, &fx.instance_digest] {
+        let (alg, hex) = digest.split_once(':').unwrap();
+        let kept = fx
+            .lookaside
+            .join(format!("multi/no-index-sig@{alg}={hex}"))
+            .is_dir();
+        assert_eq!(kept, digest == &fx.instance_digest);
+    }
+}
