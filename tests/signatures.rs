@@ -15,11 +15,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use base64::Engine as _;
+
 use serde_json::{Value, json};
 use strata_tests::registry::{Auth, Env, Registry, clean_up_after_exit};
 use strata_tests::signing::{
     Gpg, podman_decides, skopeo_decides, skopeo_sign, write_policy, write_registries_d,
 };
+use strata_tests::store::TestStore;
 use strata_tests::{
     OCI_INDEX, OCI_MANIFEST, OciLayout, base_image, host_arch, require_tool, run, show_output,
     umoci,
@@ -140,6 +143,20 @@ fn build_fixture() -> Fixture {
         &f("sig/both:v1"),
         &[],
     );
+    // The same, as a `dir:` image with uncompressed layers: a store serves layers uncompressed, so only such
+    // an image keeps its manifest, and so its signatures, when skopeo copies it out of a store.
+    let plain = dir.join("plain");
+    let plain_identity = format!("{host}/sig/plain:v1");
+    let sign_dir = |fpr: &str, src: &str, extra: &[&str]| {
+        let mut args = vec!["--sign-identity", plain_identity.as_str()];
+        args.extend_from_slice(extra);
+        let dst = format!("dir:{}", plain.display());
+        skopeo_sign(&env, &gpg, &accept_all, fpr, src, &dst, &args);
+    };
+    sign_dir(&good, &unsigned, &["--dest-decompress"]);
+    let plain_once = dir.join("plain-once");
+    std::fs::rename(&plain, &plain_once).unwrap();
+    sign_dir(&other, &format!("dir:{}", plain_once.display()), &[]);
     // Signed for another tag of the same repository (the identity forms), and a mirror of it.
     registry.push(
         &format!("oci:{}:base", layout.display()),
@@ -729,4 +746,366 @@ fn the_fixture_signed_what_it_says() {
             .is_dir();
         assert_eq!(kept, digest == &fx.instance_digest);
     }
+}
+
+/// strata in the fixture's environment (its registries.d) on `store`.
+fn strata_on(fx: &Fixture, store: &TestStore, args: &[&str]) -> std::process::Output {
+    let mut c = fx.env.command(strata_tests::strata_bin());
+    c.args(store.strata_args()).args(args);
+    strata_tests::run_unchecked(&mut c)
+}
+
+/// The store's records and its overlay directory's entries, to compare before and after.
+fn store_state(store: &TestStore) -> (Vec<u8>, Vec<u8>, Vec<String>) {
+    let read = |p: &str| std::fs::read(store.root.join(p)).unwrap_or_default();
+    let mut overlay: Vec<String> = std::fs::read_dir(store.root.join("overlay"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    overlay.sort();
+    (
+        read("overlay-layers/layers.json"),
+        read("overlay-images/images.json"),
+        overlay,
+    )
+}
+
+#[test]
+fn a_rejected_pull_leaves_the_store_as_it_was() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let store = TestStore::new();
+    let accept = fx.accept_all.display().to_string();
+    let first = strata_on(
+        fx,
+        &store,
+        &[
+            "pull",
+            "-q",
+            "--tls-verify=false",
+            "--policy",
+            &accept,
+            &fx.image("sig/good:v1"),
+        ],
+    );
+    assert!(first.status.success(), "{}", show_output(&first));
+    let before = store_state(&store);
+    let reject = write_policy(
+        &fx.dir,
+        "pull-reject",
+        &json!({"default": [{"type": "reject"}]}),
+    );
+    let signed = write_policy(&fx.dir, "pull-signed", &signed_by(fx, "sig", "good", None));
+    for (policy, image, why) in [
+        (&reject, "sig/unsigned:v1", "rejected by policy"),
+        (&signed, "sig/unsigned:v1", "no signature exists"),
+        (&signed, "sig/other:v1", "rejected by policy"),
+    ] {
+        let out = strata_on(
+            fx,
+            &store,
+            &[
+                "pull",
+                "-q",
+                "--tls-verify=false",
+                "--policy",
+                &policy.display().to_string(),
+                &fx.image(image),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", show_output(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{image}: {stderr}");
+        assert_eq!(
+            store_state(&store),
+            before,
+            "pulling {image} changed the store"
+        );
+    }
+}
+
+#[test]
+fn signatures_of_a_pulled_image_travel_as_podmans_do() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let store = TestStore::new();
+    let identity =
+        json!({"type": "exactReference", "dockerReference": format!("{}/sig/plain:v1", fx.host)});
+    let policy = json!({"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": fx.key("good"), "signedIdentity": identity}]});
+    let policy = write_policy(&fx.dir, "travel", &policy);
+    let plain = fx.dir.join("plain");
+    let image = format!("dir:{}", plain.display());
+    let out = strata_on(
+        fx,
+        &store,
+        &[
+            "pull",
+            "-q",
+            "--name",
+            "localhost/plain:v1",
+            "--policy",
+            &policy.display().to_string(),
+            &image,
+        ],
+    );
+    assert!(out.status.success(), "{}", show_output(&out));
+    // skopeo reads them back out of the store, as it would podman's.
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut copy = fx.env.command("skopeo");
+    copy.arg("--policy")
+        .arg(&fx.accept_all)
+        .args(["copy", "--quiet"])
+        .arg(format!(
+            "containers-storage:[overlay@{}+{}]localhost/plain:v1",
+            store.root.display(),
+            store.runroot.display()
+        ))
+        .arg(format!("dir:{}", out_dir.path().display()));
+    run(&mut copy);
+    for n in 1..=2 {
+        let name = format!("signature-{n}");
+        assert_eq!(
+            std::fs::read(out_dir.path().join(&name)).unwrap(),
+            std::fs::read(plain.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    assert!(!out_dir.path().join("signature-3").exists());
+    // And podman's own pull of the image keeps the same bytes under the same keys.
+    let theirs = TestStore::new();
+    let mut pull = fx.env.command("podman");
+    pull.arg("--root")
+        .arg(&theirs.root)
+        .arg("--runroot")
+        .arg(&theirs.runroot)
+        .args([
+            "--storage-driver",
+            "overlay",
+            "--events-backend",
+            "none",
+            "pull",
+            "-q",
+        ])
+        .arg("--signature-policy")
+        .arg(&policy)
+        .arg(&image);
+    run(&mut pull);
+    let big_data = |s: &TestStore, key: &str| -> Vec<u8> {
+        let images = s.root.join("overlay-images");
+        let dir = std::fs::read_dir(&images)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap();
+        // containers/storage's file name for a big-data key: the key if it is only `.`, `0-9`, `a-z`.
+        let plain = key
+            .bytes()
+            .all(|b| b == b'.' || b.is_ascii_digit() || b.is_ascii_lowercase());
+        let file = if plain {
+            key.to_owned()
+        } else {
+            format!("={}", base64::engine::general_purpose::STANDARD.encode(key))
+        };
+        std::fs::read(dir.join(file)).unwrap_or_default()
+    };
+    let digest = strata_tests::sha256_digest(&std::fs::read(plain.join("manifest.json")).unwrap());
+    let hex = digest.trim_start_matches("sha256:");
+    for key in ["signatures".to_owned(), format!("signature-{hex}")] {
+        let ours = big_data(&store, &key);
+        assert!(!ours.is_empty(), "{key} is empty in strata's store");
+        assert_eq!(ours, big_data(&theirs, &key), "{key}");
+    }
+}
+
+/// A `dir:` copy of the unsigned image, for planting signatures in.
+fn dir_copy(fx: &Fixture, name: &str) -> PathBuf {
+    let dir = fx.dir.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut c = fx.env.command("skopeo");
+    c.arg("--policy")
+        .arg(&fx.accept_all)
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            &fx.image("sig/unsigned:v1"),
+        ])
+        .arg(format!("dir:{}", dir.display()));
+    run(&mut c);
+    dir
+}
+
+/// `strata verify` of `image` under a signedBy (good key, exactRepository) policy.
+fn verify_hostile(fx: &Fixture, image: &str) -> std::process::Output {
+    let identity =
+        json!({"type": "exactRepository", "dockerRepository": format!("{}/sig/unsigned", fx.host)});
+    let policy = json!({"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": fx.key("good"), "signedIdentity": identity}]});
+    let policy = write_policy(&fx.dir, "hostile", &policy);
+    fx.env.strata(&[
+        "verify",
+        "--tls-verify=false",
+        "--policy",
+        &policy.display().to_string(),
+        image,
+    ])
+}
+
+#[test]
+fn hostile_signature_stores_are_clear_errors() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    // 10,000 signatures.
+    let many = dir_copy(fx, "hostile-many");
+    for n in 1..=10_000 {
+        std::fs::write(many.join(format!("signature-{n}")), b"x").unwrap();
+    }
+    let out = verify_hostile(fx, &format!("dir:{}", many.display()));
+    assert_eq!(out.status.code(), Some(2), "{}", show_output(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than 128 signatures"));
+    // A 100 MB signature (sparse: nothing is read of it).
+    let big = dir_copy(fx, "hostile-big");
+    std::fs::File::create(big.join("signature-1"))
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    let out = verify_hostile(fx, &format!("dir:{}", big.display()));
+    assert_eq!(out.status.code(), Some(2), "{}", show_output(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("over the 4194304-byte limit"),
+        "{}",
+        show_output(&out)
+    );
+    // Malformed and truncated OpenPGP: rejected with the reason, no crash.
+    let good_sig = fx.lookaside.join(format!(
+        "sig/good@{}/signature-1",
+        fx.digest.replacen(':', "=", 1)
+    ));
+    let real = std::fs::read(good_sig).unwrap();
+    for (name, bytes) in [
+        ("hostile-truncated", real[..real.len() / 2].to_vec()),
+        ("hostile-garbage", vec![0xa3, 0x01, 0xff, 0xff, 0xff, 0xff]),
+    ] {
+        let dir = dir_copy(fx, name);
+        std::fs::write(dir.join("signature-1"), bytes).unwrap();
+        let out = verify_hostile(fx, &format!("dir:{}", dir.display()));
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", show_output(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("rejected"));
+    }
+    // A properly signed payload with a duplicate key: refused after the signature verified.
+    let dir = dir_copy(fx, "hostile-duplicate");
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"{h}/sig/unsigned:v1"}},"image":{{"docker-manifest-digest":"{d}"}},"type":"atomic container signature","type":"atomic container signature"}},"optional":{{}}}}"#,
+        h = fx.host,
+        d = fx.digest
+    );
+    let payload_path = fx.dir.join("duplicate-payload.json");
+    std::fs::write(&payload_path, payload).unwrap();
+    let gpg = Gpg::new(&fx.dir.join("gnupg"));
+    run(gpg
+        .cmd()
+        .args([
+            "--sign",
+            "--local-user",
+            &gpg.fingerprint("good@example.com"),
+            "--output",
+        ])
+        .arg(dir.join("signature-1"))
+        .arg(&payload_path));
+    let out = verify_hostile(fx, &format!("dir:{}", dir.display()));
+    assert_eq!(out.status.code(), Some(1), "{}", show_output(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("duplicate"),
+        "{}",
+        show_output(&out)
+    );
+    // A policy with an unknown key: the whole file is refused, naming the key.
+    let bad = fx.dir.join("unknown-key.policy.json");
+    std::fs::write(
+        &bad,
+        r#"{"default":[{"type":"insecureAcceptAnything"}],"extra":1}"#,
+    )
+    .unwrap();
+    let out = fx.env.strata(&[
+        "verify",
+        "--policy",
+        &bad.display().to_string(),
+        &format!("dir:{}", dir.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show_output(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("extra"),
+        "{}",
+        show_output(&out)
+    );
+}
+
+#[test]
+fn a_sig_attachment_with_a_thousand_layers_is_refused() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    // A `.sig` manifest naming 1000 layers (all the same small blob), for the good image.
+    let repo = strata_source::Repository::open(&fx.image("sig/good"), &{
+        let mut o = strata_source::SourceOptions::default();
+        o.tls_verify = Some(false);
+        o
+    })
+    .unwrap();
+    let payload = b"{}";
+    let digest = strata_oci::Digest::sha256(payload);
+    repo.push_blob(&digest, payload).unwrap();
+    let layer = json!({"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": digest.to_string(), "size": 2});
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest.to_string(), "size": 2},
+        "layers": vec![layer; 1000],
+    });
+    let tag = format!("{}.sig", fx.digest.replacen(':', "-", 1));
+    repo.push_manifest(
+        Some(&tag),
+        OCI_MANIFEST,
+        &serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    // registries.d turns attachments on for this repository only.
+    let d = fx.dir.join("registries.d-attachments");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("a.yaml"),
+        format!(
+            "docker:\n  {}/sig/good:\n    use-sigstore-attachments: true\n",
+            fx.host
+        ),
+    )
+    .unwrap();
+    let policy = write_policy(
+        &fx.dir,
+        "attachments",
+        &json!({"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": fx.key("good")}]}),
+    );
+    let out = fx.env.strata(&[
+        "verify",
+        "--tls-verify=false",
+        "--registries.d",
+        &d.display().to_string(),
+        "--policy",
+        &policy.display().to_string(),
+        &fx.image("sig/good:v1"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show_output(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("more than 128 signatures"),
+        "{}",
+        show_output(&out)
+    );
 }

@@ -4,7 +4,12 @@
 //! [`strata_trust::evaluate`] as containers/image's `dirImageMock` presents it — the `dir:` image's
 //! manifest and `signature-N` files, with the docker reference the test gives it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
