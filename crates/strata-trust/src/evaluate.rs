@@ -66,6 +66,15 @@ pub struct RequirementVerdict {
     pub signatures: Vec<SignatureVerdict>,
 }
 
+/// A signature found for the image, whether or not a requirement looked at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundSignature {
+    /// Where it was found.
+    pub origin: String,
+    /// `simple-signing`, `sigstore`, or `unreadable` (a blob that is neither).
+    pub format: &'static str,
+}
+
 /// The policy's decision for an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
@@ -77,6 +86,8 @@ pub struct Verdict {
     pub manifest_digest: String,
     /// Each requirement's answer, in the policy's order.
     pub requirements: Vec<RequirementVerdict>,
+    /// Every signature found (none when no requirement needed them, and so none were looked for).
+    pub signatures: Vec<FoundSignature>,
     /// Whether every requirement allows the image.
     pub accepted: bool,
 }
@@ -132,7 +143,26 @@ pub fn evaluate(
         manifest_digest: manifest_digest.to_string(),
         accepted: requirements.iter().all(|r| r.accepted),
         requirements,
+        signatures: found
+            .iter()
+            .map(|f| FoundSignature {
+                origin: f.origin.to_string(),
+                format: format_of(f),
+            })
+            .collect(),
     })
+}
+
+/// The format of a signature found, as `strata verify` names it.
+fn format_of(found: &Found) -> &'static str {
+    if simple_signing(found).is_some() {
+        "simple-signing"
+    } else {
+        match sigstore_parts(found) {
+            Some(Ok(_)) => "sigstore",
+            _ => "unreadable",
+        }
+    }
 }
 
 fn verdict(kind: &'static str, accepted: bool, reason: impl Into<String>) -> RequirementVerdict {

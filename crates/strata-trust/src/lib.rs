@@ -22,5 +22,7 @@ pub mod gather;
 pub mod verify;
 
 pub use error::{Error, Result};
-pub use evaluate::{RequirementVerdict, SignatureVerdict, Subject, Verdict, evaluate};
+pub use evaluate::{
+    FoundSignature, RequirementVerdict, SignatureVerdict, Subject, Verdict, evaluate,
+};
 pub use verify::{StoreIdentity, TrustOptions, policy_target, signatures, verify_image};

@@ -79,6 +79,15 @@ fn render(image: &str, verdict: &Verdict) -> String {
             out.push('\n');
         }
     }
+    if !verdict.signatures.is_empty() {
+        out.push_str(&format!(
+            "  signatures found: {}\n",
+            verdict.signatures.len()
+        ));
+        for s in &verdict.signatures {
+            out.push_str(&format!("    {}: {}\n", s.format, s.origin));
+        }
+    }
     let decision = if verdict.accepted {
         "accepted"
     } else {
@@ -113,6 +122,7 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             "transport": verdict.transport,
             "scope": verdict.scope,
             "requirements": verdict.requirements,
+            "signatures": verdict.signatures,
             "accepted": verdict.accepted,
         }))?;
     } else {
