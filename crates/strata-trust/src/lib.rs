@@ -14,5 +14,6 @@
 
 pub mod error;
 pub mod gather;
+pub mod sign;
 
 pub use error::{Error, Result};
