@@ -631,3 +631,40 @@ fn refusals_are_one_clear_line_and_write_nothing() {
     assert!(stderr.contains("use-sigstore-attachments"), "{stderr}");
     assert_eq!(files_under(&lookaside), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn signatures_go_to_lookaside_staging_when_it_is_set() {
+    if !peers(&[]) {
+        return;
+    }
+    let w = World::new();
+    let fpr = w.key("signer");
+    let staging = w.path().join("staging");
+    // Read over http, written to the staging directory (published to the server by other means).
+    let registries_d = w.path().join("registries.d");
+    fs::create_dir_all(&registries_d).unwrap();
+    fs::write(
+        registries_d.join("staging.yaml"),
+        format!(
+            "docker:\n  {}/strata:\n    lookaside: http://127.0.0.1:9/sigs\n    lookaside-staging: file://{}\n",
+            w.registry.host,
+            staging.display()
+        ),
+    )
+    .unwrap();
+    let image = w.push("minimal", "strata/staged:v1");
+    let digest = sha256_digest(&w.raw_manifest(&image));
+    w.strata_ok(&[
+        "sign",
+        TLS_OFF,
+        "--registries.d",
+        registries_d.to_str().unwrap(),
+        "--sign-by",
+        &fpr,
+        &image,
+    ]);
+    assert_eq!(
+        files_under(&staging),
+        [lookaside_file(Path::new(""), "strata/staged", &digest, 1)]
+    );
+}

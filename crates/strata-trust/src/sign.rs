@@ -17,7 +17,7 @@
 //!
 //! Unlike containers/image, which rewrites a destination's whole signature list, a signature is *added*:
 //! it takes the next free `signature-N` (never replacing one, even against a concurrent writer: a file is
-//! written under a temporary name and linked into place only if the name is free) or is appended to the
+//! written under a temporary name beside it and renamed into place only if the name is free) or is appended to the
 //! attachment's layers. [`SignatureStore::prepare`] checks that a kind of signature can be written before
 //! anything is signed, so a refused destination leaves nothing behind.
 
@@ -481,8 +481,8 @@ impl SignatureStore<'_> {
 }
 
 /// Writes `blob` as the first free of `path_of(0)`, `path_of(1)`, … (at most
-/// [`MAX_WRITTEN_SIGNATURES`]): into a temporary file beside it, then linked into place, which fails
-/// rather than replace a file another writer put there first.
+/// [`MAX_WRITTEN_SIGNATURES`]): into a temporary file beside it, then renamed into place without
+/// replacing a file another writer put there first.
 fn write_next(
     path_of: impl Fn(usize) -> Result<PathBuf, SignError>,
     blob: &[u8],
@@ -513,10 +513,11 @@ fn write_next(
         if path.exists() {
             continue;
         }
-        match std::fs::hard_link(temp.path(), &path) {
-            Ok(()) => return Ok(path),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(write_err(&path)(e)),
+        // Renamed into place only if the name is free (renameat2 NOREPLACE, or link and unlink).
+        match temp.persist_noclobber(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => temp = e.file,
+            Err(e) => return Err(write_err(&path)(e.error)),
         }
     }
     Err(SignError::TooMany {
