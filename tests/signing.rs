@@ -668,3 +668,89 @@ fn signatures_go_to_lookaside_staging_when_it_is_set() {
         [lookaside_file(Path::new(""), "strata/staged", &digest, 1)]
     );
 }
+
+#[test]
+fn a_hostile_attachment_is_refused_not_extended() {
+    if !peers(&["openssl", "python3"]) {
+        return;
+    }
+    let w = World::new();
+    write_registries_d_yaml(
+        &w.env,
+        &format!(
+            "docker:\n  {}:\n    lookaside: file://{}\n    use-sigstore-attachments: true\n",
+            w.registry.host,
+            w.path().join("lookaside").display()
+        ),
+    );
+    let image = w.push("minimal", "strata/hostile:v1");
+    let digest = sha256_digest(&w.raw_manifest(&image));
+    let tag = format!("{}.sig", digest.replacen(':', "-", 1));
+    let (key, _) = cosign_key(w.path(), "cosign", "p");
+    let passphrase = w.path().join("passphrase");
+    fs::write(&passphrase, "p\n").unwrap();
+    let sign = [
+        "sign",
+        TLS_OFF,
+        "--sign-by-sigstore-private-key",
+        key.to_str().unwrap(),
+        "--sign-passphrase-file",
+        passphrase.to_str().unwrap(),
+        image.as_str(),
+    ];
+
+    // Someone pushed a `.sig` with 1,000 layers: strata adds no 1,001st.
+    let mut options = SourceOptions::default();
+    options.tls_verify = Some(false);
+    let repo = Repository::open(&image, &options).unwrap();
+    let payload = b"{}".to_vec();
+    let payload_digest = Digest::sha256(&payload);
+    repo.push_blob(&payload_digest, &payload).unwrap();
+    let layer = json!({
+        "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "digest": payload_digest.to_string(),
+        "size": payload.len(),
+    });
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": payload_digest.to_string(), "size": payload.len()},
+        "layers": vec![layer; 1000],
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let pushed = repo
+        .push_manifest(
+            Some(&tag),
+            "application/vnd.oci.image.manifest.v1+json",
+            &bytes,
+        )
+        .unwrap();
+    let out = w.strata(&sign);
+    assert_clean_error(&out, "1,000-layer attachment");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("128"), "{stderr}");
+    assert_eq!(repo.manifest(&tag).unwrap().digest, pushed.digest);
+
+    // A `.sig` that is not an OCI image manifest (a v2s2 one, as `COSIGN_DOCKER_MEDIA_TYPES=1` writes).
+    let v2s2 = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "digest": payload_digest.to_string(), "size": payload.len()},
+        "layers": [],
+    });
+    let bytes = serde_json::to_vec(&v2s2).unwrap();
+    let pushed = repo
+        .push_manifest(
+            Some(&tag),
+            "application/vnd.docker.distribution.manifest.v2+json",
+            &bytes,
+        )
+        .unwrap();
+    let out = w.strata(&sign);
+    assert_clean_error(&out, "v2s2 attachment");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("must be an OCI image manifest"), "{stderr}");
+    assert_eq!(repo.manifest(&tag).unwrap().digest, pushed.digest);
+}
