@@ -187,8 +187,13 @@ fn gpg_signature_in_the_lookaside_is_accepted_by_skopeo_and_podman() {
     let bad = w.signed_by(&other, "bad", None);
     assert_eq!(podman_decides(&w.env, &good, &image, &[]), Ok(()));
     assert_eq!(skopeo_decides(&w.env, &good, &image, &[]), Ok(()));
-    assert!(podman_decides(&w.env, &bad, &image, &[]).is_err());
-    assert!(skopeo_decides(&w.env, &bad, &image, &[]).is_err());
+    for refused in [
+        podman_decides(&w.env, &bad, &image, &[]),
+        skopeo_decides(&w.env, &bad, &image, &[]),
+    ] {
+        let e = refused.unwrap_err();
+        assert!(e.contains("Source image rejected"), "{e}");
+    }
 
     // A second signature (by the other key) is added beside the first, which is kept; then the other key's
     // policy accepts the image too.
@@ -262,7 +267,8 @@ fn dir_signature_is_accepted_and_copied_by_skopeo() {
         fs::read(out.join("signature-1")).unwrap(),
         fs::read(dir.join("signature-1")).unwrap()
     );
-    assert!(skopeo_decides(&w.env, &bad, &name, &[]).is_err());
+    let e = skopeo_decides(&w.env, &bad, &name, &[]).unwrap_err();
+    assert!(e.contains("Source image rejected"), "{e}");
 }
 
 /// The cosign attachment's manifest and config, as skopeo reads them.
@@ -480,7 +486,8 @@ fn multi_platform_images_sign_the_instance_or_everything() {
         podman_decides(&w.env, &policy, &image, &["--arch", "arm64"]),
         Ok(())
     );
-    assert!(podman_decides(&w.env, &policy, &image, &["--arch", "amd64"]).is_err());
+    let e = podman_decides(&w.env, &policy, &image, &["--arch", "amd64"]).unwrap_err();
+    assert!(e.contains("Source image rejected"), "{e}");
 
     // --all: every instance and the index, as `skopeo copy --all --sign-by`.
     let out = parse_json(

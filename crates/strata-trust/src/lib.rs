@@ -3,7 +3,9 @@
 //!
 //! This crate owns *finding* signatures ([`gather`]: registries.d lookaside stores read over `file://` and
 //! `http(s)://`, cosign `sha256-<hex>.sig` attachments in the registry, the signatures a `dir:` or a store
-//! keeps) and joining that to the policy's decision. What a policy says lives in `strata-policy`; what a
+//! keeps), *making and writing* them ([`sign`]: simple signing through `gpg` or sigstore with a cosign key, into
+//! the registries.d lookaside, a `.sig` attachment or `dir:`'s `signature-N`), and joining that to the policy's
+//! decision. What a policy says lives in `strata-policy`; what a
 //! signature says, and whether its cryptography holds, in `strata-signature`.
 //!
 //! **Invariants:** nothing found is believed before it is verified; every count and size is bounded
