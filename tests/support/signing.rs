@@ -237,3 +237,82 @@ pub fn decision(c: &mut Command) -> Decision {
         ))
     }
 }
+
+/// Writes `$HOME/.config/containers/registries.d/strata-tests.yaml` in `env` with `yaml` as it is (for
+/// staging, http or attachment settings); the directory.
+pub fn write_registries_d_yaml(env: &Env, yaml: &str) -> PathBuf {
+    let dir = env.home().join(".config/containers/registries.d");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("strata-tests.yaml"), yaml).unwrap();
+    dir
+}
+
+/// A policy accepting anything, written in `dir`.
+pub fn accept_all_policy(dir: &Path) -> PathBuf {
+    write_policy(
+        dir,
+        "accept-all",
+        &serde_json::json!({"default": [{"type": "insecureAcceptAnything"}]}),
+    )
+}
+
+/// A cosign key pair made in `dir` as cosign's format needs it: an openssl P-256 key, its public half
+/// `<name>.pub` (PEM SPKI, what `openssl dgst -verify` and a `sigstoreSigned` policy take), and
+/// `<name>.key`, the PKCS#8 key encrypted with `passphrase` into cosign's `ENCRYPTED COSIGN PRIVATE KEY`
+/// by the independent writer `crates/strata-signature/tests/support/cosign_key.py`. Returns
+/// (`<name>.key`, `<name>.pub`).
+pub fn cosign_key(dir: &Path, name: &str, passphrase: &str) -> (PathBuf, PathBuf) {
+    let pem = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub"));
+    let der = dir.join(format!("{name}.der"));
+    let key = dir.join(format!("{name}.key"));
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&pem));
+    run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&pem)
+        .arg("-out")
+        .arg(&public));
+    run(Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"])
+        .arg(&pem)
+        .arg("-out")
+        .arg(&der));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/strata-signature/tests/support/cosign_key.py");
+    run(Command::new("python3")
+        .arg(script)
+        .arg(&der)
+        .arg(passphrase)
+        .arg(&key));
+    (key, public)
+}
+
+/// Every file under `dir`, relative, sorted (to show that nothing was written).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

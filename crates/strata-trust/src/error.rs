@@ -61,5 +61,5 @@ pub enum Error {
     },
 }
 
-/// `Result` with strata-trust's [`Error`].
+/// `Result` with strata-trust's [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

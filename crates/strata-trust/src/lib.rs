@@ -5,8 +5,10 @@
 //! `http(s)://`, cosign `sha256-<hex>.sig` attachments in the registry, the signatures a `dir:` or a store
 //! keeps), *deciding* ([`evaluate`]: containers/image's evaluation — every requirement of the most
 //! specific scope must allow the image, any one good signature satisfies a signature requirement, each
-//! signature checked in the order cryptography, payload, manifest digest, identity) and joining the two for
-//! an image a source designates ([`verify`]). What a policy says lives in `strata-policy`; what a
+//! signature checked in the order cryptography, payload, manifest digest, identity), joining the two for an
+//! image a source designates ([`verify`]), and *making and writing* signatures ([`sign`]: simple signing
+//! through `gpg` or sigstore with a cosign key, into the registries.d lookaside, a `.sig` attachment or
+//! `dir:`'s `signature-N`). What a policy says lives in `strata-policy`; what a
 //! signature says, and whether its cryptography holds, in `strata-signature`.
 //!
 //! **Invariants:** nothing found is believed before it is verified; every count and size is bounded
@@ -19,6 +21,7 @@
 pub mod error;
 pub mod evaluate;
 pub mod gather;
+pub mod sign;
 pub mod verify;
 
 pub use error::{Error, Result};

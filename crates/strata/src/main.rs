@@ -78,6 +78,8 @@ enum Command {
     Umount(commands::umount::Args),
     /// List the live mounts: FUSE (`strata mount --fuse`) and the store's overlay image mounts.
     Mounts(commands::mounts::Args),
+    /// Sign an image in a registry or a dir: directory (GPG or a cosign key), where podman looks for it.
+    Sign(commands::sign::Args),
     /// Show or prune the local index cache (indexes of registry layers read whole, for later range reads).
     Cache(commands::cache::Args),
     /// Print shell completions for strata (bash, zsh, fish, elvish, powershell).
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::Mount(args) => commands::mount::run(args, store),
         Command::Umount(args) => commands::umount::run(args, store),
         Command::Mounts(args) => commands::mounts::run(args, store),
+        Command::Sign(args) => commands::sign::run(args, store),
         Command::Cache(args) => commands::cache::run(args),
         Command::Completions(args) => commands::docs::completions(args),
         Command::Man(args) => commands::docs::man(args),

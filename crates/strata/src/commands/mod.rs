@@ -21,6 +21,7 @@ pub mod packages;
 pub mod prune;
 pub mod pull;
 pub mod rmi;
+pub mod sign;
 pub mod umount;
 pub mod unpack;
 pub mod verify;
