@@ -232,6 +232,18 @@ fn copy_uncommitted(
                 .into(),
         });
     }
+    if let Some(media_type) = plan
+        .manifest_types()
+        .find(|t| !destination.accepts_manifest_type(t))
+    {
+        return Err(Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what: format!(
+                "it cannot hold a {media_type} manifest as it is, and converting manifests \
+                 (--format) is not yet supported"
+            ),
+        });
+    }
     hooks
         .check_source(source, &plan.top, plan.chosen.as_ref())
         .map_err(|reason| Error::Refused { reason })?;

@@ -114,6 +114,13 @@ impl Plan {
         })
     }
 
+    /// The media types of the manifests to write.
+    pub(crate) fn manifest_types(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.manifest.media_type.as_deref())
+    }
+
     /// The manifests to write, in order: instances, then the top.
     pub(crate) fn manifests(&self) -> Vec<(RawManifest, ManifestRole)> {
         self.entries

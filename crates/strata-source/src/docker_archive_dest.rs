@@ -48,20 +48,37 @@ pub(crate) struct ArchiveDestination {
     archive: Mutex<Archive>,
 }
 
-/// A member header as containers/image writes them.
-fn header(size: u64, kind: tar::EntryType) -> tar::Header {
+/// A member header as containers/image writes them (Go's `archive/tar`: ustar, device numbers written as
+/// zeros, the checksum as six octal digits, a NUL and a space), so archives match skopeo's byte for byte.
+fn header(path: &str, size: u64, link: Option<&str>) -> std::io::Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
-    h.set_entry_type(kind);
+    match link {
+        Some(target) => {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_link_name(target)?;
+            h.set_mode(0);
+        }
+        None => {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o444);
+        }
+    }
+    h.set_path(path)?;
     h.set_size(size);
-    h.set_mode(if kind == tar::EntryType::Symlink {
-        0
-    } else {
-        0o444
-    });
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(0);
-    h
+    h.set_device_major(0)?;
+    h.set_device_minor(0)?;
+    let bytes = h.as_mut_bytes();
+    if let Some(field) = bytes.get_mut(148..156) {
+        field.fill(b' ');
+    }
+    let sum: u32 = bytes.iter().map(|b| u32::from(*b)).sum();
+    if let Some(field) = bytes.get_mut(148..156) {
+        field.copy_from_slice(format!("{:06o}\0 ", sum & 0o777_777).as_bytes());
+    }
+    Ok(h)
 }
 
 /// `raw` as Go's `json.Marshal` writes a `json.RawMessage`: white space outside strings removed, and `<`,
@@ -155,11 +172,18 @@ impl ArchiveDestination {
     }
 
     fn append(&self, archive: &mut Archive, path: &str, bytes: &[u8]) -> Result<()> {
-        let mut h = header(bytes.len() as u64, tar::EntryType::Regular);
-        archive
-            .builder
-            .append_data(&mut h, path, bytes)
-            .map_err(|e| self.io(e))
+        self.append_from(archive, path, bytes.len() as u64, bytes)
+    }
+
+    fn append_from(
+        &self,
+        archive: &mut Archive,
+        path: &str,
+        size: u64,
+        data: impl Read,
+    ) -> Result<()> {
+        let h = header(path, size, None).map_err(|e| self.io(e))?;
+        archive.builder.append(&h, data).map_err(|e| self.io(e))
     }
 
     /// The legacy layer directories, and the `repositories` entry for the top one (containers/image's
@@ -207,14 +231,15 @@ impl ArchiveDestination {
             fields.remove("layer_id");
             fields.insert("id", serde_json::Value::from(id.as_str()).to_string());
             let json = go_object(&fields);
-            let mut link = header(0, tar::EntryType::Symlink);
+            let link = header(
+                &format!("{id}/layer.tar"),
+                0,
+                Some(&format!("../{}.tar", layer.hex())),
+            )
+            .map_err(|e| self.io(e))?;
             archive
                 .builder
-                .append_link(
-                    &mut link,
-                    format!("{id}/layer.tar"),
-                    format!("../{}.tar", layer.hex()),
-                )
+                .append(&link, std::io::empty())
                 .map_err(|e| self.io(e))?;
             self.append(archive, &format!("{id}/VERSION"), b"1.0")?;
             self.append(archive, &format!("{id}/json"), json.as_bytes())?;
@@ -270,11 +295,7 @@ impl ImageDestination for ArchiveDestination {
         match blob.size {
             Some(size) => {
                 let mut archive = self.lock();
-                let mut h = header(size, tar::EntryType::Regular);
-                archive
-                    .builder
-                    .append_data(&mut h, &path, blob.reader)
-                    .map_err(|e| self.io(e))?;
+                self.append_from(&mut archive, &path, size, blob.reader)?;
                 Ok(size)
             }
             None => {
@@ -286,11 +307,7 @@ impl ImageDestination for ArchiveDestination {
                 spool.flush().map_err(|e| self.io(e))?;
                 spool.rewind().map_err(|e| self.io(e))?;
                 let mut archive = self.lock();
-                let mut h = header(size, tar::EntryType::Regular);
-                archive
-                    .builder
-                    .append_data(&mut h, &path, spool)
-                    .map_err(|e| self.io(e))?;
+                self.append_from(&mut archive, &path, size, spool)?;
                 Ok(size)
             }
         }

@@ -248,6 +248,11 @@ impl ImageDestination for LayoutDestination {
         4
     }
 
+    /// OCI types only, as containers/image's OCI layouts (skopeo does not find other entries by tag).
+    fn accepts_manifest_type(&self, media_type: &str) -> bool {
+        media_type == media::OCI_MANIFEST || media_type == media::OCI_INDEX
+    }
+
     fn reuse_blob(&self, digest: &Digest, size: u64, _: Option<&ImageReference>) -> Result<bool> {
         Ok(fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file() && m.len() == size))
     }

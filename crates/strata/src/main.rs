@@ -55,6 +55,10 @@ enum Command {
     Export(commands::export::Args),
     /// Run the container certification assessments on an image; exit 1 when any fails.
     Check(commands::check::Args),
+    /// Copy an image from any transport to any transport, as `skopeo copy` does (no conversion yet).
+    Copy(commands::copy::Args),
+    /// Delete an image's manifest from a registry, as `skopeo delete` does.
+    Delete(commands::delete::Args),
     /// Pull an image into the store (containers/storage layout, shared with podman via --root).
     Pull(commands::pull::Args),
     /// List the images in the store.
@@ -98,6 +102,8 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args, store),
         Command::Check(args) => commands::check::run(args, store),
         Command::Pull(args) => commands::pull::run(args, store),
+        Command::Copy(args) => commands::copy::run(args, store),
+        Command::Delete(args) => commands::delete::run(args),
         Command::Images(args) => commands::images::run(args, store),
         Command::Layers(args) => commands::layers::run(args, store),
         Command::Rmi(args) => commands::rmi::run(args, store),

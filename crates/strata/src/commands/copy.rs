@@ -1,0 +1,324 @@
+//! `strata copy`: an image from any transport to any transport, as `skopeo copy` does, without conversion.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use strata_copy::{CopyEvent, CopyHooks, CopyOptions, MultiArch};
+use strata_image::resolve;
+use strata_oci::Digest;
+use strata_source::{Credentials, SourceOptions};
+use strata_store::{PullOptions, normalise_name};
+
+use crate::args::image::open_source;
+use crate::args::{PlatformArgs, StoreArgs};
+use crate::output::{human_bytes, print_json};
+
+/// `--multi-arch`'s values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum MultiArchArg {
+    /// The image for the chosen platform only.
+    System,
+    /// Every image of the index, and the index.
+    All,
+    /// The index alone.
+    IndexOnly,
+}
+
+/// Arguments of `strata copy`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Copy every image of an index, and the index itself (keeping its digest); same as --multi-arch=all.
+    #[arg(long, short = 'a')]
+    all: bool,
+    /// Which images of an index to copy: the one for the platform (system), all of them with the index
+    /// (all), or the index alone (index-only).
+    #[arg(long, value_enum, value_name = "WHICH")]
+    multi_arch: Option<MultiArchArg>,
+    #[command(flatten)]
+    platform: PlatformArgs,
+    /// Write the digest of the manifest written to this file.
+    #[arg(long, value_name = "FILE")]
+    digestfile: Option<PathBuf>,
+    /// Keep digests as they are: always the case, strata does not convert.
+    #[arg(long)]
+    preserve_digests: bool,
+    /// Copy no signatures: always the case for now.
+    #[arg(long)]
+    remove_signatures: bool,
+    /// The manifest type to write (oci, v2s2): conversion is not yet supported.
+    #[arg(long, short = 'f', value_name = "FORMAT")]
+    format: Option<String>,
+    /// The compression of the layers written (gzip, zstd, zstd:chunked, estargz): not yet supported.
+    #[arg(long, value_name = "FORMAT")]
+    dest_compress_format: Option<String>,
+    /// The compression level of the layers written: not yet supported.
+    #[arg(long, value_name = "LEVEL")]
+    dest_compress_level: Option<i32>,
+    /// Read registry credentials from this auth.json only, for both sides.
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+    /// The source registry's credentials, USER:PASSWORD.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    src_creds: Option<String>,
+    /// The destination registry's credentials, USER:PASSWORD.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    dest_creds: Option<String>,
+    /// The auth.json for the source registry.
+    #[arg(long, value_name = "FILE")]
+    src_authfile: Option<PathBuf>,
+    /// The auth.json for the destination registry.
+    #[arg(long, value_name = "FILE")]
+    dest_authfile: Option<PathBuf>,
+    /// Require HTTPS with verified certificates from the source registry (false: allow unverified HTTPS,
+    /// then plain HTTP).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    src_tls_verify: Option<bool>,
+    /// Require HTTPS with verified certificates from the destination registry.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    dest_tls_verify: Option<bool>,
+    /// CA certificates and client certificate for the source registry.
+    #[arg(long, value_name = "DIR")]
+    src_cert_dir: Option<PathBuf>,
+    /// CA certificates and client certificate for the destination registry.
+    #[arg(long, value_name = "DIR")]
+    dest_cert_dir: Option<PathBuf>,
+    /// The registries.conf to use.
+    #[arg(long, value_name = "FILE")]
+    registries_conf: Option<PathBuf>,
+    /// Retries of a registry request, and of a blob copy, that failed on the network or with 429/5xx.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    retry_times: u32,
+    /// Seconds to wait for a registry to connect or to send more data.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    timeout: f64,
+    /// No progress display and no summary.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Print a JSON report of what was copied.
+    #[arg(long)]
+    json: bool,
+    /// The image to copy: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG|:@N],
+    /// dir:DIR, docker://REFERENCE, containers-storage:[ROOT+RUNROOT]IMAGE.
+    source: String,
+    /// Where to copy it: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG], dir:DIR,
+    /// docker://HOST[:PORT]/NAME[:TAG], containers-storage:[ROOT+RUNROOT]NAME (a `strata pull`).
+    destination: String,
+}
+
+impl Args {
+    fn side(
+        &self,
+        creds: Option<&str>,
+        authfile: Option<&PathBuf>,
+        tls_verify: Option<bool>,
+        cert_dir: Option<&PathBuf>,
+        store: &StoreArgs,
+    ) -> anyhow::Result<SourceOptions> {
+        let mut options = SourceOptions::default();
+        options.credentials = creds.map(Credentials::parse).transpose()?;
+        options.authfile = authfile.or(self.authfile.as_ref()).cloned();
+        options.tls_verify = tls_verify;
+        options.cert_dir = cert_dir.cloned();
+        options.registries_conf = self.registries_conf.clone();
+        options.retry.max_retries = self.retry_times;
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            bail!("--timeout must be a positive number of seconds");
+        }
+        options.timeout = Duration::from_secs_f64(self.timeout.min(86_400.0));
+        options.storage_root = store.given_root();
+        options.storage_runroot = store.given_runroot();
+        Ok(options)
+    }
+
+    fn multi_arch(&self) -> anyhow::Result<MultiArch> {
+        Ok(match (self.all, self.multi_arch) {
+            (true, None | Some(MultiArchArg::All)) => MultiArch::All,
+            (true, Some(_)) => bail!("--all contradicts --multi-arch other than all"),
+            (false, None | Some(MultiArchArg::System)) => MultiArch::System,
+            (false, Some(MultiArchArg::All)) => MultiArch::All,
+            (false, Some(MultiArchArg::IndexOnly)) => MultiArch::IndexOnly,
+        })
+    }
+}
+
+/// Per-blob progress bars on a terminal.
+struct Progress {
+    multi: Option<MultiProgress>,
+    bars: Mutex<HashMap<Digest, ProgressBar>>,
+}
+
+impl Progress {
+    fn bar(&self, digest: &Digest, size: u64) -> Option<ProgressBar> {
+        let multi = self.multi.as_ref()?;
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        Some(
+            bars.entry(digest.clone())
+                .or_insert_with(|| {
+                    let bar = multi.add(ProgressBar::new(size));
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "{prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec}",
+                    ) {
+                        bar.set_style(style);
+                    }
+                    bar.set_prefix(format!("blob {}", short(digest)));
+                    bar
+                })
+                .clone(),
+        )
+    }
+}
+
+fn short(digest: &Digest) -> &str {
+    digest.hex().get(..12).unwrap_or(digest.hex())
+}
+
+impl CopyHooks for Progress {
+    fn event(&self, event: &CopyEvent) {
+        let Some(multi) = &self.multi else { return };
+        match event {
+            CopyEvent::BlobSkipped { digest, .. } => {
+                let _ = multi.println(format!("blob {} skipped: already exists", short(digest)));
+            }
+            CopyEvent::BlobProgress { digest, read, size } => {
+                if let Some(bar) = self.bar(digest, *size) {
+                    bar.set_position(*read);
+                }
+            }
+            CopyEvent::BlobDone { digest } => {
+                if let Some(bar) = self.bars.lock().ok().and_then(|b| b.get(digest).cloned()) {
+                    bar.finish();
+                }
+            }
+            CopyEvent::ManifestWritten { digest } => {
+                let _ = multi.println(format!("manifest {digest} written"));
+            }
+            CopyEvent::Planned { .. } => {}
+        }
+    }
+}
+
+/// Runs `strata copy`.
+pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
+    if let Some(format) = &args.format {
+        bail!(
+            "--format {format}: converting manifests is not yet supported (strata copies them as they are)"
+        );
+    }
+    if let Some(format) = &args.dest_compress_format {
+        bail!("--dest-compress-format {format}: recompressing layers is not yet supported");
+    }
+    if args.dest_compress_level.is_some() {
+        bail!("--dest-compress-level: recompressing layers is not yet supported");
+    }
+    let _ = (args.preserve_digests, args.remove_signatures);
+    let src_options = args.side(
+        args.src_creds.as_deref(),
+        args.src_authfile.as_ref(),
+        args.src_tls_verify,
+        args.src_cert_dir.as_ref(),
+        store,
+    )?;
+    let dest_options = args.side(
+        args.dest_creds.as_deref(),
+        args.dest_authfile.as_ref(),
+        args.dest_tls_verify,
+        args.dest_cert_dir.as_ref(),
+        store,
+    )?;
+    let multi_arch = args.multi_arch()?;
+    let source = open_source(&args.source, &src_options)?;
+    if args.destination.starts_with("containers-storage:") {
+        return copy_to_store(&args, source.as_ref(), multi_arch, store);
+    }
+    let mut destination = strata_source::open_destination(&args.destination, &dest_options)
+        .with_context(|| format!("opening {} for writing", args.destination))?;
+    let options = CopyOptions {
+        platform: args.platform.platform(),
+        multi_arch,
+        blob_retries: if args.destination.starts_with("docker:") {
+            args.retry_times
+        } else {
+            0
+        },
+    };
+    let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    let progress = Progress {
+        multi: interactive.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        bars: Mutex::new(HashMap::new()),
+    };
+    let report = strata_copy::copy(source.as_ref(), destination.as_mut(), &options, &progress)
+        .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
+    if let Some(multi) = &progress.multi {
+        let _ = multi.clear();
+    }
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, &report.digest)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        return print_json(&report);
+    }
+    if !args.quiet {
+        eprintln!(
+            "copied {} to {}: {} blobs ({} skipped, {} written), {} manifests, in {:.2} s",
+            args.source,
+            args.destination,
+            report.blobs.len(),
+            report.skipped,
+            human_bytes(report.bytes_written),
+            report.manifests.len(),
+            report.seconds
+        );
+    }
+    Ok(())
+}
+
+/// `containers-storage:` as destination: a `strata pull` of the chosen image under the name given.
+fn copy_to_store(
+    args: &Args,
+    source: &dyn strata_image::ImageSource,
+    multi_arch: MultiArch,
+    store_args: &StoreArgs,
+) -> anyhow::Result<()> {
+    if multi_arch != MultiArch::System {
+        bail!(
+            "{}: a store takes one image: copy without --all or --multi-arch",
+            args.destination
+        );
+    }
+    let (root, runroot, image) = strata_store::parse_reference(&args.destination)?;
+    let (root, runroot) = store_args.transport_store(root, runroot)?;
+    let store = crate::args::store::open_store(&root, &runroot, false)?;
+    let name = normalise_name(&image)
+        .with_context(|| format!("naming the image {image:?} in {}", root.display()))?;
+    let resolved = resolve(source, &args.platform.platform())?;
+    let report = store.pull(
+        source,
+        &resolved,
+        &PullOptions { names: vec![name] },
+        &|_| {},
+    )?;
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, &report.digest)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        return print_json(&report);
+    }
+    if !args.quiet {
+        eprintln!(
+            "copied {} to {}: image {} ({} layers, {} new)",
+            args.source,
+            args.destination,
+            report.image,
+            report.layers.len(),
+            report.layers.iter().filter(|l| !l.reused).count()
+        );
+    }
+    Ok(())
+}
