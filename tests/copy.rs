@@ -34,9 +34,17 @@ fn peers() -> bool {
     require_tool("skopeo") & require_tool("umoci") & require_tool("docker-registry")
 }
 
+/// A temporary directory with a lower-case name: podman names an `oci:` image after its path, and refuses
+/// upper case.
 fn tempdir() -> TempDir {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     tempfile::Builder::new()
-        .prefix("strata-copy-")
+        .prefix(&format!("strata-copy-{}-{n}-{nanos}", std::process::id()))
+        .rand_bytes(0)
         .tempdir()
         .expect("tempdir")
 }
