@@ -1109,3 +1109,143 @@ fn a_sig_attachment_with_a_thousand_layers_is_refused() {
         show_output(&out)
     );
 }
+
+/// `strata copy` (and `skopeo copy`) of `src` to `dst` under `policy`, with `extra` flags (for both).
+fn copies(
+    fx: &Fixture,
+    policy: &Path,
+    src: &str,
+    dst: &str,
+    extra: &[&str],
+) -> (Result<(), String>, Result<(), String>) {
+    let mut strata = fx.env.command(strata_tests::strata_bin());
+    strata
+        .env("GNUPGHOME", fx.dir.join("gnupg"))
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--policy",
+        ])
+        .arg(policy)
+        .args(extra)
+        .args([src, dst]);
+    let strata = strata_tests::signing::decision(&mut strata);
+    let skopeo_dst = format!("{dst}-skopeo");
+    let mut skopeo = fx.env.command("skopeo");
+    skopeo
+        .env("GNUPGHOME", fx.dir.join("gnupg"))
+        .arg("--policy")
+        .arg(policy)
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args(extra)
+        .args([src, skopeo_dst.as_str()]);
+    (strata, strata_tests::signing::decision(&mut skopeo))
+}
+
+#[test]
+fn copy_honours_the_policy_and_carries_signatures_as_skopeo_does() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let policy = write_policy(&fx.dir, "copy", &signed_by(fx, "sig", "good", None));
+    // Rejected: nothing written, by either.
+    let out = fx.dir.join("copy-rejected");
+    let (strata, skopeo) = copies(
+        fx,
+        &policy,
+        &fx.image("sig/unsigned:v1"),
+        &format!("dir:{}", out.display()),
+        &[],
+    );
+    assert!(
+        strata.is_err() && skopeo.is_err(),
+        "strata {strata:?}, skopeo {skopeo:?}"
+    );
+    assert!(strata.unwrap_err().contains("rejected by policy"));
+    assert!(!out.exists());
+    // Accepted: the signatures travel to dir: as skopeo writes them.
+    let out = fx.dir.join("copy-accepted");
+    let (strata, skopeo) = copies(
+        fx,
+        &policy,
+        &fx.image("sig/both:v1"),
+        &format!("dir:{}", out.display()),
+        &[],
+    );
+    strata.unwrap();
+    skopeo.unwrap();
+    for n in 1..=2 {
+        let name = format!("signature-{n}");
+        let ours = std::fs::read(out.join(&name)).unwrap();
+        let theirs = std::fs::read(fx.dir.join("copy-accepted-skopeo").join(&name)).unwrap();
+        assert_eq!(ours, theirs, "{name}");
+    }
+    // A destination that keeps no signatures: refused unless --remove-signatures, by both.
+    let oci = fx.dir.join("copy-oci");
+    let dst = format!("oci:{}:v1", oci.display());
+    let (strata, skopeo) = copies(fx, &policy, &fx.image("sig/good:v1"), &dst, &[]);
+    assert!(
+        strata.is_err() && skopeo.is_err(),
+        "strata {strata:?}, skopeo {skopeo:?}"
+    );
+    assert!(
+        !oci.join("index.json").exists(),
+        "a refused copy wrote {}",
+        oci.display()
+    );
+    let oci = fx.dir.join("copy-oci-removed");
+    let dst = format!("oci:{}:v1", oci.display());
+    let (strata, skopeo) = copies(
+        fx,
+        &policy,
+        &fx.image("sig/good:v1"),
+        &dst,
+        &["--remove-signatures"],
+    );
+    strata.unwrap();
+    skopeo.unwrap();
+}
+
+#[test]
+fn copy_sign_by_makes_a_signature_podman_accepts() {
+    if !peers() {
+        return;
+    }
+    let fx = fixture();
+    let gpg = Gpg::new(&fx.dir.join("gnupg"));
+    let fpr = gpg.fingerprint("good@example.com");
+    let image = fx.image("signed-by-strata/app:v1");
+    let mut copy = fx.env.command(strata_tests::strata_bin());
+    copy.env("GNUPGHOME", gpg.home())
+        .args([
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--policy",
+        ])
+        .arg(&fx.accept_all)
+        .args(["--sign-by", &fpr, &fx.image("sig/unsigned:v1"), &image]);
+    run(&mut copy);
+    let policy = write_policy(
+        &fx.dir,
+        "copy-signed",
+        &signed_by(fx, "signed-by-strata", "good", None),
+    );
+    podman_decides(&fx.env, &policy, &image, &[]).expect("podman accepts strata's signature");
+    skopeo_decides(&fx.env, &policy, &image, &[]).expect("skopeo accepts strata's signature");
+    let other = write_policy(
+        &fx.dir,
+        "copy-signed-other",
+        &signed_by(fx, "signed-by-strata", "other", None),
+    );
+    assert!(podman_decides(&fx.env, &other, &image, &[]).is_err());
+}

@@ -74,6 +74,15 @@ pub enum Error {
         #[source]
         error: strata_oci::Error,
     },
+    /// The destination cannot store what is asked of it (an index in a docker archive, a format it does
+    /// not hold).
+    #[error("{destination}: {what}")]
+    Unsupported {
+        /// The destination, as named.
+        destination: String,
+        /// What it cannot do.
+        what: String,
+    },
     /// A transport's own error: a registry (`docker://`) that could not be reached, refused a request or
     /// sent something wrong; a store that could not be read. The transport's crate recovers its type (e.g.
     /// `strata_source::registry_error`).

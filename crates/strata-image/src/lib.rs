@@ -5,8 +5,9 @@
 //! through, and [`resolve()`], which walks from a source's top-level manifest through indexes to the manifest
 //! and config of one platform's image. The transports themselves live elsewhere (files and registries in
 //! `strata-source`, the store's `containers-storage:` in `strata-store`); so does everything that reads
-//! layers (`strata-layer`). Image destinations (writing images: `strata copy`) will sit beside the trait
-//! here.
+//! layers (`strata-layer`). [`ImageDestination`] is the other direction — where `strata copy` writes an image, blob
+//! by blob, then its manifests, then a commit that makes it visible at once; destinations live beside their
+//! sources, the copy itself in `strata-copy`.
 //!
 //! **Invariants:** a source never serves bytes from outside itself; every manifest, config and blob read
 //! whole or streamed is verified against its digest (byte ranges cannot be, and are documented as such);
@@ -15,6 +16,7 @@
 //! **Must not depend on:** any strata crate but `strata-oci`; no I/O library, HTTP, TLS or thread pool. It
 //! never prints.
 
+mod destination;
 mod error;
 mod resolve;
 
@@ -23,6 +25,7 @@ use std::path::PathBuf;
 
 use strata_oci::{Digest, ImageReference};
 
+pub use destination::{BlobWrite, ImageDestination, LayerCompression, ManifestRole};
 pub use error::{Error, LISTED_TAGS, Result, tag_listing};
 pub use resolve::{MAX_INDEX_DEPTH, ResolvedImage, check_size, resolve};
 

@@ -97,3 +97,128 @@ impl ImageSource for DirSource {
         Ok(found)
     }
 }
+
+/// `dir:DIR` as a destination, as skopeo writes it: `version`, blobs named by their hex digest,
+/// `manifest.json` for the top manifest and `<hex>.manifest.json` for each instance of an index.
+///
+/// Everything is written to a staging directory beside `DIR` and renamed into place at commit, replacing
+/// an empty directory or a `dir:` image there (skopeo's rule: any other non-empty directory is refused,
+/// before anything is written). A failed copy leaves `DIR` as it was.
+pub(crate) struct DirDestination {
+    name: String,
+    path: std::path::PathBuf,
+    staging: Option<tempfile::TempDir>,
+    /// The staging directory's path.
+    root: std::path::PathBuf,
+}
+
+/// The `version` file's contents.
+const VERSION: &str = "Directory Transport Version: 1.1\n";
+
+impl DirDestination {
+    pub(crate) fn open(name: &str, path: &Path) -> Result<Self> {
+        if path.exists() {
+            let mut entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+            if entries.next().is_some() {
+                let version = std::fs::read(path.join("version")).unwrap_or_default();
+                if version != VERSION.as_bytes() {
+                    return Err(Error::invalid(
+                        name,
+                        "not a containers image directory, don't want to overwrite important data",
+                    ));
+                }
+            }
+        }
+        let staging = crate::dest::staging_dir(name, path)?;
+        let root = staging.path().to_path_buf();
+        Ok(DirDestination {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+            staging: Some(staging),
+            root,
+        })
+    }
+}
+
+impl strata_image::ImageDestination for DirDestination {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn max_parallel_blobs(&self) -> usize {
+        4
+    }
+
+    fn reuse_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        _: Option<&strata_oci::ImageReference>,
+    ) -> Result<bool> {
+        Ok(std::fs::metadata(self.root.join(digest.hex())).is_ok_and(|m| m.len() == size))
+    }
+
+    fn put_blob(&self, blob: strata_image::BlobWrite<'_>) -> Result<u64> {
+        let path = self.root.join(blob.digest.hex());
+        let tmp = self
+            .root
+            .join(format!("dir-put-blob-{}", blob.digest.hex()));
+        let written = crate::dest::write_new_file(&tmp, blob.reader)?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        Ok(written)
+    }
+
+    fn put_manifest(
+        &mut self,
+        manifest: &RawManifest,
+        role: strata_image::ManifestRole,
+    ) -> Result<()> {
+        let file = match role {
+            strata_image::ManifestRole::Top => "manifest.json".to_owned(),
+            strata_image::ManifestRole::Instance => {
+                format!("{}.manifest.json", manifest.digest.hex())
+            }
+        };
+        let path = self.root.join(file);
+        std::fs::write(&path, &manifest.bytes).map_err(|e| Error::io(&path, e))
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let version = self.root.join("version");
+        std::fs::write(&version, VERSION).map_err(|e| Error::io(&version, e))?;
+        let Some(staging) = self.staging.take() else {
+            return Err(Error::invalid(&self.name, "committed twice"));
+        };
+        let staged = staging.keep();
+        let result = (|| -> std::io::Result<()> {
+            match std::fs::rename(&staged, &self.path) {
+                Ok(()) => Ok(()),
+                // A dir: image there already: moved aside, replaced, then removed.
+                Err(e) if self.path.is_dir() => {
+                    let (parent, file) =
+                        crate::dest::split_path(&self.name, &self.path).map_err(|_| e)?;
+                    let old = tempfile::Builder::new()
+                        .prefix(&format!(".{}.strata-old-", file.to_string_lossy()))
+                        .tempdir_in(&parent)?;
+                    let aside = old.path().join("old");
+                    std::fs::rename(&self.path, &aside)?;
+                    if let Err(e) = std::fs::rename(&staged, &self.path) {
+                        let _ = std::fs::rename(&aside, &self.path);
+                        return Err(e);
+                    }
+                    drop(old);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        })();
+        result.map_err(|e| {
+            let _ = std::fs::remove_dir_all(&staged);
+            Error::io(&self.path, e)
+        })
+    }
+
+    fn abort(&mut self) {
+        drop(self.staging.take());
+    }
+}

@@ -7,6 +7,9 @@
 //! - `dir:DIR` — skopeo's `dir:` format;
 //! - `docker://HOST[:PORT]/NAME[:TAG|@DIGEST]` — a registry (the only network code: `registry/`).
 //!
+//! Each is also a destination ([`ImageDestination`], opened by [`open_destination`]): files are staged
+//! and renamed into place at commit, registries get the distribution push protocol with the manifest last.
+//!
 //! [`Transports`] is the one place image names are dispatched to transports: [`Transports::builtin`] holds
 //! this crate's, and other crates contribute theirs (the store's `containers-storage:`) with
 //! [`Transports::with`]. [`InspectReport`] gives skopeo's `inspect` view of a resolved image.
@@ -18,16 +21,20 @@
 //!
 //! **Must not depend on:** the layer engine, the store, FUSE or the CLI. It never prints.
 
+mod dest;
 mod dir;
 mod docker_archive;
+mod docker_archive_dest;
 mod inspect;
 mod layout;
+mod layout_dest;
 mod member;
 mod registry;
 mod transport;
 
 use strata_oci::{Digest, MAX_MANIFEST_SIZE, VerifyingReader};
 
+pub use dest::{DESTINATION_FORMS, open_destination};
 pub use inspect::{InspectReport, LayerData};
 pub use registry::{
     ApiError, BlobPush, Credentials, PushedManifest, PushedReferrer, Referrer, Referrers,
@@ -35,8 +42,9 @@ pub use registry::{
     list_tags, referrers_tag, registry_error,
 };
 pub use strata_image::{
-    Blob, Error, ImageSource, LISTED_TAGS, MAX_INDEX_DEPTH, MAX_SIGNATURE_SIZE, MAX_SIGNATURES,
-    RawManifest, ResolvedImage, Result, read_blob, resolve,
+    Blob, BlobWrite, Error, ImageDestination, ImageSource, LISTED_TAGS, LayerCompression,
+    MAX_INDEX_DEPTH, MAX_SIGNATURE_SIZE, MAX_SIGNATURES, ManifestRole, RawManifest, ResolvedImage,
+    Result, read_blob, resolve,
 };
 pub use transport::{OpenFn, Transport, Transports, local_path, open, open_with};
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use strata_image::{ImageSource, MAX_SIGNATURE_SIZE, MAX_SIGNATURES};
 use strata_oci::{Digest, Manifest, media};
 use strata_policy::SignatureLocation;
+use strata_signature::Signature;
 use strata_source::{RegistryError, Repository, SourceOptions, fetch_url, registry_error};
 
 use crate::error::{Error, Result};
@@ -29,6 +30,37 @@ pub enum RawSignature {
         /// The layer's annotations.
         annotations: BTreeMap<String, String>,
     },
+}
+
+impl RawSignature {
+    /// The signature, decoded: a blob as containers/image's signature blob encoding says (a blob that
+    /// is no known encoding is kept as simple signing, its bytes unchanged, as containers/image keeps
+    /// lookaside files: verifying it will fail, copying it keeps it as it was); an attachment as a
+    /// sigstore signature.
+    pub fn to_signature(&self) -> Signature {
+        match self {
+            RawSignature::Blob(bytes) => Signature::from_blob(bytes)
+                .unwrap_or_else(|_| Signature::SimpleSigning(bytes.clone())),
+            RawSignature::Attachment {
+                media_type,
+                payload,
+                annotations,
+            } => Signature::Sigstore {
+                mime_type: media_type.clone(),
+                payload: payload.clone(),
+                annotations: annotations.clone(),
+            },
+        }
+    }
+
+    /// The signature in containers/image's signature blob encoding, as `dir:` and a store keep it: a
+    /// blob as found, an attachment as a sigstore blob.
+    pub fn to_blob(&self) -> Vec<u8> {
+        match self {
+            RawSignature::Blob(bytes) => bytes.clone(),
+            attachment @ RawSignature::Attachment { .. } => attachment.to_signature().to_blob(),
+        }
+    }
 }
 
 /// Where a signature was found.

@@ -28,4 +28,6 @@ pub use error::{Error, Result};
 pub use evaluate::{
     FoundSignature, RequirementVerdict, SignatureVerdict, Subject, Verdict, evaluate,
 };
-pub use verify::{StoreIdentity, TrustOptions, policy_target, signatures, verify_image};
+pub use verify::{
+    StoreIdentity, TrustOptions, policy_target, signatures, signatures_of, verify_image,
+};

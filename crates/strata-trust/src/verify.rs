@@ -93,6 +93,21 @@ pub fn signatures(
 ) -> Result<Vec<Found>> {
     let digest = &image.instance.digest;
     let instance = (image.instance.digest != image.top.digest).then_some(digest);
+    signatures_of(source, instance, digest, registries_d, options)
+}
+
+/// Every signature of the manifest `digest` of `source`: the image the name designates (`instance`
+/// `None`) or one instance of its index (`instance` is then `Some(digest)`), as [`signatures`] finds them.
+///
+/// # Errors
+/// As [`crate::gather`]'s functions.
+pub fn signatures_of(
+    source: &dyn ImageSource,
+    instance: Option<&Digest>,
+    digest: &Digest,
+    registries_d: &RegistriesD,
+    options: &SourceOptions,
+) -> Result<Vec<Found>> {
     let mut found = stored(source, instance)?;
     if source.name().starts_with("docker:")
         && let Some(reference) = source.docker_reference()

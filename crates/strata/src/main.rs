@@ -16,6 +16,7 @@ mod output;
 mod render;
 mod serve;
 mod template;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,10 @@ enum Command {
     Export(commands::export::Args),
     /// Run the container certification assessments on an image; exit 1 when any fails.
     Check(commands::check::Args),
+    /// Copy an image from any transport to any transport, as `skopeo copy` does (no conversion yet).
+    Copy(Box<commands::copy::Args>),
+    /// Delete an image's manifest from a registry, as `skopeo delete` does.
+    Delete(commands::delete::Args),
     /// Show what containers-policy.json decides for an image, with every signature found; exit 1 when
     /// it is rejected.
     Verify(commands::verify::Args),
@@ -105,6 +110,8 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args, store),
         Command::Verify(args) => commands::verify::run(args, store),
         Command::Pull(args) => commands::pull::run(args, store),
+        Command::Copy(args) => commands::copy::run(*args, store),
+        Command::Delete(args) => commands::delete::run(args),
         Command::Images(args) => commands::images::run(args, store),
         Command::Layers(args) => commands::layers::run(args, store),
         Command::Rmi(args) => commands::rmi::run(args, store),

@@ -36,6 +36,7 @@ pub(crate) enum Method {
     Head,
     Post,
     Put,
+    Delete,
 }
 
 impl Method {
@@ -45,6 +46,7 @@ impl Method {
             Method::Head => "HEAD",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Delete => "DELETE",
         }
     }
 }
@@ -416,6 +418,7 @@ impl Http {
             Method::Head => with_headers!(self.agent.head(url)).call(),
             Method::Post => send(with_headers!(self.agent.post(url))),
             Method::Put => send(with_headers!(self.agent.put(url))),
+            Method::Delete => with_headers!(self.agent.delete(url)).call(),
         }
     }
 
@@ -436,7 +439,7 @@ impl Http {
         let builder = match request.method {
             Method::Put => self.agent.put(&request.url),
             Method::Post => self.agent.post(&request.url),
-            Method::Get | Method::Head => {
+            Method::Get | Method::Head | Method::Delete => {
                 return Err(RegistryError::InvalidResponse {
                     url: request.url.clone(),
                     reason: "a streamed body needs POST or PUT".into(),

@@ -34,6 +34,7 @@ mod auth;
 mod authfile;
 mod client;
 mod conf;
+mod destination;
 mod error;
 mod fetch;
 mod http;
@@ -56,6 +57,7 @@ pub use repository::{
 
 use crate::{Blob, Error, ImageSource, RawManifest, Result};
 use client::Client;
+pub(crate) use destination::RegistryDestination;
 
 /// A repository's tags as `skopeo list-tags` prints them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

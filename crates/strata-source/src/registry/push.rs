@@ -95,6 +95,63 @@ impl Client {
         ))
     }
 
+    /// Asks the registry to mount blob `digest` from repository `from` of the same registry
+    /// (`POST /blobs/uploads/?mount=DIGEST&from=REPO`): `true` when it did (201). When it started an upload
+    /// instead (202: it would not mount), that upload is cancelled and the answer is `false`.
+    pub(crate) fn mount_blob(&self, digest: &Digest, from: &str) -> Result<bool, RegistryError> {
+        let target = format!(
+            "{}?mount={}&from={}",
+            self.path("blobs/uploads/"),
+            encode_query(&digest.to_string()),
+            encode_query(from)
+        );
+        let resp = self.send(Method::Post, &target, &[], None, Access::Push)?;
+        match resp.status {
+            201 => {
+                if let Some(announced) = announced_digest(&resp)?
+                    && announced != *digest
+                {
+                    return Err(RegistryError::DigestMismatch {
+                        url: resp.url.clone(),
+                        expected: digest.to_string(),
+                        actual: announced.to_string(),
+                    });
+                }
+                resp.drain();
+                Ok(true)
+            }
+            202 => {
+                let url = resp.url.clone();
+                let location = resp.header("location").and_then(|l| resolve_url(&url, l));
+                resp.drain();
+                if let Some(location) = location {
+                    // Best effort: an upload left open expires on its own.
+                    if let Ok(r) = self.send(Method::Delete, &location, &[], None, Access::Push) {
+                        r.drain();
+                    }
+                }
+                Ok(false)
+            }
+            _ => Err(resp.into_error(Method::Post)),
+        }
+    }
+
+    /// Deletes manifest `digest` (`DELETE /manifests/DIGEST`, 202).
+    pub(crate) fn delete_manifest(&self, digest: &Digest) -> Result<(), RegistryError> {
+        let resp = self.send(
+            Method::Delete,
+            &self.path(&format!("manifests/{digest}")),
+            &[],
+            None,
+            Access::Push,
+        )?;
+        if resp.status != 202 && resp.status != 200 {
+            return Err(resp.into_error(Method::Delete));
+        }
+        resp.drain();
+        Ok(())
+    }
+
     /// Checks the answer to an upload's final `PUT`: 201, and the `Docker-Content-Digest` if sent.
     fn finish_upload(
         resp: super::http::Response,

@@ -222,6 +222,20 @@ impl Repository {
         Ok(BlobPush::Uploaded)
     }
 
+    /// Uploads blob `digest` of `size` bytes read from `reader` as it is sent, without asking first whether
+    /// the repository has it (the caller did). The `PUT` is made once; the registry checks the digest.
+    ///
+    /// # Errors
+    /// When the registry refuses (a digest or size that does not match included), or `reader` fails.
+    pub fn upload_blob_from(
+        &self,
+        digest: &Digest,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> Result<()> {
+        Ok(self.client.upload_blob_from(digest, size, reader)?)
+    }
+
     /// Like [`Repository::push_blob`] for a blob of `size` bytes read from `reader` as it is sent (a large
     /// layer). That `PUT` is made once, without retries; the registry checks the digest.
     ///
@@ -238,6 +252,31 @@ impl Repository {
         }
         self.client.upload_blob_from(digest, size, reader)?;
         Ok(BlobPush::Uploaded)
+    }
+
+    /// Mounts blob `digest` from repository `from` (`NAME`, of the same registry) into this one without
+    /// sending its bytes; `false` when the registry would not (it does not have the blob there, or the
+    /// credentials cannot read `from`).
+    ///
+    /// # Errors
+    /// When the registry cannot be asked or answers other than 201 or 202.
+    pub fn mount_blob(&self, digest: &Digest, from: &str) -> Result<bool> {
+        Ok(self.client.mount_blob(digest, from)?)
+    }
+
+    /// Deletes the manifest `reference` names (a tag is resolved to its digest first; the registry then
+    /// forgets every tag of that manifest), as `skopeo delete` does. Returns the digest deleted.
+    ///
+    /// # Errors
+    /// When there is no such manifest, or the registry refuses (Distribution answers 405 unless deletes are
+    /// enabled).
+    pub fn delete(&self, reference: &str) -> Result<Digest> {
+        let digest = match Digest::parse(reference) {
+            Ok(d) => d,
+            Err(_) => self.manifest(reference)?.digest,
+        };
+        self.client.delete_manifest(&digest)?;
+        Ok(digest)
     }
 
     /// Opens blob `digest` for reading; the reader verifies its digest and size (a mismatch is an

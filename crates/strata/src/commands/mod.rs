@@ -4,6 +4,8 @@
 pub mod cache;
 pub mod cat;
 pub mod check;
+pub mod copy;
+pub mod delete;
 pub mod diff;
 pub mod docs;
 pub mod export;

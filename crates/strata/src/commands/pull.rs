@@ -2,19 +2,16 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use strata_image::{ImageSource, resolve};
-use strata_signature::Signature;
 use strata_store::{PullEvent, PullOptions, normalise_name};
-use strata_trust::gather::RawSignature;
-use strata_trust::{Subject, evaluate, policy_target};
 
 use crate::args::image::{open_source, source_options};
 use crate::args::{PlatformArgs, PolicyArgs, RegistryArgs, StoreArgs};
-use crate::commands::verify::store_identity;
 use crate::output::{human_bytes, print_json, print_raw};
+use crate::trust::Judge;
 
 /// Arguments of `strata pull`.
 #[derive(clap::Args)]
@@ -158,43 +155,15 @@ impl Progress {
 
 /// Runs `strata pull`.
 pub fn run(args: Args, store_args: &StoreArgs) -> anyhow::Result<()> {
-    // The policy is read before anything else, and decides before the store is touched.
-    let policy = args.policy.policy()?;
-    let registries_d = args.policy.registries_d()?;
+    // The policy is read before anything else, and decides before the store is touched. As containers/image's
+    // copy: every signature the source has travels with the image (podman keeps them in the store).
     let options = source_options(&args.registry, store_args)?;
+    let judge = Judge::new(&args.policy, &args.source, &options)?;
     let source = open_source(&args.source, &options)?;
     let image = resolve(source.as_ref(), &args.platform.platform())?;
-    // As containers/image's copy: every signature the source has travels with the image (podman keeps
-    // them in the store), and the policy judges them before a layer is written.
-    let found = strata_trust::signatures(source.as_ref(), &image, &registries_d, &options)?;
-    let signatures = found
-        .iter()
-        .map(|f| match &f.signature {
-            RawSignature::Blob(bytes) => bytes.clone(),
-            RawSignature::Attachment {
-                media_type,
-                payload,
-                annotations,
-            } => Signature::Sigstore {
-                mime_type: media_type.clone(),
-                payload: payload.clone(),
-                annotations: annotations.clone(),
-            }
-            .to_blob(),
-        })
-        .collect();
-    let subject = Subject {
-        target: policy_target(
-            source.as_ref(),
-            store_identity(&args.source, &options).as_ref(),
-        )?,
-        identity: source.docker_reference().cloned(),
-        manifest: &image.instance.bytes,
-    };
-    let verdict = evaluate(&policy, &subject, || Ok(found), SystemTime::now())?;
-    if let Some(reason) = verdict.refusal() {
-        anyhow::bail!("source image {} rejected by policy: {reason}", args.source);
-    }
+    let instance = (image.instance.digest != image.top.digest).then_some(&image.instance.digest);
+    let found = judge.admit(source.as_ref(), instance, &image.instance)?;
+    let signatures = found.iter().map(|f| f.signature.to_blob()).collect();
     let store = store_args.open()?;
     let names = if args.names.is_empty() {
         default_names(&args.source, source.as_ref())?

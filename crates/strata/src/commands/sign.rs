@@ -11,7 +11,7 @@ use strata_oci::{Digest, ImageReference, Manifest};
 use strata_policy::RegistriesD;
 use strata_signature::Signature;
 use strata_source::Repository;
-use strata_trust::sign::{SignatureStore, SigningKey, Written, manifest_digest};
+use strata_trust::sign::{SignatureStore, Written, manifest_digest};
 
 use crate::args::{PlatformArgs, RegistryArgs, StoreArgs, image::source_options};
 use crate::output::print_json;
@@ -106,19 +106,13 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     }
 
     // The key first: a wrong passphrase or an unreadable file fails before anything is read or written.
-    let key = match (&args.sign_by, &args.sign_by_sigstore_private_key) {
-        (Some(fingerprint), None) => {
-            SigningKey::gpg(fingerprint, args.sign_passphrase_file.as_deref())?
-        }
-        (None, Some(file)) => {
-            let Some(passphrase) = args.sign_passphrase_file.as_deref() else {
-                bail!(
-                    "--sign-by-sigstore-private-key needs --sign-passphrase-file (strata does not prompt)"
-                );
-            };
-            SigningKey::sigstore(file, passphrase)?
-        }
-        _ => bail!("give one of --sign-by and --sign-by-sigstore-private-key"),
+    let Some(key) = crate::trust::signing_key(
+        args.sign_by.as_deref(),
+        args.sign_by_sigstore_private_key.as_deref(),
+        args.sign_passphrase_file.as_deref(),
+    )?
+    else {
+        bail!("give one of --sign-by and --sign-by-sigstore-private-key");
     };
 
     let options = source_options(&args.registry, store)?;

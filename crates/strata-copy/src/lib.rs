@@ -1,0 +1,499 @@
+//! `strata copy`: an image from one transport to another, blobs and manifests byte for byte.
+//!
+//! This crate owns [`copy`]: it reads the source's top manifest, chooses what to copy as skopeo does
+//! ([`MultiArch`]: one platform's image, every instance with the index, or the index alone), writes every
+//! blob the destination lacks (asking it first: a registry has it, or mounts it from the source's
+//! repository), several at once, streamed and verified against its digest, then the manifests — instances
+//! before the index — and commits. A failure aborts the destination, which then shows what it showed
+//! before. [`CopyHooks`] are the seams for what comes later: the policy check, called once the source is
+//! resolved and before any blob is written, and the signatures step, after the manifests are written and
+//! before the commit. There is no conversion: the one change a destination may ask for is uncompressed
+//! layers (a docker archive), for which layers are decompressed on the way, checked against the config's
+//! diff IDs, and the manifest's layer descriptors rewritten to match.
+//!
+//! **Invariants:** every byte written was verified against its digest as it was read; nothing is made
+//! visible at the destination before every blob and manifest is there.
+//!
+//! **Must not depend on:** any transport (sources and destinations come as `ImageSource` and
+//! `ImageDestination`), the layer engine, the store, the CLI. It never prints.
+
+mod error;
+mod plan;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+use strata_image::{
+    BlobWrite, ImageDestination, ImageSource, LayerCompression, ManifestRole, RawManifest,
+};
+use strata_oci::{Digest, Platform, VerifyingReader, media::Compression};
+
+pub use error::{Error, Result};
+use plan::{Plan, PlannedBlob};
+
+/// Which images of a multi-image source are copied (skopeo's `--multi-arch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MultiArch {
+    /// The image for the chosen platform only, written as the destination's one manifest.
+    #[default]
+    System,
+    /// Every instance, and the index itself (`--all`): the index's digest is kept.
+    All,
+    /// The index alone (the destination must have its instances already).
+    IndexOnly,
+}
+
+/// What happened during a copy, for a progress display. Called from the copying threads.
+#[derive(Debug, Clone)]
+pub enum CopyEvent {
+    /// The copy is planned: this many blobs of this many bytes in all.
+    Planned {
+        /// Blobs to copy.
+        blobs: usize,
+        /// Their bytes (as stored at the source).
+        bytes: u64,
+    },
+    /// A blob was found at the destination already (or mounted there): nothing was sent.
+    BlobSkipped {
+        /// The blob.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+    },
+    /// Bytes of a blob have been read and written.
+    BlobProgress {
+        /// The blob (as the source names it).
+        digest: Digest,
+        /// Bytes read from the source so far.
+        read: u64,
+        /// Its size at the source.
+        size: u64,
+    },
+    /// A blob is written.
+    BlobDone {
+        /// The blob (as the source names it).
+        digest: Digest,
+    },
+    /// A manifest is written.
+    ManifestWritten {
+        /// Its digest.
+        digest: Digest,
+    },
+}
+
+/// The seams other concerns plug into; every method does nothing by default.
+pub trait CopyHooks: Sync {
+    /// Called once the source's manifests are resolved (`top` as the source names it; `chosen`, the
+    /// instance of an index chosen for the platform, if any) and before any blob is written: the
+    /// policy check. An error stops the copy with nothing written.
+    fn check_source(
+        &self,
+        source: &dyn ImageSource,
+        top: &RawManifest,
+        chosen: Option<&RawManifest>,
+    ) -> std::result::Result<(), String> {
+        let _ = (source, top, chosen);
+        Ok(())
+    }
+
+    /// Called after every manifest is written and before the commit, with the top manifest written: the
+    /// signatures step. An error aborts the copy.
+    fn after_manifests(
+        &self,
+        source: &dyn ImageSource,
+        destination: &mut dyn ImageDestination,
+        written: &RawManifest,
+    ) -> std::result::Result<(), String> {
+        let _ = (source, destination, written);
+        Ok(())
+    }
+
+    /// A progress event.
+    fn event(&self, event: &CopyEvent) {
+        let _ = event;
+    }
+}
+
+/// Hooks that do nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHooks;
+
+impl CopyHooks for NoHooks {}
+
+/// How to copy.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// The platform whose image is chosen from an index (without [`MultiArch::All`]).
+    pub platform: Platform,
+    /// Which images of an index are copied.
+    pub multi_arch: MultiArch,
+    /// How many more times a blob whose copy failed is copied again (from the start).
+    pub blob_retries: u32,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            platform: Platform::host(),
+            multi_arch: MultiArch::System,
+            blob_retries: 0,
+        }
+    }
+}
+
+/// One blob of a [`CopyReport`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CopiedBlob {
+    /// The blob's digest at the source.
+    pub digest: String,
+    /// Its size at the source.
+    pub size: u64,
+    /// The destination had it (or mounted it): nothing was sent.
+    pub skipped: bool,
+    /// Bytes written to the destination.
+    pub written: u64,
+    /// When the layer was stored uncompressed: its digest there (the diff ID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_as: Option<String>,
+}
+
+/// One manifest of a [`CopyReport`].
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CopiedManifest {
+    /// Its digest, as written.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// The top manifest (the one the destination name designates), or an instance.
+    pub top: bool,
+}
+
+/// What [`copy`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// The source, as named.
+    pub source: String,
+    /// The destination, as named.
+    pub destination: String,
+    /// The digest of the top manifest written.
+    pub digest: String,
+    /// The manifests written, instances first.
+    pub manifests: Vec<CopiedManifest>,
+    /// The blobs, in the order planned.
+    pub blobs: Vec<CopiedBlob>,
+    /// Bytes written to the destination, in all.
+    pub bytes_written: u64,
+    /// Blobs the destination had already.
+    pub skipped: usize,
+    /// Seconds in all.
+    pub seconds: f64,
+}
+
+/// Copies the image `source` names to `destination` (see the crate documentation), then commits it; on
+/// any failure the destination is aborted.
+///
+/// # Errors
+/// When the source cannot be read or fails verification, the hooks refuse, the destination cannot hold
+/// the image (an index in a docker archive) or cannot be written.
+pub fn copy(
+    source: &dyn ImageSource,
+    destination: &mut dyn ImageDestination,
+    options: &CopyOptions,
+    hooks: &dyn CopyHooks,
+) -> Result<CopyReport> {
+    let result = copy_uncommitted(source, destination, options, hooks).and_then(|report| {
+        destination.commit()?;
+        Ok(report)
+    });
+    if result.is_err() {
+        destination.abort();
+    }
+    result
+}
+
+fn copy_uncommitted(
+    source: &dyn ImageSource,
+    destination: &mut dyn ImageDestination,
+    options: &CopyOptions,
+    hooks: &dyn CopyHooks,
+) -> Result<CopyReport> {
+    let started = Instant::now();
+    let uncompressed = destination.layer_compression() == LayerCompression::Uncompressed;
+    let mut plan = Plan::make(source, options, uncompressed)?;
+    if plan.writes_index() && !destination.supports_indexes() {
+        return Err(Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what: "it holds single images, not an index: copy one platform's image (without --all)"
+                .into(),
+        });
+    }
+    if let Some(media_type) = plan
+        .manifest_types()
+        .find(|t| !destination.accepts_manifest_type(t))
+    {
+        return Err(Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what: format!(
+                "it cannot hold a {media_type} manifest as it is, and converting manifests \
+                 (--format) is not yet supported"
+            ),
+        });
+    }
+    hooks
+        .check_source(source, &plan.top, plan.chosen.as_ref())
+        .map_err(|reason| Error::Refused { reason })?;
+    hooks.event(&CopyEvent::Planned {
+        blobs: plan.blobs.len(),
+        bytes: plan.blobs.iter().map(|b| b.size).sum(),
+    });
+    let copied = copy_blobs(source, destination, &plan.blobs, options, hooks)?;
+    plan.rewrite_layers(&copied)?;
+    let mut manifests = Vec::new();
+    for (manifest, role) in plan.manifests() {
+        destination.put_manifest(&manifest, role)?;
+        hooks.event(&CopyEvent::ManifestWritten {
+            digest: manifest.digest.clone(),
+        });
+        manifests.push((manifest, role));
+    }
+    let Some((top, _)) = manifests.iter().find(|(_, r)| *r == ManifestRole::Top) else {
+        return Err(Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what: "nothing to copy".into(),
+        });
+    };
+    hooks
+        .after_manifests(source, destination, top)
+        .map_err(|reason| Error::Refused { reason })?;
+    let blobs: Vec<CopiedBlob> = plan
+        .blobs
+        .iter()
+        .zip(&copied)
+        .map(|(p, c)| CopiedBlob {
+            digest: p.digest.to_string(),
+            size: p.size,
+            skipped: c.skipped,
+            written: c.written,
+            stored_as: p.stored_as.as_ref().map(ToString::to_string),
+        })
+        .collect();
+    Ok(CopyReport {
+        source: source.name().to_owned(),
+        destination: destination.name().to_owned(),
+        digest: top.digest.to_string(),
+        manifests: manifests
+            .iter()
+            .map(|(m, role)| CopiedManifest {
+                digest: m.digest.to_string(),
+                media_type: m.media_type.clone().unwrap_or_default(),
+                top: *role == ManifestRole::Top,
+            })
+            .collect(),
+        bytes_written: blobs.iter().map(|b| b.written).sum(),
+        skipped: blobs.iter().filter(|b| b.skipped).count(),
+        blobs,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What became of one planned blob.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Copied {
+    skipped: bool,
+    written: u64,
+}
+
+/// Copies the planned blobs, several at once (at most the destination's limit), in plan order.
+fn copy_blobs(
+    source: &dyn ImageSource,
+    destination: &dyn ImageDestination,
+    blobs: &[PlannedBlob],
+    options: &CopyOptions,
+    hooks: &dyn CopyHooks,
+) -> Result<Vec<Copied>> {
+    let results: Vec<Mutex<Option<Result<Copied>>>> =
+        blobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let workers = destination
+        .max_parallel_blobs()
+        .clamp(1, 16)
+        .min(blobs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    if failed.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let (Some(blob), Some(slot)) = (blobs.get(i), results.get(i)) else {
+                        return;
+                    };
+                    let mut attempt = 0;
+                    let result = loop {
+                        match copy_blob(source, destination, blob, hooks) {
+                            Err(e) if attempt < options.blob_retries && e.is_retryable() => {
+                                attempt += 1;
+                            }
+                            other => break other,
+                        }
+                    };
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(blobs.len());
+    let mut first_error = None;
+    for (slot, blob) in results.into_iter().zip(blobs) {
+        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Ok(c)) => out.push(c),
+            Some(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            None => {
+                first_error.get_or_insert(Error::Interrupted {
+                    digest: blob.digest.to_string(),
+                });
+            }
+        }
+    }
+    match first_error {
+        // An error of the blob that failed first is worth more than the "not copied" of those after.
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// Counts the bytes read through it, for progress events.
+struct Counting<'a, R> {
+    inner: R,
+    read: u64,
+    size: u64,
+    digest: &'a Digest,
+    hooks: &'a dyn CopyHooks,
+    reported: u64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read - self.reported >= 1 << 20 || (n == 0 && self.read != self.reported) {
+            self.reported = self.read;
+            self.hooks.event(&CopyEvent::BlobProgress {
+                digest: self.digest.clone(),
+                read: self.read,
+                size: self.size,
+            });
+        }
+        Ok(n)
+    }
+}
+
+fn copy_blob(
+    source: &dyn ImageSource,
+    destination: &dyn ImageDestination,
+    blob: &PlannedBlob,
+    hooks: &dyn CopyHooks,
+) -> Result<Copied> {
+    if blob.stored_as.is_none()
+        && destination.reuse_blob(&blob.digest, blob.size, source.docker_reference())?
+    {
+        hooks.event(&CopyEvent::BlobSkipped {
+            digest: blob.digest.clone(),
+            size: blob.size,
+        });
+        return Ok(Copied {
+            skipped: true,
+            written: 0,
+        });
+    }
+    let opened = source.open_blob(&blob.digest)?;
+    if opened.size != blob.size {
+        return Err(Error::Source(strata_image::Error::oci(
+            source.name(),
+            strata_oci::Error::SizeMismatch {
+                digest: blob.digest.to_string(),
+                expected: blob.size,
+                actual: opened.size,
+            },
+        )));
+    }
+    let counting = Counting {
+        inner: opened.reader,
+        read: 0,
+        size: blob.size,
+        digest: &blob.digest,
+        hooks,
+        reported: 0,
+    };
+    let written = match (&blob.stored_as, blob.compression) {
+        (Some(diff_id), Compression::Gzip) => {
+            let mut reader = VerifyingReader::new(
+                flate2::read::MultiGzDecoder::new(counting),
+                diff_id.clone(),
+                None,
+            );
+            put(destination, diff_id, None, blob.config, &mut reader)?
+        }
+        (Some(diff_id), Compression::Zstd) => {
+            let decoder = zstd::stream::read::Decoder::new(counting).map_err(|e| Error::Layer {
+                digest: blob.digest.to_string(),
+                reason: e.to_string(),
+            })?;
+            let mut reader = VerifyingReader::new(decoder, diff_id.clone(), None);
+            put(destination, diff_id, None, blob.config, &mut reader)?
+        }
+        _ => {
+            let mut reader = counting;
+            put(
+                destination,
+                &blob.digest,
+                Some(blob.size),
+                blob.config,
+                &mut reader,
+            )?
+        }
+    };
+    hooks.event(&CopyEvent::BlobDone {
+        digest: blob.digest.clone(),
+    });
+    Ok(Copied {
+        skipped: false,
+        written,
+    })
+}
+
+fn put(
+    destination: &dyn ImageDestination,
+    digest: &Digest,
+    size: Option<u64>,
+    config: bool,
+    reader: &mut (dyn Read + Send),
+) -> Result<u64> {
+    Ok(destination.put_blob(BlobWrite {
+        digest,
+        size,
+        config,
+        reader,
+    })?)
+}
+
+/// The distinct digests of `blobs`, in order (a blob shared by instances is copied once).
+pub(crate) fn dedup(blobs: Vec<PlannedBlob>) -> Vec<PlannedBlob> {
+    let mut seen = HashSet::new();
+    blobs
+        .into_iter()
+        .filter(|b| seen.insert(b.digest.clone()))
+        .collect()
+}
