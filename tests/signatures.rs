@@ -1249,3 +1249,119 @@ fn copy_sign_by_makes_a_signature_podman_accepts() {
     );
     assert!(podman_decides(&fx.env, &other, &image, &[]).is_err());
 }
+
+/// `python3 -m http.server` serving `dir` on 127.0.0.1, killed on drop.
+struct StaticServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl StaticServer {
+    fn start(dir: &Path) -> StaticServer {
+        let port = strata_tests::registry::free_port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "http.server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        StaticServer { child, port }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_http_lookaside_is_read_as_skopeo_reads_it() {
+    if !peers() || !require_tool("python3") {
+        return;
+    }
+    let fx = fixture();
+    let server = StaticServer::start(&fx.lookaside);
+    let registries_d = fx.dir.join("registries.d-http");
+    std::fs::create_dir_all(&registries_d).unwrap();
+    std::fs::write(
+        registries_d.join("http.yaml"),
+        format!(
+            "docker:\n  {}:\n    lookaside: http://127.0.0.1:{}\n",
+            fx.host, server.port
+        ),
+    )
+    .unwrap();
+    for (image, key, expect) in [
+        ("sig/good:v1", "good", true),
+        ("sig/other:v1", "good", false),
+        ("sig/unsigned:v1", "good", false),
+    ] {
+        let policy = write_policy(&fx.dir, "http", &signed_by(fx, "sig", key, None));
+        let d = registries_d.display().to_string();
+        let skopeo = skopeo_decides_with(fx, &policy, &fx.image(image), &d);
+        let out = fx.env.strata(&[
+            "verify",
+            "--tls-verify=false",
+            "--registries.d",
+            &d,
+            "--policy",
+            &policy.display().to_string(),
+            &fx.image(image),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(if expect { 0 } else { 1 }),
+            "{image}: {}",
+            show_output(&out)
+        );
+        assert_eq!(skopeo.is_ok(), expect, "{image}: skopeo {skopeo:?}");
+        if expect {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains(&format!("http://127.0.0.1:{}/", server.port)),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+/// skopeo's decision with `--registries.d DIR`.
+fn skopeo_decides_with(
+    fx: &Fixture,
+    policy: &Path,
+    image: &str,
+    registries_d: &str,
+) -> Result<(), String> {
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut c = fx.env.command("skopeo");
+    c.arg("--policy")
+        .arg(policy)
+        .args([
+            "--registries.d",
+            registries_d,
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            image,
+        ])
+        .arg(format!("dir:{}", out_dir.path().display()));
+    strata_tests::signing::decision(&mut c)
+}

@@ -349,6 +349,36 @@ fn sigstore_attachment_verifies_with_openssl_and_is_copied_by_skopeo() {
         "{verified:?}"
     );
 
+    // `strata verify` finds the attachment through registries.d and accepts it under a sigstoreSigned
+    // policy with the public key, and not with another key.
+    let sigstore_policy = |key: &Path, name: &str| {
+        write_policy(
+            w.path(),
+            name,
+            &serde_json::json!({"default": [{"type": "sigstoreSigned", "keyPath": key}]}),
+        )
+    };
+    let verify = |policy: &Path| {
+        w.env.strata(&[
+            "verify",
+            TLS_OFF,
+            "--policy",
+            policy.to_str().unwrap(),
+            &image,
+        ])
+    };
+    let accepted = verify(&sigstore_policy(&public, "sigstore-right"));
+    assert!(accepted.status.success(), "{}", show_output(&accepted));
+    assert!(String::from_utf8_lossy(&accepted.stdout).contains("sigstore signature, attachment"));
+    let (_, other_public) = cosign_key(w.path(), "cosign-other", "other");
+    let rejected = verify(&sigstore_policy(&other_public, "sigstore-other"));
+    assert_eq!(
+        rejected.status.code(),
+        Some(1),
+        "{}",
+        show_output(&rejected)
+    );
+
     // openssl verifies the payload against the annotation's DER signature.
     let payload_file = w.path().join("payload");
     let der_file = w.path().join("sig.der");

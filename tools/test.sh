@@ -29,6 +29,9 @@ PEERS=(
     "fusermount3 fuse3"
     "ctr-remote stargz-snapshotter"
     "containerd containerd"
+    "gpg gpg"
+    "openssl openssl"
+    "python3 python3"
 )
 
 step "peers"
