@@ -409,40 +409,23 @@ fn a_signature_of_another_manifest_is_rejected() {
     );
 }
 
+/// Both keys required: two `signedBy` requirements at the `sig` scope.
+fn two_keys(f: &Fixture) -> Value {
+    let mut p = signed_by(f, "sig", "good", None);
+    if let Some(list) = p["transports"]["docker"][format!("{}/sig", f.host)].as_array_mut() {
+        list.push(json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": f.key("other")}));
+    }
+    p
+}
+
 #[test]
 fn two_keys_required_and_two_signatures_present_is_accepted() {
-    case(
-        "both",
-        |f| {
-            let mut p = signed_by(f, "sig", "good", None);
-            let docker = &mut p["transports"]["docker"][format!("{}/sig", f.host)];
-            docker
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": f.key("other")}));
-            p
-        },
-        "sig/both:v1",
-        true,
-    );
+    case("both", two_keys, "sig/both:v1", true);
 }
 
 #[test]
 fn two_keys_required_and_one_signature_present_is_rejected() {
-    case(
-        "both-one",
-        |f| {
-            let mut p = signed_by(f, "sig", "good", None);
-            let docker = &mut p["transports"]["docker"][format!("{}/sig", f.host)];
-            docker
-                .as_array_mut()
-                .unwrap()
-                .push(json!({"type": "signedBy", "keyType": "GPGKeys", "keyPath": f.key("other")}));
-            p
-        },
-        "sig/good:v1",
-        false,
-    );
+    case("both-one", two_keys, "sig/good:v1", false);
 }
 
 #[test]

@@ -220,6 +220,43 @@ fn check_claims(
         .map_err(|e| e.to_string())
 }
 
+/// One signature's verdict: `checked` is its cryptography's outcome (the verified payload, or why not); the
+/// claims of a verified one are then checked.
+fn signature_verdict(
+    found: &Found,
+    format: &'static str,
+    checked: std::result::Result<VerifiedSignature, String>,
+    identity: &SignedIdentity,
+    subject: &Subject<'_>,
+    manifest_digest: &Digest,
+) -> SignatureVerdict {
+    let mut v = SignatureVerdict {
+        origin: found.origin.to_string(),
+        format,
+        key: None,
+        identity: None,
+        digest: None,
+        accepted: false,
+        reason: String::new(),
+    };
+    match checked {
+        Ok(verified) => {
+            v.key = Some(verified.key.clone());
+            v.identity = Some(verified.payload.docker_reference.clone());
+            v.digest = Some(verified.payload.manifest_digest.to_string());
+            match check_claims(&verified, identity, subject, manifest_digest) {
+                Ok(()) => {
+                    v.accepted = true;
+                    v.reason = "accepted".into();
+                }
+                Err(reason) => v.reason = reason,
+            }
+        }
+        Err(reason) => v.reason = reason,
+    }
+    v
+}
+
 /// Folds per-signature verdicts into the requirement's, as containers/image words it.
 fn fold(kind: &'static str, signatures: Vec<SignatureVerdict>) -> RequirementVerdict {
     let reason = if let Some(ok) = signatures.iter().find(|s| s.accepted) {
@@ -286,35 +323,16 @@ fn signed_by_verdict(
         let Some(blob) = simple_signing(f) else {
             continue;
         };
-        let mut v = SignatureVerdict {
-            origin: f.origin.to_string(),
-            format: "simple-signing",
-            key: None,
-            identity: None,
-            digest: None,
-            accepted: false,
-            reason: String::new(),
-        };
-        match strata_signature::verify_simple_signing(&keyring, &blob, now) {
-            Ok(verified) => {
-                v.key = Some(verified.key.clone());
-                v.identity = Some(verified.payload.docker_reference.clone());
-                v.digest = Some(verified.payload.manifest_digest.to_string());
-                match check_claims(
-                    &verified,
-                    &signed_by.signed_identity,
-                    subject,
-                    manifest_digest,
-                ) {
-                    Ok(()) => {
-                        v.accepted = true;
-                        v.reason = "accepted".into();
-                    }
-                    Err(reason) => v.reason = reason,
-                }
-            }
-            Err(e) => v.reason = e.to_string(),
-        }
+        let checked = strata_signature::verify_simple_signing(&keyring, &blob, now)
+            .map_err(|e| e.to_string());
+        let v = signature_verdict(
+            f,
+            "simple-signing",
+            checked,
+            &signed_by.signed_identity,
+            subject,
+            manifest_digest,
+        );
         signatures.push(v);
     }
     fold(kind, signatures)
@@ -399,15 +417,6 @@ fn sigstore_verdict(
         let Some(parts) = sigstore_parts(f) else {
             continue;
         };
-        let mut v = SignatureVerdict {
-            origin: f.origin.to_string(),
-            format: "sigstore",
-            key: None,
-            identity: None,
-            digest: None,
-            accepted: false,
-            reason: String::new(),
-        };
         let checked = parts.and_then(|s| match s {
             Signature::Sigstore {
                 mime_type,
@@ -417,26 +426,14 @@ fn sigstore_verdict(
                 .map_err(|e| e.to_string()),
             Signature::SimpleSigning(_) => Err("not a sigstore signature".to_owned()),
         });
-        match checked {
-            Ok(verified) => {
-                v.key = Some(verified.key.clone());
-                v.identity = Some(verified.payload.docker_reference.clone());
-                v.digest = Some(verified.payload.manifest_digest.to_string());
-                match check_claims(
-                    &verified,
-                    &sigstore.signed_identity,
-                    subject,
-                    manifest_digest,
-                ) {
-                    Ok(()) => {
-                        v.accepted = true;
-                        v.reason = "accepted".into();
-                    }
-                    Err(reason) => v.reason = reason,
-                }
-            }
-            Err(reason) => v.reason = reason,
-        }
+        let v = signature_verdict(
+            f,
+            "sigstore",
+            checked,
+            &sigstore.signed_identity,
+            subject,
+            manifest_digest,
+        );
         signatures.push(v);
     }
     fold(kind, signatures)

@@ -484,12 +484,8 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(path) = &args.digestfile {
-        std::fs::write(path, &report.digest)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if args.json {
-        return print_json(&report);
+    if report_written(&args, &report.digest, &report)? {
+        return Ok(());
     }
     if !args.quiet {
         eprintln!(
@@ -504,6 +500,21 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes `--digestfile`, and the JSON report with `--json` (then `true`: nothing more is printed).
+fn report_written(
+    args: &Args,
+    digest: &str,
+    report: &impl serde::Serialize,
+) -> anyhow::Result<bool> {
+    if let Some(path) = &args.digestfile {
+        std::fs::write(path, digest).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if args.json {
+        print_json(report)?;
+    }
+    Ok(args.json)
 }
 
 /// `containers-storage:` as destination: a `strata pull` of the chosen image under the name given.
@@ -557,12 +568,8 @@ fn copy_to_store(
         },
         &|_| {},
     )?;
-    if let Some(path) = &args.digestfile {
-        std::fs::write(path, &report.digest)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if args.json {
-        return print_json(&report);
+    if report_written(args, &report.digest, &report)? {
+        return Ok(());
     }
     if !args.quiet {
         eprintln!(
