@@ -3,7 +3,7 @@
 //!
 //! This crate owns *finding* signatures ([`gather`]: registries.d lookaside stores read over `file://` and
 //! `http(s)://`, cosign `sha256-<hex>.sig` attachments in the registry, the signatures a `dir:` or a store
-//! keeps), *deciding* ([`evaluate`]: containers/image's evaluation — every requirement of the most
+//! keeps), *deciding* ([`evaluate`](mod@evaluate): containers/image's evaluation — every requirement of the most
 //! specific scope must allow the image, any one good signature satisfies a signature requirement, each
 //! signature checked in the order cryptography, payload, manifest digest, identity), joining the two for an
 //! image a source designates ([`verify`]), and *making and writing* signatures ([`sign`]: simple signing
