@@ -20,8 +20,7 @@ use strata_tests::rich::umoci_unpack;
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
-    is_root, parse_json, require_tool, run, run_with_timeout, strata, strata_bin, strata_ok,
-    under_ci,
+    is_root, parse_json, require_tool, run, run_with_timeout, strata, strata_ok, under_ci,
 };
 
 const TLS_OFF: &str = "--tls-verify=false";
@@ -174,6 +173,8 @@ fn pull_and_compare(
         ),
     );
     podman_ok(&store, &als, &["image", "unmount", &reference]);
+    check_overlay_form(&als, &reference, &layers);
+    check_save(&store, &als, &reference, images, format, work);
     podman_ok(&store, &als, &["rmi", &reference]);
     let uses = als.uses();
     assert!(
@@ -188,6 +189,112 @@ fn pull_and_compare(
         als.log()
     );
     pulled
+}
+
+/// The store's own view of the varied image's second layer: its whiteout of `/etc/gone` a 0/0 character
+/// device, `/opt/old` marked opaque, as containers/storage would have unpacked it; the `info` record's keys.
+fn check_overlay_form(als: &LayerStore, reference: &str, layers: &[serde_json::Value]) {
+    use base64::Engine as _;
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+    let b64 = base64::engine::general_purpose::STANDARD.encode(reference);
+    let top = als
+        .dir
+        .join(b64)
+        .join(layers.last().unwrap()["digest"].as_str().unwrap());
+    let gone = fs::symlink_metadata(top.join("diff/etc/gone")).unwrap();
+    assert!(gone.file_type().is_char_device(), "{gone:?}");
+    assert_eq!(gone.rdev(), 0);
+    let opaque = rustix::fs::lgetxattr(
+        top.join("diff/opt/old"),
+        "trusted.overlay.opaque",
+        &mut [0u8; 8],
+    );
+    assert_eq!(opaque.ok(), Some(1), "opt/old is opaque");
+    let info = parse_json(&fs::read(top.join("info")).unwrap(), "the layer's info");
+    assert_eq!(
+        info["compressed-diff-digest"],
+        layers.last().unwrap()["digest"],
+        "{info}"
+    );
+    assert_eq!(
+        info["compressed-size"],
+        layers.last().unwrap()["size"],
+        "{info}"
+    );
+    assert!(
+        info["diff-digest"].as_str().unwrap().starts_with("sha256:"),
+        "{info}"
+    );
+}
+
+/// `podman save` of the image pulled through the store: each layer it writes (read from the store's `blob`)
+/// decompresses to the config's diff ID.
+fn check_save(
+    store: &TestStore,
+    als: &LayerStore,
+    reference: &str,
+    images: &LazyImages,
+    format: Format,
+    work: &Path,
+) {
+    use std::io::Read as _;
+    let archive = work.join("saved.tar");
+    podman_ok(
+        store,
+        als,
+        &[
+            "save",
+            "-q",
+            "--format",
+            "oci-archive",
+            "-o",
+            archive.to_str().unwrap(),
+            reference,
+        ],
+    );
+    let mut blobs = BTreeMap::new();
+    let mut tar = tar::Archive::new(fs::File::open(&archive).unwrap());
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().display().to_string();
+        if let Some(hex) = path.strip_prefix("blobs/sha256/") {
+            let hex = hex.to_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            blobs.insert(hex, bytes);
+        }
+    }
+    let config = images.manifest(format)["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config: serde_json::Value = serde_json::from_slice(
+        &fs::read(
+            images
+                .layout(format)
+                .join("blobs/sha256")
+                .join(&config["sha256:".len()..]),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut saved: Vec<String> = Vec::new();
+    for bytes in blobs.values() {
+        let mut tar_bytes = Vec::new();
+        if flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut tar_bytes)
+            .is_ok()
+        {
+            saved.push(strata_tests::sha256_digest(&tar_bytes));
+        }
+    }
+    for diff_id in config["rootfs"]["diff_ids"].as_array().unwrap() {
+        assert!(
+            saved.iter().any(|d| d == diff_id.as_str().unwrap()),
+            "{}: podman save wrote a layer of diff ID {diff_id}: {saved:?}",
+            format.name()
+        );
+    }
 }
 
 #[test]
@@ -283,10 +390,68 @@ fn a_killed_layer_store_fails_reads_without_hanging() {
         err.contains("Transport endpoint is not connected") || err.contains("Input/output error"),
         "ENOTCONN or EIO: {err}"
     );
-    // podman still lets go of it.
+    // Started again at the same directory, the store serves the same tree: podman mounts the image again.
+    strata_ok(["umount", als.dir.to_str().unwrap()]);
     let _ = run_with_timeout(
         podman(&store, &als).args(["image", "unmount", &reference]),
         Duration::from_secs(30),
     );
-    let _ = strata_bin();
+    let again = LayerStore::start(tmp.path(), &[]);
+    let mounted = PathBuf::from(podman_ok(&store, &again, &["image", "mount", &reference]));
+    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
+    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    assert_same_tree(
+        &expected,
+        &listing(&mounted),
+        "umoci unpack vs podman image mount through a restarted layer store",
+    );
+    podman_ok(&store, &again, &["image", "unmount", &reference]);
+    podman_ok(&store, &again, &["rmi", &reference]);
+}
+
+#[test]
+fn a_plain_gzip_layer_is_read_whole_once_then_lazily_from_the_cache() {
+    if !peers() {
+        return;
+    }
+    let images = varied_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
+    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let registry = Registry::start(Auth::Open);
+    let rest = format!("als/plain:{}", images.tag);
+    registry.push(&images.oci(Format::Gzip), &rest, &[]);
+    let reference = format!("{}/{rest}", registry.host);
+    let size = images.compressed_size(Format::Gzip);
+    // Two stores, one layer store (and its index cache): the first pull reads every layer whole, verified;
+    // the second finds their indexes in the cache.
+    let als = LayerStore::start(tmp.path(), &[]);
+    let mut fetched = Vec::new();
+    for round in ["first", "second"] {
+        let store = TestStore::new();
+        let before = registry.blob_bytes_written();
+        podman_ok(&store, &als, &["pull", "-q", TLS_OFF, &reference]);
+        fetched.push(registry.blob_bytes_written() - before);
+        let mounted = podman_ok(&store, &als, &["image", "mount", &reference]);
+        assert_same_tree(
+            &expected,
+            &listing(Path::new(&mounted)),
+            &format!("umoci unpack vs podman image mount, {round} pull of a plain gzip image"),
+        );
+        podman_ok(&store, &als, &["image", "unmount", &reference]);
+        podman_ok(&store, &als, &["rmi", &reference]);
+    }
+    let log = als.log();
+    assert!(log.contains("(read index"), "{log}");
+    assert!(log.contains("(cache index"), "{log}");
+    eprintln!(
+        "plain gzip, {size} bytes of layers: first pull fetched {}, second {}",
+        fetched[0], fetched[1]
+    );
+    assert!(fetched[0] >= size, "the first pull read every layer whole");
+    assert!(
+        fetched[1] * 10 <= size,
+        "the second pull fetched {} bytes",
+        fetched[1]
+    );
 }

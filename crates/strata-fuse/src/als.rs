@@ -60,6 +60,13 @@ const CS_ZSTD: u8 = 4;
 /// The annotation ctr-remote writes with the uncompressed size of an eStargz or zstd:chunked layer.
 const UNCOMPRESSED_SIZE_ANNOTATION: &str = "io.containers.estargz.uncompressed-size";
 
+/// The annotations whose value is a layer's TOC digest, which containers/storage ≥ 1.54 (podman ≥ 5.1) looks
+/// annotated layers up by (`pkg/chunked/toc`'s `GetTOCDigest`, in its order).
+const TOC_DIGEST_ANNOTATIONS: [&str; 2] = [
+    "containerd.io/snapshot/stargz/toc.digest",
+    "io.github.containers.zstd-chunked.manifest-checksum",
+];
+
 /// Opens an image by reference (without transport: `registry/repo:tag`, as containers/storage names it)
 /// for reading: the caller's transports, credentials and registry settings.
 pub type SourceOpener = Arc<
@@ -190,6 +197,34 @@ struct Image {
     source: Arc<dyn ImageSource>,
     image: ResolvedImage,
     specs: Vec<LayerSpec>,
+}
+
+impl Image {
+    /// The TOC digest layer `at` is annotated with, if any.
+    fn toc_digest(&self, at: usize) -> Option<&str> {
+        let annotations = self
+            .image
+            .manifest
+            .layers()
+            .get(at)?
+            .annotations()
+            .as_ref()?;
+        TOC_DIGEST_ANNOTATIONS
+            .iter()
+            .find_map(|key| annotations.get(*key))
+            .map(String::as_str)
+    }
+
+    /// The position of the layer `key` designates: its compressed blob's digest, else its TOC digest.
+    fn position(&self, key: &Digest) -> Option<usize> {
+        let key_text = key.to_string();
+        self.specs
+            .iter()
+            .position(|s| s.digest == *key)
+            .or_else(|| {
+                (0..self.specs.len()).find(|&at| self.toc_digest(at) == Some(key_text.as_str()))
+            })
+    }
 }
 
 #[derive(Default)]
@@ -357,7 +392,7 @@ impl LayerStore {
     ) -> Result<(Arc<Image>, usize)> {
         let known = lock(&self.state).resolved.get(&image).cloned();
         if let Some(known) = known
-            && let Some(at) = known.specs.iter().position(|s| s.digest == *digest)
+            && let Some(at) = known.position(digest)
         {
             return Ok((known, at));
         }
@@ -373,14 +408,10 @@ impl LayerStore {
             specs,
         });
         lock(&self.state).resolved.insert(image, Arc::clone(&found));
-        let at = found
-            .specs
-            .iter()
-            .position(|s| s.digest == *digest)
-            .ok_or_else(|| Error::NoSuchLayer {
-                reference: reference.to_owned(),
-                digest: digest.to_string(),
-            })?;
+        let at = found.position(digest).ok_or_else(|| Error::NoSuchLayer {
+            reference: reference.to_owned(),
+            digest: digest.to_string(),
+        })?;
         Ok((found, at))
     }
 
@@ -436,7 +467,13 @@ impl LayerStore {
             .and_then(|d| d.annotations().as_ref())
             .and_then(|a| a.get(UNCOMPRESSED_SIZE_ANNOTATION))
             .and_then(|v| v.parse::<u64>().ok());
-        let info = layer_record(spec, &layer_info, origin, annotated_size);
+        let info = layer_record(
+            spec,
+            &layer_info,
+            origin,
+            annotated_size,
+            found.toc_digest(at),
+        );
         let blob_size = spec.size.unwrap_or(layer_info.blob_size);
         self.log(&format!(
             "opened {reference} {digest} ({origin} index, {} entries)",
@@ -447,7 +484,8 @@ impl LayerStore {
             info,
             blob_size,
             source: Arc::clone(&found.source),
-            digest: digest.clone(),
+            // The blob's own digest, whichever digest the layer was looked up by.
+            digest: spec.digest.clone(),
             blob_path: self
                 .options
                 .blob_dir
@@ -664,6 +702,10 @@ impl LayerStore {
         let mut blob = lock(&layer.blob);
         if blob.is_none() {
             *blob = Some(self.fetch_blob(layer)?);
+            self.log(&format!(
+                "blob {} fetched whole and verified ({} bytes)",
+                layer.digest, layer.blob_size
+            ));
         }
         let Some(file) = blob.as_ref() else {
             return Ok(Vec::new());
@@ -711,12 +753,14 @@ impl LayerStore {
 
 /// containers/storage's layer record for `spec`: `compressed-diff-digest`, `compressed-size`,
 /// `diff-digest` (the config's diff ID), `diff-size` (the tar's size where it is known: read whole or
-/// indexed, or as ctr-remote annotates it), `compression`.
+/// indexed, or as ctr-remote annotates it), `compression`, and `toc-digest` for an annotated layer
+/// (containers/image ≥ 5.31 checks it against the digest it looked the layer up by).
 fn layer_record(
     spec: &LayerSpec,
     info: &LayerInfo,
     origin: &str,
     annotated_size: Option<u64>,
+    toc_digest: Option<&str>,
 ) -> Vec<u8> {
     let mut record = serde_json::Map::new();
     record.insert(
@@ -745,6 +789,9 @@ fn layer_record(
         _ => CS_UNCOMPRESSED,
     };
     record.insert("compression".into(), compression.into());
+    if let Some(toc) = toc_digest {
+        record.insert("toc-digest".into(), toc.into());
+    }
     serde_json::to_vec(&serde_json::Value::Object(record)).unwrap_or_default()
 }
 
@@ -1161,6 +1208,54 @@ mod tests {
             assert_eq!(Node::of(node.ino()), Some(node), "{node:?}");
         }
         assert_eq!(Node::of(0), None);
+    }
+
+    #[test]
+    fn the_layer_record_has_containers_storage_keys() {
+        let digest =
+            |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        let spec = LayerSpec {
+            digest: digest('a'),
+            size: Some(100),
+            media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+            diff_id: Some(digest('b')),
+        };
+        let info = LayerInfo {
+            blob_digest: digest('a').to_string(),
+            diff_id: String::new(),
+            media_type: spec.media_type.clone(),
+            compression: LayerInfo::COMPRESSION_GZIP,
+            blob_size: 100,
+            tar_size: 1000,
+        };
+        let record: serde_json::Value =
+            serde_json::from_slice(&layer_record(&spec, &info, "read", None, None)).unwrap();
+        assert_eq!(
+            record,
+            serde_json::json!({
+                "compressed-diff-digest": digest('a').to_string(),
+                "compressed-size": 100,
+                "diff-digest": digest('b').to_string(),
+                "diff-size": 1000,
+                "compression": 2,
+            })
+        );
+        // A table of contents counts no tar bytes: the annotation's size, or none; the TOC digest named.
+        let toc = digest('c').to_string();
+        let record: serde_json::Value = serde_json::from_slice(&layer_record(
+            &spec,
+            &LayerInfo {
+                compression: LayerInfo::COMPRESSION_ZSTD,
+                ..info
+            },
+            "toc",
+            None,
+            Some(&toc),
+        ))
+        .unwrap();
+        assert_eq!(record.get("diff-size"), None);
+        assert_eq!(record["compression"], 4);
+        assert_eq!(record["toc-digest"], toc.as_str());
     }
 
     #[test]
