@@ -1,8 +1,11 @@
 //! `strata layer-store` (issue 14) against Debian's podman 4.3.1: podman pulls through strata's Additional
 //! Layer Store (`--storage-opt overlay.additionallayerstore=DIR:ref`) from a real `docker-registry` on
 //! 127.0.0.1, fetching a small part of the compressed bytes (counted by the registry's own log); `podman
-//! image mount` of the result equals `umoci unpack`'s tree; `podman rmi` releases every layer; a killed
-//! serving process leaves reads failing, not hanging.
+//! image mount` of the result equals `umoci unpack`'s tree; `podman save` writes layers of the config's
+//! diff IDs; `podman rmi` releases every layer; a killed serving process leaves reads failing, not hanging,
+//! and a restarted one serves the same tree; a plain gzip layer is read whole once, then from the index
+//! cache; a layer whose table of contents does not check is refused and podman pulls it itself; two pulls
+//! of images sharing layers run at once.
 //!
 //! CI runs this as root with every peer installed; locally, missing peers skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -85,12 +88,12 @@ impl LayerStore {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Each layer's last logged use count, by digest.
+    /// Each layer's last logged use count, by `REFERENCE DIGEST`.
     fn uses(&self) -> BTreeMap<String, u64> {
         let mut uses = BTreeMap::new();
         for line in self.log().lines() {
             let mut words = line.split(' ');
-            let (Some(verb), Some(_reference), Some(digest)) =
+            let (Some(verb), Some(reference), Some(digest)) =
                 (words.next(), words.next(), words.next())
             else {
                 continue;
@@ -102,7 +105,7 @@ impl LayerStore {
                 .find_map(|w| w.strip_prefix("uses="))
                 .and_then(|n| n.parse().ok())
                 .unwrap();
-            uses.insert(digest.to_owned(), count);
+            uses.insert(format!("{reference} {digest}"), count);
         }
         uses
     }
@@ -454,4 +457,127 @@ fn a_plain_gzip_layer_is_read_whole_once_then_lazily_from_the_cache() {
         "the second pull fetched {} bytes",
         fetched[1]
     );
+}
+
+#[test]
+fn a_layer_that_cannot_be_verified_is_refused_and_podman_pulls_it_itself() {
+    if !peers() {
+        return;
+    }
+    let images = varied_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
+    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    // The eStargz image with its top layer's TOC digest annotation changed: its table can no longer be
+    // checked (the blob itself is intact, as podman will find).
+    let layout = tmp.path().join("lying");
+    run(Command::new("cp")
+        .arg("-a")
+        .arg(images.layout(Format::Estargz))
+        .arg(&layout));
+    let oci = strata_tests::OciLayout::open(&layout);
+    let mut manifest = oci.manifest(&images.tag);
+    let top = manifest["layers"].as_array().unwrap().len() - 1;
+    let lied = format!("sha256:{}", "0".repeat(64));
+    manifest["layers"][top]["annotations"]["containerd.io/snapshot/stargz/toc.digest"] =
+        serde_json::json!(lied);
+    let refused = manifest["layers"][top]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused_size = manifest["layers"][top]["size"].as_u64().unwrap();
+    let descriptor = oci.add_json("application/vnd.oci.image.manifest.v1+json", &manifest);
+    oci.set_tag(&images.tag, &descriptor);
+    let registry = Registry::start(Auth::Open);
+    let rest = format!("als/lying:{}", images.tag);
+    registry.push(
+        &format!("oci:{}:{}", layout.display(), images.tag),
+        &rest,
+        &[],
+    );
+    let reference = format!("{}/{rest}", registry.host);
+
+    let store = TestStore::new();
+    let als = LayerStore::start(tmp.path(), &[]);
+    let before = registry.blob_bytes_written();
+    podman_ok(&store, &als, &["pull", "-q", TLS_OFF, &reference]);
+    let pulled = registry.blob_bytes_written() - before;
+    let log = als.log();
+    assert!(
+        log.contains(&format!("refused {reference} {refused}")),
+        "the layer whose table does not check is refused:\n{log}"
+    );
+    assert!(
+        !log.contains(&format!("opened {reference} {refused}")),
+        "and never served:\n{log}"
+    );
+    assert!(
+        pulled >= refused_size,
+        "podman downloaded the refused layer itself ({pulled} bytes fetched, the layer has {refused_size})"
+    );
+    let mounted = podman_ok(&store, &als, &["image", "mount", &reference]);
+    // The layer podman unpacked itself keeps eStargz's own entries.
+    let mut got = listing(Path::new(&mounted));
+    for own in [
+        "stargz.index.json",
+        ".no.prefetch.landmark",
+        ".prefetch.landmark",
+    ] {
+        got.remove(own);
+    }
+    assert_same_tree(
+        &expected,
+        &got,
+        "umoci unpack vs podman image mount, one layer from the store and one pulled by podman",
+    );
+    podman_ok(&store, &als, &["image", "unmount", &reference]);
+    podman_ok(&store, &als, &["rmi", &reference]);
+    assert!(als.uses().values().all(|&n| n == 0), "{}", als.log());
+}
+
+#[test]
+fn two_pulls_of_images_sharing_layers_at_once() {
+    if !peers() {
+        return;
+    }
+    let images = varied_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
+    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let registry = Registry::start(Auth::Open);
+    let references: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|name| {
+            let rest = format!("als/{name}:{}", images.tag);
+            registry.push(&images.oci(Format::Estargz), &rest, &[]);
+            format!("{}/{rest}", registry.host)
+        })
+        .collect();
+    let als = LayerStore::start(tmp.path(), &[]);
+    let stores = [TestStore::new(), TestStore::new()];
+    std::thread::scope(|scope| {
+        for (store, reference) in stores.iter().zip(&references) {
+            let als = &als;
+            let expected = &expected;
+            scope.spawn(move || {
+                podman_ok(store, als, &["pull", "-q", TLS_OFF, reference]);
+                let mounted = podman_ok(store, als, &["image", "mount", reference]);
+                assert_same_tree(
+                    expected,
+                    &listing(Path::new(&mounted)),
+                    &format!(
+                        "umoci unpack vs podman image mount of {reference}, pulled beside another"
+                    ),
+                );
+            });
+        }
+    });
+    let uses = als.uses();
+    assert_eq!(uses.len(), 4, "two layers under each reference: {uses:?}");
+    assert!(uses.values().all(|&n| n >= 1), "{uses:?}");
+    for (store, reference) in stores.iter().zip(&references) {
+        podman_ok(store, &als, &["image", "unmount", reference]);
+        podman_ok(store, &als, &["rmi", reference]);
+    }
+    assert!(als.uses().values().all(|&n| n == 0), "{}", als.log());
 }
