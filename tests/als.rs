@@ -18,12 +18,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use strata_tests::lazy::{Format, LazyImages, lazy_peers, varied_images};
-use strata_tests::registry::{Auth, Registry};
+use strata_tests::registry::{Auth, Env, Registry, creds};
 use strata_tests::rich::umoci_unpack;
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
-    is_root, parse_json, require_tool, run, run_with_timeout, strata, strata_ok, under_ci,
+    is_root, parse_json, require_tool, run, run_with_timeout, strata, strata_bin, strata_ok,
+    under_ci,
 };
 
 const TLS_OFF: &str = "--tls-verify=false";
@@ -58,20 +59,24 @@ struct LayerStore {
 
 impl LayerStore {
     fn start(work: &Path, extra: &[&str]) -> LayerStore {
+        LayerStore::start_with(Command::new(strata_bin()), work, extra)
+    }
+
+    /// `strata layer-store` run as `cmd` (a strata command: its environment, say).
+    fn start_with(mut cmd: Command, work: &Path, extra: &[&str]) -> LayerStore {
         let dir = work.join("als");
         let cache = work.join("cache");
         fs::create_dir_all(&dir).unwrap();
         let log = work.join("als.log");
-        let mut args = vec![
+        cmd.args([
             "layer-store".to_owned(),
             "--json".to_owned(),
             TLS_OFF.to_owned(),
             format!("--cache-dir={}", cache.display()),
             format!("--log={}", log.display()),
-        ];
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        args.push(dir.display().to_string());
-        let report = parse_json(&strata_ok(&args), "strata layer-store --json");
+        ]);
+        cmd.args(extra).arg(&dir);
+        let report = parse_json(&run(&mut cmd).stdout, "strata layer-store --json");
         LayerStore {
             pid: u32::try_from(report["pid"].as_u64().unwrap()).unwrap(),
             dir,
@@ -310,7 +315,11 @@ fn podman_pulls_lazy_images_through_the_layer_store() {
     let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
     let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
     let registry = Registry::start(Auth::Open);
-    for format in [Format::Estargz, Format::ZstdChunkedCtr] {
+    for format in [
+        Format::Estargz,
+        Format::ZstdChunkedCtr,
+        Format::ZstdChunkedSkopeo,
+    ] {
         registry.push(
             &images.oci(format),
             &format!("als/{}:{}", format.name(), images.tag),
@@ -580,4 +589,40 @@ fn two_pulls_of_images_sharing_layers_at_once() {
         podman_ok(store, &als, &["rmi", reference]);
     }
     assert!(als.uses().values().all(|&n| n == 0), "{}", als.log());
+}
+
+#[test]
+fn the_layer_store_finds_credentials_where_strata_finds_them() {
+    if !peers() || !require_tool("htpasswd") {
+        return;
+    }
+    let images = varied_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start(Auth::Htpasswd);
+    let rest = format!("als/private:{}", images.tag);
+    registry.push(&images.oci(Format::Estargz), &rest, &[]);
+    let reference = format!("{}/{rest}", registry.host);
+    // The store's user has logged in (auth.json in $XDG_RUNTIME_DIR/containers), as podman login writes it;
+    // podman passes the store no credentials.
+    let env = Env::new();
+    env.write_auth(
+        &env.runtime_dir().join("containers/auth.json"),
+        &registry.host,
+    );
+    let als = LayerStore::start_with(env.command(strata_bin()), tmp.path(), &[]);
+    let store = TestStore::new();
+    podman_ok(
+        &store,
+        &als,
+        &["pull", "-q", TLS_OFF, "--creds", &creds(), &reference],
+    );
+    let log = als.log();
+    for layer in images.layers(Format::Estargz) {
+        let digest = layer["digest"].as_str().unwrap();
+        assert!(
+            log.contains(&format!("opened {reference} {digest}")),
+            "layer {digest} served with the user's credentials:\n{log}"
+        );
+    }
+    podman_ok(&store, &als, &["rmi", &reference]);
 }
