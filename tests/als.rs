@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use strata_tests::lazy::{Format, LazyImages, lazy_peers, varied_images};
+use strata_tests::lazy::{Format, LazyImages, big_images, lazy_peers, varied_images};
 use strata_tests::registry::{Auth, Env, Registry, creds};
 use strata_tests::rich::umoci_unpack;
 use strata_tests::store::TestStore;
@@ -181,6 +181,19 @@ fn pull_and_compare(
         ),
     );
     podman_ok(&store, &als, &["image", "unmount", &reference]);
+    // A container's root: the same tree under its own (empty) upper layer.
+    let container = podman_ok(&store, &als, &["create", &reference, "/bin/true"]);
+    let root = podman_ok(&store, &als, &["mount", &container]);
+    assert_same_tree(
+        expected,
+        &listing(Path::new(&root)),
+        &format!(
+            "umoci unpack vs podman mount of a container ({})",
+            format.name()
+        ),
+    );
+    podman_ok(&store, &als, &["unmount", &container]);
+    podman_ok(&store, &als, &["rm", &container]);
     check_overlay_form(&als, &reference, &layers);
     check_save(&store, &als, &reference, images, format, work);
     podman_ok(&store, &als, &["rmi", &reference]);
@@ -625,4 +638,45 @@ fn the_layer_store_finds_credentials_where_strata_finds_them() {
         );
     }
     podman_ok(&store, &als, &["rmi", &reference]);
+}
+
+#[test]
+fn a_pull_of_a_big_estargz_image_fetches_under_five_percent_of_it() {
+    if !peers() {
+        return;
+    }
+    let images = big_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start(Auth::Open);
+    let format = Format::Estargz;
+    registry.push(
+        &images.oci(format),
+        &format!("als/{}:{}", format.name(), images.tag),
+        &[],
+    );
+    let reference = reference(&registry, images, format);
+    let size = images.compressed_size(format);
+    assert!(size > 100_000_000, "{size} bytes of layers");
+    let store = TestStore::new();
+    let als = LayerStore::start(tmp.path(), &[]);
+    let before = registry.blob_bytes_written();
+    podman_ok(&store, &als, &["pull", "-q", TLS_OFF, &reference]);
+    let pulled = registry.blob_bytes_written() - before;
+    let mounted = PathBuf::from(podman_ok(&store, &als, &["image", "mount", &reference]));
+    let os_release = fs::read_to_string(mounted.join("etc/os-release")).unwrap();
+    assert_eq!(os_release, strata_tests::lazy::OS_RELEASE);
+    let read = registry.blob_bytes_written() - before;
+    eprintln!(
+        "big eStargz, {size} bytes of layers: podman pull through the layer store fetched {pulled} \
+         ({:.2} %), with image mount + cat /etc/os-release {read} ({:.2} %)",
+        pulled as f64 * 100.0 / size as f64,
+        read as f64 * 100.0 / size as f64
+    );
+    assert!(
+        read * 20 <= size,
+        "fetched {read} of {size} bytes (over 5 %)"
+    );
+    podman_ok(&store, &als, &["image", "unmount", &reference]);
+    podman_ok(&store, &als, &["rmi", &reference]);
+    assert!(als.uses().values().all(|&n| n == 0), "{}", als.log());
 }
