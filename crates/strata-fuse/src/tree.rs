@@ -486,3 +486,76 @@ fn resolve<'a>(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::Arc;
+
+    use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+    use strata_image::resolve;
+    use strata_layer::{IndexOptions, obtain_layer};
+    use strata_oci::Platform;
+
+    use super::*;
+
+    /// The upper layer of a two-layer image, alone, in overlay form: its whiteout a 0/0 device, its opaque
+    /// directory marked (an implicit one too), its own `trusted.overlay.*` xattr dropped.
+    #[test]
+    fn a_layer_in_overlay_form_keeps_its_markers_as_overlayfs_reads_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut lower = LayerBuilder::new();
+        lower.file("etc/gone", b"removed above\n");
+        lower.file("opt/d/x", b"hidden\n");
+        lower.file("srv/e/x", b"hidden\n");
+        let mut upper = LayerBuilder::new();
+        upper.whiteout("etc/gone");
+        upper.file("etc/kept", b"kept\n");
+        upper.dir("opt/d");
+        upper.opaque("opt/d");
+        upper.file("opt/d/y", b"above\n");
+        // An opaque directory the layer has no entry for.
+        upper.opaque("srv/e");
+        upper
+            .file("sneaky", b"x")
+            .xattr("trusted.overlay.opaque", b"y")
+            .xattr("user.kept", b"1");
+        let layout = tmp.path().join("layout");
+        ImageBuilder::new()
+            .layer(lower, Compression::Gzip)
+            .layer(upper, Compression::Gzip)
+            .write_layout(&layout, "t")
+            .unwrap();
+        let source: Arc<dyn strata_image::ImageSource> =
+            Arc::from(strata_source::open(&format!("oci:{}:t", layout.display())).unwrap());
+        let platform = Platform::new("linux", "amd64", None);
+        let image = resolve(source.as_ref(), &platform).unwrap();
+        let layer = obtain_layer(&source, &image, 1, &IndexOptions::default()).unwrap();
+        let merged = MergedView::new(vec![layer.index]);
+
+        let tree = Tree::build_overlay(&merged).unwrap();
+        let gone = tree.lookup_path(b"etc/gone").unwrap();
+        let node = tree.node(gone).unwrap();
+        assert_eq!((node.kind, node.rdev, node.perm), (Kind::CharDevice, 0, 0));
+        assert!(tree.lookup_path(b"etc/kept").is_some());
+        for dir in [&b"opt/d"[..], b"srv/e"] {
+            let ino = tree.lookup_path(dir).unwrap();
+            let xattrs: Vec<_> = tree.xattrs(ino).collect();
+            assert_eq!(
+                xattrs,
+                vec![(OPAQUE_XATTR, &b"y"[..])],
+                "{}",
+                String::from_utf8_lossy(dir)
+            );
+        }
+        let sneaky = tree.lookup_path(b"sneaky").unwrap();
+        let xattrs: Vec<_> = tree.xattrs(sneaky).collect();
+        assert_eq!(xattrs, vec![(&b"user.kept"[..], &b"1"[..])]);
+
+        // The plain form shows none of it.
+        let plain = Tree::build(&merged).unwrap();
+        assert!(plain.lookup_path(b"etc/gone").is_none());
+        let d = plain.lookup_path(b"opt/d").unwrap();
+        assert_eq!(plain.xattrs(d).count(), 0);
+    }
+}
