@@ -623,6 +623,27 @@ fn the_layer_store_finds_credentials_where_strata_finds_them() {
         &registry.host,
     );
     let als = LayerStore::start_with(env.command(strata_bin()), tmp.path(), &[]);
+    // Another user cannot have the store fetch with those credentials: its directories are root's alone.
+    let top = images.layers(Format::Estargz)[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&reference)
+    };
+    let probe = strata_tests::run_unchecked(
+        strata_tests::as_user(65534)
+            .arg("stat")
+            .arg(als.dir.join(&b64).join(&top).join("diff")),
+    );
+    assert!(!probe.status.success(), "nobody looked into the store");
+    assert!(
+        String::from_utf8_lossy(&probe.stderr).contains("Permission denied"),
+        "{}",
+        strata_tests::show_output(&probe)
+    );
+    assert!(!als.log().contains("opened"), "{}", als.log());
     let store = TestStore::new();
     podman_ok(
         &store,

@@ -535,7 +535,9 @@ impl LayerStore {
             ctime: self.started,
             crtime: self.started,
             kind: FileType::Directory,
-            perm: 0o755,
+            // The store's own directories are its user's alone: another user could otherwise have it
+            // fetch any image its credentials reach (the layers' trees keep the image's modes).
+            perm: 0o700,
             nlink: 2,
             uid: self.uid,
             gid: self.gid,
