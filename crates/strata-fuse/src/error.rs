@@ -11,6 +11,25 @@ pub enum Error {
     /// Opening, indexing or reading the image failed.
     #[error(transparent)]
     Layer(#[from] strata_layer::Error),
+    /// An image could not be opened or resolved.
+    #[error(transparent)]
+    Image(#[from] strata_image::Error),
+    /// The Additional Layer Store could not open an image it was asked about.
+    #[error("{reference}: {reason}")]
+    Source {
+        /// The image reference.
+        reference: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The Additional Layer Store was asked for a layer the image does not have.
+    #[error("{reference}: the image has no layer {digest}")]
+    NoSuchLayer {
+        /// The image reference.
+        reference: String,
+        /// The layer's compressed digest.
+        digest: String,
+    },
     /// A layer index could not be read.
     #[error(transparent)]
     Index(#[from] strata_index::Error),

@@ -198,13 +198,13 @@ impl ImageFs {
         }
     }
 
-    fn attr_of(&self, ino: u64) -> Option<FileAttr> {
+    pub(crate) fn attr_of(&self, ino: u64) -> Option<FileAttr> {
         self.tree.node(ino).map(|n| self.attr(ino, n))
     }
 
     /// The directory `ino`'s listing as readdir sees it: `.`, `..`, then the entries; position `i`'s
     /// (inode, name).
-    fn dir_entry(&self, ino: u64, i: usize) -> Option<(u64, &[u8])> {
+    pub(crate) fn dir_entry(&self, ino: u64, i: usize) -> Option<(u64, &[u8])> {
         match i {
             0 => Some((ino, b".")),
             1 => {
@@ -221,7 +221,7 @@ impl ImageFs {
         }
     }
 
-    fn file_type(&self, ino: u64) -> FileType {
+    pub(crate) fn file_type(&self, ino: u64) -> FileType {
         match self.tree.node(ino).map(|n| n.kind) {
             Some(Kind::Dir) => FileType::Directory,
             Some(Kind::Symlink) => FileType::Symlink,
@@ -233,7 +233,7 @@ impl ImageFs {
     }
 
     /// Checks that `ino` is a directory.
-    fn dir(&self, ino: u64) -> std::result::Result<(), Errno> {
+    pub(crate) fn dir(&self, ino: u64) -> std::result::Result<(), Errno> {
         match self.tree.node(ino) {
             None => Err(Errno::ENOENT),
             Some(n) if n.kind != Kind::Dir => Err(Errno::ENOTDIR),

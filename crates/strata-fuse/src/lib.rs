@@ -14,18 +14,22 @@
 //! * [`mount()`] / [`Mounted::serve`] / [`unmount`]: `ro,nosuid,nodev` mounts of type `fuse.strata` where
 //!   the kernel enforces the image's modes and owners (`default_permissions`), by mount(2) as root and
 //!   `fusermount3` otherwise.
+//! * [`LayerStore`] (`als`): containers/storage's Additional Layer Store, each layer of a registry image
+//!   served as its own tree in overlayfs's form, with its layer record and blob, uses counted.
 //! * [`Records`]: the mount records `strata mounts` lists, cleaned up when their serving process died, and
 //!   the per-directory locks ([`MountLock`]) that make checking a directory and mounting there one step.
 //!
 //! **Invariants:** read-only; no data from an image causes a panic; the library never prints (the CLI
 //! decides what a serving process says). **Must not depend on:** the store's write side, the CLI.
 
+pub mod als;
 mod error;
 mod fs;
 mod mount;
 mod record;
 mod tree;
 
+pub use als::{LayerStore, LayerUse, SourceOpener, StoreLog, StoreOptions};
 pub use error::{Error, Result};
 pub use fs::{FsOptions, ImageFs, Summary, TTL};
 pub use mount::{

@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fuser::{Config, Session, SessionACL};
+use fuser::{Config, Filesystem, Session, SessionACL};
 use rustix::fs::{Access, Mode, OFlags};
 use rustix::io::FdFlags;
 use rustix::mount::{MountFlags, UnmountFlags};
@@ -48,6 +48,10 @@ pub struct MountOptions {
     /// Let the kernel check every access against the image's modes and owners (`default_permissions`).
     /// Without it every user who may enter the mount reads every file.
     pub default_permissions: bool,
+    /// Mount read-only (`ro`). An Additional Layer Store is mounted read-write so that containers/storage's
+    /// `create` of `<layer>/use` and `rmdir` of a layer reach it (the file system itself refuses every
+    /// write); everything else read-only.
+    pub read_only: bool,
 }
 
 impl Default for MountOptions {
@@ -59,6 +63,7 @@ impl Default for MountOptions {
             threads: cpus.clamp(2, 8),
             allow_other: false,
             default_permissions: true,
+            read_only: true,
         }
     }
 }
@@ -78,18 +83,20 @@ impl MountOptions {
     }
 }
 
-/// A mounted [`ImageFs`], not yet served: [`Mounted::serve`] answers its requests until it is unmounted.
-/// Requests made before then wait. Dropping it unserved unmounts.
+/// A mounted file system (an [`ImageFs`], or the Additional Layer Store's), not yet served:
+/// [`Mounted::serve`] answers its requests until it is unmounted. Requests made before then wait. Dropping
+/// it unserved unmounts.
 #[derive(Debug)]
-pub struct Mounted {
-    session: Option<Session<ImageFs>>,
+pub struct Mounted<F: Filesystem = ImageFs> {
+    session: Option<Session<F>>,
     dir: PathBuf,
     threads: usize,
 }
 
-/// Mounts `fs` at the directory `dir` (read-only, `nosuid`, `nodev`) and completes the FUSE handshake:
-/// when this returns the mount is in the mount table and answers as soon as [`Mounted::serve`] runs.
-pub fn mount(fs: ImageFs, dir: &Path, options: &MountOptions) -> Result<Mounted> {
+/// Mounts `fs` at the directory `dir` (read-only unless `options` say otherwise, `nosuid`, `nodev`) and
+/// completes the FUSE handshake: when this returns the mount is in the mount table and answers as soon as
+/// [`Mounted::serve`] runs.
+pub fn mount<F: Filesystem>(fs: F, dir: &Path, options: &MountOptions) -> Result<Mounted<F>> {
     let dir = absolute(dir)?;
     let threads = options.threads.max(1);
     let mut config = Config::default();
@@ -141,7 +148,10 @@ fn mount_sys(dir: &Path, options: &MountOptions) -> Result<Option<OwnedFd>> {
     );
     data.push_str(&options.fuse_options());
     let data = CString::new(data).map_err(|e| Error::io(dir, io::Error::other(e)))?;
-    let flags = MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOATIME;
+    let mut flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOATIME;
+    if options.read_only {
+        flags |= MountFlags::RDONLY;
+    }
     match rustix::mount::mount("strata", dir, FS_TYPE, flags, data.as_c_str()) {
         Ok(()) => Ok(Some(fd)),
         // Not permitted (no CAP_SYS_ADMIN here): fusermount3 then.
@@ -164,7 +174,8 @@ fn mount_fusermount(dir: &Path, mount_options: &MountOptions) -> Result<OwnedFd>
     // fusermount3 inherits its end.
     rustix::io::fcntl_setfd(&theirs, FdFlags::empty()).map_err(|e| err(e.into()))?;
     let options = format!(
-        "ro,nosuid,nodev,noatime,fsname=strata,subtype=strata{}",
+        "{},nosuid,nodev,noatime,fsname=strata,subtype=strata{}",
+        if mount_options.read_only { "ro" } else { "rw" },
         mount_options.fuse_options()
     );
     let mut last = None;
@@ -221,7 +232,7 @@ fn mount_fusermount(dir: &Path, mount_options: &MountOptions) -> Result<OwnedFd>
     }
 }
 
-impl Mounted {
+impl<F: Filesystem> Mounted<F> {
     /// The mount point (absolute).
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -245,7 +256,7 @@ impl Mounted {
     }
 }
 
-impl Drop for Mounted {
+impl<F: Filesystem> Drop for Mounted<F> {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
             drop(session);

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use strata_index::{EntryKind, EntryRef, MergedView};
+use strata_index::{EntryKind, EntryRef, MergedEntry, MergedView};
 use strata_layer::FileRef;
 
 use crate::error::{Error, Result};
@@ -13,6 +13,48 @@ pub const ROOT_INO: u64 = 1;
 /// How many hardlinks are followed to find the entry holding a file's data (a hostile index could make a
 /// cycle).
 const MAX_HARDLINK_HOPS: usize = 16;
+
+/// The xattr overlayfs reads to know a lower directory hides the layers below it.
+const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+
+/// Whether `name` is one of overlayfs's own xattrs, which only its markers may set.
+fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
+
+/// How [`Tree::push_node`] adds an entry.
+#[derive(Debug, Clone, Copy)]
+struct Form {
+    /// overlayfs's form: whiteouts as devices 0/0, no `*.overlay.*` xattrs of the layer's own.
+    overlay: bool,
+    /// The directory is opaque (overlay form): it gets `trusted.overlay.opaque` = `y`.
+    opaque: bool,
+}
+
+impl Form {
+    fn plain(overlay: bool) -> Form {
+        Form {
+            overlay,
+            opaque: false,
+        }
+    }
+}
+
+/// A directory's child while building: a visible entry, or (overlay form) a whiteout of the top layer.
+#[derive(Clone, Copy)]
+enum Child<'a> {
+    Visible(MergedEntry<'a>),
+    Whiteout(EntryRef<'a>),
+}
+
+impl<'a> Child<'a> {
+    fn name(&self) -> &'a [u8] {
+        match self {
+            Child::Visible(c) => c.entry.name(),
+            Child::Whiteout(e) => e.name(),
+        }
+    }
+}
 
 /// A byte range of the arena.
 #[derive(Debug, Clone, Copy, Default)]
@@ -117,34 +159,77 @@ impl Tree {
     /// their target's), breadth-first from the root, whose metadata is [`MergedView::root`]'s. Hardlinks whose target is missing, a directory, or
     /// a chain longer than 16 links are left out.
     pub fn build(merged: &MergedView) -> Result<Tree> {
+        Tree::build_with(merged, false)
+    }
+
+    /// Builds the table of the top layer of `merged` (a view of one layer, as an Additional Layer Store
+    /// serves it) in the form overlayfs takes as a lower directory, as containers/storage unpacks a layer:
+    /// its entries as [`Tree::build`] gives them, plus each whiteout as a character device 0/0 of the
+    /// whited-out name and each opaque directory with the xattr `trusted.overlay.opaque` = `y`. The layer's
+    /// own `trusted.overlay.*` and `user.overlay.*` xattrs are left out (only markers may set those).
+    pub fn build_overlay(merged: &MergedView) -> Result<Tree> {
+        Tree::build_with(merged, true)
+    }
+
+    fn build_with(merged: &MergedView, overlay: bool) -> Result<Tree> {
         let mut t = Tree::default();
         // The root's metadata is the topmost layer's `./` entry (mode 0755, root's, mtime 0 without one).
         let root = merged.root()?;
-        let root_ino = t.push_node(root.layer, root.entry, 1)?;
+        let root_ino = t.push_node(root.layer, root.entry, 1, Form::plain(overlay))?;
         debug_assert_eq!(u64::from(root_ino), ROOT_INO);
+        let top = merged.layers().len().saturating_sub(1);
         // Inodes of the entries that hold data (files, and anything a hardlink points to), by (layer, offset
         // in the tar stream): a hardlink and its target get the same one.
         let mut by_data: HashMap<(usize, u64), u32> = HashMap::new();
         let mut queue: VecDeque<(u32, Vec<u8>)> = VecDeque::from([(1, Vec::new())]);
         while let Some((dir_ino, path)) = queue.pop_front() {
-            let children = merged.readdir(&path)?;
+            let mut children: Vec<Child<'_>> = merged
+                .readdir(&path)?
+                .into_iter()
+                .map(Child::Visible)
+                .collect();
+            // The top layer's markers in this directory (overlay form only).
+            let mut opaque: Vec<&[u8]> = Vec::new();
+            if overlay && let Some(index) = merged.layers().last() {
+                for e in index.readdir(&path)? {
+                    let e = e?;
+                    match e.kind() {
+                        EntryKind::Opaque => opaque.push(e.name()),
+                        EntryKind::Whiteout if !children.iter().any(|c| c.name() == e.name()) => {
+                            children.push(Child::Whiteout(e));
+                        }
+                        _ => {}
+                    }
+                }
+                children.sort_by(|a, b| a.name().cmp(b.name()));
+            }
             let first = u32::try_from(t.dirents.len()).map_err(|_| Error::TooLarge("entries"))?;
             let mut subdirs = 0u32;
             for child in children {
-                let Some((layer, entry)) = resolve(merged, child.layer, child.entry)? else {
-                    continue;
+                let (layer, entry, name) = match child {
+                    Child::Whiteout(e) => (top, e, e.name()),
+                    Child::Visible(c) => match resolve(merged, c.layer, c.entry)? {
+                        Some((layer, entry)) => (layer, entry, c.entry.name()),
+                        None => continue,
+                    },
                 };
                 let ino = if entry.kind() == EntryKind::Dir {
                     subdirs = subdirs.saturating_add(1);
-                    let ino = t.push_node(layer, entry, dir_ino)?;
-                    let mut sub = Vec::with_capacity(path.len() + 1 + child.entry.name().len());
+                    let form = Form {
+                        overlay,
+                        opaque: overlay && opaque.contains(&name),
+                    };
+                    let ino = t.push_node(layer, entry, dir_ino, form)?;
+                    let mut sub = Vec::with_capacity(path.len() + 1 + name.len());
                     sub.extend_from_slice(&path);
                     if !sub.is_empty() {
                         sub.push(b'/');
                     }
-                    sub.extend_from_slice(child.entry.name());
+                    sub.extend_from_slice(name);
                     queue.push_back((ino, sub));
                     ino
+                } else if entry.kind() == EntryKind::Whiteout {
+                    t.push_node(layer, entry, dir_ino, Form::plain(overlay))?
                 } else {
                     match by_data.get(&(layer, entry.offset())) {
                         Some(&ino) => {
@@ -154,13 +239,13 @@ impl Tree {
                             ino
                         }
                         None => {
-                            let ino = t.push_node(layer, entry, dir_ino)?;
+                            let ino = t.push_node(layer, entry, dir_ino, Form::plain(overlay))?;
                             by_data.insert((layer, entry.offset()), ino);
                             ino
                         }
                     }
                 };
-                let name = t.push_bytes(child.entry.name())?;
+                let name = t.push_bytes(name)?;
                 t.dirents.push(Dirent { name, ino });
             }
             let count = u32::try_from(t.dirents.len())
@@ -288,7 +373,13 @@ impl Tree {
     }
 
     /// Adds the inode of `entry` (of layer `layer`, hardlinks resolved), child of `parent`.
-    fn push_node(&mut self, layer: usize, entry: EntryRef<'_>, parent: u32) -> Result<u32> {
+    fn push_node(
+        &mut self,
+        layer: usize,
+        entry: EntryRef<'_>,
+        parent: u32,
+        form: Form,
+    ) -> Result<u32> {
         let ino = u32::try_from(self.nodes.len() + 1).map_err(|_| Error::TooLarge("inodes"))?;
         let (kind, payload, size, rdev) = match entry.kind() {
             EntryKind::Dir => (Kind::Dir, Payload::Dir(self.new_dir_slot()?), 4096, 0),
@@ -324,6 +415,8 @@ impl Tree {
                 (kind, Payload::None, 0, rdev)
             }
             EntryKind::Fifo => (Kind::Fifo, Payload::None, 0, 0),
+            // overlayfs's whiteout: a character device 0/0.
+            EntryKind::Whiteout if form.overlay => (Kind::CharDevice, Payload::None, 0, 0),
             // Resolved away before (hardlinks) or never visible (markers).
             EntryKind::Hardlink | EntryKind::Whiteout | EntryKind::Opaque => {
                 (Kind::Fifo, Payload::None, 0, 0)
@@ -331,19 +424,30 @@ impl Tree {
         };
         let first = u32::try_from(self.xattrs.len()).map_err(|_| Error::TooLarge("xattrs"))?;
         for (name, value) in entry.xattrs() {
+            if form.overlay && is_overlay_xattr(name) {
+                continue;
+            }
             let name = self.push_bytes(name)?;
             let value = self.push_bytes(value)?;
+            self.xattrs.push(Xattr { name, value });
+        }
+        if form.opaque {
+            let name = self.push_bytes(OPAQUE_XATTR)?;
+            let value = self.push_bytes(b"y")?;
             self.xattrs.push(Xattr { name, value });
         }
         let count = u32::try_from(self.xattrs.len())
             .map_err(|_| Error::TooLarge("xattrs"))?
             .saturating_sub(first);
+        let whiteout = form.overlay && entry.kind() == EntryKind::Whiteout;
         self.nodes.push(Node {
             kind,
             // A symlink's permissions mean nothing: the kernel and every unpacker show 0777, whatever its
             // tar header says.
             perm: if kind == Kind::Symlink {
                 0o777
+            } else if whiteout {
+                0
             } else {
                 (entry.mode() & 0o7777) as u16
             },
@@ -381,4 +485,77 @@ fn resolve<'a>(
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::sync::Arc;
+
+    use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+    use strata_image::resolve;
+    use strata_layer::{IndexOptions, obtain_layer};
+    use strata_oci::Platform;
+
+    use super::*;
+
+    /// The upper layer of a two-layer image, alone, in overlay form: its whiteout a 0/0 device, its opaque
+    /// directory marked (an implicit one too), its own `trusted.overlay.*` xattr dropped.
+    #[test]
+    fn a_layer_in_overlay_form_keeps_its_markers_as_overlayfs_reads_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut lower = LayerBuilder::new();
+        lower.file("etc/gone", b"removed above\n");
+        lower.file("opt/d/x", b"hidden\n");
+        lower.file("srv/e/x", b"hidden\n");
+        let mut upper = LayerBuilder::new();
+        upper.whiteout("etc/gone");
+        upper.file("etc/kept", b"kept\n");
+        upper.dir("opt/d");
+        upper.opaque("opt/d");
+        upper.file("opt/d/y", b"above\n");
+        // An opaque directory the layer has no entry for.
+        upper.opaque("srv/e");
+        upper
+            .file("sneaky", b"x")
+            .xattr("trusted.overlay.opaque", b"y")
+            .xattr("user.kept", b"1");
+        let layout = tmp.path().join("layout");
+        ImageBuilder::new()
+            .layer(lower, Compression::Gzip)
+            .layer(upper, Compression::Gzip)
+            .write_layout(&layout, "t")
+            .unwrap();
+        let source: Arc<dyn strata_image::ImageSource> =
+            Arc::from(strata_source::open(&format!("oci:{}:t", layout.display())).unwrap());
+        let platform = Platform::new("linux", "amd64", None);
+        let image = resolve(source.as_ref(), &platform).unwrap();
+        let layer = obtain_layer(&source, &image, 1, &IndexOptions::default()).unwrap();
+        let merged = MergedView::new(vec![layer.index]);
+
+        let tree = Tree::build_overlay(&merged).unwrap();
+        let gone = tree.lookup_path(b"etc/gone").unwrap();
+        let node = tree.node(gone).unwrap();
+        assert_eq!((node.kind, node.rdev, node.perm), (Kind::CharDevice, 0, 0));
+        assert!(tree.lookup_path(b"etc/kept").is_some());
+        for dir in [&b"opt/d"[..], b"srv/e"] {
+            let ino = tree.lookup_path(dir).unwrap();
+            let xattrs: Vec<_> = tree.xattrs(ino).collect();
+            assert_eq!(
+                xattrs,
+                vec![(OPAQUE_XATTR, &b"y"[..])],
+                "{}",
+                String::from_utf8_lossy(dir)
+            );
+        }
+        let sneaky = tree.lookup_path(b"sneaky").unwrap();
+        let xattrs: Vec<_> = tree.xattrs(sneaky).collect();
+        assert_eq!(xattrs, vec![(&b"user.kept"[..], &b"1"[..])]);
+
+        // The plain form shows none of it.
+        let plain = Tree::build(&merged).unwrap();
+        assert!(plain.lookup_path(b"etc/gone").is_none());
+        let d = plain.lookup_path(b"opt/d").unwrap();
+        assert_eq!(plain.xattrs(d).count(), 0);
+    }
 }

@@ -268,6 +268,43 @@ pub fn obtain_layers(
         .collect()
 }
 
+/// Layer `at` (0 = bottom) of `image` alone, as [`obtain_layers`] obtains each: kept by the source, kept in
+/// `options.index_dir`, found by one of `options.finders`, or else read whole, verified (blob digest and diff
+/// ID) and indexed, the finders then told of the index ([`LayerFinder::layer_read`]: a cache keeps it).
+/// For a reader of one layer at a time (the Additional Layer Store), where the image's other layers are
+/// not wanted.
+pub fn obtain_layer(
+    source: &Arc<dyn ImageSource>,
+    image: &ResolvedImage,
+    at: usize,
+    options: &IndexOptions,
+) -> Result<ObtainedLayer> {
+    let specs = source_layer_specs(source.as_ref(), image)?;
+    let spec = specs.get(at).ok_or_else(|| Error::Format {
+        layer: image.instance.digest.to_string(),
+        reason: format!("the image has no layer {at} ({} layers)", specs.len()),
+    })?;
+    if let Some(layer) = obtain_without_reading(source, image, at, spec, options)? {
+        return Ok(layer);
+    }
+    let built = index_layers(source.as_ref(), std::slice::from_ref(spec))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Format {
+            layer: spec.digest.to_string(),
+            reason: "the layer was not indexed".into(),
+        })?;
+    for finder in &options.finders {
+        finder.layer_read(&built.spec, &built.index)?;
+    }
+    Ok(ObtainedLayer {
+        index: LayerIndex::from_bytes(built.index.try_to_bytes()?)?,
+        dir: None,
+        contents: None,
+        origin: IndexOrigin::Read,
+    })
+}
+
 /// Layer `at` of `image` (blob `spec`), if its index can be had without reading it whole.
 fn obtain_without_reading(
     source: &Arc<dyn ImageSource>,

@@ -38,7 +38,8 @@ pub use image::{
     IndexedLayer, index_layer, index_layers, layer_specs, source_layer_specs, unpack_layers,
 };
 pub use indexes::{
-    FoundLayer, IndexDir, IndexOptions, IndexOrigin, LayerFinder, ObtainedLayer, obtain_layers,
+    FoundLayer, IndexDir, IndexOptions, IndexOrigin, LayerFinder, ObtainedLayer, obtain_layer,
+    obtain_layers,
 };
 pub use pipeline::{ChannelReader, LayerSpec, LayerSummary, read_layer, read_layer_with_tar};
 pub use random::LayerReader;

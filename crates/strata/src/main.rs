@@ -79,7 +79,10 @@ enum Command {
     /// Mount any image read-only at a directory: FUSE (from a store, archive, layout or registry), or the
     /// kernel overlayfs for a store image as root.
     Mount(commands::mount::Args),
-    /// Unmount a directory `strata mount` mounted.
+    /// Serve podman's Additional Layer Store at a directory: image layers taken from registries lazily,
+    /// every byte checked, instead of downloaded (overlay.additionallayerstore=DIR:ref).
+    LayerStore(commands::layer_store::Args),
+    /// Unmount a directory `strata mount` or `strata layer-store` mounted.
     Umount(commands::umount::Args),
     /// List the live mounts: FUSE (`strata mount --fuse`) and the store's overlay image mounts.
     Mounts(commands::mounts::Args),
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Prune(args) => commands::prune::run(args, store),
         Command::Fsck(args) => commands::fsck::run(args, store),
         Command::Mount(args) => commands::mount::run(args, store),
+        Command::LayerStore(args) => commands::layer_store::run(args, store),
         Command::Umount(args) => commands::umount::run(args, store),
         Command::Mounts(args) => commands::mounts::run(args, store),
         Command::Sign(args) => commands::sign::run(args, store),

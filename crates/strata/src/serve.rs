@@ -123,6 +123,15 @@ pub fn mount(
     }
     // A quick check before the serving process opens the image; it checks again, under the lock.
     prepare(&records()?.lock(&dir)?, &dir, args.nonempty)?;
+    let report = start_detached()?;
+    let report: Report =
+        serde_json::from_str(&report).context("reading the serving process's report")?;
+    print_report(&report, json)
+}
+
+/// Starts this command again with `--serve-detached` added and waits until that process says `ready
+/// REPORT` (then returns REPORT, its JSON) or fails (then its error message is this one's).
+pub fn start_detached() -> anyhow::Result<String> {
     let exe = std::env::current_exe().context("locating the strata executable")?;
     let mut child = Command::new(&exe)
         .args(child_args())
@@ -136,9 +145,7 @@ pub fn mount(
         BufReader::new(out).read_line(&mut line)?;
     }
     if let Some(report) = line.trim_end().strip_prefix("ready ") {
-        let report: Report =
-            serde_json::from_str(report).context("reading the serving process's report")?;
-        return print_report(&report, json);
+        return Ok(report.to_owned());
     }
     let status = child.wait()?;
     let mut err = String::new();
@@ -168,7 +175,7 @@ fn child_args() -> Vec<OsString> {
 /// Checks, holding `dir`'s lock, that `dir` can take a new mount: not mounted by a live strata process
 /// (a stale record and a dead mount left by a killed one are cleaned up), a directory, and empty unless
 /// `nonempty`.
-fn prepare(lock: &MountLock, dir: &Path, nonempty: bool) -> anyhow::Result<()> {
+pub fn prepare(lock: &MountLock, dir: &Path, nonempty: bool) -> anyhow::Result<()> {
     if let Some(r) = lock.record()? {
         if r.is_alive() {
             bail!(
@@ -321,7 +328,7 @@ fn serve(
 
 /// Tells the waiting `strata mount` that the mount is ready, then leaves its session and terminal: from
 /// here on this process prints nothing anywhere.
-fn detach(report: &Report) -> anyhow::Result<()> {
+pub fn detach(report: &impl Serialize) -> anyhow::Result<()> {
     // Out of the terminal's session (and its SIGINT/SIGHUP) before saying ready.
     let _ = rustix::process::setsid();
     let line = format!("ready {}\n", serde_json::to_string(report)?);
@@ -340,7 +347,7 @@ fn detach(report: &Report) -> anyhow::Result<()> {
 }
 
 /// Unmounts `dir` when this process gets SIGINT, SIGTERM or SIGHUP, so that serving ends cleanly.
-fn unmount_on_signals(dir: &Path) -> anyhow::Result<()> {
+pub fn unmount_on_signals(dir: &Path) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let dir = dir.to_path_buf();

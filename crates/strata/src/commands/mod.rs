@@ -14,6 +14,7 @@ pub mod fsck;
 pub mod images;
 pub mod index;
 pub mod inspect;
+pub mod layer_store;
 pub mod layers;
 pub mod list_tags;
 pub mod ls;
