@@ -17,8 +17,10 @@
 //! **Must not depend on:** any transport (sources and destinations come as `ImageSource` and
 //! `ImageDestination`), the layer engine, the store, the CLI. It never prints.
 
+mod convert;
 mod error;
 mod plan;
+mod recompress;
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -27,13 +29,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
-use strata_image::{
-    BlobWrite, ImageDestination, ImageSource, LayerCompression, ManifestRole, RawManifest,
-};
+use strata_image::{BlobWrite, ImageDestination, ImageSource, ManifestRole, RawManifest};
 use strata_oci::{Digest, Platform, VerifyingReader, media::Compression};
 
+pub use convert::{ManifestFormat, oci_config_from_docker};
 pub use error::{Error, Result};
-use plan::{Plan, PlannedBlob};
+use plan::{Change, Plan, PlannedBlob, Target};
+pub use recompress::{MAX_GZIP_LEVEL, MAX_ZSTD_LEVEL, check_level};
 
 /// Which images of a multi-image source are copied (skopeo's `--multi-arch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -90,14 +92,17 @@ pub enum CopyEvent {
 pub trait CopyHooks: Sync {
     /// Called once the source's manifests are resolved (`top` as the source names it; `chosen`, the
     /// instance of an index chosen for the platform, if any) and before any blob is written: the
-    /// policy check. An error stops the copy with nothing written.
+    /// policy check. `rewritten` says the manifests written will differ from the source's (converted,
+    /// layers recompressed), so the source's signatures will not sign them. An error stops the copy with
+    /// nothing written.
     fn check_source(
         &self,
         source: &dyn ImageSource,
         top: &RawManifest,
         chosen: Option<&RawManifest>,
+        rewritten: bool,
     ) -> std::result::Result<(), String> {
-        let _ = (source, top, chosen);
+        let _ = (source, top, chosen, rewritten);
         Ok(())
     }
 
@@ -134,6 +139,13 @@ pub struct CopyOptions {
     pub multi_arch: MultiArch,
     /// How many more times a blob whose copy failed is copied again (from the start).
     pub blob_retries: u32,
+    /// The manifest format to write (`--format`); without it, the source's, unless the destination or the
+    /// layers' compression needs the other (a v2s2 image to an OCI layout, zstd layers).
+    pub format: Option<ManifestFormat>,
+    /// Layers recompressed (`--dest-compress-format`, `--dest-compress-level`).
+    pub compression: Option<Recompression>,
+    /// Fail rather than write a manifest other than the source's (`--preserve-digests`).
+    pub preserve_digests: bool,
 }
 
 impl Default for CopyOptions {
@@ -142,8 +154,21 @@ impl Default for CopyOptions {
             platform: Platform::host(),
             multi_arch: MultiArch::System,
             blob_retries: 0,
+            format: None,
+            compression: None,
+            preserve_digests: false,
         }
     }
+}
+
+/// How layers are recompressed: every layer not already in `format` (foreign layers excepted) is
+/// decompressed, checked against its diff ID and compressed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recompression {
+    /// [`Compression::Gzip`] or [`Compression::Zstd`].
+    pub format: Compression,
+    /// The level ([`check_level`] says which are valid); the encoder's default without one.
+    pub level: Option<i32>,
 }
 
 /// One blob of a [`CopyReport`].
@@ -157,7 +182,8 @@ pub struct CopiedBlob {
     pub skipped: bool,
     /// Bytes written to the destination.
     pub written: u64,
-    /// When the layer was stored uncompressed: its digest there (the diff ID).
+    /// When the blob was stored under another digest (a layer decompressed, recompressed; a config
+    /// converted): its digest there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_as: Option<String>,
 }
@@ -223,8 +249,27 @@ fn copy_uncommitted(
     hooks: &dyn CopyHooks,
 ) -> Result<CopyReport> {
     let started = Instant::now();
-    let uncompressed = destination.layer_compression() == LayerCompression::Uncompressed;
-    let mut plan = Plan::make(source, options, uncompressed)?;
+    if let Some(Recompression { format, level }) = options.compression {
+        let check = match level {
+            Some(level) => check_level(format, level),
+            None if format == Compression::None => check_level(format, 0),
+            None => Ok(()),
+        };
+        check.map_err(|what| Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what,
+        })?;
+    }
+    let target = Target::new(&*destination, options);
+    let mut plan = Plan::make(source, options, &target)?;
+    let rewritten = plan.rewrites_manifests(&target);
+    if rewritten && options.preserve_digests {
+        return Err(Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what: "it needs the manifest converted, and digests are to be preserved (--preserve-digests)"
+                .into(),
+        });
+    }
     if plan.writes_index() && !destination.supports_indexes() {
         return Err(Error::Unsupported {
             destination: destination.name().to_owned(),
@@ -238,21 +283,18 @@ fn copy_uncommitted(
     {
         return Err(Error::Unsupported {
             destination: destination.name().to_owned(),
-            what: format!(
-                "it cannot hold a {media_type} manifest as it is, and converting manifests \
-                 (--format) is not yet supported"
-            ),
+            what: format!("it cannot hold a {media_type} manifest"),
         });
     }
     hooks
-        .check_source(source, &plan.top, plan.chosen.as_ref())
+        .check_source(source, &plan.top, plan.chosen.as_ref(), rewritten)
         .map_err(|reason| Error::Refused { reason })?;
     hooks.event(&CopyEvent::Planned {
         blobs: plan.blobs.len(),
         bytes: plan.blobs.iter().map(|b| b.size).sum(),
     });
     let copied = copy_blobs(source, destination, &plan.blobs, options, hooks)?;
-    plan.rewrite_layers(&copied)?;
+    plan.finish(&copied)?;
     let mut manifests = Vec::new();
     for (manifest, role) in plan.manifests() {
         destination.put_manifest(&manifest, role)?;
@@ -279,7 +321,7 @@ fn copy_uncommitted(
             size: p.size,
             skipped: c.skipped,
             written: c.written,
-            stored_as: p.stored_as.as_ref().map(ToString::to_string),
+            stored_as: c.stored.as_ref().map(|(d, _)| d.to_string()),
         })
         .collect();
     Ok(CopyReport {
@@ -306,6 +348,9 @@ fn copy_uncommitted(
 pub(crate) struct Copied {
     skipped: bool,
     written: u64,
+    /// The digest and size it was stored under, when not the source's (a layer decompressed or
+    /// recompressed).
+    stored: Option<(Digest, u64)>,
 }
 
 /// Copies the planned blobs, several at once (at most the destination's limit), in plan order.
@@ -320,10 +365,19 @@ fn copy_blobs(
         blobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let workers = destination
-        .max_parallel_blobs()
-        .clamp(1, 16)
-        .min(blobs.len());
+    let writers = destination.max_parallel_blobs().clamp(1, 16);
+    // Recompressing is work for every core; writing stays within the destination's limit.
+    let recompressing = blobs
+        .iter()
+        .any(|b| matches!(b.change, Change::Compress { .. }));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = if recompressing {
+        writers.max(cores.min(16))
+    } else {
+        writers
+    }
+    .min(blobs.len());
+    let gate = Gate::new(writers);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -337,7 +391,7 @@ fn copy_blobs(
                     };
                     let mut attempt = 0;
                     let result = loop {
-                        match copy_blob(source, destination, blob, hooks) {
+                        match copy_blob(source, destination, blob, hooks, &gate) {
                             Err(e) if attempt < options.blob_retries && e.is_retryable() => {
                                 attempt += 1;
                             }
@@ -400,14 +454,78 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// At most so many holders at once (the destination's writers).
+struct Gate {
+    free: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn new(n: usize) -> Gate {
+        Gate {
+            free: Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Runs `f` once a place is free.
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            while *free == 0 {
+                free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+            }
+            *free -= 1;
+        }
+        let out = f();
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.freed.notify_one();
+        out
+    }
+}
+
 fn copy_blob(
     source: &dyn ImageSource,
     destination: &dyn ImageDestination,
     blob: &PlannedBlob,
     hooks: &dyn CopyHooks,
+    gate: &Gate,
 ) -> Result<Copied> {
-    if blob.stored_as.is_none()
-        && destination.reuse_blob(&blob.digest, blob.size, source.docker_reference())?
+    if let Some(content) = &blob.content {
+        // A converted config: written from memory.
+        if gate.with(|| destination.reuse_blob(&blob.digest, blob.size, None))? {
+            hooks.event(&CopyEvent::BlobSkipped {
+                digest: blob.digest.clone(),
+                size: blob.size,
+            });
+            return Ok(Copied {
+                skipped: true,
+                written: 0,
+                stored: None,
+            });
+        }
+        let mut reader: &[u8] = content;
+        let written = gate.with(|| {
+            put(
+                destination,
+                &blob.digest,
+                Some(blob.size),
+                true,
+                &mut reader,
+            )
+        })?;
+        hooks.event(&CopyEvent::BlobDone {
+            digest: blob.digest.clone(),
+        });
+        return Ok(Copied {
+            skipped: false,
+            written,
+            stored: None,
+        });
+    }
+    if blob.change == Change::Keep
+        && gate
+            .with(|| destination.reuse_blob(&blob.digest, blob.size, source.docker_reference()))?
     {
         hooks.event(&CopyEvent::BlobSkipped {
             digest: blob.digest.clone(),
@@ -416,6 +534,7 @@ fn copy_blob(
         return Ok(Copied {
             skipped: true,
             written: 0,
+            stored: None,
         });
     }
     let opened = source.open_blob(&blob.digest)?;
@@ -437,32 +556,58 @@ fn copy_blob(
         hooks,
         reported: 0,
     };
-    let written = match (&blob.stored_as, blob.compression) {
-        (Some(diff_id), Compression::Gzip) => {
+    let layer_error = |reason: String| Error::Layer {
+        digest: blob.digest.to_string(),
+        reason,
+    };
+    let (written, stored) = match (&blob.diff_id, blob.change, blob.compression) {
+        (Some(diff_id), Change::Decompress, Compression::Gzip) => {
             let mut reader = VerifyingReader::new(
                 flate2::read::MultiGzDecoder::new(counting),
                 diff_id.clone(),
                 None,
             );
-            put(destination, diff_id, None, blob.config, &mut reader)?
+            let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
+            (n, Some((diff_id.clone(), n)))
         }
-        (Some(diff_id), Compression::Zstd) => {
-            let decoder = zstd::stream::read::Decoder::new(counting).map_err(|e| Error::Layer {
-                digest: blob.digest.to_string(),
-                reason: e.to_string(),
-            })?;
+        (Some(diff_id), Change::Decompress, Compression::Zstd) => {
+            let decoder = zstd::stream::read::Decoder::new(counting)
+                .map_err(|e| layer_error(e.to_string()))?;
             let mut reader = VerifyingReader::new(decoder, diff_id.clone(), None);
-            put(destination, diff_id, None, blob.config, &mut reader)?
+            let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
+            (n, Some((diff_id.clone(), n)))
+        }
+        (Some(diff_id), Change::Compress { to, level }, from) => {
+            let spooled =
+                recompress::recompress(counting, from, to, level, diff_id).map_err(layer_error)?;
+            let recompress::Spooled { file, digest, size } = spooled;
+            let mut reader = VerifyingReader::new(file, digest.clone(), Some(size));
+            let reused =
+                gate.with(|| destination.reuse_blob(&digest, size, source.docker_reference()))?;
+            let n = if reused {
+                0
+            } else {
+                gate.with(|| put(destination, &digest, Some(size), false, &mut reader))?
+            };
+            (n, Some((digest, size)))
+        }
+        (None, Change::Decompress | Change::Compress { .. }, _) => {
+            return Err(layer_error(
+                "no diff ID for a layer changed on the way".into(),
+            ));
         }
         _ => {
             let mut reader = counting;
-            put(
-                destination,
-                &blob.digest,
-                Some(blob.size),
-                blob.config,
-                &mut reader,
-            )?
+            let n = gate.with(|| {
+                put(
+                    destination,
+                    &blob.digest,
+                    Some(blob.size),
+                    blob.config,
+                    &mut reader,
+                )
+            })?;
+            (n, None)
         }
     };
     hooks.event(&CopyEvent::BlobDone {
@@ -471,6 +616,7 @@ fn copy_blob(
     Ok(Copied {
         skipped: false,
         written,
+        stored,
     })
 }
 

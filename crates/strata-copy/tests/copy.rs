@@ -60,6 +60,7 @@ impl CopyHooks for Recorder {
         _: &dyn ImageSource,
         top: &RawManifest,
         _: Option<&RawManifest>,
+        _: bool,
     ) -> Result<(), String> {
         self.calls
             .lock()
