@@ -1,18 +1,21 @@
-//! `strata copy`: an image from one transport to another, blobs and manifests byte for byte.
+//! `strata copy`: an image from one transport to another, byte for byte or converted.
 //!
 //! This crate owns [`copy`]: it reads the source's top manifest, chooses what to copy as skopeo does
 //! ([`MultiArch`]: one platform's image, every instance with the index, or the index alone), writes every
 //! blob the destination lacks (asking it first: a registry has it, or mounts it from the source's
 //! repository), several at once, streamed and verified against its digest, then the manifests — instances
 //! before the index — and commits. A failure aborts the destination, which then shows what it showed
-//! before. [`CopyHooks`] are the seams for what comes later: the policy check, called once the source is
-//! resolved and before any blob is written, and the signatures step, after the manifests are written and
-//! before the commit. There is no conversion: the one change a destination may ask for is uncompressed
-//! layers (a docker archive), for which layers are decompressed on the way, checked against the config's
-//! diff IDs, and the manifest's layer descriptors rewritten to match.
+//! before. [`CopyHooks`] are the seams for the policy check, called once the source is resolved and before
+//! any blob is written, and the signatures step, after the manifests are written and before the commit.
 //!
-//! **Invariants:** every byte written was verified against its digest as it was read; nothing is made
-//! visible at the destination before every blob and manifest is there.
+//! It also owns conversion: manifests and configs between Docker v2s2 and OCI ([`ManifestFormat`], written
+//! as containers/image writes them, byte for byte), and layers recompressed ([`Recompression`]) or
+//! decompressed (a docker archive), each checked against the config's diff ID on the way, with the
+//! manifest's layer descriptors rewritten to match. Without either, every blob and manifest is the source's.
+//!
+//! **Invariants:** every byte written was verified against its digest as it was read, and every layer
+//! rewritten against its diff ID; nothing is made visible at the destination before every blob and
+//! manifest is there.
 //!
 //! **Must not depend on:** any transport (sources and destinations come as `ImageSource` and
 //! `ImageDestination`), the layer engine, the store, the CLI. It never prints.
