@@ -7,6 +7,8 @@
 //! unpacked by umoci to the original's tree; gzip → zstd → gzip recompression with the diff IDs (and so the
 //! config) unchanged, every layer's tar checked against its diff ID, pulled by podman, the same tree; zstd
 //! pushed to a registry turns a v2s2 image into OCI (as containers/image must: v2s2 has no zstd type);
+//! `--all` of an index to a Docker list and back to an OCI index, byte-equal to skopeo's, and recompressed
+//! with the index naming the rewritten instances;
 //! a signed source refused ("Would invalidate signatures") unless `--remove-signatures`, and `--sign-by`
 //! signing the converted manifest (checked by `skopeo standalone-verify`).
 //!
@@ -140,7 +142,10 @@ fn unpacked(image: &str, work: &Path, name: &str) -> BTreeMap<String, strata_tes
             format!("{}:u", layout.display())
         }
     };
-    listing(&umoci_unpack(&umoci_ref, &work.join(format!("{name}-bundle"))))
+    listing(&umoci_unpack(
+        &umoci_ref,
+        &work.join(format!("{name}-bundle")),
+    ))
 }
 
 /// A source image of a test: its `oci:` name, its tree as `umoci unpack` makes it, and whether podman
@@ -650,4 +655,179 @@ fn options_say_what_they_take() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(message), "{args:?}: {err}");
     }
+}
+
+/// A two-platform OCI index over the base image's manifest (amd64, and arm64/v8 with `os.features`),
+/// with annotations a Docker list cannot keep, tagged `multi` in the base image's layout.
+fn multi_arch(work: &Path) -> String {
+    let layout = base_image(work);
+    let index_path = layout.join("index.json");
+    let top = json(&fs::read(&index_path).unwrap());
+    let base = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "base")
+        .unwrap()
+        .clone();
+    let entry = |platform: Value, annotations: Option<Value>| {
+        let mut e = serde_json::json!({
+            "mediaType": base["mediaType"],
+            "digest": base["digest"],
+            "size": base["size"],
+            "platform": platform,
+        });
+        if let Some(a) = annotations {
+            e["annotations"] = a;
+        }
+        e
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            entry(serde_json::json!({"architecture": "amd64", "os": "linux"}), Some(serde_json::json!({"k": "v"}))),
+            entry(serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8", "os.features": ["f"]}), None),
+        ],
+        "annotations": {"top": "1"},
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let digest = sha256_digest(&bytes);
+    fs::write(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+        &bytes,
+    )
+    .unwrap();
+    let mut top = top;
+    top["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }));
+    fs::write(&index_path, serde_json::to_vec(&top).unwrap()).unwrap();
+    image_ref("oci", &layout, ":multi")
+}
+
+/// The files of a `dir:` image, by name.
+fn dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_index_is_converted_with_its_instances() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let work = tmp.path();
+    let multi = multi_arch(work);
+
+    // --all --format v2s2: a Docker manifest list over v2s2 instances, skopeo's bytes.
+    let strata_list = work.join("strata-list");
+    let skopeo_list = work.join("skopeo-list");
+    copy_ok(
+        work,
+        &multi,
+        &image_ref("dir", &strata_list, ""),
+        &["--all", "--format", "v2s2"],
+    );
+    skopeo_ok([
+        "copy",
+        "--quiet",
+        "--all",
+        "--format",
+        "v2s2",
+        &multi,
+        &image_ref("dir", &skopeo_list, ""),
+    ]);
+    assert_eq!(
+        dir_files(&strata_list),
+        dir_files(&skopeo_list),
+        "the dir: of a list"
+    );
+    assert_eq!(
+        json(&fs::read(strata_list.join("manifest.json")).unwrap())["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+
+    // Back to oci: with --all: the list becomes an OCI index without being asked, as skopeo makes it.
+    let strata_oci = work.join("strata-index");
+    let skopeo_oci = work.join("skopeo-index");
+    copy_ok(
+        work,
+        &image_ref("dir", &strata_list, ""),
+        &image_ref("oci", &strata_oci, ":m"),
+        &["--all"],
+    );
+    skopeo_ok([
+        "copy",
+        "--quiet",
+        "--all",
+        &image_ref("dir", &skopeo_list, ""),
+        &image_ref("oci", &skopeo_oci, ":m"),
+    ]);
+    assert_eq!(
+        fs::read(strata_oci.join("index.json")).unwrap(),
+        fs::read(skopeo_oci.join("index.json")).unwrap()
+    );
+    assert_eq!(
+        dir_files(&strata_oci.join("blobs/sha256")),
+        dir_files(&skopeo_oci.join("blobs/sha256"))
+    );
+
+    // Pushed as a list, pulled by podman.
+    let reg = Registry::start(Auth::Open);
+    let pushed = reg.image("convert/list:v1");
+    let by_skopeo = reg.image("convert/list:skopeo");
+    copy_ok(work, &multi, &pushed, &["--all", "--format", "v2s2"]);
+    skopeo_ok([
+        "copy",
+        "--quiet",
+        "--all",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &multi,
+        &by_skopeo,
+    ]);
+    assert_eq!(raw(&pushed), raw(&by_skopeo));
+    podman_pulls(&pushed);
+
+    // Recompressed with --all: the index names the instances as rewritten, and keeps its annotations.
+    let zstd = work.join("zstd-index");
+    let zstd_ref = image_ref("oci", &zstd, ":m");
+    copy_ok(
+        work,
+        &multi,
+        &zstd_ref,
+        &["--all", "--dest-compress-format", "zstd"],
+    );
+    let index = json(&raw(&zstd_ref));
+    assert_eq!(index["annotations"]["top"], "1");
+    assert_eq!(index["manifests"][0]["annotations"]["k"], "v");
+    for instance in index["manifests"].as_array().unwrap() {
+        let digest = instance["digest"].as_str().unwrap();
+        let bytes = layout_blob(&zstd)(digest);
+        assert_eq!(sha256_digest(&bytes), digest);
+        assert_eq!(bytes.len() as u64, instance["size"].as_u64().unwrap());
+        let manifest = json(&bytes);
+        assert!(layer_types(&manifest).iter().all(|t| t.ends_with("+zstd")));
+        check_diff_ids(&manifest, layout_blob(&zstd));
+    }
+    podman_pulls(&zstd_ref);
 }

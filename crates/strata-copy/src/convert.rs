@@ -48,6 +48,23 @@ impl ManifestFormat {
         }
     }
 
+    /// The index media type of this format (OCI's image index, Docker's manifest list).
+    pub fn index_type(self) -> &'static str {
+        match self {
+            ManifestFormat::Oci => media::OCI_INDEX,
+            ManifestFormat::DockerV2S2 => media::DOCKER_MANIFEST_LIST,
+        }
+    }
+
+    /// The format an index media type is written in.
+    pub fn of_index_type(media_type: &str) -> Option<ManifestFormat> {
+        match media_type {
+            media::OCI_INDEX => Some(ManifestFormat::Oci),
+            media::DOCKER_MANIFEST_LIST => Some(ManifestFormat::DockerV2S2),
+            _ => None,
+        }
+    }
+
     /// The config media type of this format.
     fn config_type(self) -> &'static str {
         match self {
@@ -668,6 +685,99 @@ pub(crate) fn write_manifest(
     }
     w.raw("]}");
     w.into_bytes()
+}
+
+/// An index of `format` with these instances, as containers/image converts one (a Docker list keeps no
+/// annotations and always has a platform; an OCI index takes Docker's platform without its `features`).
+///
+/// # Errors
+/// When an instance descriptor is not one (no digest, no size, fields of the wrong type).
+pub(crate) fn write_index(format: ManifestFormat, instances: &[Value]) -> Result<Vec<u8>, String> {
+    let mut w = GoJson::default();
+    let mut first = true;
+    w.raw("{");
+    w.key(&mut first, "schemaVersion");
+    w.raw("2");
+    w.key(&mut first, "mediaType");
+    w.string(format.index_type());
+    w.key(&mut first, "manifests");
+    w.raw("[");
+    let empty = Map::new();
+    for (i, instance) in instances.iter().enumerate() {
+        if i > 0 {
+            w.raw(",");
+        }
+        let d = Descriptor::from_json(instance)?;
+        let platform = go_object(instance.get("platform"), "platform")?;
+        let mut first_d = true;
+        w.raw("{");
+        w.key(&mut first_d, "mediaType");
+        w.string(&d.media_type);
+        let size = d.size.to_string();
+        let order: [(&str, &str); 2] = match format {
+            ManifestFormat::Oci => [("digest", &d.digest), ("size", &size)],
+            ManifestFormat::DockerV2S2 => [("size", &size), ("digest", &d.digest)],
+        };
+        for (key, value) in order {
+            w.key(&mut first_d, key);
+            if key == "size" {
+                w.raw(value);
+            } else {
+                w.string(value);
+            }
+        }
+        if !d.urls.is_empty() {
+            w.key(&mut first_d, "urls");
+            w.strings(&d.urls);
+        }
+        if format == ManifestFormat::DockerV2S2 || platform.is_some() {
+            let [architecture, os, os_version, os_features, variant, features] = fields(
+                platform.unwrap_or(&empty),
+                [
+                    "architecture",
+                    "os",
+                    "os.version",
+                    "os.features",
+                    "variant",
+                    "features",
+                ],
+            );
+            w.key(&mut first_d, "platform");
+            let mut first_p = true;
+            w.raw("{");
+            w.key(&mut first_p, "architecture");
+            w.string(&go_string(architecture, "platform.architecture")?);
+            w.key(&mut first_p, "os");
+            w.string(&go_string(os, "platform.os")?);
+            let os_version = go_string(os_version, "platform.os.version")?;
+            if !os_version.is_empty() {
+                w.key(&mut first_p, "os.version");
+                w.string(&os_version);
+            }
+            if let Some(f) =
+                go_strings(os_features, "platform.os.features")?.filter(|f| !f.is_empty())
+            {
+                w.key(&mut first_p, "os.features");
+                w.strings(&f);
+            }
+            let variant = go_string(variant, "platform.variant")?;
+            if !variant.is_empty() {
+                w.key(&mut first_p, "variant");
+                w.string(&variant);
+            }
+            if format == ManifestFormat::DockerV2S2
+                && let Some(f) =
+                    go_strings(features, "platform.features")?.filter(|f| !f.is_empty())
+            {
+                w.key(&mut first_p, "features");
+                w.strings(&f);
+            }
+            w.raw("}");
+        }
+        w.raw("}");
+    }
+    w.raw("]}");
+    Ok(w.into_bytes())
 }
 
 #[cfg(test)]

@@ -63,18 +63,18 @@ struct Entry {
 }
 
 impl Entry {
-    fn kept(manifest: RawManifest, role: ManifestRole) -> Entry {
-        Entry {
-            manifest,
-            role,
-            convert_to: None,
-            config: None,
-        }
+    /// Whether it is an index.
+    fn is_index(&self) -> bool {
+        self.manifest
+            .media_type
+            .as_deref()
+            .is_some_and(media::is_index)
     }
 
     /// The media type written.
     fn target_type(&self) -> Option<&str> {
         match self.convert_to {
+            Some(format) if self.is_index() => Some(format.index_type()),
             Some(format) => Some(format.manifest_type()),
             None => self.manifest.media_type.as_deref(),
         }
@@ -220,10 +220,18 @@ impl Plan {
             }
             (Manifest::Index { .. }, MultiArch::All) => {
                 plan.add_instances(source, &parsed, target, 1)?;
-                plan.add_index(source, top, ManifestRole::Top, target)?;
+                plan.add_index(top, ManifestRole::Top, target)?;
             }
             (Manifest::Index { .. }, MultiArch::IndexOnly) => {
-                plan.add_index(source, top, ManifestRole::Top, target)?;
+                if target.format.is_some() {
+                    return Err(Error::Unsupported {
+                        destination: target.destination.name().to_owned(),
+                        what: "--format with --multi-arch index-only: the instances at the \
+                               destination would not be converted"
+                            .into(),
+                    });
+                }
+                plan.add_index(top, ManifestRole::Top, target)?;
             }
         }
         plan.blobs = dedup(std::mem::take(&mut plan.blobs));
@@ -254,31 +262,45 @@ impl Plan {
                     .any(|b| matches!(b.change, Change::Compress { .. })))
     }
 
-    /// An index, written as it is unless its instances change (then their descriptors are rewritten).
+    /// An index: written as it is unless its instances change (then their descriptors are rewritten) or
+    /// the destination or `--format` needs the other index type (then converted as containers/image does).
     fn add_index(
         &mut self,
-        source: &dyn ImageSource,
         manifest: RawManifest,
         role: ManifestRole,
         target: &Target<'_>,
     ) -> Result<()> {
         let media_type = manifest.media_type.clone().unwrap_or_default();
-        let wanted = match target.format {
-            Some(ManifestFormat::Oci) => media::OCI_INDEX,
-            Some(ManifestFormat::DockerV2S2) => media::DOCKER_MANIFEST_LIST,
-            None => media_type.as_str(),
+        let unsupported = |what: String| Error::Unsupported {
+            destination: target.destination.name().to_owned(),
+            what,
         };
-        if wanted != media_type {
-            return Err(Error::Unsupported {
-                destination: target.destination.name().to_owned(),
-                what: format!(
-                    "converting index {} ({media_type}) to {wanted} is not yet supported",
-                    manifest.digest
-                ),
-            });
-        }
-        let _ = source;
-        self.entries.push(Entry::kept(manifest, role));
+        let convert_to = match ManifestFormat::of_index_type(&media_type) {
+            Some(format) => {
+                let accepts = |f: ManifestFormat| {
+                    target.uncompressed || target.destination.accepts_manifest_type(f.index_type())
+                };
+                let to = match target.format {
+                    Some(asked) => asked,
+                    None if accepts(format) => format,
+                    None => format.other(),
+                };
+                if !accepts(to) {
+                    return Err(unsupported(format!(
+                        "it cannot hold a {} index",
+                        to.index_type()
+                    )));
+                }
+                (to != format).then_some(to)
+            }
+            None => None,
+        };
+        self.entries.push(Entry {
+            manifest,
+            role,
+            convert_to,
+            config: None,
+        });
         Ok(())
     }
 
@@ -322,7 +344,7 @@ impl Plan {
                 }
                 Manifest::Index { .. } => {
                     self.add_instances(source, &parsed, target, depth + 1)?;
-                    self.add_index(source, manifest, ManifestRole::Instance, target)?;
+                    self.add_index(manifest, ManifestRole::Instance, target)?;
                 }
             }
         }
@@ -499,6 +521,9 @@ impl Plan {
         for entry in &mut self.entries {
             let old = entry.manifest.digest.to_string();
             let bytes = match entry.convert_to {
+                Some(format) if entry.is_index() => {
+                    Some(converted_index(entry, format, &replaced)?)
+                }
                 Some(format) => Some(converted(entry, format, &changed)?),
                 None => rewritten(entry, &changed, &replaced)?,
             };
@@ -574,6 +599,31 @@ fn converted(
         layers.push(d);
     }
     Ok(convert::write_manifest(format, &config, &layers))
+}
+
+/// An index converted to `format`, its instances' descriptors as written.
+fn converted_index(
+    entry: &Entry,
+    format: ManifestFormat,
+    replaced: &HashMap<String, (String, u64, String)>,
+) -> Result<Vec<u8>> {
+    let value = manifest_json(entry)?;
+    let mut instances: Vec<serde_json::Value> =
+        value["manifests"].as_array().cloned().unwrap_or_default();
+    for instance in &mut instances {
+        let Some(digest) = instance.get("digest").and_then(|d| d.as_str()) else {
+            continue;
+        };
+        if let Some((new, size, media_type)) = replaced.get(digest) {
+            instance["digest"] = new.clone().into();
+            instance["size"] = (*size).into();
+            instance["mediaType"] = media_type.clone().into();
+        }
+    }
+    convert::write_index(format, &instances).map_err(|reason| Error::Convert {
+        digest: entry.manifest.digest.to_string(),
+        reason,
+    })
 }
 
 /// A manifest kept in its format with the descriptors of changed layers (or instances) rewritten; `None`
