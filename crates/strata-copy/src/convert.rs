@@ -599,6 +599,8 @@ pub(crate) struct Descriptor {
     pub digest: String,
     pub size: u64,
     pub urls: Vec<String>,
+    /// Written in OCI form only (a Docker descriptor has none).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 impl Descriptor {
@@ -625,6 +627,7 @@ impl Descriptor {
             digest,
             size,
             urls,
+            annotations: std::collections::BTreeMap::new(),
         })
     }
 
@@ -650,6 +653,15 @@ impl Descriptor {
         if !self.urls.is_empty() {
             w.key(&mut first, "urls");
             w.strings(&self.urls);
+        }
+        if format == ManifestFormat::Oci && !self.annotations.is_empty() {
+            w.key(&mut first, "annotations");
+            let pairs: Vec<(String, String)> = self
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            w.string_map(&pairs);
         }
         w.raw("}");
     }

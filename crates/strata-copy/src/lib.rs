@@ -11,7 +11,8 @@
 //! It also owns conversion: manifests and configs between Docker v2s2 and OCI ([`ManifestFormat`], written
 //! as containers/image writes them, byte for byte), and layers recompressed ([`Recompression`]) or
 //! decompressed (a docker archive), each checked against the config's diff ID on the way, with the
-//! manifest's layer descriptors rewritten to match. Without either, every blob and manifest is the source's.
+//! manifest's layer descriptors rewritten to match; zstd:chunked layers are written by [`chunked`]. Without
+//! either, every blob and manifest is the source's.
 //!
 //! **Invariants:** every byte written was verified against its digest as it was read, and every layer
 //! rewritten against its diff ID; nothing is made visible at the destination before every blob and
@@ -20,12 +21,13 @@
 //! **Must not depend on:** any transport (sources and destinations come as `ImageSource` and
 //! `ImageDestination`), the layer engine, the store, the CLI. It never prints.
 
+pub mod chunked;
 mod convert;
 mod error;
 mod plan;
 mod recompress;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -170,6 +172,9 @@ impl Default for CopyOptions {
 pub struct Recompression {
     /// [`Compression::Gzip`] or [`Compression::Zstd`].
     pub format: Compression,
+    /// zstd:chunked (with [`Compression::Zstd`]): every layer, zstd ones too, rewritten by
+    /// [`chunked::write_zstd_chunked`], its descriptor annotated.
+    pub chunked: bool,
     /// The level ([`check_level`] says which are valid); the encoder's default without one.
     pub level: Option<i32>,
 }
@@ -252,7 +257,7 @@ fn copy_uncommitted(
     hooks: &dyn CopyHooks,
 ) -> Result<CopyReport> {
     let started = Instant::now();
-    if let Some(Recompression { format, level }) = options.compression {
+    if let Some(Recompression { format, level, .. }) = options.compression {
         let check = match level {
             Some(level) => check_level(format, level),
             None if format == Compression::None => check_level(format, 0),
@@ -324,7 +329,7 @@ fn copy_uncommitted(
             size: p.size,
             skipped: c.skipped,
             written: c.written,
-            stored_as: c.stored.as_ref().map(|(d, _)| d.to_string()),
+            stored_as: c.stored.as_ref().map(|(d, _, _)| d.to_string()),
         })
         .collect();
     Ok(CopyReport {
@@ -352,8 +357,8 @@ pub(crate) struct Copied {
     skipped: bool,
     written: u64,
     /// The digest and size it was stored under, when not the source's (a layer decompressed or
-    /// recompressed).
-    stored: Option<(Digest, u64)>,
+    /// recompressed), and the annotations its descriptor takes (zstd:chunked's).
+    stored: Option<(Digest, u64, BTreeMap<String, String>)>,
 }
 
 /// Copies the planned blobs, several at once (at most the destination's limit), in plan order.
@@ -571,19 +576,24 @@ fn copy_blob(
                 None,
             );
             let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
-            (n, Some((diff_id.clone(), n)))
+            (n, Some((diff_id.clone(), n, BTreeMap::new())))
         }
         (Some(diff_id), Change::Decompress, Compression::Zstd) => {
             let decoder = zstd::stream::read::Decoder::new(counting)
                 .map_err(|e| layer_error(e.to_string()))?;
             let mut reader = VerifyingReader::new(decoder, diff_id.clone(), None);
             let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
-            (n, Some((diff_id.clone(), n)))
+            (n, Some((diff_id.clone(), n, BTreeMap::new())))
         }
-        (Some(diff_id), Change::Compress { to, level }, from) => {
-            let spooled =
-                recompress::recompress(counting, from, to, level, diff_id).map_err(layer_error)?;
-            let recompress::Spooled { file, digest, size } = spooled;
+        (Some(diff_id), Change::Compress { to, level, chunked }, from) => {
+            let spooled = recompress::recompress(counting, from, to, level, chunked, diff_id)
+                .map_err(layer_error)?;
+            let recompress::Spooled {
+                file,
+                digest,
+                size,
+                annotations,
+            } = spooled;
             let mut reader = VerifyingReader::new(file, digest.clone(), Some(size));
             let reused =
                 gate.with(|| destination.reuse_blob(&digest, size, source.docker_reference()))?;
@@ -592,7 +602,7 @@ fn copy_blob(
             } else {
                 gate.with(|| put(destination, &digest, Some(size), false, &mut reader))?
             };
-            (n, Some((digest, size)))
+            (n, Some((digest, size, annotations)))
         }
         (None, Change::Decompress | Change::Compress { .. }, _) => {
             return Err(layer_error(

@@ -14,6 +14,14 @@ use strata_oci::{Digest, ImageConfig, MAX_MANIFEST_SIZE, Manifest};
 use crate::convert::{self, Descriptor, ManifestFormat};
 use crate::{Copied, CopyOptions, Error, MultiArch, Result, dedup};
 
+/// A layer as stored: its digest, size, compression and the annotations its descriptor takes.
+type Stored = (
+    String,
+    u64,
+    Compression,
+    std::collections::BTreeMap<String, String>,
+);
+
 /// What a layer becomes on the way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Change {
@@ -27,6 +35,8 @@ pub(crate) enum Change {
         to: Compression,
         /// Its level.
         level: Option<i32>,
+        /// As zstd:chunked.
+        chunked: bool,
     },
 }
 
@@ -85,8 +95,8 @@ impl Entry {
 pub(crate) struct Target<'a> {
     /// Layers are stored uncompressed (a docker archive).
     pub uncompressed: bool,
-    /// Layers are recompressed to this (gzip or zstd) at this level.
-    pub recompress: Option<(Compression, Option<i32>)>,
+    /// Layers are recompressed to this (gzip or zstd; zstd:chunked) at this level.
+    pub recompress: Option<(Compression, Option<i32>, bool)>,
     /// The manifest format asked for.
     pub format: Option<ManifestFormat>,
     /// The destination, asked which manifest types it takes.
@@ -97,7 +107,7 @@ impl<'a> Target<'a> {
     pub(crate) fn new(destination: &'a dyn ImageDestination, options: &CopyOptions) -> Self {
         Target {
             uncompressed: destination.layer_compression() == LayerCompression::Uncompressed,
-            recompress: options.compression.map(|c| (c.format, c.level)),
+            recompress: options.compression.map(|c| (c.format, c.level, c.chunked)),
             format: options.format,
             destination,
         }
@@ -115,8 +125,10 @@ impl<'a> Target<'a> {
         }
         match self.recompress {
             // Foreign layers are not ours to rewrite; a layer already in the compression asked for is kept.
-            Some((to, level)) if to != compression && !convert::is_foreign(media_type) => {
-                Change::Compress { to, level }
+            Some((to, level, chunked))
+                if (to != compression || chunked) && !convert::is_foreign(media_type) =>
+            {
+                Change::Compress { to, level, chunked }
             }
             _ => Change::Keep,
         }
@@ -501,7 +513,7 @@ impl Plan {
     /// for, layer descriptors of changed layers rewritten (digest, size, media type), and an index's
     /// descriptors of instances that changed.
     pub(crate) fn finish(&mut self, copied: &[Copied]) -> Result<()> {
-        let changed: HashMap<String, (String, u64, Compression)> = self
+        let changed: HashMap<String, Stored> = self
             .blobs
             .iter()
             .zip(copied)
@@ -511,9 +523,12 @@ impl Plan {
                     Change::Decompress => Compression::None,
                     Change::Compress { to, .. } => to,
                 };
-                c.stored
-                    .as_ref()
-                    .map(|(d, size)| (b.digest.to_string(), (d.to_string(), *size, compression)))
+                c.stored.as_ref().map(|(d, size, annotations)| {
+                    (
+                        b.digest.to_string(),
+                        (d.to_string(), *size, compression, annotations.clone()),
+                    )
+                })
             })
             .collect();
         // Manifests whose bytes changed: old digest to (new digest, size, media type).
@@ -558,7 +573,7 @@ fn manifest_json(entry: &Entry) -> Result<serde_json::Value> {
 fn converted(
     entry: &Entry,
     format: ManifestFormat,
-    changed: &HashMap<String, (String, u64, Compression)>,
+    changed: &HashMap<String, Stored>,
 ) -> Result<Vec<u8>> {
     let error = |reason: String| Error::Convert {
         digest: entry.manifest.digest.to_string(),
@@ -583,10 +598,13 @@ fn converted(
             )));
         }
         let mut compression = convert::layer_compression(&d.media_type);
-        if let Some((digest, size, c)) = changed.get(&d.digest) {
+        if let Some((digest, size, c, annotations)) = changed.get(&d.digest) {
             d.digest.clone_from(digest);
             d.size = *size;
             compression = *c;
+            if format == ManifestFormat::Oci {
+                d.annotations.clone_from(annotations);
+            }
         }
         d.media_type = convert::layer_type(format, compression, foreign)
             .ok_or_else(|| {
@@ -630,7 +648,7 @@ fn converted_index(
 /// when nothing in it changed.
 fn rewritten(
     entry: &Entry,
-    changed: &HashMap<String, (String, u64, Compression)>,
+    changed: &HashMap<String, Stored>,
     replaced: &HashMap<String, (String, u64, String)>,
 ) -> Result<Option<Vec<u8>>> {
     let format = entry
@@ -645,12 +663,20 @@ fn rewritten(
             let Some(digest) = layer.get("digest").and_then(|d| d.as_str()) else {
                 continue;
             };
-            let Some((stored, size, compression)) = changed.get(digest) else {
+            let Some((stored, size, compression, annotations)) = changed.get(digest) else {
                 continue;
             };
             any = true;
             layer["digest"] = stored.clone().into();
             layer["size"] = (*size).into();
+            if !annotations.is_empty() {
+                if !layer.get("annotations").is_some_and(|a| a.is_object()) {
+                    layer["annotations"] = serde_json::json!({});
+                }
+                for (k, v) in annotations {
+                    layer["annotations"][k.as_str()] = v.clone().into();
+                }
+            }
             if let Some(mt) = layer.get("mediaType").and_then(|m| m.as_str()) {
                 let foreign = convert::is_foreign(mt);
                 let new = match format {

@@ -19,6 +19,8 @@ pub(crate) struct Spooled {
     pub file: File,
     pub digest: Digest,
     pub size: u64,
+    /// The annotations the layer's descriptor takes (zstd:chunked's).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Writes to the spool file and hashes what it writes.
@@ -65,6 +67,7 @@ pub(crate) fn recompress(
     from: Compression,
     to: Compression,
     level: Option<i32>,
+    chunked: bool,
     diff_id: &Digest,
 ) -> Result<Spooled, String> {
     let decoded: Box<dyn Read + Send + '_> = match from {
@@ -84,7 +87,19 @@ pub(crate) fn recompress(
         io::ErrorKind::InvalidData => format!("reading the layer: {e}"),
         _ => format!("reading or writing the layer: {e}"),
     };
+    let mut annotations = std::collections::BTreeMap::new();
     let sink = match to {
+        Compression::Zstd if chunked => {
+            let mut sink = sink;
+            let written = crate::chunked::write_zstd_chunked(
+                &mut tar,
+                &mut sink,
+                crate::chunked::CHUNK_SIZE,
+                level.unwrap_or(crate::chunked::DEFAULT_LEVEL),
+            )?;
+            annotations = written.annotations;
+            sink
+        }
         Compression::Gzip => {
             let level = level.map_or(6, |l| u32::try_from(l).unwrap_or(6));
             let mut encoder = flate2::write::GzEncoder::new(sink, flate2::Compression::new(level));
@@ -110,5 +125,6 @@ pub(crate) fn recompress(
         file,
         digest: hash.finish(),
         size,
+        annotations,
     })
 }

@@ -177,6 +177,7 @@ fn zstd_options() -> CopyOptions {
         compression: Some(Recompression {
             format: Compression::Zstd,
             level: None,
+            chunked: false,
         }),
         ..CopyOptions::default()
     }

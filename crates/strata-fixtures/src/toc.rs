@@ -1,7 +1,8 @@
 //! Lazy-format layers for tests: a tar stream rewritten as eStargz or zstd:chunked, the way their writers
 //! lay them out (a gzip member or zstd frame per file chunk; the table of contents at the end, located
 //! by a footer or by annotations), with the table kept as JSON so a test can alter it before the blob is
-//! assembled ([`TocLayer::finish`]).
+//! assembled ([`TocLayer::finish`]). zstd:chunked layers are strata's own writer's
+//! (`strata_copy::chunked`), cut in two around the table; eStargz is written here.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write as _};
@@ -13,10 +14,10 @@ use crate::{Result, sha256_digest};
 
 /// eStargz's table-of-contents digest annotation (sha256 of the uncompressed JSON).
 pub const ESTARGZ_TOC_DIGEST: &str = "containerd.io/snapshot/stargz/toc.digest";
-/// zstd:chunked's table checksum annotation (sha256 of the compressed table), current key.
-pub const ZSTD_CHUNKED_CHECKSUM: &str = "io.github.containers.zstd-chunked.manifest-checksum";
-/// zstd:chunked's table position annotation (`offset:length:uncompressed:1`), current key.
-pub const ZSTD_CHUNKED_POSITION: &str = "io.github.containers.zstd-chunked.manifest-position";
+pub use strata_copy::chunked::{ZSTD_CHUNKED_CHECKSUM, ZSTD_CHUNKED_POSITION};
+
+/// The zstd level of the fixtures' zstd:chunked frames (fast; the format does not depend on it).
+const ZSTD_LEVEL: i32 = 3;
 
 /// Which lazy format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub struct TocLayer {
     pub toc: Value,
     /// eStargz: the size the table's tar header claims, if not its real one (a hostile layer).
     pub claimed_toc_size: Option<u64>,
+    /// zstd:chunked: the tar-split's JSON lines (empty for eStargz).
+    pub tar_split: Vec<u8>,
 }
 
 /// Where the bytes of one tar member are.
@@ -61,6 +64,19 @@ impl TocLayer {
 
     fn rewrite(kind: TocKind, tar: &[u8], chunk: usize) -> Result<TocLayer> {
         let chunk = chunk.max(1);
+        if kind == TocKind::ZstdChunked {
+            let mut data = Vec::new();
+            let parts =
+                strata_copy::chunked::write_zstd_chunked_data(tar, &mut data, chunk, ZSTD_LEVEL)
+                    .map_err(std::io::Error::other)?;
+            return Ok(TocLayer {
+                kind,
+                data,
+                toc: parts.toc,
+                claimed_toc_size: None,
+                tar_split: parts.tar_split,
+            });
+        }
         let mut data = Vec::new();
         let mut pending: Vec<u8> = Vec::new();
         let mut entries = Vec::new();
@@ -97,18 +113,11 @@ impl TocLayer {
                 }
                 e["chunkDigest"] = json!(sha256_digest(piece));
                 pending.extend_from_slice(piece);
-                // eStargz keeps a file's last member open for the headers that follow; zstd:chunked
-                // closes every chunk's frame.
-                if kind == TocKind::ZstdChunked || i + 1 < pieces.len() {
+                // eStargz keeps a file's last member open for the headers that follow.
+                if i + 1 < pieces.len() {
                     flush(&mut data, &mut pending)?;
                 }
                 chunk_entries.push(e);
-            }
-            if kind == TocKind::ZstdChunked
-                && let Some(first) = chunk_entries.first_mut()
-            {
-                // containers/storage: the file's entry says where its last chunk's frame ends.
-                first["endOffset"] = json!(data.len());
             }
             entries.extend(chunk_entries);
             pending.extend_from_slice(m.padding);
@@ -119,6 +128,7 @@ impl TocLayer {
             data,
             toc: json!({"version": 1, "entries": entries}),
             claimed_toc_size: None,
+            tar_split: Vec::new(),
         })
     }
 
@@ -147,30 +157,15 @@ impl TocLayer {
                 Compression::Gzip
             }
             TocKind::ZstdChunked => {
-                let compressed = zstd::bulk::compress(&json, 3)?;
-                blob.extend_from_slice(&skippable_header(compressed.len()));
-                let offset = blob.len();
-                blob.extend_from_slice(&compressed);
-                let mut footer = Vec::new();
-                for v in [
-                    offset as u64,
-                    compressed.len() as u64,
-                    json.len() as u64,
-                    1,
-                    0,
-                    0,
-                    0,
-                ] {
-                    footer.extend_from_slice(&v.to_le_bytes());
-                }
-                footer.extend_from_slice(b"GNUlInUx");
-                blob.extend_from_slice(&skippable_header(footer.len()));
-                blob.extend_from_slice(&footer);
-                annotations.insert(ZSTD_CHUNKED_CHECKSUM.to_owned(), sha256_digest(&compressed));
-                annotations.insert(
-                    ZSTD_CHUNKED_POSITION.to_owned(),
-                    format!("{offset}:{}:{}:1", compressed.len(), json.len()),
-                );
+                let parts = strata_copy::chunked::ChunkedData {
+                    len: blob.len() as u64,
+                    toc: self.toc.clone(),
+                    tar_split: self.tar_split.clone(),
+                };
+                let written =
+                    strata_copy::chunked::write_zstd_chunked_tail(&mut blob, &parts, ZSTD_LEVEL)
+                        .map_err(std::io::Error::other)?;
+                annotations.extend(written.annotations);
                 Compression::Zstd
             }
         };
@@ -264,17 +259,13 @@ fn rfc3339(secs: u64) -> String {
     )
 }
 
-fn compress(kind: TocKind, bytes: &[u8]) -> Result<Vec<u8>> {
-    match kind {
-        TocKind::Estargz => {
-            let mut gz = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(Vec::new(), flate2::Compression::new(6));
-            gz.write_all(bytes)?;
-            Ok(gz.finish()?)
-        }
-        TocKind::ZstdChunked => Ok(zstd::bulk::compress(bytes, 3)?),
-    }
+/// One gzip member of `bytes` (eStargz's).
+fn compress(_kind: TocKind, bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(bytes)?;
+    Ok(gz.finish()?)
 }
 
 fn decompress(kind: TocKind, blob: &[u8]) -> Result<Vec<u8>> {
@@ -299,12 +290,4 @@ pub fn estargz_footer(toc_offset: u64) -> Vec<u8> {
     f.extend_from_slice(format!("{toc_offset:016x}STARGZ").as_bytes());
     f.extend_from_slice(&[1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
     f
-}
-
-/// A zstd skippable frame header for `len` bytes.
-fn skippable_header(len: usize) -> [u8; 8] {
-    let mut h = [0u8; 8];
-    h[..4].copy_from_slice(&0x184D_2A50u32.to_le_bytes());
-    h[4..].copy_from_slice(&(len as u32).to_le_bytes());
-    h
 }

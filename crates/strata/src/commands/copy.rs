@@ -80,7 +80,7 @@ pub struct Args {
     /// source's, converted where the destination needs it: a v2s2 image to oci:].
     #[arg(long, short = 'f', value_name = "FORMAT")]
     format: Option<String>,
-    /// Recompress the layers written: gzip or zstd (zstd:chunked and estargz are not yet supported).
+    /// Recompress the layers written: gzip, zstd or zstd:chunked (estargz is not yet supported).
     #[arg(long, value_name = "FORMAT")]
     dest_compress_format: Option<String>,
     /// The compression level of the layers written (gzip 0-9, zstd 1-22), with --dest-compress-format.
@@ -184,15 +184,17 @@ impl Args {
                 }
                 return Ok(None);
             }
-            Some("gzip") => Compression::Gzip,
-            Some("zstd") => Compression::Zstd,
-            Some(f @ ("zstd:chunked" | "estargz")) => {
-                bail!("--dest-compress-format {f}: writing {f} layers is not yet supported")
+            Some("gzip") => (Compression::Gzip, false),
+            Some("zstd") => (Compression::Zstd, false),
+            Some("zstd:chunked") => (Compression::Zstd, true),
+            Some("estargz") => {
+                bail!("--dest-compress-format estargz: writing eStargz layers is not yet supported")
             }
-            Some(other) => {
-                bail!("--dest-compress-format {other}: unknown compression (gzip, zstd)")
-            }
+            Some(other) => bail!(
+                "--dest-compress-format {other}: unknown compression (gzip, zstd, zstd:chunked)"
+            ),
         };
+        let (format, chunked) = format;
         if let Some(level) = self.dest_compress_level {
             strata_copy::check_level(format, level)
                 .map_err(|e| anyhow::anyhow!("--dest-compress-level: {e}"))?;
@@ -200,6 +202,7 @@ impl Args {
         Ok(Some(Recompression {
             format,
             level: self.dest_compress_level,
+            chunked,
         }))
     }
 
