@@ -9,9 +9,10 @@
 //! pushed to a registry turns a v2s2 image into OCI (as containers/image must: v2s2 has no zstd type);
 //! `--all` of an index to a Docker list and back to an OCI index, byte-equal to skopeo's, and recompressed
 //! with the index naming the rewritten instances;
-//! `--dest-compress-format zstd:chunked` pushed to a registry and read lazily by `strata cat` and `strata
-//! index` (a small part of the blobs fetched; the tar, and so the diff IDs, unchanged); a signed source
-//! refused ("Would invalidate signatures") unless `--remove-signatures`, and `--sign-by`
+//! `--dest-compress-format zstd:chunked` and `estargz` pushed to a registry and read lazily by `strata cat`
+//! and `strata index` (a small part of the blobs fetched; zstd:chunked's tar, and so the diff IDs,
+//! unchanged and its tar-split strata-store's; eStargz's diff IDs rewritten, each layer checked against
+//! them; the tree umoci unpacks the original's); a signed source refused ("Would invalidate signatures") unless `--remove-signatures`, and `--sign-by`
 //! signing the converted manifest (checked by `skopeo standalone-verify`).
 //!
 //! Where strata differs from skopeo, on purpose: skopeo 1.9.3 ignores `--dest-compress-format` for a `dir:`
@@ -620,10 +621,6 @@ fn options_say_what_they_take() {
         ),
         (vec!["--format", "docker"], "unknown manifest type"),
         (
-            vec!["--dest-compress-format", "estargz"],
-            "not yet supported",
-        ),
-        (
             vec!["--dest-compress-format", "bzip2"],
             "unknown compression",
         ),
@@ -831,7 +828,7 @@ fn an_index_is_converted_with_its_instances() {
 }
 
 #[test]
-fn a_zstd_chunked_image_is_read_lazily() {
+fn zstd_chunked_and_estargz_images_are_read_lazily() {
     if !(peers() && require_tool("fusermount3")) {
         return;
     }
@@ -843,103 +840,122 @@ fn a_zstd_chunked_image_is_read_lazily() {
         &format!("{}:v", layout.display()),
         &work.join("original"),
     ));
-    let reg = Registry::start(Auth::Open);
-    let pushed = reg.image("convert/chunked:v1");
-    copy_ok(
-        work,
-        &source,
-        &pushed,
-        &["--dest-compress-format", "zstd:chunked"],
-    );
-    let manifest = json(&raw(&pushed));
     let source_manifest = json(&raw(&source));
-    // The tar is kept byte for byte: the config, with its diff IDs, is the source's.
-    assert_eq!(manifest["config"], source_manifest["config"]);
-    let mut size = 0;
-    for layer in manifest["layers"].as_array().unwrap() {
-        assert_eq!(
-            layer["mediaType"],
-            "application/vnd.oci.image.layer.v1.tar+zstd"
-        );
-        for key in [
-            "io.github.containers.zstd-chunked.manifest-checksum",
-            "io.github.containers.zstd-chunked.manifest-position",
-            "io.github.containers.zstd-chunked.tarsplit-position",
-        ] {
-            assert!(layer["annotations"][key].is_string(), "{key}: {layer}");
+    let reg = Registry::start(Auth::Open);
+    for (format, media_type, keys) in [
+        (
+            "zstd:chunked",
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+            &[
+                "io.github.containers.zstd-chunked.manifest-checksum",
+                "io.github.containers.zstd-chunked.manifest-position",
+                "io.github.containers.zstd-chunked.tarsplit-position",
+            ][..],
+        ),
+        (
+            "estargz",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            &[
+                "containerd.io/snapshot/stargz/toc.digest",
+                "io.containers.estargz.uncompressed-size",
+            ][..],
+        ),
+    ] {
+        let name = format.replace(':', "-");
+        let own = work.join(&name);
+        fs::create_dir_all(&own).unwrap();
+        let pushed = reg.image(&format!("convert/{name}:v1"));
+        copy_ok(work, &source, &pushed, &["--dest-compress-format", format]);
+        let manifest = json(&raw(&pushed));
+        let mut size = 0;
+        for layer in manifest["layers"].as_array().unwrap() {
+            assert_eq!(layer["mediaType"], media_type);
+            for key in keys {
+                assert!(layer["annotations"][key].is_string(), "{key}: {layer}");
+            }
+            size += layer["size"].as_u64().unwrap();
         }
-        size += layer["size"].as_u64().unwrap();
-    }
-    let local = image_ref("oci", &work.join("copied"), ":v1");
-    copy_ok(work, &pushed, &local, &[]);
-    check_diff_ids(&json(&raw(&local)), layout_blob(&work.join("copied")));
-    // Each layer's tar-split is the one strata-store writes for the store (byte-identical to podman's).
-    for layer in json(&raw(&local))["layers"].as_array().unwrap() {
-        let blob = layout_blob(&work.join("copied"))(layer["digest"].as_str().unwrap());
-        let position = layer["annotations"]["io.github.containers.zstd-chunked.tarsplit-position"]
-            .as_str()
-            .unwrap();
-        let fields: Vec<usize> = position.split(':').map(|f| f.parse().unwrap()).collect();
-        let split = zstd::stream::decode_all(&blob[fields[0]..fields[0] + fields[1]]).unwrap();
-        assert_eq!(split.len(), fields[2]);
-        let tar = zstd::stream::decode_all(&blob[..]).unwrap();
-        let mut writer = strata_store::tarsplit::TarSplitWriter::new(Vec::new());
-        std::io::Write::write_all(&mut writer, &tar).unwrap();
-        let (expected, _) = writer.finish().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&split),
-            String::from_utf8_lossy(&expected),
-            "the tar-split of {}",
-            layer["digest"]
-        );
-    }
+        if format == "zstd:chunked" {
+            // The tar is kept byte for byte: the config, with its diff IDs, is the source's.
+            assert_eq!(manifest["config"], source_manifest["config"]);
+        } else {
+            // eStargz adds the landmark and the table to each tar: new diff IDs, a new config.
+            assert_ne!(manifest["config"], source_manifest["config"]);
+        }
+        let local = image_ref("oci", &own.join("copied"), ":v1");
+        copy_ok(work, &pushed, &local, &[]);
+        let copied = json(&raw(&local));
+        check_diff_ids(&copied, layout_blob(&own.join("copied")));
+        if format == "zstd:chunked" {
+            // Each layer's tar-split is the one strata-store writes for the store (as podman's).
+            for layer in copied["layers"].as_array().unwrap() {
+                let blob = layout_blob(&own.join("copied"))(layer["digest"].as_str().unwrap());
+                let position =
+                    layer["annotations"]["io.github.containers.zstd-chunked.tarsplit-position"]
+                        .as_str()
+                        .unwrap();
+                let fields: Vec<usize> = position.split(':').map(|f| f.parse().unwrap()).collect();
+                let split =
+                    zstd::stream::decode_all(&blob[fields[0]..fields[0] + fields[1]]).unwrap();
+                assert_eq!(split.len(), fields[2]);
+                let tar = zstd::stream::decode_all(&blob[..]).unwrap();
+                let mut writer = strata_store::tarsplit::TarSplitWriter::new(Vec::new());
+                std::io::Write::write_all(&mut writer, &tar).unwrap();
+                let (expected, _) = writer.finish().unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&split),
+                    String::from_utf8_lossy(&expected),
+                    "the tar-split of {}",
+                    layer["digest"]
+                );
+            }
+        }
 
-    // Read from its tables of contents: a small file costs a small part of the blobs.
-    let cache = work.join("cache");
-    let cache_flag = format!("--cache-dir={}", cache.display());
-    let index = parse_json(
-        &strata_ok([
-            "index",
-            "--json",
+        // Read from its tables of contents: a small file costs a small part of the blobs.
+        let cache_flag = format!("--cache-dir={}", own.join("cache").display());
+        let index = parse_json(
+            &strata_ok([
+                "index",
+                "--json",
+                "--tls-verify=false",
+                &cache_flag,
+                &pushed,
+            ]),
+            "strata index --json",
+        );
+        for layer in index["layers"].as_array().unwrap() {
+            assert_eq!(layer["read"], "toc", "{format}: {layer}");
+        }
+        let before = reg.blob_bytes_written();
+        let out = strata_ok([
+            "cat",
             "--tls-verify=false",
             &cache_flag,
             &pushed,
-        ]),
-        "strata index --json",
-    );
-    for layer in index["layers"].as_array().unwrap() {
-        assert_eq!(layer["read"], "toc", "{layer}");
+            "/etc/os-release",
+        ]);
+        let fetched = reg.blob_bytes_written() - before;
+        assert_eq!(out, strata_tests::lazy::OS_RELEASE.as_bytes());
+        assert!(
+            fetched * 20 <= size,
+            "{format}: cat /etc/os-release fetched {fetched} of {size} bytes (over 5 %)"
+        );
+        let large = strata_ok([
+            "cat",
+            "--tls-verify=false",
+            &cache_flag,
+            &pushed,
+            "/usr/lib/large.bin",
+        ]);
+        assert_eq!(
+            large,
+            fs::read(work.join("original/rootfs/usr/lib/large.bin")).unwrap()
+        );
+        // The whole tree is the original's (eStargz's own entries aside: they are files in its tar).
+        let mut tree = unpacked(&pushed, &own, "unpacked");
+        tree.remove(".no.prefetch.landmark");
+        tree.remove("stargz.index.json");
+        assert_same_tree(&original, &tree, &format!("the {format} tree"));
+        podman_pulls(&pushed);
     }
-    let before = reg.blob_bytes_written();
-    let out = strata_ok([
-        "cat",
-        "--tls-verify=false",
-        &cache_flag,
-        &pushed,
-        "/etc/os-release",
-    ]);
-    let fetched = reg.blob_bytes_written() - before;
-    assert_eq!(out, strata_tests::lazy::OS_RELEASE.as_bytes());
-    assert!(
-        fetched * 20 <= size,
-        "cat /etc/os-release fetched {fetched} of {size} bytes (over 5 %)"
-    );
-    let large = strata_ok([
-        "cat",
-        "--tls-verify=false",
-        &cache_flag,
-        &pushed,
-        "/usr/lib/large.bin",
-    ]);
-    assert_eq!(
-        large,
-        fs::read(work.join("original/rootfs/usr/lib/large.bin")).unwrap()
-    );
-    // The whole tree is the original's.
-    assert_same_tree(
-        &original,
-        &unpacked(&pushed, work, "chunked"),
-        "the zstd:chunked tree",
-    );
-    podman_pulls(&pushed);
 }

@@ -587,16 +587,3 @@ fn big_layout(work: &Path) -> String {
     layout.set_tag("big", &manifest);
     image_ref("oci", &layout.root, ":big")
 }
-
-#[test]
-fn options_not_yet_supported_say_so() {
-    let err = strata([
-        "copy",
-        "--dest-compress-format",
-        "estargz",
-        "oci:/nonexistent:x",
-        "dir:/tmp/x",
-    ]);
-    assert!(!err.status.success());
-    assert!(String::from_utf8_lossy(&err.stderr).contains("not yet supported"));
-}

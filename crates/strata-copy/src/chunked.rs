@@ -41,9 +41,9 @@ pub struct Written {
 }
 
 /// Records every byte read through it, for the frames (the tar crate parses, this keeps the bytes).
-struct Recording<R> {
-    inner: R,
-    seen: Rc<RefCell<Vec<u8>>>,
+pub(crate) struct Recording<R> {
+    pub(crate) inner: R,
+    pub(crate) seen: Rc<RefCell<Vec<u8>>>,
 }
 
 impl<R: Read> Read for Recording<R> {
@@ -192,7 +192,7 @@ impl Crc64 {
 }
 
 /// Seconds since the epoch as RFC 3339 (UTC), as Go encodes a `time.Time` of whole seconds.
-fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let rem = secs % 86_400;
     // Civil from days (Howard Hinnant's algorithm).
@@ -214,7 +214,7 @@ fn rfc3339(secs: u64) -> String {
 }
 
 /// The table entry of a tar header (no offsets yet).
-fn entry_of<R: Read>(entry: &tar::Entry<'_, R>) -> io::Result<Value> {
+pub(crate) fn entry_of<R: Read>(entry: &tar::Entry<'_, R>) -> io::Result<Value> {
     let h = entry.header();
     let kind = match h.entry_type() {
         tar::EntryType::Directory => "dir",

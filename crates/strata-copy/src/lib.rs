@@ -11,11 +11,12 @@
 //! It also owns conversion: manifests and configs between Docker v2s2 and OCI ([`ManifestFormat`], written
 //! as containers/image writes them, byte for byte), and layers recompressed ([`Recompression`]) or
 //! decompressed (a docker archive), each checked against the config's diff ID on the way, with the
-//! manifest's layer descriptors rewritten to match; zstd:chunked layers are written by [`chunked`]. Without
-//! either, every blob and manifest is the source's.
+//! manifest's layer descriptors rewritten to match; zstd:chunked layers are written by [`chunked`], eStargz
+//! layers by [`estargz`] (which changes the tars: their configs are rewritten with the new diff IDs and
+//! written after them). Without either, every blob and manifest is the source's.
 //!
 //! **Invariants:** every byte written was verified against its digest as it was read, and every layer
-//! rewritten against its diff ID; nothing is made visible at the destination before every blob and
+//! rewritten was checked against its diff ID; nothing is made visible at the destination before every blob and
 //! manifest is there.
 //!
 //! **Must not depend on:** any transport (sources and destinations come as `ImageSource` and
@@ -24,6 +25,7 @@
 pub mod chunked;
 mod convert;
 mod error;
+pub mod estargz;
 mod plan;
 mod recompress;
 
@@ -172,9 +174,11 @@ impl Default for CopyOptions {
 pub struct Recompression {
     /// [`Compression::Gzip`] or [`Compression::Zstd`].
     pub format: Compression,
-    /// zstd:chunked (with [`Compression::Zstd`]): every layer, zstd ones too, rewritten by
-    /// [`chunked::write_zstd_chunked`], its descriptor annotated.
-    pub chunked: bool,
+    /// With a table of contents, readable lazily: zstd:chunked with [`Compression::Zstd`]
+    /// ([`chunked::write_zstd_chunked`]), eStargz with [`Compression::Gzip`] ([`estargz::write_estargz`],
+    /// which changes the tars, so the config's diff IDs are rewritten). Every layer is rewritten, those
+    /// already so compressed too, and its descriptor annotated.
+    pub toc: bool,
     /// The level ([`check_level`] says which are valid); the encoder's default without one.
     pub level: Option<i32>,
 }
@@ -301,7 +305,29 @@ fn copy_uncommitted(
         blobs: plan.blobs.len(),
         bytes: plan.blobs.iter().map(|b| b.size).sum(),
     });
-    let copied = copy_blobs(source, destination, &plan.blobs, options, hooks)?;
+    // Configs that depend on their layers' new diff IDs come once the layers are written.
+    let (later, first): (Vec<usize>, Vec<usize>) = (0..plan.blobs.len())
+        .partition(|&i| plan.blobs.get(i).is_some_and(|b| b.deferred.is_some()));
+    let mut copied: Vec<Option<Copied>> = vec![None; plan.blobs.len()];
+    for (phase, indices) in [first, later].into_iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        if phase == 1 {
+            plan.rewrite_configs(&copied)?;
+        }
+        let batch: Vec<PlannedBlob> = indices
+            .iter()
+            .filter_map(|&i| plan.blobs.get(i).cloned())
+            .collect();
+        let done = copy_blobs(source, destination, &batch, options, hooks)?;
+        for (i, c) in indices.into_iter().zip(done) {
+            if let Some(slot) = copied.get_mut(i) {
+                *slot = Some(c);
+            }
+        }
+    }
+    let copied: Vec<Copied> = copied.into_iter().map(Option::unwrap_or_default).collect();
     plan.finish(&copied)?;
     let mut manifests = Vec::new();
     for (manifest, role) in plan.manifests() {
@@ -329,7 +355,7 @@ fn copy_uncommitted(
             size: p.size,
             skipped: c.skipped,
             written: c.written,
-            stored_as: c.stored.as_ref().map(|(d, _, _)| d.to_string()),
+            stored_as: c.stored.as_ref().map(|s| s.digest.to_string()),
         })
         .collect();
     Ok(CopyReport {
@@ -351,14 +377,26 @@ fn copy_uncommitted(
     })
 }
 
+/// A blob stored under another digest than the source's.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    /// Its digest.
+    digest: Digest,
+    /// Its size.
+    size: u64,
+    /// The annotations its descriptor takes (zstd:chunked's, eStargz's).
+    annotations: BTreeMap<String, String>,
+    /// Its new diff ID, when its tar changed (eStargz).
+    diff_id: Option<Digest>,
+}
+
 /// What became of one planned blob.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Copied {
     skipped: bool,
     written: u64,
-    /// The digest and size it was stored under, when not the source's (a layer decompressed or
-    /// recompressed), and the annotations its descriptor takes (zstd:chunked's).
-    stored: Option<(Digest, u64, BTreeMap<String, String>)>,
+    /// Where it was stored, when not as the source has it (a layer decompressed or recompressed).
+    stored: Option<Stored>,
 }
 
 /// Copies the planned blobs, several at once (at most the destination's limit), in plan order.
@@ -576,23 +614,40 @@ fn copy_blob(
                 None,
             );
             let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
-            (n, Some((diff_id.clone(), n, BTreeMap::new())))
+            (
+                n,
+                Some(Stored {
+                    digest: diff_id.clone(),
+                    size: n,
+                    annotations: BTreeMap::new(),
+                    diff_id: None,
+                }),
+            )
         }
         (Some(diff_id), Change::Decompress, Compression::Zstd) => {
             let decoder = zstd::stream::read::Decoder::new(counting)
                 .map_err(|e| layer_error(e.to_string()))?;
             let mut reader = VerifyingReader::new(decoder, diff_id.clone(), None);
             let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
-            (n, Some((diff_id.clone(), n, BTreeMap::new())))
+            (
+                n,
+                Some(Stored {
+                    digest: diff_id.clone(),
+                    size: n,
+                    annotations: BTreeMap::new(),
+                    diff_id: None,
+                }),
+            )
         }
-        (Some(diff_id), Change::Compress { to, level, chunked }, from) => {
-            let spooled = recompress::recompress(counting, from, to, level, chunked, diff_id)
+        (Some(diff_id), Change::Compress { to, level, toc }, from) => {
+            let spooled = recompress::recompress(counting, from, to, level, toc, diff_id)
                 .map_err(layer_error)?;
             let recompress::Spooled {
                 file,
                 digest,
                 size,
                 annotations,
+                diff_id: new_diff_id,
             } = spooled;
             let mut reader = VerifyingReader::new(file, digest.clone(), Some(size));
             let reused =
@@ -602,7 +657,15 @@ fn copy_blob(
             } else {
                 gate.with(|| put(destination, &digest, Some(size), false, &mut reader))?
             };
-            (n, Some((digest, size, annotations)))
+            (
+                n,
+                Some(Stored {
+                    digest,
+                    size,
+                    annotations,
+                    diff_id: new_diff_id,
+                }),
+            )
         }
         (None, Change::Decompress | Change::Compress { .. }, _) => {
             return Err(layer_error(

@@ -36,7 +36,7 @@ pub(crate) enum Change {
         /// Its level.
         level: Option<i32>,
         /// As zstd:chunked.
-        chunked: bool,
+        toc: bool,
     },
 }
 
@@ -60,6 +60,9 @@ pub(crate) struct PlannedBlob {
     pub change: Change,
     /// Bytes written instead of the source's blob (a config converted to OCI), `digest` and `size` theirs.
     pub content: Option<Arc<Vec<u8>>>,
+    /// A config whose diff IDs change with its layers (eStargz adds entries to their tars): these are its
+    /// image's layers, in order; it is written after them, rewritten ([`Plan::rewrite_configs`]).
+    pub deferred: Option<Vec<Digest>>,
 }
 
 /// One manifest to write.
@@ -107,7 +110,7 @@ impl<'a> Target<'a> {
     pub(crate) fn new(destination: &'a dyn ImageDestination, options: &CopyOptions) -> Self {
         Target {
             uncompressed: destination.layer_compression() == LayerCompression::Uncompressed,
-            recompress: options.compression.map(|c| (c.format, c.level, c.chunked)),
+            recompress: options.compression.map(|c| (c.format, c.level, c.toc)),
             format: options.format,
             destination,
         }
@@ -125,10 +128,10 @@ impl<'a> Target<'a> {
         }
         match self.recompress {
             // Foreign layers are not ours to rewrite; a layer already in the compression asked for is kept.
-            Some((to, level, chunked))
-                if (to != compression || chunked) && !convert::is_foreign(media_type) =>
+            Some((to, level, toc))
+                if (to != compression || toc) && !convert::is_foreign(media_type) =>
             {
-                Change::Compress { to, level, chunked }
+                Change::Compress { to, level, toc }
             }
             _ => Change::Keep,
         }
@@ -185,6 +188,8 @@ pub(crate) struct Plan {
     entries: Vec<Entry>,
     /// The blobs, each once.
     pub blobs: Vec<PlannedBlob>,
+    /// Configs rewritten for new diff IDs: old digest to new digest and size.
+    config_changes: HashMap<String, (Digest, u64)>,
 }
 
 fn parse(source: &dyn ImageSource, manifest: &RawManifest) -> Result<Manifest> {
@@ -220,6 +225,7 @@ impl Plan {
             chosen: None,
             entries: Vec::new(),
             blobs: Vec::new(),
+            config_changes: HashMap::new(),
         };
         match (&parsed, options.multi_arch) {
             (Manifest::Image { manifest, .. }, _) => {
@@ -451,8 +457,30 @@ impl Plan {
                 },
                 change: *change,
                 content: None,
+                deferred: None,
             });
         }
+        // eStargz layers get new diff IDs: the config is written after them, rewritten.
+        let layer_digests = || -> Result<Vec<Digest>> {
+            layers
+                .iter()
+                .map(|l| Digest::try_from(l.digest()).map_err(|e| oci_error(source, e)))
+                .collect()
+        };
+        let deferred = if changes.iter().any(|c| {
+            matches!(
+                c,
+                Change::Compress {
+                    to: Compression::Gzip,
+                    toc: true,
+                    ..
+                }
+            )
+        }) {
+            Some(layer_digests()?)
+        } else {
+            None
+        };
         let mut converted_config = None;
         match (convert_to, &config_bytes) {
             (Some(ManifestFormat::Oci), Some(bytes))
@@ -474,6 +502,7 @@ impl Plan {
                     diff_id: None,
                     change: Change::Keep,
                     content: Some(Arc::new(oci)),
+                    deferred: deferred.clone(),
                 });
             }
             (Some(ManifestFormat::DockerV2S2), _)
@@ -497,7 +526,12 @@ impl Plan {
                 compression: Compression::None,
                 diff_id: None,
                 change: Change::Keep,
-                content: None,
+                content: if deferred.is_some() {
+                    config_bytes.map(Arc::new)
+                } else {
+                    None
+                },
+                deferred,
             });
         }
         self.entries.push(Entry {
@@ -506,6 +540,53 @@ impl Plan {
             convert_to,
             config: converted_config,
         });
+        Ok(())
+    }
+
+    /// The deferred configs given their layers' new diff IDs (from the layers copied so far, `copied`
+    /// aligned with `blobs`): each becomes its rewritten bytes, digest and size, and is no longer deferred.
+    pub(crate) fn rewrite_configs(&mut self, copied: &[Option<Copied>]) -> Result<()> {
+        let new_ids: HashMap<Digest, Digest> = self
+            .blobs
+            .iter()
+            .zip(copied)
+            .filter_map(|(b, c)| {
+                let diff_id = c.as_ref()?.stored.as_ref()?.diff_id.clone()?;
+                Some((b.digest.clone(), diff_id))
+            })
+            .collect();
+        for blob in &mut self.blobs {
+            let (Some(layers), Some(content)) = (blob.deferred.take(), blob.content.take()) else {
+                continue;
+            };
+            let error = |reason: String| Error::Convert {
+                digest: blob.digest.to_string(),
+                reason,
+            };
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&content).map_err(|e| error(format!("config: {e}")))?;
+            let Some(ids) = value
+                .get_mut("rootfs")
+                .and_then(|r| r.get_mut("diff_ids"))
+                .and_then(|d| d.as_array_mut())
+            else {
+                return Err(error("config: no rootfs.diff_ids".into()));
+            };
+            for (id, layer) in ids.iter_mut().zip(&layers) {
+                if let Some(new) = new_ids.get(layer) {
+                    *id = new.to_string().into();
+                }
+            }
+            let bytes = serde_json::to_vec(&value).map_err(|e| error(format!("config: {e}")))?;
+            let digest = Digest::sha256(&bytes);
+            self.config_changes.insert(
+                blob.digest.to_string(),
+                (digest.clone(), bytes.len() as u64),
+            );
+            blob.digest = digest;
+            blob.size = bytes.len() as u64;
+            blob.content = Some(Arc::new(bytes));
+        }
         Ok(())
     }
 
@@ -523,10 +604,15 @@ impl Plan {
                     Change::Decompress => Compression::None,
                     Change::Compress { to, .. } => to,
                 };
-                c.stored.as_ref().map(|(d, size, annotations)| {
+                c.stored.as_ref().map(|s| {
                     (
                         b.digest.to_string(),
-                        (d.to_string(), *size, compression, annotations.clone()),
+                        (
+                            s.digest.to_string(),
+                            s.size,
+                            compression,
+                            s.annotations.clone(),
+                        ),
                     )
                 })
             })
@@ -539,8 +625,8 @@ impl Plan {
                 Some(format) if entry.is_index() => {
                     Some(converted_index(entry, format, &replaced)?)
                 }
-                Some(format) => Some(converted(entry, format, &changed)?),
-                None => rewritten(entry, &changed, &replaced)?,
+                Some(format) => Some(converted(entry, format, &changed, &self.config_changes)?),
+                None => rewritten(entry, &changed, &replaced, &self.config_changes)?,
             };
             let Some(bytes) = bytes else { continue };
             let media_type = entry.target_type().map(str::to_owned);
@@ -574,6 +660,7 @@ fn converted(
     entry: &Entry,
     format: ManifestFormat,
     changed: &HashMap<String, Stored>,
+    configs: &HashMap<String, (Digest, u64)>,
 ) -> Result<Vec<u8>> {
     let error = |reason: String| Error::Convert {
         digest: entry.manifest.digest.to_string(),
@@ -582,6 +669,10 @@ fn converted(
     let value = manifest_json(entry)?;
     let mut config = Descriptor::from_json(&value["config"]).map_err(error)?;
     if let Some((digest, size)) = &entry.config {
+        config.digest = digest.to_string();
+        config.size = *size;
+    }
+    if let Some((digest, size)) = configs.get(&config.digest) {
         config.digest = digest.to_string();
         config.size = *size;
     }
@@ -650,6 +741,7 @@ fn rewritten(
     entry: &Entry,
     changed: &HashMap<String, Stored>,
     replaced: &HashMap<String, (String, u64, String)>,
+    configs: &HashMap<String, (Digest, u64)>,
 ) -> Result<Option<Vec<u8>>> {
     let format = entry
         .manifest
@@ -658,6 +750,16 @@ fn rewritten(
         .and_then(ManifestFormat::of_manifest_type);
     let mut value = manifest_json(entry)?;
     let mut any = false;
+    let config_digest = value
+        .get("config")
+        .and_then(|c| c.get("digest"))
+        .and_then(|d| d.as_str())
+        .map(str::to_owned);
+    if let Some((digest, size)) = config_digest.and_then(|d| configs.get(&d)) {
+        any = true;
+        value["config"]["digest"] = digest.to_string().into();
+        value["config"]["size"] = (*size).into();
+    }
     if let Some(layers) = value.get_mut("layers").and_then(|l| l.as_array_mut()) {
         for layer in layers {
             let Some(digest) = layer.get("digest").and_then(|d| d.as_str()) else {

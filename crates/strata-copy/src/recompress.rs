@@ -19,8 +19,10 @@ pub(crate) struct Spooled {
     pub file: File,
     pub digest: Digest,
     pub size: u64,
-    /// The annotations the layer's descriptor takes (zstd:chunked's).
+    /// The annotations the layer's descriptor takes (zstd:chunked's, eStargz's).
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The layer's new diff ID, when its tar changed (eStargz adds entries).
+    pub diff_id: Option<Digest>,
 }
 
 /// Writes to the spool file and hashes what it writes.
@@ -67,7 +69,7 @@ pub(crate) fn recompress(
     from: Compression,
     to: Compression,
     level: Option<i32>,
-    chunked: bool,
+    toc: bool,
     diff_id: &Digest,
 ) -> Result<Spooled, String> {
     let decoded: Box<dyn Read + Send + '_> = match from {
@@ -88,8 +90,24 @@ pub(crate) fn recompress(
         _ => format!("reading or writing the layer: {e}"),
     };
     let mut annotations = std::collections::BTreeMap::new();
+    let mut new_diff_id = None;
     let sink = match to {
-        Compression::Zstd if chunked => {
+        Compression::Gzip if toc => {
+            let mut sink = sink;
+            let level = level.map_or(crate::estargz::DEFAULT_LEVEL, |l| {
+                u32::try_from(l).unwrap_or(crate::estargz::DEFAULT_LEVEL)
+            });
+            let (written, diff_id) = crate::estargz::write_estargz(
+                &mut tar,
+                &mut sink,
+                crate::estargz::CHUNK_SIZE,
+                level,
+            )?;
+            annotations = written.annotations;
+            new_diff_id = Some(diff_id);
+            sink
+        }
+        Compression::Zstd if toc => {
             let mut sink = sink;
             let written = crate::chunked::write_zstd_chunked(
                 &mut tar,
@@ -126,5 +144,6 @@ pub(crate) fn recompress(
         digest: hash.finish(),
         size,
         annotations,
+        diff_id: new_diff_id,
     })
 }

@@ -177,7 +177,7 @@ fn zstd_options() -> CopyOptions {
         compression: Some(Recompression {
             format: Compression::Zstd,
             level: None,
-            chunked: false,
+            toc: false,
         }),
         ..CopyOptions::default()
     }

@@ -80,7 +80,7 @@ pub struct Args {
     /// source's, converted where the destination needs it: a v2s2 image to oci:].
     #[arg(long, short = 'f', value_name = "FORMAT")]
     format: Option<String>,
-    /// Recompress the layers written: gzip, zstd or zstd:chunked (estargz is not yet supported).
+    /// Recompress the layers written: gzip, zstd, zstd:chunked or estargz (the last two readable lazily).
     #[arg(long, value_name = "FORMAT")]
     dest_compress_format: Option<String>,
     /// The compression level of the layers written (gzip 0-9, zstd 1-22), with --dest-compress-format.
@@ -187,14 +187,12 @@ impl Args {
             Some("gzip") => (Compression::Gzip, false),
             Some("zstd") => (Compression::Zstd, false),
             Some("zstd:chunked") => (Compression::Zstd, true),
-            Some("estargz") => {
-                bail!("--dest-compress-format estargz: writing eStargz layers is not yet supported")
-            }
+            Some("estargz") => (Compression::Gzip, true),
             Some(other) => bail!(
-                "--dest-compress-format {other}: unknown compression (gzip, zstd, zstd:chunked)"
+                "--dest-compress-format {other}: unknown compression (gzip, zstd, zstd:chunked, estargz)"
             ),
         };
-        let (format, chunked) = format;
+        let (format, toc) = format;
         if let Some(level) = self.dest_compress_level {
             strata_copy::check_level(format, level)
                 .map_err(|e| anyhow::anyhow!("--dest-compress-level: {e}"))?;
@@ -202,7 +200,7 @@ impl Args {
         Ok(Some(Recompression {
             format,
             level: self.dest_compress_level,
-            chunked,
+            toc,
         }))
     }
 
