@@ -510,6 +510,21 @@ fn zstd_to_a_registry_makes_a_v2s2_image_oci() {
             &format!("{}: the pushed tree", case.name),
         );
 
+        // eStargz is gzip, but its table is found through layer annotations, which v2s2 has not: OCI too.
+        let estargz = reg.image(&format!("convert/estargz-{}:v1", case.name));
+        copy_ok(
+            work,
+            &v2s2,
+            &estargz,
+            &["--dest-compress-format", "estargz"],
+        );
+        let manifest = json(&raw(&estargz));
+        assert_eq!(
+            manifest["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        case.pulls(&estargz);
+
         // v2s2 has no zstd layer type: asking for both fails, with nothing written.
         let auth = authfile(work);
         let never = case.dir(work, "never");

@@ -147,14 +147,22 @@ impl<'a> Target<'a> {
         digest: &Digest,
     ) -> std::result::Result<ManifestFormat, String> {
         let zstd = compressions.contains(&Compression::Zstd);
+        // A table of contents is found through layer annotations, which a v2s2 manifest has not.
+        let annotated = !self.uncompressed && self.recompress.is_some_and(|(_, _, toc)| toc);
         let fits = |f: ManifestFormat| {
             (self.uncompressed || self.destination.accepts_manifest_type(f.manifest_type()))
-                && !(zstd && f == ManifestFormat::DockerV2S2)
+                && !((zstd || annotated) && f == ManifestFormat::DockerV2S2)
         };
         if let Some(asked) = self.format {
             if zstd && asked == ManifestFormat::DockerV2S2 {
                 return Err(format!(
                     "manifest {digest}: zstd compression is not supported for docker images (--format v2s2)"
+                ));
+            }
+            if annotated && asked == ManifestFormat::DockerV2S2 {
+                return Err(format!(
+                    "manifest {digest}: a v2s2 manifest has no layer annotations to find eStargz and \
+                     zstd:chunked tables by (--format v2s2)"
                 ));
             }
             if !fits(asked) {
