@@ -213,10 +213,29 @@ pub(crate) fn rfc3339(secs: u64) -> String {
     )
 }
 
-/// The table entry of a tar header (no offsets yet).
-pub(crate) fn entry_of<R: Read>(entry: &tar::Entry<'_, R>) -> io::Result<Value> {
+/// A tar name as the tables give it (stargz's `cleanEntryName`: Go's `path.Clean("/" + name)` without
+/// the leading slash): no `./`, no trailing `/`, no `..` above the root.
+pub(crate) fn clean_name(name: &[u8]) -> String {
+    let text = String::from_utf8_lossy(name);
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// The table entry of a tar header (no offsets yet): type, name, mode, owner, time, link target, device
+/// numbers of devices, and extended attributes (PAX `SCHILY.xattr.*`, values in base64).
+pub(crate) fn entry_of<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Value> {
     let h = entry.header();
-    let kind = match h.entry_type() {
+    let entry_type = h.entry_type();
+    let kind = match entry_type {
         tar::EntryType::Directory => "dir",
         tar::EntryType::Symlink => "symlink",
         tar::EntryType::Link => "hardlink",
@@ -225,23 +244,39 @@ pub(crate) fn entry_of<R: Read>(entry: &tar::Entry<'_, R>) -> io::Result<Value> 
         tar::EntryType::Fifo => "fifo",
         _ => "reg",
     };
-    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
     let mut e = json!({
         "type": kind,
-        "name": name,
+        "name": clean_name(&entry.path_bytes()),
         "mode": h.mode()?,
         "uid": h.uid()?,
         "gid": h.gid()?,
         "modtime": rfc3339(h.mtime()?),
     });
     if let Some(link) = entry.link_name_bytes() {
-        e["linkName"] = json!(String::from_utf8_lossy(&link));
+        e["linkName"] = if kind == "hardlink" {
+            json!(clean_name(&link))
+        } else {
+            json!(String::from_utf8_lossy(&link))
+        };
     }
-    if let Ok(Some(major)) = h.device_major() {
-        e["devMajor"] = json!(major);
+    if matches!(kind, "char" | "block") {
+        e["devMajor"] = json!(h.device_major()?.unwrap_or(0));
+        e["devMinor"] = json!(h.device_minor()?.unwrap_or(0));
     }
-    if let Ok(Some(minor)) = h.device_minor() {
-        e["devMinor"] = json!(minor);
+    let mut xattrs = serde_json::Map::new();
+    if let Some(pax) = entry.pax_extensions()? {
+        for ext in pax {
+            let ext = ext?;
+            if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.".as_slice()) {
+                xattrs.insert(
+                    String::from_utf8_lossy(name).into_owned(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(ext.value_bytes())),
+                );
+            }
+        }
+    }
+    if !xattrs.is_empty() {
+        e["xattrs"] = Value::Object(xattrs);
     }
     Ok(e)
 }
@@ -307,7 +342,7 @@ pub fn write_zstd_chunked_data(
             .map_err(|e| io_error("reading the tar", e))?;
         for item in tar_entries {
             let mut item = item.map_err(|e| io_error("reading the tar", e))?;
-            let mut e = entry_of(&item).map_err(|e| io_error("a tar header", e))?;
+            let mut e = entry_of(&mut item).map_err(|e| io_error("a tar header", e))?;
             let size = item.size();
             let name = item.path_bytes().into_owned();
             // Everything read so far (padding, extension headers, this header) closes the current frame:

@@ -142,7 +142,7 @@ pub fn write_estargz_data(
             .map_err(|e| io_error("reading the tar", e))?;
         for item in tar_entries {
             let mut item = item.map_err(|e| io_error("reading the tar", e))?;
-            let mut e = entry_of(&item).map_err(|e| io_error("a tar header", e))?;
+            let mut e = entry_of(&mut item).map_err(|e| io_error("a tar header", e))?;
             let size = item.size();
             last_padding = usize::try_from(size.next_multiple_of(512) - size).unwrap_or(0);
             pending.append(&mut seen.borrow_mut());
