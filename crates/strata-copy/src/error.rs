@@ -21,10 +21,18 @@ pub enum Error {
         /// What it cannot hold.
         what: String,
     },
-    /// A layer could not be decompressed for a destination that keeps layers uncompressed.
+    /// A layer could not be decompressed (for a destination that keeps layers uncompressed) or recompressed.
     #[error("layer {digest}: {reason}")]
     Layer {
         /// The layer's digest.
+        digest: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A manifest or config could not be converted to the format asked for.
+    #[error("converting {digest}: {reason}")]
+    Convert {
+        /// The manifest's or config's digest.
         digest: String,
         /// What went wrong.
         reason: String,

@@ -1,39 +1,48 @@
-//! `strata copy`: an image from one transport to another, blobs and manifests byte for byte.
+//! `strata copy`: an image from one transport to another, byte for byte or converted.
 //!
 //! This crate owns [`copy`]: it reads the source's top manifest, chooses what to copy as skopeo does
 //! ([`MultiArch`]: one platform's image, every instance with the index, or the index alone), writes every
 //! blob the destination lacks (asking it first: a registry has it, or mounts it from the source's
 //! repository), several at once, streamed and verified against its digest, then the manifests — instances
 //! before the index — and commits. A failure aborts the destination, which then shows what it showed
-//! before. [`CopyHooks`] are the seams for what comes later: the policy check, called once the source is
-//! resolved and before any blob is written, and the signatures step, after the manifests are written and
-//! before the commit. There is no conversion: the one change a destination may ask for is uncompressed
-//! layers (a docker archive), for which layers are decompressed on the way, checked against the config's
-//! diff IDs, and the manifest's layer descriptors rewritten to match.
+//! before. [`CopyHooks`] are the seams for the policy check, called once the source is resolved and before
+//! any blob is written, and the signatures step, after the manifests are written and before the commit.
 //!
-//! **Invariants:** every byte written was verified against its digest as it was read; nothing is made
-//! visible at the destination before every blob and manifest is there.
+//! It also owns conversion: manifests and configs between Docker v2s2 and OCI ([`ManifestFormat`], written
+//! as containers/image writes them, byte for byte), and layers recompressed ([`Recompression`]) or
+//! decompressed (a docker archive), each checked against the config's diff ID on the way, with the
+//! manifest's layer descriptors rewritten to match; zstd:chunked layers are written by [`chunked`], eStargz
+//! layers by [`estargz`] (which changes the tars: their configs are rewritten with the new diff IDs and
+//! written after them). Without either, every blob and manifest is the source's.
+//!
+//! **Invariants:** every byte written was verified against its digest as it was read, and every layer
+//! rewritten was checked against its diff ID; nothing is made visible at the destination before every blob and
+//! manifest is there.
 //!
 //! **Must not depend on:** any transport (sources and destinations come as `ImageSource` and
 //! `ImageDestination`), the layer engine, the store, the CLI. It never prints.
 
+pub mod chunked;
+mod convert;
 mod error;
+pub mod estargz;
 mod plan;
+mod recompress;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
-use strata_image::{
-    BlobWrite, ImageDestination, ImageSource, LayerCompression, ManifestRole, RawManifest,
-};
+use strata_image::{BlobWrite, ImageDestination, ImageSource, ManifestRole, RawManifest};
 use strata_oci::{Digest, Platform, VerifyingReader, media::Compression};
 
+pub use convert::{ManifestFormat, oci_config_from_docker};
 pub use error::{Error, Result};
-use plan::{Plan, PlannedBlob};
+use plan::{Change, Plan, PlannedBlob, Target};
+pub use recompress::{MAX_GZIP_LEVEL, MAX_ZSTD_LEVEL, check_level};
 
 /// Which images of a multi-image source are copied (skopeo's `--multi-arch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -90,14 +99,17 @@ pub enum CopyEvent {
 pub trait CopyHooks: Sync {
     /// Called once the source's manifests are resolved (`top` as the source names it; `chosen`, the
     /// instance of an index chosen for the platform, if any) and before any blob is written: the
-    /// policy check. An error stops the copy with nothing written.
+    /// policy check. `rewritten` says the manifests written will differ from the source's (converted,
+    /// layers recompressed), so the source's signatures will not sign them. An error stops the copy with
+    /// nothing written.
     fn check_source(
         &self,
         source: &dyn ImageSource,
         top: &RawManifest,
         chosen: Option<&RawManifest>,
+        rewritten: bool,
     ) -> std::result::Result<(), String> {
-        let _ = (source, top, chosen);
+        let _ = (source, top, chosen, rewritten);
         Ok(())
     }
 
@@ -134,6 +146,13 @@ pub struct CopyOptions {
     pub multi_arch: MultiArch,
     /// How many more times a blob whose copy failed is copied again (from the start).
     pub blob_retries: u32,
+    /// The manifest format to write (`--format`); without it, the source's, unless the destination or the
+    /// layers' compression needs the other (a v2s2 image to an OCI layout, zstd layers).
+    pub format: Option<ManifestFormat>,
+    /// Layers recompressed (`--dest-compress-format`, `--dest-compress-level`).
+    pub compression: Option<Recompression>,
+    /// Fail rather than write a manifest other than the source's (`--preserve-digests`).
+    pub preserve_digests: bool,
 }
 
 impl Default for CopyOptions {
@@ -142,8 +161,26 @@ impl Default for CopyOptions {
             platform: Platform::host(),
             multi_arch: MultiArch::System,
             blob_retries: 0,
+            format: None,
+            compression: None,
+            preserve_digests: false,
         }
     }
+}
+
+/// How layers are recompressed: every layer not already in `format` (foreign layers excepted) is
+/// decompressed, checked against its diff ID and compressed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recompression {
+    /// [`Compression::Gzip`] or [`Compression::Zstd`].
+    pub format: Compression,
+    /// With a table of contents, readable lazily: zstd:chunked with [`Compression::Zstd`]
+    /// ([`chunked::write_zstd_chunked`]), eStargz with [`Compression::Gzip`] ([`estargz::write_estargz`],
+    /// which changes the tars, so the config's diff IDs are rewritten). Every layer is rewritten, those
+    /// already so compressed too, and its descriptor annotated.
+    pub toc: bool,
+    /// The level ([`check_level`] says which are valid); the encoder's default without one.
+    pub level: Option<i32>,
 }
 
 /// One blob of a [`CopyReport`].
@@ -157,7 +194,8 @@ pub struct CopiedBlob {
     pub skipped: bool,
     /// Bytes written to the destination.
     pub written: u64,
-    /// When the layer was stored uncompressed: its digest there (the diff ID).
+    /// When the blob was stored under another digest (a layer decompressed, recompressed; a config
+    /// converted): its digest there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stored_as: Option<String>,
 }
@@ -223,8 +261,27 @@ fn copy_uncommitted(
     hooks: &dyn CopyHooks,
 ) -> Result<CopyReport> {
     let started = Instant::now();
-    let uncompressed = destination.layer_compression() == LayerCompression::Uncompressed;
-    let mut plan = Plan::make(source, options, uncompressed)?;
+    if let Some(Recompression { format, level, .. }) = options.compression {
+        let check = match level {
+            Some(level) => check_level(format, level),
+            None if format == Compression::None => check_level(format, 0),
+            None => Ok(()),
+        };
+        check.map_err(|what| Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what,
+        })?;
+    }
+    let target = Target::new(&*destination, options);
+    let mut plan = Plan::make(source, options, &target)?;
+    let rewritten = plan.rewrites_manifests(&target);
+    if rewritten && options.preserve_digests {
+        return Err(Error::Unsupported {
+            destination: destination.name().to_owned(),
+            what: "it needs the manifest converted, and digests are to be preserved (--preserve-digests)"
+                .into(),
+        });
+    }
     if plan.writes_index() && !destination.supports_indexes() {
         return Err(Error::Unsupported {
             destination: destination.name().to_owned(),
@@ -238,21 +295,40 @@ fn copy_uncommitted(
     {
         return Err(Error::Unsupported {
             destination: destination.name().to_owned(),
-            what: format!(
-                "it cannot hold a {media_type} manifest as it is, and converting manifests \
-                 (--format) is not yet supported"
-            ),
+            what: format!("it cannot hold a {media_type} manifest"),
         });
     }
     hooks
-        .check_source(source, &plan.top, plan.chosen.as_ref())
+        .check_source(source, &plan.top, plan.chosen.as_ref(), rewritten)
         .map_err(|reason| Error::Refused { reason })?;
     hooks.event(&CopyEvent::Planned {
         blobs: plan.blobs.len(),
         bytes: plan.blobs.iter().map(|b| b.size).sum(),
     });
-    let copied = copy_blobs(source, destination, &plan.blobs, options, hooks)?;
-    plan.rewrite_layers(&copied)?;
+    // Configs that depend on their layers' new diff IDs come once the layers are written.
+    let (later, first): (Vec<usize>, Vec<usize>) = (0..plan.blobs.len())
+        .partition(|&i| plan.blobs.get(i).is_some_and(|b| b.deferred.is_some()));
+    let mut copied: Vec<Option<Copied>> = vec![None; plan.blobs.len()];
+    for (phase, indices) in [first, later].into_iter().enumerate() {
+        if indices.is_empty() {
+            continue;
+        }
+        if phase == 1 {
+            plan.rewrite_configs(&copied)?;
+        }
+        let batch: Vec<PlannedBlob> = indices
+            .iter()
+            .filter_map(|&i| plan.blobs.get(i).cloned())
+            .collect();
+        let done = copy_blobs(source, destination, &batch, options, hooks)?;
+        for (i, c) in indices.into_iter().zip(done) {
+            if let Some(slot) = copied.get_mut(i) {
+                *slot = Some(c);
+            }
+        }
+    }
+    let copied: Vec<Copied> = copied.into_iter().map(Option::unwrap_or_default).collect();
+    plan.finish(&copied)?;
     let mut manifests = Vec::new();
     for (manifest, role) in plan.manifests() {
         destination.put_manifest(&manifest, role)?;
@@ -279,7 +355,7 @@ fn copy_uncommitted(
             size: p.size,
             skipped: c.skipped,
             written: c.written,
-            stored_as: p.stored_as.as_ref().map(ToString::to_string),
+            stored_as: c.stored.as_ref().map(|s| s.digest.to_string()),
         })
         .collect();
     Ok(CopyReport {
@@ -301,11 +377,26 @@ fn copy_uncommitted(
     })
 }
 
+/// A blob stored under another digest than the source's.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    /// Its digest.
+    digest: Digest,
+    /// Its size.
+    size: u64,
+    /// The annotations its descriptor takes (zstd:chunked's, eStargz's).
+    annotations: BTreeMap<String, String>,
+    /// Its new diff ID, when its tar changed (eStargz).
+    diff_id: Option<Digest>,
+}
+
 /// What became of one planned blob.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Copied {
     skipped: bool,
     written: u64,
+    /// Where it was stored, when not as the source has it (a layer decompressed or recompressed).
+    stored: Option<Stored>,
 }
 
 /// Copies the planned blobs, several at once (at most the destination's limit), in plan order.
@@ -320,10 +411,19 @@ fn copy_blobs(
         blobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let workers = destination
-        .max_parallel_blobs()
-        .clamp(1, 16)
-        .min(blobs.len());
+    let writers = destination.max_parallel_blobs().clamp(1, 16);
+    // Recompressing is work for every core; writing stays within the destination's limit.
+    let recompressing = blobs
+        .iter()
+        .any(|b| matches!(b.change, Change::Compress { .. }));
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workers = if recompressing {
+        writers.max(cores.min(16))
+    } else {
+        writers
+    }
+    .min(blobs.len());
+    let gate = Gate::new(writers);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -337,7 +437,7 @@ fn copy_blobs(
                     };
                     let mut attempt = 0;
                     let result = loop {
-                        match copy_blob(source, destination, blob, hooks) {
+                        match copy_blob(source, destination, blob, hooks, &gate) {
                             Err(e) if attempt < options.blob_retries && e.is_retryable() => {
                                 attempt += 1;
                             }
@@ -400,14 +500,78 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
+/// At most so many holders at once (the destination's writers).
+struct Gate {
+    free: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Gate {
+    fn new(n: usize) -> Gate {
+        Gate {
+            free: Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Runs `f` once a place is free.
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        {
+            let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            while *free == 0 {
+                free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+            }
+            *free -= 1;
+        }
+        let out = f();
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.freed.notify_one();
+        out
+    }
+}
+
 fn copy_blob(
     source: &dyn ImageSource,
     destination: &dyn ImageDestination,
     blob: &PlannedBlob,
     hooks: &dyn CopyHooks,
+    gate: &Gate,
 ) -> Result<Copied> {
-    if blob.stored_as.is_none()
-        && destination.reuse_blob(&blob.digest, blob.size, source.docker_reference())?
+    if let Some(content) = &blob.content {
+        // A converted config: written from memory.
+        if gate.with(|| destination.reuse_blob(&blob.digest, blob.size, None))? {
+            hooks.event(&CopyEvent::BlobSkipped {
+                digest: blob.digest.clone(),
+                size: blob.size,
+            });
+            return Ok(Copied {
+                skipped: true,
+                written: 0,
+                stored: None,
+            });
+        }
+        let mut reader: &[u8] = content;
+        let written = gate.with(|| {
+            put(
+                destination,
+                &blob.digest,
+                Some(blob.size),
+                true,
+                &mut reader,
+            )
+        })?;
+        hooks.event(&CopyEvent::BlobDone {
+            digest: blob.digest.clone(),
+        });
+        return Ok(Copied {
+            skipped: false,
+            written,
+            stored: None,
+        });
+    }
+    if blob.change == Change::Keep
+        && gate
+            .with(|| destination.reuse_blob(&blob.digest, blob.size, source.docker_reference()))?
     {
         hooks.event(&CopyEvent::BlobSkipped {
             digest: blob.digest.clone(),
@@ -416,6 +580,7 @@ fn copy_blob(
         return Ok(Copied {
             skipped: true,
             written: 0,
+            stored: None,
         });
     }
     let opened = source.open_blob(&blob.digest)?;
@@ -437,32 +602,88 @@ fn copy_blob(
         hooks,
         reported: 0,
     };
-    let written = match (&blob.stored_as, blob.compression) {
-        (Some(diff_id), Compression::Gzip) => {
+    let layer_error = |reason: String| Error::Layer {
+        digest: blob.digest.to_string(),
+        reason,
+    };
+    let (written, stored) = match (&blob.diff_id, blob.change, blob.compression) {
+        (Some(diff_id), Change::Decompress, Compression::Gzip) => {
             let mut reader = VerifyingReader::new(
                 flate2::read::MultiGzDecoder::new(counting),
                 diff_id.clone(),
                 None,
             );
-            put(destination, diff_id, None, blob.config, &mut reader)?
+            let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
+            (
+                n,
+                Some(Stored {
+                    digest: diff_id.clone(),
+                    size: n,
+                    annotations: BTreeMap::new(),
+                    diff_id: None,
+                }),
+            )
         }
-        (Some(diff_id), Compression::Zstd) => {
-            let decoder = zstd::stream::read::Decoder::new(counting).map_err(|e| Error::Layer {
-                digest: blob.digest.to_string(),
-                reason: e.to_string(),
-            })?;
+        (Some(diff_id), Change::Decompress, Compression::Zstd) => {
+            let decoder = zstd::stream::read::Decoder::new(counting)
+                .map_err(|e| layer_error(e.to_string()))?;
             let mut reader = VerifyingReader::new(decoder, diff_id.clone(), None);
-            put(destination, diff_id, None, blob.config, &mut reader)?
+            let n = gate.with(|| put(destination, diff_id, None, blob.config, &mut reader))?;
+            (
+                n,
+                Some(Stored {
+                    digest: diff_id.clone(),
+                    size: n,
+                    annotations: BTreeMap::new(),
+                    diff_id: None,
+                }),
+            )
+        }
+        (Some(diff_id), Change::Compress { to, level, toc }, from) => {
+            let spooled = recompress::recompress(counting, from, to, level, toc, diff_id)
+                .map_err(layer_error)?;
+            let recompress::Spooled {
+                file,
+                digest,
+                size,
+                annotations,
+                diff_id: new_diff_id,
+            } = spooled;
+            let mut reader = VerifyingReader::new(file, digest.clone(), Some(size));
+            let reused =
+                gate.with(|| destination.reuse_blob(&digest, size, source.docker_reference()))?;
+            let n = if reused {
+                0
+            } else {
+                gate.with(|| put(destination, &digest, Some(size), false, &mut reader))?
+            };
+            (
+                n,
+                Some(Stored {
+                    digest,
+                    size,
+                    annotations,
+                    diff_id: new_diff_id,
+                }),
+            )
+        }
+        (None, Change::Decompress | Change::Compress { .. }, _) => {
+            return Err(layer_error(
+                "no diff ID for a layer changed on the way".into(),
+            ));
         }
         _ => {
             let mut reader = counting;
-            put(
-                destination,
-                &blob.digest,
-                Some(blob.size),
-                blob.config,
-                &mut reader,
-            )?
+            let n = gate.with(|| {
+                put(
+                    destination,
+                    &blob.digest,
+                    Some(blob.size),
+                    blob.config,
+                    &mut reader,
+                )
+            })?;
+            (n, None)
         }
     };
     hooks.event(&CopyEvent::BlobDone {
@@ -471,6 +692,7 @@ fn copy_blob(
     Ok(Copied {
         skipped: false,
         written,
+        stored,
     })
 }
 

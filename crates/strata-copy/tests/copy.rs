@@ -8,13 +8,19 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
-use strata_copy::{CopyEvent, CopyHooks, CopyOptions, Error, NoHooks, copy};
+use strata_copy::{CopyEvent, CopyHooks, CopyOptions, Error, NoHooks, Recompression, copy};
 use strata_fixtures::LayoutWriter;
 use strata_fixtures::sha256_digest;
 use strata_image::{ImageDestination, ImageSource, RawManifest};
+use strata_oci::media::Compression;
 
 /// A one-layer image (a gzip of a small tar) tagged `t` in a layout at `root`; returns its diff ID.
 fn image(root: &Path) -> String {
+    image_claiming(root, None)
+}
+
+/// [`image`], its config claiming `diff_id` when given (a wrong one: a lying config).
+fn image_claiming(root: &Path, claimed: Option<&str>) -> String {
     let mut tar = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_ustar();
     h.set_size(5);
@@ -29,7 +35,8 @@ fn image(root: &Path) -> String {
     let mut w = LayoutWriter::create(root).unwrap();
     let layer_digest = w.put_blob(&layer).unwrap();
     let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+        claimed.unwrap_or(&diff_id)
     );
     let config_digest = w.put_blob(config.as_bytes()).unwrap();
     let manifest = format!(
@@ -60,6 +67,7 @@ impl CopyHooks for Recorder {
         _: &dyn ImageSource,
         top: &RawManifest,
         _: Option<&RawManifest>,
+        _: bool,
     ) -> Result<(), String> {
         self.calls
             .lock()
@@ -162,4 +170,64 @@ fn the_policy_check_comes_before_any_blob() {
     assert!(calls.last().unwrap().starts_with("signatures "));
     assert_eq!(calls.len(), 4, "{calls:?}");
     assert!(out.join("version").exists());
+}
+
+fn zstd_options() -> CopyOptions {
+    CopyOptions {
+        compression: Some(Recompression {
+            format: Compression::Zstd,
+            level: None,
+            toc: false,
+        }),
+        ..CopyOptions::default()
+    }
+}
+
+#[test]
+fn a_recompressed_layer_keeps_its_diff_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let diff_id = image(&tmp.path().join("src"));
+    let src = strata_source::open(&format!("oci:{}:t", tmp.path().join("src").display())).unwrap();
+    let name = format!("oci:{}:t", tmp.path().join("out").display());
+    let mut dst = strata_source::open_destination(&name, &Default::default()).unwrap();
+    let recorder = Recorder {
+        refuse: false,
+        calls: Mutex::new(Vec::new()),
+    };
+    let report = copy(src.as_ref(), dst.as_mut(), &zstd_options(), &recorder).unwrap();
+    let stored = report.blobs[0].stored_as.clone().unwrap();
+    let back = strata_source::open(&name).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&back.top_manifest().unwrap().bytes).unwrap();
+    assert_eq!(manifest["layers"][0]["digest"], stored.as_str());
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let blob = strata_image::read_blob(
+        back.as_ref(),
+        &strata_oci::Digest::parse(&stored).unwrap(),
+        1 << 20,
+    )
+    .unwrap();
+    assert_eq!(
+        sha256_digest(&zstd::stream::decode_all(&blob[..]).unwrap()),
+        diff_id
+    );
+}
+
+#[test]
+fn a_layer_that_is_not_its_diff_id_is_not_recompressed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    image_claiming(&tmp.path().join("src"), Some(&wrong));
+    let src = strata_source::open(&format!("oci:{}:t", tmp.path().join("src").display())).unwrap();
+    let out = tmp.path().join("out");
+    let mut dst =
+        strata_source::open_destination(&format!("dir:{}", out.display()), &Default::default())
+            .unwrap();
+    let err = copy(src.as_ref(), dst.as_mut(), &zstd_options(), &NoHooks).unwrap_err();
+    assert!(matches!(err, Error::Layer { .. }), "{err}");
+    assert!(err.to_string().contains(&wrong), "{err}");
+    assert!(!out.exists());
 }

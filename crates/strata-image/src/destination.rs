@@ -67,8 +67,8 @@ pub trait ImageDestination: Send + Sync {
         true
     }
 
-    /// Whether it can store a manifest of `media_type` as it is (an OCI layout takes only OCI types;
-    /// converting the others is not done yet). Asked for every manifest before anything is written.
+    /// Whether it can store a manifest of `media_type` as it is (an OCI layout takes only OCI types: a copy
+    /// converts the others). Asked for every manifest, as it will be written, before anything is written.
     fn accepts_manifest_type(&self, media_type: &str) -> bool {
         let _ = media_type;
         true

@@ -1,4 +1,5 @@
-//! `strata copy`: an image from any transport to any transport, as `skopeo copy` does, without conversion.
+//! `strata copy`: an image from any transport to any transport, as `skopeo copy` does: byte for byte, or
+//! converted (`--format`, and where the destination needs it) and recompressed (`--dest-compress-format`).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use strata_copy::{CopyEvent, CopyHooks, CopyOptions, MultiArch};
+use strata_copy::{CopyEvent, CopyHooks, CopyOptions, ManifestFormat, MultiArch, Recompression};
 use strata_image::{RawManifest, resolve};
+use strata_oci::media::Compression;
 use strata_oci::{Digest, ImageReference, Manifest};
 use strata_signature::{PayloadKind, Signature};
 use strata_source::{Credentials, Repository, SourceOptions};
@@ -48,7 +50,7 @@ pub struct Args {
     /// Write the digest of the manifest written to this file.
     #[arg(long, value_name = "FILE")]
     digestfile: Option<PathBuf>,
-    /// Keep digests as they are: always the case, strata does not convert.
+    /// Keep digests as they are: fail rather than convert the manifest or recompress layers.
     #[arg(long)]
     preserve_digests: bool,
     /// Copy no signatures (they are copied by default, as skopeo copies them, where the destination keeps
@@ -74,13 +76,14 @@ pub struct Args {
     sign_identity: Option<String>,
     #[command(flatten)]
     policy: PolicyArgs,
-    /// The manifest type to write (oci, v2s2): conversion is not yet supported.
+    /// The manifest type to write: oci or v2s2 (Docker image manifest v2, schema 2) [default: the
+    /// source's, converted where the destination needs it: a v2s2 image to oci:].
     #[arg(long, short = 'f', value_name = "FORMAT")]
     format: Option<String>,
-    /// The compression of the layers written (gzip, zstd, zstd:chunked, estargz): not yet supported.
+    /// Recompress the layers written: gzip, zstd, zstd:chunked or estargz (the last two readable lazily).
     #[arg(long, value_name = "FORMAT")]
     dest_compress_format: Option<String>,
-    /// The compression level of the layers written: not yet supported.
+    /// The compression level of the layers written (gzip 0-9, zstd 1-22), with --dest-compress-format.
     #[arg(long, value_name = "LEVEL")]
     dest_compress_level: Option<i32>,
     /// Read registry credentials from this auth.json only, for both sides.
@@ -159,6 +162,48 @@ impl Args {
         Ok(options)
     }
 
+    /// `--format`.
+    fn manifest_format(&self) -> anyhow::Result<Option<ManifestFormat>> {
+        Ok(match self.format.as_deref() {
+            None => None,
+            Some("oci") => Some(ManifestFormat::Oci),
+            Some("v2s2") => Some(ManifestFormat::DockerV2S2),
+            Some("v2s1") => {
+                bail!("--format v2s1: Docker schema 1 manifests are not written by strata")
+            }
+            Some(other) => bail!("--format {other}: unknown manifest type (oci, v2s2)"),
+        })
+    }
+
+    /// `--dest-compress-format` and `--dest-compress-level`.
+    fn recompression(&self) -> anyhow::Result<Option<Recompression>> {
+        let format = match self.dest_compress_format.as_deref() {
+            None => {
+                if self.dest_compress_level.is_some() {
+                    bail!("--dest-compress-level needs --dest-compress-format");
+                }
+                return Ok(None);
+            }
+            Some("gzip") => (Compression::Gzip, false),
+            Some("zstd") => (Compression::Zstd, false),
+            Some("zstd:chunked") => (Compression::Zstd, true),
+            Some("estargz") => (Compression::Gzip, true),
+            Some(other) => bail!(
+                "--dest-compress-format {other}: unknown compression (gzip, zstd, zstd:chunked, estargz)"
+            ),
+        };
+        let (format, toc) = format;
+        if let Some(level) = self.dest_compress_level {
+            strata_copy::check_level(format, level)
+                .map_err(|e| anyhow::anyhow!("--dest-compress-level: {e}"))?;
+        }
+        Ok(Some(Recompression {
+            format,
+            level: self.dest_compress_level,
+            toc,
+        }))
+    }
+
     fn multi_arch(&self) -> anyhow::Result<MultiArch> {
         Ok(match (self.all, self.multi_arch) {
             (true, None | Some(MultiArchArg::All)) => MultiArch::All,
@@ -227,6 +272,9 @@ struct Hooks<'a> {
     /// The signing key and the identity signatures are made for.
     signer: Option<(&'a SigningKey, &'a ImageReference)>,
     written: Mutex<Vec<Written>>,
+    /// The copy writes other manifests than the source's (conversion): new signatures are made of the
+    /// manifest written, once written.
+    rewritten: std::sync::atomic::AtomicBool,
 }
 
 impl Hooks<'_> {
@@ -235,6 +283,7 @@ impl Hooks<'_> {
         source: &dyn strata_image::ImageSource,
         top: &RawManifest,
         chosen: Option<&RawManifest>,
+        rewritten: bool,
     ) -> anyhow::Result<()> {
         let mut written = Vec::new();
         let mut keep = |bytes: &RawManifest, instance: bool, signatures: Vec<Found>| {
@@ -280,10 +329,39 @@ impl Hooks<'_> {
                 );
             }
         }
+        // A conversion would leave the source's signatures signing nothing written: containers/image refuses.
+        if rewritten {
+            if written.iter().any(|w| !w.signatures.is_empty()) {
+                bail!(
+                    "{}: Would invalidate signatures: the manifest written is not the one the source's \
+                     signatures sign (copy with --remove-signatures)",
+                    self.destination
+                );
+            }
+            if self.signer.is_some() && written.len() > 1 {
+                bail!(
+                    "signing the converted images of an index (--sign-by… with --all and a conversion) \
+                     is not yet supported"
+                );
+            }
+            self.rewritten
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         // Before any blob is written: signatures that cannot be kept stop the copy (as containers/image's
-        // "Can not copy signatures"), and new ones are made now (a signing failure writes nothing).
+        // "Can not copy signatures"), and new ones are made now (a signing failure writes nothing) — of a
+        // converted manifest, once it is written.
         let now = std::time::SystemTime::now();
         for w in &mut written {
+            if let Some(store) = self.store.filter(|_| rewritten && self.signer.is_some()) {
+                let kind = match self.signer.map(|(k, _)| k.kind()) {
+                    Some(kind) => kind,
+                    None => continue,
+                };
+                if !matches!(store, SignatureStore::Dir(_)) {
+                    store.prepare(kind)?;
+                }
+                continue;
+            }
             if let Some((key, identity)) = self.signer {
                 let signature = key.sign(&w.bytes, identity, now)?;
                 w.signed.push(signature);
@@ -320,9 +398,34 @@ impl CopyHooks for Hooks<'_> {
         source: &dyn strata_image::ImageSource,
         top: &RawManifest,
         chosen: Option<&RawManifest>,
+        rewritten: bool,
     ) -> Result<(), String> {
-        self.check(source, top, chosen)
+        self.check(source, top, chosen, rewritten)
             .map_err(|e| format!("{e:#}"))
+    }
+
+    fn after_manifests(
+        &self,
+        _: &dyn strata_image::ImageSource,
+        _: &mut dyn strata_image::ImageDestination,
+        written: &RawManifest,
+    ) -> Result<(), String> {
+        if !self.rewritten.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        // One image converted: its signatures are made of the manifest written.
+        let mut kept = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if let [w] = kept.as_mut_slice() {
+            w.bytes.clone_from(&written.bytes);
+            w.digest = written.digest.clone();
+            if let Some((key, identity)) = self.signer {
+                let signature = key
+                    .sign(&w.bytes, identity, std::time::SystemTime::now())
+                    .map_err(|e| format!("{e:#}"))?;
+                w.signed.push(signature);
+            }
+        }
+        Ok(())
     }
 
     fn event(&self, event: &CopyEvent) {
@@ -357,18 +460,11 @@ impl Progress {
 
 /// Runs `strata copy`.
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
-    if let Some(format) = &args.format {
-        bail!(
-            "--format {format}: converting manifests is not yet supported (strata copies them as they are)"
-        );
+    let format = args.manifest_format()?;
+    let compression = args.recompression()?;
+    if args.preserve_digests && (format.is_some() || compression.is_some()) {
+        bail!("--preserve-digests: --format and --dest-compress-format would change digests");
     }
-    if let Some(format) = &args.dest_compress_format {
-        bail!("--dest-compress-format {format}: recompressing layers is not yet supported");
-    }
-    if args.dest_compress_level.is_some() {
-        bail!("--dest-compress-level: recompressing layers is not yet supported");
-    }
-    let _ = args.preserve_digests;
     // The key first: a wrong passphrase fails before anything is read.
     let key = signing_key(
         args.sign_by.as_deref(),
@@ -393,6 +489,12 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     let judge = Judge::new(&args.policy, &args.source, &src_options)?;
     let source = open_source(&args.source, &src_options)?;
     if args.destination.starts_with("containers-storage:") {
+        if format.is_some() || compression.is_some() {
+            bail!(
+                "{}: a store keeps layers unpacked; --format and --dest-compress-format do not apply",
+                args.destination
+            );
+        }
         return copy_to_store(
             &args,
             &judge,
@@ -446,6 +548,9 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         } else {
             0
         },
+        format,
+        compression,
+        preserve_digests: args.preserve_digests,
     };
     let interactive = !args.quiet && !args.json && std::io::stderr().is_terminal();
     let progress = Progress {
@@ -461,6 +566,7 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         destination: &args.destination,
         signer: key.as_ref().zip(identity.as_ref()),
         written: Mutex::new(Vec::new()),
+        rewritten: std::sync::atomic::AtomicBool::new(false),
     };
     let report = strata_copy::copy(source.as_ref(), destination.as_mut(), &options, &hooks)
         .with_context(|| format!("copying {} to {}", args.source, args.destination))?;
