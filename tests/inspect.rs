@@ -737,3 +737,79 @@ fn format_templates_print_what_skopeo_prints() {
         );
     }
 }
+
+/// `--all-platforms` lists every instance of a two-platform index; each entry's `Inspect` is what
+/// `skopeo --override-arch ARCH inspect` prints for that platform, and its manifest digest, size and
+/// layers are the index entry's. A single-platform image is a list of one.
+#[test]
+fn all_platforms_lists_each_instance_as_skopeo_inspects_it() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let (layout, amd64, arm64) = multi_arch_layout(tmp.path());
+    let multi = image_ref("oci", &layout.root, ":multi");
+    let index = parse_json(&skopeo_ok(["inspect", "--raw", &multi]), "skopeo --raw");
+    let list = parse_json(
+        &strata_ok(["inspect", "--all-platforms", &multi]),
+        "strata inspect --all-platforms",
+    );
+    let entries = list.as_array().expect("a JSON list");
+    assert_eq!(entries.len(), 2, "two instances: {list:#}");
+    let wanted = [
+        ("amd64", None, &amd64, &index["manifests"][0]),
+        ("arm64", Some("v8"), &arm64, &index["manifests"][1]),
+    ];
+    for (entry, (arch, variant, manifest, descriptor)) in entries.iter().zip(wanted) {
+        let label = format!("--all-platforms {arch}");
+        assert_eq!(entry["Platform"]["os"], "linux", "{label}");
+        assert_eq!(entry["Platform"]["architecture"], arch, "{label}");
+        assert_eq!(
+            entry["Platform"].get("variant").and_then(Value::as_str),
+            variant,
+            "{label}"
+        );
+        assert_eq!(entry["Digest"], descriptor["digest"], "{label} digest");
+        assert_eq!(entry["Size"], descriptor["size"], "{label} size");
+        assert_eq!(entry["MediaType"], OCI_MANIFEST, "{label} media type");
+        let layers: Vec<Value> = manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].clone())
+            .collect();
+        assert_eq!(entry["Layers"], Value::Array(layers), "{label} layers");
+        let total: u64 = manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["size"].as_u64().expect("size"))
+            .sum();
+        assert_eq!(entry["LayersSize"], total, "{label} layers size");
+        let want = parse_json(
+            &skopeo_ok(["--override-arch", arch, "inspect", &multi]),
+            &format!("skopeo --override-arch {arch} inspect"),
+        );
+        assert_json_keys_eq(&want, &entry["Inspect"], &["LayersData", "Variant"], &label);
+        assert_layers_data(&entry["Inspect"], manifest, &label);
+        // And what strata inspect prints for that platform alone.
+        let alone = parse_json(
+            &strata_ok(["inspect", "--override-arch", arch, &multi]),
+            &format!("strata inspect --override-arch {arch}"),
+        );
+        assert_eq!(entry["Inspect"], alone, "{label}: equals strata inspect");
+    }
+
+    // A single-platform image: a list of one, whose digest is the manifest's.
+    let single = image_ref("oci", &layout.root, ":base");
+    let list = parse_json(
+        &strata_ok(["inspect", "--all-platforms", &single]),
+        "strata inspect --all-platforms (single)",
+    );
+    let entries = list.as_array().expect("a JSON list");
+    assert_eq!(entries.len(), 1, "one instance: {list:#}");
+    let alone = parse_json(&strata_ok(["inspect", &single]), "strata inspect");
+    assert_eq!(entries[0]["Inspect"], alone);
+    assert_eq!(entries[0]["Digest"], alone["Digest"]);
+    assert_eq!(entries[0]["Platform"]["architecture"], "amd64");
+}
