@@ -605,3 +605,106 @@ fn options_not_yet_supported_say_so() {
     ]);
     assert!(String::from_utf8_lossy(&err.stderr).contains("not yet supported"));
 }
+
+/// A chunked push whose `PATCH` is cut mid-chunk (the fault proxy drops the connection after part of the
+/// body, the registry never sees it) is resumed: strata asks the upload's `Location` how much the registry
+/// holds (`GET`, 204 `Range: 0-LAST`) and sends the chunk on from there. The copy completes, the blobs
+/// check against their digests (skopeo reads them back), and the registry's log shows the status `GET`
+/// and the resumed `PATCH`.
+#[test]
+fn a_chunked_upload_cut_mid_blob_is_resumed() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let layout_dir = base_image(tmp.path());
+    let base = image_ref("oci", &layout_dir, ":base");
+    let layout = OciLayout::open(&layout_dir);
+    let manifest = layout.manifest("base");
+    let biggest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        biggest > 3000,
+        "the base image's biggest layer is {biggest} bytes"
+    );
+    // The biggest layer goes in three or four chunks; the second is cut after a few bytes.
+    let chunk = biggest.div_ceil(3);
+    let reg = Registry::start(Auth::Open);
+    let proxy = FaultProxy::start(
+        &reg.host,
+        vec![Rule::new(
+            "/blobs/uploads/",
+            Fault::CutRequest {
+                content_range: format!("{chunk}-"),
+                after: 100,
+            },
+            1,
+        )],
+    );
+    let target = proxy.image("copy/chunked:v1");
+    let report = copy_ok(
+        &base,
+        &target,
+        &["--dest-upload-chunk-size", &chunk.to_string()],
+    );
+    assert!(report["blobs"].as_array().is_some_and(|b| !b.is_empty()));
+    assert_eq!(raw(&reg.image("copy/chunked:v1")), raw(&base));
+
+    // The cut PATCH and its resumption, as the proxy saw them, with the status GET between.
+    let seen = proxy.seen();
+    let second: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.head.method == "PATCH"
+                && s.head
+                    .header("content-range")
+                    .is_some_and(|r| r.starts_with(&format!("{chunk}-")))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(second.len(), 2, "the second chunk cut once, then resumed");
+    assert!(
+        seen[second[0]..second[1]]
+            .iter()
+            .any(|s| s.head.method == "GET" && s.head.target.contains("/blobs/uploads/")),
+        "the upload's status was asked before resuming"
+    );
+    // The registry never saw the cut request; it answered the status GET (204) and took every chunk.
+    let served = reg.served();
+    assert!(
+        served
+            .iter()
+            .any(|s| s.method == "GET" && s.uri.contains("/blobs/uploads/") && s.status == 204),
+        "the registry's log shows the upload status asked"
+    );
+    let patches = served
+        .iter()
+        .filter(|s| s.method == "PATCH" && s.status == 202)
+        .count();
+    assert!(patches >= 3, "{patches} chunks taken");
+
+    // skopeo reads the image back, checking every blob's digest; the layer is byte for byte the source's.
+    let back = tmp.path().join("back");
+    skopeo_ok([
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        &reg.image("copy/chunked:v1"),
+        &format!("dir:{}", back.display()),
+    ]);
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        let hex = digest.trim_start_matches("sha256:");
+        assert_eq!(
+            fs::read(back.join(hex)).unwrap(),
+            fs::read(layout.blob_path(digest)).unwrap(),
+            "layer {digest}"
+        );
+    }
+}
