@@ -642,6 +642,7 @@ fn a_chunked_upload_cut_mid_blob_is_resumed() {
             Fault::CutRequest {
                 content_range: format!("{chunk}-"),
                 after: 100,
+                forward: false,
             },
             1,
         )],
@@ -707,4 +708,126 @@ fn a_chunked_upload_cut_mid_blob_is_resumed() {
             "layer {digest}"
         );
     }
+}
+
+/// A chunked push whose `PATCH` reached the registry in part: Distribution 2.8 then holds more than the
+/// upload's `Location` says and cancels the upload when asked with it, so the chunk cannot be resumed; strata
+/// falls back to uploading the blob again from its source (a new upload), and the copy completes.
+#[test]
+fn a_chunk_the_registry_took_in_part_falls_back_to_a_new_upload() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let layout_dir = base_image(tmp.path());
+    let base = image_ref("oci", &layout_dir, ":base");
+    let manifest = OciLayout::open(&layout_dir).manifest("base");
+    let biggest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let chunk = biggest.div_ceil(3);
+    let reg = Registry::start(Auth::Open);
+    let proxy = FaultProxy::start(
+        &reg.host,
+        vec![Rule::new(
+            "/blobs/uploads/",
+            Fault::CutRequest {
+                content_range: format!("{chunk}-"),
+                after: 100,
+                forward: true,
+            },
+            1,
+        )],
+    );
+    let target = proxy.image("copy/partial:v1");
+    copy_ok(
+        &base,
+        &target,
+        &["--dest-upload-chunk-size", &chunk.to_string()],
+    );
+    assert_eq!(raw(&reg.image("copy/partial:v1")), raw(&base));
+    let seen = proxy.seen();
+    let second_chunks = seen
+        .iter()
+        .filter(|s| {
+            s.head.method == "PATCH"
+                && s.head
+                    .header("content-range")
+                    .is_some_and(|r| r.starts_with(&format!("{chunk}-")))
+        })
+        .count();
+    assert_eq!(
+        second_chunks, 2,
+        "the cut chunk, then the same chunk of a new upload"
+    );
+    let served = reg.served();
+    assert!(
+        served
+            .iter()
+            .any(|s| s.method == "GET" && s.uri.contains("/blobs/uploads/") && s.status != 204),
+        "the stale upload's status was refused: {:?}",
+        served
+            .iter()
+            .filter(|s| s.uri.contains("/blobs/uploads/"))
+            .map(|s| (s.method.clone(), s.status))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A registry that goes away in the middle of a push (killed while blobs are being uploaded) leaves no tag:
+/// the manifest is pushed last, and never was.
+#[test]
+fn a_registry_down_mid_push_leaves_no_tag() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let base = image_ref("oci", &base_image(tmp.path()), ":base");
+    let mut reg = Registry::start(Auth::Open);
+    // Every upload request waits a second on its way, so the registry dies with uploads in flight.
+    let proxy = FaultProxy::start(
+        &reg.host,
+        vec![Rule::new(
+            "/blobs/uploads/",
+            Fault::Delay(std::time::Duration::from_secs(1)),
+            usize::MAX,
+        )],
+    );
+    let target = proxy.image("copy/down:v1");
+    let auth = authfile();
+    let child = Command::new(strata_tests::strata_bin())
+        .args([
+            "copy",
+            "--quiet",
+            "--authfile",
+            &auth,
+            TLS_OFF,
+            "--retry-times",
+            "1",
+            &base,
+            &target,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    reg.stop();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the copy succeeded with its registry down"
+    );
+    reg.resume();
+    let tags = run_unchecked(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &reg.image("copy/down:v1"),
+    ]));
+    assert!(!tags.status.success(), "a tag was left behind");
 }

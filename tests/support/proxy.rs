@@ -72,14 +72,17 @@ pub enum Fault {
     /// A registry without authentication answers as usual.
     Unauthorized,
     /// For a request whose `Content-Range` starts with `content_range`: take the head and the first `after`
-    /// body bytes from the client, send none of it to the registry, and close the client's connection, as a
-    /// link that died mid-upload (the registry never saw the request). Requests without such a
-    /// `Content-Range` pass the rule by (it is not used up on them).
+    /// body bytes from the client, and close the client's connection, as a link that died mid-upload. With
+    /// `forward`, the registry gets the head and those bytes before its connection is closed too (it holds
+    /// part of the request); without, it never sees the request. Requests without such a `Content-Range`
+    /// pass the rule by (it is not used up on them).
     CutRequest {
         /// The start of the `Content-Range` value the fault applies to, e.g. `1048576-`.
         content_range: String,
         /// Body bytes read from the client before closing.
         after: usize,
+        /// Whether the registry is sent the head and those bytes.
+        forward: bool,
     },
     /// Forward, making an absolute `Location` in the answer relative (path and query only), as some
     /// registries send upload locations.
@@ -961,12 +964,24 @@ impl Exchange<'_> {
                 );
                 self.answer_here(client, *status, "Injected", &headers, body.as_bytes())
             }
-            Some(Fault::CutRequest { after, .. }) => {
+            Some(Fault::CutRequest { after, forward, .. }) => {
                 let want = match request_body {
                     Framing::Length(n) => n.min(*after as u64),
                     _ => 0,
                 };
-                let _ = copy_exact(&mut client.reader, &mut io::sink(), want);
+                if *forward && let Ok(mut upstream) = self.connect_upstream() {
+                    let mut head = self.forwarded_head();
+                    // The registry is told the whole length, and gets `after` bytes of it.
+                    head = head.replace("connection: close\r\n", "");
+                    let _ = upstream.write_all(head.as_bytes());
+                    let _ = copy_exact(&mut client.reader, &mut upstream, want);
+                    let _ = upstream.flush();
+                    // Give the registry a moment to take the bytes before the connection drops.
+                    std::thread::sleep(Duration::from_millis(200));
+                    let _ = upstream.shutdown(Shutdown::Both);
+                } else {
+                    let _ = copy_exact(&mut client.reader, &mut io::sink(), want);
+                }
                 client.writer.finish();
                 let _ = client.stream.shutdown(Shutdown::Both);
                 Ok(false)
