@@ -42,6 +42,17 @@ fn next_location(resp: &Response, current: &str) -> Result<String, RegistryError
     }
 }
 
+/// The bytes an upload holds by its status's `Range: 0-LAST` (`LAST + 1`; `0-0` is read as none, which is
+/// what Distribution answers for an empty upload); `None` for another form.
+fn held_bytes(range: &str) -> Option<u64> {
+    let (first, last) = range.trim().trim_start_matches("bytes=").split_once('-')?;
+    if first.trim() != "0" {
+        return None;
+    }
+    let last: u64 = last.trim().parse().ok()?;
+    Some(if last == 0 { 0 } else { last + 1 })
+}
+
 /// Whether a failed chunk is worth resuming: the connection failed, or the registry answered 429 or 5xx.
 fn is_transient(e: &RegistryError) -> bool {
     match e {
@@ -368,19 +379,10 @@ impl Client {
         }
         let held = match resp.header("range") {
             None => 0,
-            Some(range) => {
-                let last = range
-                    .trim()
-                    .trim_start_matches("bytes=")
-                    .split_once('-')
-                    .filter(|(first, _)| first.trim() == "0")
-                    .and_then(|(_, last)| last.trim().parse::<u64>().ok())
-                    .ok_or_else(|| RegistryError::InvalidResponse {
-                        url: resp.url.clone(),
-                        reason: format!("upload status with an unusable Range {range:?}"),
-                    })?;
-                if last == 0 { 0 } else { last + 1 }
-            }
+            Some(range) => held_bytes(range).ok_or_else(|| RegistryError::InvalidResponse {
+                url: resp.url.clone(),
+                reason: format!("upload status with an unusable Range {range:?}"),
+            })?,
         };
         let next = next_location(&resp, location)?;
         resp.drain();
@@ -493,5 +495,29 @@ impl Client {
             url: target,
             reason: format!("more than {MAX_REFERRERS_PAGES} pages of referrers"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_status_ranges() {
+        assert_eq!(held_bytes("0-0"), Some(0));
+        assert_eq!(held_bytes("0-1048575"), Some(1 << 20));
+        assert_eq!(held_bytes("bytes=0-9"), Some(10));
+        assert_eq!(held_bytes("5-9"), None);
+        assert_eq!(held_bytes("0-x"), None);
+        assert_eq!(held_bytes("nonsense"), None);
+    }
+
+    #[test]
+    fn digests_are_added_to_the_upload_query() {
+        let d = Digest::sha256(b"");
+        assert!(
+            with_digest("http://r/v2/a/blobs/uploads/u?_state=x", &d).contains("&digest=sha256%3A")
+        );
+        assert!(with_digest("http://r/v2/a/blobs/uploads/u", &d).contains("u?digest="));
     }
 }
