@@ -341,6 +341,18 @@ PY
     echo "| tool | wall | tool CPU (user+sys) | registry CPU |"
     echo "|---|---|---|---|"
     awk -F'\t' '{ printf "| %s | %.2f | %.2f | %.2f |\n", $1, $2, $3, $4 }' "$PROFILE"
+    echo
+    awk -F'\t' '
+        $1 == "strata" { sw = $2; sc = $3; sr = $4 }
+        $1 == "skopeo" { kw = $2; kc = $3; kr = $4 }
+        END {
+            printf "strata spent %.2f s of CPU of its own on the push, skopeo %.2f s (%.1fx); the registry spent %.2f s\n", sc, kc, (sc > 0 ? kc / sc : 0), sr
+            printf "under strata and %.2f s under skopeo. strata'"'"'s own work is a small part of its %.2f s wall: the rest is\n", kr, sw
+            printf "the registry'"'"'s work (Distribution receives, hashes and writes every byte: at best %.2f s of wall even\n", sr / 2
+            printf "spread over both cores) and waiting for the machine'"'"'s 2 cores, shared with the registry and with other\n"
+            printf "work (the load average above). Where a ratio is short of 2, that is where the time goes, not strata'"'"'s\n"
+            printf "CPU; skopeo'"'"'s extra CPU is what makes it slower. Over a real network both tools wait on the link instead.\n"
+        }' "$PROFILE"
 } >"$OUTPUT"
 echo "compare_copy.sh: wrote $OUTPUT"
 }
