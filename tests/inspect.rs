@@ -6,6 +6,8 @@
 //! prints and which must be the config's variant when set); `--raw` must be byte-identical;
 //! `--config` must be the same JSON value; `--config --raw` must be byte-identical.
 //! skopeo takes `--override-*` as global flags before `inspect`; strata takes them after.
+//! `--all-platforms` is checked entry by entry against `skopeo --override-arch ARCH inspect`, in a layout and
+//! in a registry.
 
 // Test code: helpers outside #[test] functions panic on purpose too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,6 +17,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use serde_json::{Value, json};
+use strata_tests::registry::{Auth, Registry};
 use strata_tests::{
     ImageSpec, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, OciLayout, assert_clean_error,
     assert_json_keys_eq, assert_layers_data, base_image, image_ref, parse_json, require_tool,
@@ -798,6 +801,39 @@ fn all_platforms_lists_each_instance_as_skopeo_inspects_it() {
             &format!("strata inspect --override-arch {arch}"),
         );
         assert_eq!(entry["Inspect"], alone, "{label}: equals strata inspect");
+    }
+
+    // The same index in a registry (pushed by skopeo with --all): each entry is what skopeo inspects for
+    // its platform there too, `Name` and `RepoTags` included.
+    if require_tool("docker-registry") {
+        let reg = Registry::start(Auth::Open);
+        reg.push(&multi, "multi/image:v1", &["--all"]);
+        let remote = reg.image("multi/image:v1");
+        let list = parse_json(
+            &strata_ok(["inspect", "--tls-verify=false", "--all-platforms", &remote]),
+            "strata inspect --all-platforms docker://",
+        );
+        let entries = list.as_array().expect("a JSON list");
+        assert_eq!(entries.len(), 2, "two instances: {list:#}");
+        for (entry, arch) in entries.iter().zip(["amd64", "arm64"]) {
+            assert_eq!(entry["Platform"]["architecture"], arch);
+            let want = parse_json(
+                &skopeo_ok([
+                    "--override-arch",
+                    arch,
+                    "inspect",
+                    "--tls-verify=false",
+                    &remote,
+                ]),
+                &format!("skopeo --override-arch {arch} inspect docker://"),
+            );
+            assert_json_keys_eq(
+                &want,
+                &entry["Inspect"],
+                &["LayersData", "Variant"],
+                &format!("--all-platforms docker:// {arch}"),
+            );
+        }
     }
 
     // A single-platform image: a list of one, whose digest is the manifest's.
