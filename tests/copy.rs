@@ -8,8 +8,8 @@
 //! to `docker://` and `oci:` keeping the index digest; blobs the registry has not sent again (counted in its
 //! log) and blobs of another repository of the same registry mounted; a registry failing mid-copy leaving no
 //! tag, and one killed mid-push too; a chunked push cut mid-blob resumed from the upload's status (and, where
-//! Distribution took part of the cut chunk and cancels the upload, uploaded again); failed local copies leaving no partial output; `oci:` adding to a layout and keeping its other images;
-//! `strata delete`.
+//! Distribution took part of the cut chunk and cancels the upload, uploaded again); failed local copies
+//! leaving no partial output; `oci:` adding to a layout and keeping its other images; `strata delete`.
 
 // Test code: a failed step should abort the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
