@@ -7,8 +7,9 @@
 //! strata-written destination read by `skopeo copy` and pulled by `podman pull`; `--all` of a two-platform index
 //! to `docker://` and `oci:` keeping the index digest; blobs the registry has not sent again (counted in its
 //! log) and blobs of another repository of the same registry mounted; a registry failing mid-copy leaving no
-//! tag; failed local copies leaving no partial output; `oci:` adding to a layout and keeping its other images;
-//! `strata delete`.
+//! tag, and one killed mid-push too; a chunked push cut mid-blob resumed from the upload's status (and, where
+//! Distribution took part of the cut chunk and cancels the upload, uploaded again); failed local copies
+//! leaving no partial output; `oci:` adding to a layout and keeping its other images; `strata delete`.
 
 // Test code: a failed step should abort the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -586,4 +587,230 @@ fn big_layout(work: &Path) -> String {
     );
     layout.set_tag("big", &manifest);
     image_ref("oci", &layout.root, ":big")
+}
+
+/// A chunked push whose `PATCH` is cut mid-chunk (the fault proxy drops the connection after part of the
+/// body, the registry never sees it) is resumed: strata asks the upload's `Location` how much the registry
+/// holds (`GET`, 204 `Range: 0-LAST`) and sends the chunk on from there. The copy completes, the blobs
+/// check against their digests (skopeo reads them back), and the registry's log shows the status `GET`
+/// and the resumed `PATCH`.
+#[test]
+fn a_chunked_upload_cut_mid_blob_is_resumed() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let layout_dir = base_image(tmp.path());
+    let base = image_ref("oci", &layout_dir, ":base");
+    let layout = OciLayout::open(&layout_dir);
+    let manifest = layout.manifest("base");
+    let biggest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        biggest > 3000,
+        "the base image's biggest layer is {biggest} bytes"
+    );
+    // The biggest layer goes in three or four chunks; the second is cut after a few bytes.
+    let chunk = biggest.div_ceil(3);
+    let reg = Registry::start(Auth::Open);
+    let proxy = FaultProxy::start(
+        &reg.host,
+        vec![Rule::new(
+            "/blobs/uploads/",
+            Fault::CutRequest {
+                content_range: format!("{chunk}-"),
+                after: 100,
+                forward: false,
+            },
+            1,
+        )],
+    );
+    let target = proxy.image("copy/chunked:v1");
+    let report = copy_ok(
+        &base,
+        &target,
+        &["--dest-upload-chunk-size", &chunk.to_string()],
+    );
+    assert!(report["blobs"].as_array().is_some_and(|b| !b.is_empty()));
+    assert_eq!(raw(&reg.image("copy/chunked:v1")), raw(&base));
+
+    // The cut PATCH and its resumption, as the proxy saw them, with the status GET between.
+    let seen = proxy.seen();
+    let second: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.head.method == "PATCH"
+                && s.head
+                    .header("content-range")
+                    .is_some_and(|r| r.starts_with(&format!("{chunk}-")))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(second.len(), 2, "the second chunk cut once, then resumed");
+    assert!(
+        seen[second[0]..second[1]]
+            .iter()
+            .any(|s| s.head.method == "GET" && s.head.target.contains("/blobs/uploads/")),
+        "the upload's status was asked before resuming"
+    );
+    // The registry never saw the cut request; it answered the status GET (204) and took every chunk.
+    let served = reg.served();
+    assert!(
+        served
+            .iter()
+            .any(|s| s.method == "GET" && s.uri.contains("/blobs/uploads/") && s.status == 204),
+        "the registry's log shows the upload status asked"
+    );
+    let patches = served
+        .iter()
+        .filter(|s| s.method == "PATCH" && s.status == 202)
+        .count();
+    assert!(patches >= 3, "{patches} chunks taken");
+
+    // skopeo reads the image back, checking every blob's digest; the layer is byte for byte the source's.
+    let back = tmp.path().join("back");
+    skopeo_ok([
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        &reg.image("copy/chunked:v1"),
+        &format!("dir:{}", back.display()),
+    ]);
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        let hex = digest.trim_start_matches("sha256:");
+        assert_eq!(
+            fs::read(back.join(hex)).unwrap(),
+            fs::read(layout.blob_path(digest)).unwrap(),
+            "layer {digest}"
+        );
+    }
+}
+
+/// A chunked push whose `PATCH` reached the registry in part: Distribution 2.8 then holds more than the
+/// upload's `Location` says and cancels the upload when asked with it, so the chunk cannot be resumed; strata
+/// falls back to uploading the blob again from its source (a new upload), and the copy completes.
+#[test]
+fn a_chunk_the_registry_took_in_part_falls_back_to_a_new_upload() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let layout_dir = base_image(tmp.path());
+    let base = image_ref("oci", &layout_dir, ":base");
+    let manifest = OciLayout::open(&layout_dir).manifest("base");
+    let biggest = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let chunk = biggest.div_ceil(3);
+    let reg = Registry::start(Auth::Open);
+    let proxy = FaultProxy::start(
+        &reg.host,
+        vec![Rule::new(
+            "/blobs/uploads/",
+            Fault::CutRequest {
+                content_range: format!("{chunk}-"),
+                after: 100,
+                forward: true,
+            },
+            1,
+        )],
+    );
+    let target = proxy.image("copy/partial:v1");
+    copy_ok(
+        &base,
+        &target,
+        &["--dest-upload-chunk-size", &chunk.to_string()],
+    );
+    assert_eq!(raw(&reg.image("copy/partial:v1")), raw(&base));
+    let seen = proxy.seen();
+    let second_chunks = seen
+        .iter()
+        .filter(|s| {
+            s.head.method == "PATCH"
+                && s.head
+                    .header("content-range")
+                    .is_some_and(|r| r.starts_with(&format!("{chunk}-")))
+        })
+        .count();
+    assert_eq!(
+        second_chunks, 2,
+        "the cut chunk, then the same chunk of a new upload"
+    );
+    let served = reg.served();
+    assert!(
+        served
+            .iter()
+            .any(|s| s.method == "GET" && s.uri.contains("/blobs/uploads/") && s.status != 204),
+        "the stale upload's status was refused: {:?}",
+        served
+            .iter()
+            .filter(|s| s.uri.contains("/blobs/uploads/"))
+            .map(|s| (s.method.clone(), s.status))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A registry that goes away in the middle of a push (killed while blobs are being uploaded) leaves no tag:
+/// the manifest is pushed last, and never was.
+#[test]
+fn a_registry_down_mid_push_leaves_no_tag() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let base = image_ref("oci", &base_image(tmp.path()), ":base");
+    let mut reg = Registry::start(Auth::Open);
+    // Every upload request waits a second on its way, so the registry dies with uploads in flight.
+    let proxy = FaultProxy::start(
+        &reg.host,
+        vec![Rule::new(
+            "/blobs/uploads/",
+            Fault::Delay(std::time::Duration::from_secs(1)),
+            usize::MAX,
+        )],
+    );
+    let target = proxy.image("copy/down:v1");
+    let auth = authfile();
+    let child = Command::new(strata_tests::strata_bin())
+        .args([
+            "copy",
+            "--quiet",
+            "--authfile",
+            &auth,
+            TLS_OFF,
+            "--retry-times",
+            "1",
+            &base,
+            &target,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    reg.stop();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the copy succeeded with its registry down"
+    );
+    reg.resume();
+    let tags = run_unchecked(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &reg.image("copy/down:v1"),
+    ]));
+    assert!(!tags.status.success(), "a tag was left behind");
 }

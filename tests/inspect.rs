@@ -6,6 +6,8 @@
 //! prints and which must be the config's variant when set); `--raw` must be byte-identical;
 //! `--config` must be the same JSON value; `--config --raw` must be byte-identical.
 //! skopeo takes `--override-*` as global flags before `inspect`; strata takes them after.
+//! `--all-platforms` is checked entry by entry against `skopeo --override-arch ARCH inspect`, in a layout and
+//! in a registry.
 
 // Test code: helpers outside #[test] functions panic on purpose too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,6 +17,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use serde_json::{Value, json};
+use strata_tests::registry::{Auth, Registry};
 use strata_tests::{
     ImageSpec, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, OciLayout, assert_clean_error,
     assert_json_keys_eq, assert_layers_data, base_image, image_ref, parse_json, require_tool,
@@ -736,4 +739,113 @@ fn format_templates_print_what_skopeo_prints() {
             show(&out.stderr)
         );
     }
+}
+
+/// `--all-platforms` lists every instance of a two-platform index; each entry's `Inspect` is what
+/// `skopeo --override-arch ARCH inspect` prints for that platform, and its manifest digest, size and
+/// layers are the index entry's. A single-platform image is a list of one.
+#[test]
+fn all_platforms_lists_each_instance_as_skopeo_inspects_it() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let (layout, amd64, arm64) = multi_arch_layout(tmp.path());
+    let multi = image_ref("oci", &layout.root, ":multi");
+    let index = parse_json(&skopeo_ok(["inspect", "--raw", &multi]), "skopeo --raw");
+    let list = parse_json(
+        &strata_ok(["inspect", "--all-platforms", &multi]),
+        "strata inspect --all-platforms",
+    );
+    let entries = list.as_array().expect("a JSON list");
+    assert_eq!(entries.len(), 2, "two instances: {list:#}");
+    let wanted = [
+        ("amd64", None, &amd64, &index["manifests"][0]),
+        ("arm64", Some("v8"), &arm64, &index["manifests"][1]),
+    ];
+    for (entry, (arch, variant, manifest, descriptor)) in entries.iter().zip(wanted) {
+        let label = format!("--all-platforms {arch}");
+        assert_eq!(entry["Platform"]["os"], "linux", "{label}");
+        assert_eq!(entry["Platform"]["architecture"], arch, "{label}");
+        assert_eq!(
+            entry["Platform"].get("variant").and_then(Value::as_str),
+            variant,
+            "{label}"
+        );
+        assert_eq!(entry["Digest"], descriptor["digest"], "{label} digest");
+        assert_eq!(entry["Size"], descriptor["size"], "{label} size");
+        assert_eq!(entry["MediaType"], OCI_MANIFEST, "{label} media type");
+        let layers: Vec<Value> = manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["digest"].clone())
+            .collect();
+        assert_eq!(entry["Layers"], Value::Array(layers), "{label} layers");
+        let total: u64 = manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["size"].as_u64().expect("size"))
+            .sum();
+        assert_eq!(entry["LayersSize"], total, "{label} layers size");
+        let want = parse_json(
+            &skopeo_ok(["--override-arch", arch, "inspect", &multi]),
+            &format!("skopeo --override-arch {arch} inspect"),
+        );
+        assert_json_keys_eq(&want, &entry["Inspect"], &["LayersData", "Variant"], &label);
+        assert_layers_data(&entry["Inspect"], manifest, &label);
+        // And what strata inspect prints for that platform alone.
+        let alone = parse_json(
+            &strata_ok(["inspect", "--override-arch", arch, &multi]),
+            &format!("strata inspect --override-arch {arch}"),
+        );
+        assert_eq!(entry["Inspect"], alone, "{label}: equals strata inspect");
+    }
+
+    // The same index in a registry (pushed by skopeo with --all): each entry is what skopeo inspects for
+    // its platform there too, `Name` and `RepoTags` included.
+    if require_tool("docker-registry") {
+        let reg = Registry::start(Auth::Open);
+        reg.push(&multi, "multi/image:v1", &["--all"]);
+        let remote = reg.image("multi/image:v1");
+        let list = parse_json(
+            &strata_ok(["inspect", "--tls-verify=false", "--all-platforms", &remote]),
+            "strata inspect --all-platforms docker://",
+        );
+        let entries = list.as_array().expect("a JSON list");
+        assert_eq!(entries.len(), 2, "two instances: {list:#}");
+        for (entry, arch) in entries.iter().zip(["amd64", "arm64"]) {
+            assert_eq!(entry["Platform"]["architecture"], arch);
+            let want = parse_json(
+                &skopeo_ok([
+                    "--override-arch",
+                    arch,
+                    "inspect",
+                    "--tls-verify=false",
+                    &remote,
+                ]),
+                &format!("skopeo --override-arch {arch} inspect docker://"),
+            );
+            assert_json_keys_eq(
+                &want,
+                &entry["Inspect"],
+                &["LayersData", "Variant"],
+                &format!("--all-platforms docker:// {arch}"),
+            );
+        }
+    }
+
+    // A single-platform image: a list of one, whose digest is the manifest's.
+    let single = image_ref("oci", &layout.root, ":base");
+    let list = parse_json(
+        &strata_ok(["inspect", "--all-platforms", &single]),
+        "strata inspect --all-platforms (single)",
+    );
+    let entries = list.as_array().expect("a JSON list");
+    assert_eq!(entries.len(), 1, "one instance: {list:#}");
+    let alone = parse_json(&strata_ok(["inspect", &single]), "strata inspect");
+    assert_eq!(entries[0]["Inspect"], alone);
+    assert_eq!(entries[0]["Digest"], alone["Digest"]);
+    assert_eq!(entries[0]["Platform"]["architecture"], "amd64");
 }

@@ -71,9 +71,34 @@ pub enum Fault {
     /// error="invalid_token"`, exactly what an expired token gets), and the client must authenticate again.
     /// A registry without authentication answers as usual.
     Unauthorized,
+    /// For a request whose `Content-Range` starts with `content_range`: take the head and the first `after`
+    /// body bytes from the client, and close the client's connection, as a link that died mid-upload. With
+    /// `forward`, the registry gets the head and those bytes before its connection is closed too (it holds
+    /// part of the request); without, it never sees the request. Requests without such a `Content-Range`
+    /// pass the rule by (it is not used up on them).
+    CutRequest {
+        /// The start of the `Content-Range` value the fault applies to, e.g. `1048576-`.
+        content_range: String,
+        /// Body bytes read from the client before closing.
+        after: usize,
+        /// Whether the registry is sent the head and those bytes.
+        forward: bool,
+    },
     /// Forward, making an absolute `Location` in the answer relative (path and query only), as some
     /// registries send upload locations.
     RelativeLocation,
+}
+
+impl Fault {
+    /// Whether the fault applies to a request with this head (most apply to any).
+    fn applies_to(&self, head: &RequestHead) -> bool {
+        match self {
+            Fault::CutRequest { content_range, .. } => head
+                .header("content-range")
+                .is_some_and(|v| v.starts_with(content_range.as_str())),
+            _ => true,
+        }
+    }
 }
 
 /// A fault for requests whose target contains `path_contains`, applied to the next `times` of them.
@@ -867,7 +892,9 @@ fn proxy_request(
         let mut rules = lock(&state.rules);
         rules
             .iter_mut()
-            .find(|r| r.times > 0 && head.target.contains(&r.path_contains))
+            .find(|r| {
+                r.times > 0 && head.target.contains(&r.path_contains) && r.fault.applies_to(&head)
+            })
             .map(|r| {
                 r.times = r.times.saturating_sub(1);
                 r.fault.clone()
@@ -936,6 +963,28 @@ impl Exchange<'_> {
                     r#"{{"errors":[{{"code":"{code}","message":"injected by the test proxy"}}]}}"#
                 );
                 self.answer_here(client, *status, "Injected", &headers, body.as_bytes())
+            }
+            Some(Fault::CutRequest { after, forward, .. }) => {
+                let want = match request_body {
+                    Framing::Length(n) => n.min(*after as u64),
+                    _ => 0,
+                };
+                if *forward && let Ok(mut upstream) = self.connect_upstream() {
+                    let mut head = self.forwarded_head();
+                    // The registry is told the whole length, and gets `after` bytes of it.
+                    head = head.replace("connection: close\r\n", "");
+                    let _ = upstream.write_all(head.as_bytes());
+                    let _ = copy_exact(&mut client.reader, &mut upstream, want);
+                    let _ = upstream.flush();
+                    // Give the registry a moment to take the bytes before the connection drops.
+                    std::thread::sleep(Duration::from_millis(200));
+                    let _ = upstream.shutdown(Shutdown::Both);
+                } else {
+                    let _ = copy_exact(&mut client.reader, &mut io::sink(), want);
+                }
+                client.writer.finish();
+                let _ = client.stream.shutdown(Shutdown::Both);
+                Ok(false)
             }
             Some(Fault::Redirect { base }) => {
                 copy_body(request_body, &mut client.reader, &mut io::sink())?;

@@ -27,7 +27,9 @@ use strata_oci::{Digest, ImageReference};
 
 pub use destination::{BlobWrite, ImageDestination, LayerCompression, ManifestRole};
 pub use error::{Error, LISTED_TAGS, Result, tag_listing};
-pub use resolve::{MAX_INDEX_DEPTH, ResolvedImage, check_size, resolve};
+pub use resolve::{
+    MAX_INDEX_DEPTH, PlatformImage, ResolvedImage, check_size, resolve, resolve_all,
+};
 
 /// Manifest bytes exactly as the source stores them, with their digest and declared media type.
 #[derive(Debug, Clone)]

@@ -69,6 +69,18 @@ pub fn resolve(source: &dyn ImageSource, platform: &Platform) -> Result<Resolved
             }
         }
     };
+    with_config(source, top, current, media_type, manifest)
+}
+
+/// Reads and verifies the config of image manifest `manifest` (`current`'s bytes, reached from `top`).
+fn with_config(
+    source: &dyn ImageSource,
+    top: RawManifest,
+    current: RawManifest,
+    media_type: String,
+    manifest: ImageManifest,
+) -> Result<ResolvedImage> {
+    let name = source.name();
     let config_desc = manifest.config();
     let config_digest = Digest::try_from(config_desc.digest()).map_err(|e| Error::oci(name, e))?;
     let config_bytes = read_blob(source, &config_digest, MAX_MANIFEST_SIZE)?;
@@ -92,6 +104,91 @@ pub fn resolve(source: &dyn ImageSource, platform: &Platform) -> Result<Resolved
         config_bytes,
         config,
     })
+}
+
+/// One image of a source with the platform its index entry names (else its config's), as
+/// [`resolve_all`] lists them.
+#[derive(Debug, Clone)]
+pub struct PlatformImage {
+    /// The platform of the index entry that led to the image; for a single-platform image (or an entry
+    /// without a platform), the config's os, architecture and variant.
+    pub platform: Platform,
+    /// The image, resolved as [`resolve()`] does for that one entry.
+    pub image: ResolvedImage,
+}
+
+/// Every image `source` designates: each image manifest its top-level index lists (indexes nested in it
+/// followed, at most [`MAX_INDEX_DEPTH`] levels), in index order; a single-platform image is a list of
+/// one. Each is read and verified as [`resolve()`] reads the one it chooses.
+///
+/// # Errors
+/// As [`resolve()`], for any entry: a manifest or config that cannot be read, does not verify, or an
+/// index nested too deep.
+pub fn resolve_all(source: &dyn ImageSource) -> Result<Vec<PlatformImage>> {
+    let top = source.top_manifest()?;
+    let mut out = Vec::new();
+    collect(source, &top, top.clone(), None, 0, &mut out)?;
+    Ok(out)
+}
+
+/// Adds to `out` the images `current` (reached from `top` through an entry for `platform`) designates.
+fn collect(
+    source: &dyn ImageSource,
+    top: &RawManifest,
+    current: RawManifest,
+    platform: Option<Platform>,
+    depth: usize,
+    out: &mut Vec<PlatformImage>,
+) -> Result<()> {
+    let name = source.name();
+    let what = format!("manifest {}", current.digest);
+    match Manifest::parse(&current.bytes, current.media_type.as_deref(), &what)
+        .map_err(|e| Error::oci(name, e))?
+    {
+        Manifest::Image {
+            media_type,
+            manifest,
+        } => {
+            let image = with_config(source, top.clone(), current, media_type, *manifest)?;
+            let platform = platform.unwrap_or_else(|| {
+                let c = &image.config.oci;
+                Platform::new(
+                    &c.os().to_string(),
+                    &c.architecture().to_string(),
+                    c.variant().as_deref(),
+                )
+            });
+            out.push(PlatformImage { platform, image });
+            Ok(())
+        }
+        Manifest::Index { index, .. } => {
+            if depth >= MAX_INDEX_DEPTH {
+                return Err(Error::invalid(
+                    name,
+                    format!("image indexes nested more than {MAX_INDEX_DEPTH} deep"),
+                ));
+            }
+            for entry in index.manifests() {
+                let digest = Digest::try_from(entry.digest()).map_err(|e| Error::oci(name, e))?;
+                if entry.size() > MAX_MANIFEST_SIZE {
+                    return Err(Error::oci(
+                        name,
+                        strata_oci::Error::TooLarge {
+                            what: format!("manifest {digest}"),
+                            size: entry.size(),
+                            limit: MAX_MANIFEST_SIZE,
+                        },
+                    ));
+                }
+                let media_type = entry.media_type().to_string();
+                let child = source.manifest(&digest, Some(&media_type))?;
+                check_size(name, &child, entry.size())?;
+                let entry_platform = Platform::of_descriptor(entry).or_else(|| platform.clone());
+                collect(source, top, child, entry_platform, depth + 1, out)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Fails unless `manifest` (of source `source_name`) has the size its descriptor declares.

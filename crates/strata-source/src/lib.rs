@@ -37,9 +37,9 @@ use strata_oci::{Digest, MAX_MANIFEST_SIZE, VerifyingReader};
 pub use dest::{DESTINATION_FORMS, open_destination};
 pub use inspect::{InspectReport, LayerData};
 pub use registry::{
-    ApiError, BlobPush, Credentials, PushedManifest, PushedReferrer, Referrer, Referrers,
-    ReferrersVia, RegistryError, Repository, RepositoryTags, RetryPolicy, SourceOptions, fetch_url,
-    list_tags, referrers_tag, registry_error,
+    ApiError, BlobPush, ChunkedUpload, Credentials, DEFAULT_UPLOAD_CHUNK_SIZE, PushedManifest,
+    PushedReferrer, Referrer, Referrers, ReferrersVia, RegistryError, Repository, RepositoryTags,
+    RetryPolicy, SourceOptions, fetch_url, list_tags, referrers_tag, registry_error,
 };
 pub use strata_image::{
     Blob, BlobWrite, Error, ImageDestination, ImageSource, LISTED_TAGS, LayerCompression,

@@ -175,6 +175,20 @@ impl Client {
         body: Option<&Body>,
         access: Access,
     ) -> Result<Response, RegistryError> {
+        self.send_with(method, target, headers, body, access, false)
+    }
+
+    /// [`Client::send`], and with `once` each attempt is made once: no retry on a network failure or a
+    /// 429/5xx status (the caller decides; a 401 is still answered with credentials).
+    pub(super) fn send_with(
+        &self,
+        method: Method,
+        target: &str,
+        headers: &[(&'static str, String)],
+        body: Option<&Body>,
+        access: Access,
+        once: bool,
+    ) -> Result<Response, RegistryError> {
         let endpoint = self.endpoint()?;
         let url = if target.starts_with('/') {
             format!("{}{target}", endpoint.base)
@@ -200,7 +214,11 @@ impl Client {
             request.body = body.cloned();
             request.authorization = self.authorization(challenge.as_ref(), &scopes)?;
             let sent_auth = request.authorization.is_some();
-            let resp = self.http.execute(&request)?;
+            let resp = if once {
+                self.http.execute_once(&request)?
+            } else {
+                self.http.execute(&request)?
+            };
             if resp.status != 401 {
                 return Ok(resp);
             }
@@ -296,6 +314,16 @@ impl Client {
             return Err(RegistryError::Unauthorized { url, reason });
         }
         Ok(resp)
+    }
+
+    /// How many retries the retry policy allows after a first attempt (`--retry-times`).
+    pub(super) fn max_retries(&self) -> u32 {
+        self.http.max_retries()
+    }
+
+    /// The wait before retry number `retry` (from 0).
+    pub(super) fn backoff(&self, retry: u32) -> std::time::Duration {
+        self.http.backoff(retry)
     }
 
     /// `/v2/REPOSITORY/REST`.

@@ -1,7 +1,8 @@
 //! `docker://HOST[:PORT]/NAME[:TAG|@DIGEST]` as a destination: the distribution push protocol.
 //!
 //! Each blob is asked for first (`HEAD`), then mounted from the source's repository when the source is in
-//! the same registry, then uploaded, streamed from the source with its known digest (several at once);
+//! the same registry, then uploaded, streamed from the source with its known digest (several at once; a
+//! blob over [`SourceOptions::upload_chunk_size`] in resumable chunks);
 //! instance manifests are pushed by digest, and the top manifest last, under the tag — so a copy that fails
 //! earlier never moves the tag. A name with a digest instead of a tag takes only that very manifest.
 
@@ -18,6 +19,8 @@ const PARALLEL_UPLOADS: usize = 4;
 pub(crate) struct RegistryDestination {
     name: String,
     repository: Repository,
+    /// Blobs larger than this go in chunks of this size (0: never).
+    chunk_size: u64,
 }
 
 impl RegistryDestination {
@@ -29,6 +32,7 @@ impl RegistryDestination {
         Ok(RegistryDestination {
             name: name.to_owned(),
             repository: Repository::open(name, options)?,
+            chunk_size: options.upload_chunk_size,
         })
     }
 }
@@ -69,8 +73,13 @@ impl ImageDestination for RegistryDestination {
                 what: format!("blob {} of unknown size", blob.digest),
             });
         };
-        self.repository
-            .upload_blob_from(blob.digest, size, blob.reader)?;
+        if self.chunk_size > 0 && size > self.chunk_size {
+            self.repository
+                .upload_blob_chunked(blob.digest, size, self.chunk_size, blob.reader)?;
+        } else {
+            self.repository
+                .upload_blob_from(blob.digest, size, blob.reader)?;
+        }
         Ok(size)
     }
 

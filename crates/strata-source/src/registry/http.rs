@@ -36,6 +36,7 @@ pub(crate) enum Method {
     Head,
     Post,
     Put,
+    Patch,
     Delete,
 }
 
@@ -46,6 +47,7 @@ impl Method {
             Method::Head => "HEAD",
             Method::Post => "POST",
             Method::Put => "PUT",
+            Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
     }
@@ -289,6 +291,11 @@ impl Http {
         })
     }
 
+    /// How many retries the policy allows after a first attempt.
+    pub(crate) fn max_retries(&self) -> u32 {
+        self.retry.max_retries
+    }
+
     /// How long to wait before retry number `retry` (from 0), as the policy says.
     pub(crate) fn backoff(&self, retry: u32) -> std::time::Duration {
         self.retry.backoff(retry)
@@ -298,6 +305,16 @@ impl Http {
     /// responses (except 429/5xx after retries were spent, which become [`RegistryError::RetriesExhausted`]).
     pub(crate) fn execute(&self, request: &Request) -> Result<Response, RegistryError> {
         self.execute_with(request, true)
+    }
+
+    /// Sends `request` once (following redirects): no retry on any failure or status, for a request whose
+    /// retry must be decided by the caller (an upload chunk the registry may have taken in part).
+    pub(crate) fn execute_once(&self, request: &Request) -> Result<Response, RegistryError> {
+        self.follow(request).map_err(|e| RegistryError::Transport {
+            method: request.method.name(),
+            url: request.url.clone(),
+            source: e.into_io(),
+        })
     }
 
     /// Like [`Http::execute`]; without `network_retries`, network failures are not retried (an HTTPS
@@ -418,6 +435,7 @@ impl Http {
             Method::Head => with_headers!(self.agent.head(url)).call(),
             Method::Post => send(with_headers!(self.agent.post(url))),
             Method::Put => send(with_headers!(self.agent.put(url))),
+            Method::Patch => send(with_headers!(self.agent.patch(url))),
             Method::Delete => with_headers!(self.agent.delete(url)).call(),
         }
     }
@@ -439,6 +457,7 @@ impl Http {
         let builder = match request.method {
             Method::Put => self.agent.put(&request.url),
             Method::Post => self.agent.post(&request.url),
+            Method::Patch => self.agent.patch(&request.url),
             Method::Get | Method::Head | Method::Delete => {
                 return Err(RegistryError::InvalidResponse {
                     url: request.url.clone(),

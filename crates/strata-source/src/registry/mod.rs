@@ -49,10 +49,10 @@ use strata_oci::{Digest, ImageReference, VerifyingReader};
 
 pub use error::{ApiError, RegistryError, registry_error};
 pub use fetch::fetch_url;
-pub use options::{Credentials, RetryPolicy, SourceOptions};
+pub use options::{Credentials, DEFAULT_UPLOAD_CHUNK_SIZE, RetryPolicy, SourceOptions};
 pub use repository::{
-    BlobPush, PushedManifest, PushedReferrer, Referrer, Referrers, ReferrersVia, Repository,
-    referrers_tag,
+    BlobPush, ChunkedUpload, PushedManifest, PushedReferrer, Referrer, Referrers, ReferrersVia,
+    Repository, referrers_tag,
 };
 
 use crate::{Blob, Error, ImageSource, RawManifest, Result};

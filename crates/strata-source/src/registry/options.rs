@@ -115,7 +115,13 @@ pub struct SourceOptions {
     pub storage_root: Option<PathBuf>,
     /// The run root that goes with [`SourceOptions::storage_root`] (`None`: the default for that root).
     pub storage_runroot: Option<PathBuf>,
+    /// As a push destination: a blob larger than this many bytes is uploaded in chunks of this size
+    /// (`PATCH` with `Content-Range`, resumable); smaller ones in one streamed `PUT`. 0: never in chunks.
+    pub upload_chunk_size: u64,
 }
+
+/// The default [`SourceOptions::upload_chunk_size`]: 32 MiB.
+pub const DEFAULT_UPLOAD_CHUNK_SIZE: u64 = 32 << 20;
 
 impl Default for SourceOptions {
     fn default() -> Self {
@@ -129,6 +135,7 @@ impl Default for SourceOptions {
             timeout: Duration::from_secs(30),
             storage_root: None,
             storage_runroot: None,
+            upload_chunk_size: DEFAULT_UPLOAD_CHUNK_SIZE,
         }
     }
 }

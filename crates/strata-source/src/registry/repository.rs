@@ -8,6 +8,7 @@ use std::sync::Arc;
 use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, VerifyingReader, media};
 
 use super::client::{Access, Client};
+pub use super::push::ChunkedUpload;
 use super::{RegistryError, SourceOptions, is_unknown_manifest, parse_reference};
 use crate::{Blob, Error, RawManifest, Result};
 
@@ -234,6 +235,26 @@ impl Repository {
         reader: &mut dyn Read,
     ) -> Result<()> {
         Ok(self.client.upload_blob_from(digest, size, reader)?)
+    }
+
+    /// Uploads blob `digest` of `size` bytes read from `reader` in chunks of at most `chunk` bytes (`PATCH`
+    /// with `Content-Range`, then `PUT ?digest=`), without asking first whether the repository has it. A
+    /// chunk cut short is resumed from what the registry says it holds (`GET` of the upload), at most
+    /// `--retry-times` times for the blob; the registry checks the digest.
+    ///
+    /// # Errors
+    /// When the registry refuses, `reader` fails or ends early, or a failed chunk cannot be resumed (a
+    /// transport error: the blob can be uploaded again from its source).
+    pub fn upload_blob_chunked(
+        &self,
+        digest: &Digest,
+        size: u64,
+        chunk: u64,
+        reader: &mut dyn Read,
+    ) -> Result<ChunkedUpload> {
+        Ok(self
+            .client
+            .upload_blob_chunked(digest, size, chunk, reader)?)
     }
 
     /// Like [`Repository::push_blob`] for a blob of `size` bytes read from `reader` as it is sent (a large

@@ -123,6 +123,10 @@ pub struct Args {
     /// Seconds to wait for a registry to connect or to send more data.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     timeout: f64,
+    /// Push a blob larger than this many bytes to a registry in chunks of this size (PATCH uploads, resumed
+    /// where the registry says it stopped when one is cut); 0 sends every blob in one PUT.
+    #[arg(long, value_name = "BYTES", default_value_t = strata_source::DEFAULT_UPLOAD_CHUNK_SIZE)]
+    dest_upload_chunk_size: u64,
     /// No progress display and no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -478,13 +482,14 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         args.src_cert_dir.as_ref(),
         store,
     )?;
-    let dest_options = args.side(
+    let mut dest_options = args.side(
         args.dest_creds.as_deref(),
         args.dest_authfile.as_ref(),
         args.dest_tls_verify,
         args.dest_cert_dir.as_ref(),
         store,
     )?;
+    dest_options.upload_chunk_size = args.dest_upload_chunk_size;
     let multi_arch = args.multi_arch()?;
     let judge = Judge::new(&args.policy, &args.source, &src_options)?;
     let source = open_source(&args.source, &src_options)?;
