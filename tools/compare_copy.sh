@@ -17,8 +17,10 @@
 #      oci: → docker://        (push: HEAD, upload; to a second registry emptied before each run)
 #      docker:// → oci:        (pull into a fresh layout)
 #      docker:// → docker://   (another repository of the same registry: both tools may mount)
+#      gzip → zstd             (docker:// → oci: with --dest-compress-format zstd: every layer decompressed,
+#                               re-encoded and hashed)
 #    strata with its defaults, skopeo 1.9 with its defaults; plain HTTP (--dest/src-tls-verify=false), an
-#    empty auth file. gzip → zstd is not timed: strata's --dest-compress-format is not on main yet.
+#    empty auth file.
 # 4. Writes the report: this script's intro, the run and the machine, the table (wall median, min, max,
 #    user+sys CPU median, ratio skopeo/strata).
 #
@@ -239,6 +241,8 @@ round() {
             run "oci: → docker://" "$tool" "${push[@]}" "oci:$LAYOUT:bench" "docker://$PUSH_HOST/push$n/bench:v1"
             run "docker:// → oci:" "$tool" "${pull[@]}" "$SRC" "oci:$dest_oci:bench"
             run "docker:// → docker:// (same registry)" "$tool" "${both[@]}" "$SRC" "docker://$HOST/mirror$n/bench:v1"
+            rm -rf "$dest_oci"
+            run "gzip → zstd (docker:// → oci:)" "$tool" "${pull[@]}" --dest-compress-format zstd "$SRC" "oci:$dest_oci:bench"
         else
             rm -rf "${WORK:?}/push-registry/storage"
             "${push[@]}" "oci:$LAYOUT:bench" "docker://$PUSH_HOST/push$n/bench:v1" >/dev/null
