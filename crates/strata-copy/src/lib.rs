@@ -20,7 +20,8 @@
 //! manifest is there.
 //!
 //! **Must not depend on:** any transport (sources and destinations come as `ImageSource` and
-//! `ImageDestination`), the layer engine, the store, the CLI. It never prints.
+//! `ImageDestination`), the layer engine beyond its `DecompressReader` (ISA-L's gzip inflater), the store,
+//! the CLI. It never prints.
 
 pub mod chunked;
 mod convert;

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
+use strata_layer::DecompressReader;
 
 use strata_oci::Algorithm;
 use strata_oci::media::Compression;
@@ -72,13 +73,9 @@ pub(crate) fn recompress(
     toc: bool,
     diff_id: &Digest,
 ) -> Result<Spooled, String> {
-    let decoded: Box<dyn Read + Send + '_> = match from {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(reader).map_err(|e| format!("zstd decoder: {e}"))?,
-        ),
-        Compression::None => Box::new(reader),
-    };
+    // The layer engine's decoder: ISA-L's inflater for gzip (about 1.5x zlib-rs, docs/BENCHMARKS-inflate.md).
+    let decoded = DecompressReader::new(from, io::BufReader::with_capacity(1 << 20, reader))
+        .map_err(|e| format!("{from:?} decoder: {e}"))?;
     let mut tar = VerifyingReader::new(decoded, diff_id.clone(), None);
     let file = tempfile::tempfile().map_err(|e| format!("a temporary file: {e}"))?;
     let sink = Tee {

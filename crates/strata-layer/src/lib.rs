@@ -31,7 +31,7 @@ mod view;
 mod zlib;
 
 pub use contents::{BlobContents, ContentOptions, ContentStats, Contents, DirContents, FileRef};
-pub use decode::CHECKPOINT_SPAN;
+pub use decode::{CHECKPOINT_SPAN, DecompressReader};
 pub use dir::LayerDir;
 pub use error::{Error, Result};
 pub use image::{
