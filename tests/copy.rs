@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 use strata_tests::proxy::{Fault, FaultProxy, Rule};
 use strata_tests::registry::{Auth, Registry};
 use strata_tests::{
-    OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, OciLayout, base_image, image_ref, parse_json,
-    require_tool, run_unchecked, skopeo_ok, strata, strata_ok, umoci,
+    OCI_CONFIG, OCI_MANIFEST, OciLayout, base_image, image_ref, multi_arch_layout, parse_json,
+    require_tool, run_unchecked, skopeo_ok, strata, strata_ok,
 };
 use tempfile::TempDir;
 
@@ -259,49 +259,13 @@ fn round_trip_through_every_transport() {
     assert!(hidden(work).is_empty(), "leftovers: {:?}", hidden(work));
 }
 
-/// A two-platform index (amd64 and arm64/v8) tagged `multi` in a umoci-built layout.
-fn multi_arch_layout(dir: &Path) -> OciLayout {
-    let layout = OciLayout::open(base_image(dir));
-    let amd64 = layout.descriptor("base");
-    umoci([
-        "config",
-        "--image",
-        &format!("{}:base", layout.root.display()),
-        "--tag",
-        "arm64",
-        "--architecture",
-        "arm64",
-        "--config.label",
-        "flavour=arm64",
-    ]);
-    let mut arm_manifest = layout.manifest("arm64");
-    let mut config =
-        layout.read_json_blob(arm_manifest["config"]["digest"].as_str().expect("config"));
-    config["variant"] = json!("v8");
-    arm_manifest["config"] = layout.add_json(OCI_CONFIG, &config);
-    let arm64 = layout.add_json(OCI_MANIFEST, &arm_manifest);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
-            {"mediaType": OCI_MANIFEST, "digest": amd64["digest"], "size": amd64["size"],
-             "platform": {"architecture": "amd64", "os": "linux"}},
-            {"mediaType": OCI_MANIFEST, "digest": arm64["digest"], "size": arm64["size"],
-             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
-        ]
-    });
-    let index = layout.add_json(OCI_INDEX, &index);
-    layout.set_tag("multi", &index);
-    layout
-}
-
 #[test]
 fn all_keeps_the_index_digest() {
     if !peers() {
         return;
     }
     let tmp = tempdir();
-    let layout = multi_arch_layout(tmp.path());
+    let (layout, _, _) = multi_arch_layout(tmp.path());
     let src = image_ref("oci", &layout.root, ":multi");
     let index_raw = raw(&src);
     let index_digest = strata_tests::sha256_digest(&index_raw);
@@ -533,7 +497,7 @@ fn a_failed_local_copy_leaves_no_partial_output() {
     assert!(hidden(&layout).is_empty(), "{:?}", hidden(&layout));
 
     // A second image added to the layout keeps the first.
-    let multi = multi_arch_layout(&tmp.path().join("m"));
+    let (multi, _, _) = multi_arch_layout(&tmp.path().join("m"));
     copy_ok(
         &image_ref("oci", &multi.root, ":multi"),
         &image_ref("oci", &layout, ":second"),

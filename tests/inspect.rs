@@ -19,8 +19,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 use strata_tests::registry::{Auth, Registry};
 use strata_tests::{
-    ImageSpec, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, OciLayout, assert_clean_error,
-    assert_json_keys_eq, assert_layers_data, base_image, image_ref, parse_json, require_tool,
+    ImageSpec, OCI_CONFIG, OCI_MANIFEST, OciLayout, assert_clean_error, assert_json_keys_eq,
+    assert_layers_data, base_image, image_ref, multi_arch_layout, parse_json, require_tool,
     skopeo_ok, strata, strata_ok, umoci, umoci_image,
 };
 use tempfile::TempDir;
@@ -541,53 +541,6 @@ fn unusual_configs() {
         "hand-edited config in docker-archive",
         &image_ref("docker-archive", &archive, ""),
     );
-}
-
-/// Builds a layout with amd64 and arm64 (variant v8 in index and config) images and an index
-/// tagged `multi`; returns the layout and the two child manifests.
-fn multi_arch_layout(dir: &Path) -> (OciLayout, Value, Value) {
-    let layout = OciLayout::open(base_image(dir));
-    let amd64 = layout.descriptor("base");
-    let amd64_manifest = layout.manifest("base");
-    // arm64 copy via umoci, then add the variant umoci cannot set.
-    umoci([
-        "config",
-        "--image",
-        &format!("{}:base", layout.root.display()),
-        "--tag",
-        "arm64",
-        "--architecture",
-        "arm64",
-        "--config.label",
-        "flavour=arm64",
-    ]);
-    let mut arm_manifest = layout.manifest("arm64");
-    let mut config =
-        layout.read_json_blob(arm_manifest["config"]["digest"].as_str().expect("config"));
-    config["variant"] = json!("v8");
-    arm_manifest["config"] = layout.add_json(OCI_CONFIG, &config);
-    let arm64 = layout.add_json(OCI_MANIFEST, &arm_manifest);
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": OCI_MANIFEST,
-                "digest": amd64["digest"],
-                "size": amd64["size"],
-                "platform": {"architecture": "amd64", "os": "linux"}
-            },
-            {
-                "mediaType": OCI_MANIFEST,
-                "digest": arm64["digest"],
-                "size": arm64["size"],
-                "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}
-            }
-        ]
-    });
-    let index = layout.add_json(OCI_INDEX, &index);
-    layout.set_tag("multi", &index);
-    (layout, amd64_manifest, arm_manifest)
 }
 
 #[test]

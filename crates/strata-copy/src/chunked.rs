@@ -386,19 +386,8 @@ pub fn write_zstd_chunked_data(
             let mut chunk_offset: u64 = 0;
             let mut buf = vec![0u8; chunk];
             loop {
-                let mut filled = 0;
-                while filled < buf.len() {
-                    let Some(space) = buf.get_mut(filled..) else {
-                        break;
-                    };
-                    let n = item
-                        .read(space)
-                        .map_err(|e| io_error("reading the tar", e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                }
+                let filled =
+                    read_chunk(&mut item, &mut buf).map_err(|e| io_error("reading the tar", e))?;
                 let piece = buf.get(..filled).unwrap_or_default();
                 if piece.is_empty() {
                     break;
@@ -529,6 +518,21 @@ pub fn write_zstd_chunked_tail(
         ),
     );
     Ok(Written { annotations })
+}
+
+/// Reads from `reader` until `buf` is full or the stream ends; the bytes read (a chunk of a file: only the
+/// last one is short).
+pub(crate) fn read_chunk(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) {
+        match reader.read(space) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use serde_json::{Value, json};
 use strata_oci::{Digest, DigestWriter};
 
-use crate::chunked::{Recording, entry_of, rfc3339};
+use crate::chunked::{Recording, entry_of, read_chunk, rfc3339};
 
 /// The table digest annotation: sha256 of the uncompressed JSON table.
 pub const ESTARGZ_TOC_DIGEST: &str = "containerd.io/snapshot/stargz/toc.digest";
@@ -168,19 +168,8 @@ pub fn write_estargz_data(
             let mut chunk_offset: u64 = 0;
             let mut buf = vec![0u8; chunk];
             loop {
-                let mut filled = 0;
-                while filled < buf.len() {
-                    let Some(space) = buf.get_mut(filled..) else {
-                        break;
-                    };
-                    let n = item
-                        .read(space)
-                        .map_err(|e| io_error("reading the tar", e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                }
+                let filled =
+                    read_chunk(&mut item, &mut buf).map_err(|e| io_error("reading the tar", e))?;
                 let piece = buf.get(..filled).unwrap_or_default();
                 if piece.is_empty() {
                     break;

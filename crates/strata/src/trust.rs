@@ -15,7 +15,7 @@ use strata_trust::sign::SigningKey;
 use strata_trust::{StoreIdentity, Subject, evaluate, policy_target, signatures_of};
 
 use crate::args::PolicyArgs;
-use crate::commands::verify::store_identity;
+use crate::args::image::has_transport;
 
 /// The policy, registries.d and source options an image is judged with.
 pub struct Judge<'a> {
@@ -106,5 +106,23 @@ pub fn signing_key(
         (Some(_), Some(_)) => {
             bail!("give one of --sign-by and --sign-by-sigstore-private-key, not both")
         }
+    })
+}
+
+/// The store identity the policy scopes a `containers-storage:` image (or a bare name in strata's store) by.
+pub fn store_identity(name: &str, options: &SourceOptions) -> Option<StoreIdentity> {
+    let in_store = !has_transport(name) || name.starts_with(strata_store::TRANSPORT);
+    if !in_store {
+        return None;
+    }
+    let given = strata_store::parse_reference(name)
+        .ok()
+        .and_then(|(root, _, _)| root);
+    Some(StoreIdentity {
+        driver: "overlay".to_owned(),
+        graph_root: given
+            .or_else(|| options.storage_root.clone())
+            .unwrap_or_else(strata_store::default_root),
+        image_id: None,
     })
 }

@@ -4,12 +4,12 @@
 use std::time::SystemTime;
 
 use strata_image::resolve;
-use strata_source::SourceOptions;
-use strata_trust::{StoreIdentity, TrustOptions, Verdict, verify_image};
+use strata_trust::{TrustOptions, Verdict, verify_image};
 
-use crate::args::image::{has_transport, open_source, source_options};
+use crate::args::image::{open_source, source_options};
 use crate::args::{PlatformArgs, PolicyArgs, RegistryArgs, StoreArgs};
 use crate::output::{Findings, print_json, print_raw};
+use crate::trust::store_identity;
 
 /// Arguments of `strata verify`.
 #[derive(clap::Args)]
@@ -26,24 +26,6 @@ pub struct Args {
     /// The image: oci:DIR[:TAG|@DIGEST], oci-archive:FILE[:TAG], docker-archive:FILE[:REPO:TAG|:@N], dir:DIR,
     /// docker://HOST[:PORT]/NAME[:TAG|@DIGEST], containers-storage:[ROOT+RUNROOT]IMAGE, or a name in the store.
     image: String,
-}
-
-/// The store identity the policy scopes a `containers-storage:` image (or a bare name in strata's store) by.
-pub fn store_identity(name: &str, options: &SourceOptions) -> Option<StoreIdentity> {
-    let in_store = !has_transport(name) || name.starts_with(strata_store::TRANSPORT);
-    if !in_store {
-        return None;
-    }
-    let given = strata_store::parse_reference(name)
-        .ok()
-        .and_then(|(root, _, _)| root);
-    Some(StoreIdentity {
-        driver: "overlay".to_owned(),
-        graph_root: given
-            .or_else(|| options.storage_root.clone())
-            .unwrap_or_else(strata_store::default_root),
-        image_id: None,
-    })
 }
 
 /// The human-readable report of `verdict` for `image`.
