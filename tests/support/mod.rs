@@ -131,6 +131,22 @@ pub fn require_tool(name: &str) -> bool {
     false
 }
 
+/// A peer tool installed from PyPI (dive, syft, pyspdxtools, …): the one in the venv `tools/test.sh` makes at
+/// `target/peers-venv`, else the one on `PATH`. `None` (after saying so) when neither has it, as
+/// [`require_tool`] decides.
+///
+/// # Panics
+/// When the tool is missing and `CI=true`.
+pub fn pypi_peer(name: &str) -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/peers-venv/bin")
+        .join(name);
+    if venv.is_file() {
+        return Some(venv);
+    }
+    require_tool(name).then(|| PathBuf::from(name))
+}
+
 /// True when running as root (effective uid 0).
 pub fn is_root() -> bool {
     if let Ok(status) = fs::read_to_string("/proc/self/status")
