@@ -9,7 +9,8 @@
 //!   `&[u8]`, entries give `Vec<u8>` with lossy helpers for display;
 //! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database);
 //! - run the container certification assessments ([`check`]);
-//! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`]), write the squashed
+//! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`], and as dive counts
+//!   it: [`dive`]), write the squashed
 //!   tree as a tar ([`ScanImage::export_tar`]), and match entries as `find` does ([`find`]).
 //!
 //! It builds on the layer engine's `ImageView`: an image's layers are read, verified and indexed, then
@@ -22,6 +23,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod dive;
 mod export;
 pub mod find;
 mod image;
