@@ -20,7 +20,8 @@ use crate::VersionError;
 
 /// A parsed, valid apk version.
 ///
-/// Equality is apk's: `1.01` equals `1.01`, `1.0-r0` equals `1.0`... only where apk says equal.
+/// Equality is apk's comparison saying equal (`1.0` and `1.00` are not: the leading zero compares as a
+/// string; `1.0-r0` is greater than `1.0`).
 #[derive(Debug, Clone)]
 pub struct Version {
     text: String,

@@ -36,10 +36,9 @@ pub fn base_score(vector: &str) -> Result<f64, CvssError> {
             .iter()
             .position(|n| *n == name)
             .and_then(|i| metrics.get_mut(i))
+            && slot.replace(value).is_some()
         {
-            if slot.replace(value).is_some() {
-                return Err(bad("a base metric given twice"));
-            }
+            return Err(bad("a base metric given twice"));
         }
     }
     let [

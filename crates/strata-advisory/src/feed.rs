@@ -195,28 +195,31 @@ impl Feed {
             .collect::<Result<_, _>>()
             .map_err(zip_err)?;
         names.sort();
-        let mut total = 0u64;
-        for (name, index) in names {
-            if name.ends_with('/') || !is_json_name(&name) {
-                continue;
-            }
-            let label = format!("{}!{name}", path.display());
-            let entry = archive.by_index(index).map_err(zip_err)?;
-            let declared = entry.size();
+        names.retain(|(name, _)| !name.ends_with('/') && is_json_name(name));
+        // Judge the declared sizes first, so a bomb is refused before anything is inflated.
+        let mut declared_total = 0u64;
+        for (name, index) in &names {
+            let declared = archive.by_index_raw(*index).map_err(zip_err)?.size();
             if declared > limits.max_file_size {
                 return Err(Error::FileTooLarge {
-                    path: label,
+                    path: format!("{}!{name}", path.display()),
                     size: declared,
                     limit: limits.max_file_size,
                 });
             }
-            if total.saturating_add(declared) > limits.max_total_size {
+            declared_total = declared_total.saturating_add(declared);
+            if declared_total > limits.max_total_size {
                 return Err(Error::TotalTooLarge {
                     path: path.to_owned(),
-                    size: total.saturating_add(declared),
+                    size: declared_total,
                     limit: limits.max_total_size,
                 });
             }
+        }
+        let mut total = 0u64;
+        for (name, index) in names {
+            let label = format!("{}!{name}", path.display());
+            let entry = archive.by_index(index).map_err(zip_err)?;
             // The declared size may lie: read at most one byte past the limit, then judge what arrived.
             let mut bytes = Vec::new();
             entry

@@ -172,9 +172,7 @@ impl Feed {
                     })?;
             let source = package.source_name.as_deref().unwrap_or(&package.name);
             for ecosystem in &ecosystems {
-                let names: &[&str] = if matches!(scheme, Scheme::Dpkg) {
-                    &[source]
-                } else if source == package.name {
+                let names: &[&str] = if matches!(scheme, Scheme::Dpkg) || source == package.name {
                     &[source]
                 } else {
                     &[package.name.as_str(), source]

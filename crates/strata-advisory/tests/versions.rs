@@ -361,7 +361,7 @@ fn apk_agrees_with_apk_tools_test_data() {
                     Ordering::Greater => op.contains('>'),
                     Ordering::Equal => op.contains('=') || op.contains('~'),
                 };
-                assert_eq!(accepts(got) != invert, true, "apk: {line} (got {got:?})");
+                assert!(accepts(got) != invert, "apk: {line} (got {got:?})");
                 // Where both are valid, the parsed types agree with the total comparison.
                 if !fuzzy && let (Ok(x), Ok(y)) = (apk::Version::parse(a), apk::Version::parse(b)) {
                     assert_eq!(x.cmp(&y), got, "{line}");
