@@ -14,7 +14,6 @@
 //! prefix), as `apk version -t` does.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::VersionError;
 
@@ -58,39 +57,13 @@ impl Version {
     }
 }
 
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
         compare_str(&self.text, &other.text)
     }
 }
 
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Version {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Version {}
-
-/// Compares two valid apk versions.
-///
-/// # Errors
-/// [`VersionError`] when either version does not parse.
-pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    Ok(Version::parse(a)?.cmp(&Version::parse(b)?))
-}
+crate::version_traits!();
 
 /// apk's total comparison of two version strings, valid or not (`apk version -t a b`).
 pub fn compare_str(a: &str, b: &str) -> Ordering {

@@ -12,7 +12,6 @@
 //! builds or installs a package. An epoch is digits only.
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::VersionError;
 
@@ -107,12 +106,6 @@ impl Version {
     }
 }
 
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
         self.epoch
@@ -122,27 +115,7 @@ impl Ord for Version {
     }
 }
 
-impl PartialEq for Version {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Version {}
-
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-/// Compares two Debian versions as `dpkg --compare-versions` does.
-///
-/// # Errors
-/// [`VersionError`] when either version does not parse.
-pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    Ok(Version::parse(a)?.cmp(&Version::parse(b)?))
-}
+crate::version_traits!();
 
 /// A character's weight in a non-digit run: `~` first, then the end of the string (and digits), then
 /// letters, then everything else.

@@ -200,21 +200,7 @@ impl Feed {
         let mut declared_total = 0u64;
         for (name, index) in &names {
             let declared = archive.by_index_raw(*index).map_err(zip_err)?.size();
-            if declared > limits.max_file_size {
-                return Err(Error::FileTooLarge {
-                    path: format!("{}!{name}", path.display()),
-                    size: declared,
-                    limit: limits.max_file_size,
-                });
-            }
-            declared_total = declared_total.saturating_add(declared);
-            if declared_total > limits.max_total_size {
-                return Err(Error::TotalTooLarge {
-                    path: path.to_owned(),
-                    size: declared_total,
-                    limit: limits.max_total_size,
-                });
-            }
+            sizes_within(path, name, declared, &mut declared_total, limits)?;
         }
         let mut total = 0u64;
         for (name, index) in names {
@@ -230,21 +216,7 @@ impl Feed {
                     source,
                 })?;
             let got = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-            if got > limits.max_file_size {
-                return Err(Error::FileTooLarge {
-                    path: label,
-                    size: got,
-                    limit: limits.max_file_size,
-                });
-            }
-            total = total.saturating_add(got);
-            if total > limits.max_total_size {
-                return Err(Error::TotalTooLarge {
-                    path: path.to_owned(),
-                    size: total,
-                    limit: limits.max_total_size,
-                });
-            }
+            sizes_within(path, &name, got, &mut total, limits)?;
             self.add_json(&label, &bytes)?;
         }
         Ok(())
@@ -293,6 +265,33 @@ impl Feed {
             }
         }
     }
+}
+
+/// Checks a zip entry's `size` against the per-entry limit and adds it to `total`, checked against the total
+/// limit.
+fn sizes_within(
+    zip: &Path,
+    name: &str,
+    size: u64,
+    total: &mut u64,
+    limits: &Limits,
+) -> Result<(), Error> {
+    if size > limits.max_file_size {
+        return Err(Error::FileTooLarge {
+            path: format!("{}!{name}", zip.display()),
+            size,
+            limit: limits.max_file_size,
+        });
+    }
+    *total = total.saturating_add(size);
+    if *total > limits.max_total_size {
+        return Err(Error::TotalTooLarge {
+            path: zip.to_owned(),
+            size: *total,
+            limit: limits.max_total_size,
+        });
+    }
+    Ok(())
 }
 
 fn is_json_name(name: &str) -> bool {

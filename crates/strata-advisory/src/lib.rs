@@ -18,6 +18,41 @@
 //! **Must not depend on:** any strata crate (it knows nothing of images: callers list the installed packages
 //! and the distribution), the network, or the clock (`now` is always an input). It does no output.
 
+/// What every module's `Version` shares: it shows as written, is equal and ordered by its `Ord`, and the
+/// module's `compare(a, b)` parses and orders two strings.
+macro_rules! version_traits {
+    () => {
+        impl std::fmt::Display for Version {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.text)
+            }
+        }
+
+        impl PartialOrd for Version {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl PartialEq for Version {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other) == std::cmp::Ordering::Equal
+            }
+        }
+
+        impl Eq for Version {}
+
+        /// Parses and compares two versions by this module's rules.
+        ///
+        /// # Errors
+        /// [`crate::VersionError`] when either version does not parse.
+        pub fn compare(a: &str, b: &str) -> Result<std::cmp::Ordering, crate::VersionError> {
+            Ok(Version::parse(a)?.cmp(&Version::parse(b)?))
+        }
+    };
+}
+pub(crate) use version_traits;
+
 pub mod apk;
 pub mod cvss;
 mod date;

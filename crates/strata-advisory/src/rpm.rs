@@ -12,7 +12,6 @@
 //! alphanumerics and `._+~^` (rpm's build rules; `-` separates the release).
 
 use std::cmp::Ordering;
-use std::fmt;
 
 use crate::VersionError;
 
@@ -139,12 +138,6 @@ fn allowed(s: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b"._+~^".contains(&b))
 }
 
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
         let epoch = |v: &Self| v.epoch.clone().unwrap_or_else(|| "0".to_owned());
@@ -159,27 +152,7 @@ impl Ord for Version {
     }
 }
 
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Version {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Version {}
-
-/// Compares two `[epoch:]version[-release]` strings as `rpm.labelCompare` compares their parts.
-///
-/// # Errors
-/// [`VersionError`] when either version does not parse.
-pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    Ok(Version::parse(a)?.cmp(&Version::parse(b)?))
-}
+crate::version_traits!();
 
 /// rpm's `rpmvercmp` on one version or release string (total: any bytes are accepted).
 pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
