@@ -15,6 +15,33 @@
 //!   [`free_of_critical`] and [`health_index`] (the Container Health Index, [`Grade`]), from findings and a
 //!   caller-given date ([`Date`]).
 //!
+//! ```no_run
+//! use strata_advisory::{Date, Distribution, Feed, InstalledPackage, PackageManager};
+//!
+//! # fn main() -> Result<(), strata_advisory::Error> {
+//! let feed = Feed::open(std::path::Path::new("debian-osv/all.zip"))?;
+//! for warning in feed.warnings() {
+//!     eprintln!("skipped: {warning}"); // the caller decides how to show these
+//! }
+//! let distribution = Distribution::new("debian", "12");
+//! let packages = [InstalledPackage {
+//!     manager: PackageManager::Dpkg,
+//!     name: "libssl3".into(),
+//!     source_name: Some("openssl".into()),
+//!     version: "3.0.11-1~deb12u2".into(),
+//! }];
+//! let now = Date::parse("2026-01-01").expect("a date");
+//! let findings = feed.findings(&distribution, &packages, now)?;
+//! let grade = if feed.covers(&distribution) {
+//!     strata_advisory::health_index(&findings, now)
+//! } else {
+//!     strata_advisory::Grade::Unknown
+//! };
+//! println!("{grade:?}, free of critical: {}", strata_advisory::free_of_critical(&findings));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! **Must not depend on:** any strata crate (it knows nothing of images: callers list the installed packages
 //! and the distribution), the network, or the clock (`now` is always an input). It does no output.
 

@@ -414,3 +414,43 @@ fn run(program: &str, args: &[&str], input: &str) -> String {
     assert!(out.status.success(), "{program} failed");
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Arbitrary strings over the characters versions are made of (and some they are not) never panic a parser
+/// or a comparison; what parses shows as written and equals itself.
+#[test]
+fn arbitrary_strings_never_panic() {
+    let alphabet: Vec<char> = "0123456789.~^-+:_abcprgithvsxzA é\t".chars().collect();
+    let mut rng = Lcg(99);
+    let mut parsed = [0usize; 3];
+    for _ in 0..20_000 {
+        let len = rng.pick(12);
+        let a: String = (0..len)
+            .map(|_| alphabet[rng.pick(alphabet.len())])
+            .collect();
+        let b: String = (0..rng.pick(12))
+            .map(|_| alphabet[rng.pick(alphabet.len())])
+            .collect();
+        let _ = apk::compare_str(&a, &b);
+        let _ = apk::compare_fuzzy(&a, &b);
+        let _ = rpm::rpmvercmp(&a, &b);
+        for (i, scheme) in [
+            strata_advisory::Scheme::Dpkg,
+            strata_advisory::Scheme::Rpm,
+            strata_advisory::Scheme::Apk,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Ok(v) = scheme.parse(&a) {
+                parsed[i] += 1;
+                assert_eq!(v.cmp(&v), Ordering::Equal);
+                assert_eq!(scheme.parse(&v.to_string()).unwrap(), v, "{a:?}");
+                let _ = scheme.compare(&a, &b);
+            }
+        }
+    }
+    assert!(
+        parsed.iter().all(|&n| n > 100),
+        "too few valid strings: {parsed:?}"
+    );
+}
