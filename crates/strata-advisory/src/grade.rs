@@ -19,7 +19,7 @@
 //! date (its age cannot be known). The caller also says Unknown when it has no feed, or the feed does not
 //! cover the image's distribution ([`crate::Feed::covers`]).
 
-use crate::{Date, Finding, Severity};
+use crate::{Date, Distribution, Error, Feed, Finding, InstalledPackage, Severity};
 
 /// The Container Health Index grade.
 #[derive(
@@ -74,4 +74,64 @@ pub fn health_index(findings: &[Finding], now: Date) -> Grade {
         grade = grade.max(earned);
     }
     grade
+}
+
+/// Why a grade is Unknown when a counted finding has no publication date.
+const NO_PUBLISHED: &str =
+    "a Critical or Important finding with a fixed version has no publication date";
+
+/// The whole answer for one image: what `strata check --advisories PATH --now DATE` reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Assessment {
+    /// The distribution assessed.
+    pub distribution: Distribution,
+    /// The date ages are counted to.
+    pub now: Date,
+    /// Whether the feed has advisories for the distribution's release ([`Feed::covers`]).
+    pub covered: bool,
+    /// The Container Health Index; Unknown when not covered, or as [`health_index`] says.
+    pub grade: Grade,
+    /// Whether no Critical advisory applies; `None` (unknown) when the feed does not cover the release.
+    pub free_of_critical: Option<bool>,
+    /// Why the grade is Unknown, when it is.
+    pub unknown_reason: Option<String>,
+    /// The findings, by package then advisory.
+    pub findings: Vec<Finding>,
+}
+
+impl Feed {
+    /// Assesses an image: its findings, the grade and the critical verdict, with Unknown (and the reason)
+    /// when the feed does not cover the distribution's release.
+    ///
+    /// # Errors
+    /// As [`Feed::findings`].
+    pub fn assess(
+        &self,
+        distribution: &Distribution,
+        packages: &[InstalledPackage],
+        now: Date,
+    ) -> Result<Assessment, Error> {
+        let findings = self.findings(distribution, packages, now)?;
+        let covered = self.covers(distribution);
+        let (grade, free, unknown_reason) = if covered {
+            let grade = health_index(&findings, now);
+            let reason = (grade == Grade::Unknown).then(|| NO_PUBLISHED.to_owned());
+            (grade, Some(free_of_critical(&findings)), reason)
+        } else {
+            let reason = format!(
+                "the feed has no advisories for {} {}",
+                distribution.id, distribution.version_id
+            );
+            (Grade::Unknown, None, Some(reason))
+        };
+        Ok(Assessment {
+            distribution: distribution.clone(),
+            now,
+            covered,
+            grade,
+            free_of_critical: free,
+            unknown_reason,
+            findings,
+        })
+    }
 }

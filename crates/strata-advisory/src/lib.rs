@@ -13,7 +13,7 @@
 //!   `Rocky Linux:9`) and name, with the ecosystem's own ordering ([`Feed::findings`] → [`Finding`]s);
 //! - **severity** ([`Severity`], Red Hat's scale; [`cvss`] computes CVSS v3 base scores) and **the grade**:
 //!   [`free_of_critical`] and [`health_index`] (the Container Health Index, [`Grade`]), from findings and a
-//!   caller-given date ([`Date`]).
+//!   caller-given date ([`Date`]); [`Feed::assess`] gives all of it for one image as an [`Assessment`].
 //!
 //! ```no_run
 //! use strata_advisory::{Date, Distribution, Feed, InstalledPackage, PackageManager};
@@ -31,13 +31,13 @@
 //!     version: "3.0.11-1~deb12u2".into(),
 //! }];
 //! let now = Date::parse("2026-01-01").expect("a date");
+//! // Findings, grade and verdict at once (Unknown, with the reason, when the feed lacks the release) …
+//! let assessment = feed.assess(&distribution, &packages, now)?;
+//! println!("{}", serde_json::to_string_pretty(&assessment).expect("serializable"));
+//! // … or piece by piece.
 //! let findings = feed.findings(&distribution, &packages, now)?;
-//! let grade = if feed.covers(&distribution) {
-//!     strata_advisory::health_index(&findings, now)
-//! } else {
-//!     strata_advisory::Grade::Unknown
-//! };
-//! println!("{grade:?}, free of critical: {}", strata_advisory::free_of_critical(&findings));
+//! let grade = strata_advisory::health_index(&findings, now);
+//! let free = strata_advisory::free_of_critical(&findings);
 //! # Ok(())
 //! # }
 //! ```
@@ -97,7 +97,7 @@ use std::cmp::Ordering;
 pub use date::{Date, DateError};
 pub use error::{Error, VersionError};
 pub use feed::{Feed, FeedWarning, Limits};
-pub use grade::{Grade, free_of_critical, health_index};
+pub use grade::{Assessment, Grade, free_of_critical, health_index};
 pub use matching::{Distribution, Finding, InstalledPackage, PackageManager};
 pub use osv::{Advisory, Affected, Event, RangeEvents};
 pub use severity::Severity;

@@ -673,3 +673,40 @@ fn grade_boundaries() {
     ];
     assert_eq!(health_index(&mixed, now()), Grade::D);
 }
+
+#[test]
+fn assess_says_unknown_when_the_feed_lacks_the_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_dir(tmp.path());
+    let feed = Feed::open(tmp.path()).unwrap();
+    for (image, distro, packages, grade, free, expected) in images() {
+        let a = feed.assess(&distro, &packages, now()).unwrap();
+        assert!(a.covered, "{image}");
+        assert_eq!(
+            (a.grade, a.free_of_critical, a.findings.len()),
+            (grade, Some(free), expected.len())
+        );
+        assert_eq!(a.unknown_reason, None);
+    }
+    let trixie = Distribution::new("debian", "13");
+    let packages = [pkg(
+        PackageManager::Dpkg,
+        "zlib1g",
+        Some("zlib"),
+        "1:1.2.13.dfsg-1",
+    )];
+    let a = feed.assess(&trixie, &packages, now()).unwrap();
+    assert_eq!(
+        (a.covered, a.grade, a.free_of_critical),
+        (false, Grade::Unknown, None)
+    );
+    assert_eq!(
+        a.unknown_reason.as_deref(),
+        Some("the feed has no advisories for debian 13")
+    );
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["grade"], "Unknown");
+    assert_eq!(json["free_of_critical"], Value::Null);
+    assert_eq!(json["now"], "2026-01-01");
+    assert_eq!(json["distribution"]["id"], "debian");
+}
