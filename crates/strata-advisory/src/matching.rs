@@ -12,6 +12,8 @@
 //! One finding is made per package and advisory (Red Hat lists a package once per repository ecosystem):
 //! the one with a fixed version if any, then the highest severity.
 
+use std::collections::HashMap;
+
 use crate::{AnyVersion, Date, Error, Feed, Scheme, Severity};
 
 /// A package manager of an image.
@@ -161,6 +163,7 @@ impl Feed {
             e
         };
         let mut findings: Vec<Finding> = Vec::new();
+        let mut seen = HashMap::new();
         for package in packages {
             let scheme = package.manager.scheme();
             let installed: AnyVersion =
@@ -204,7 +207,7 @@ impl Feed {
                             ecosystem: affected.ecosystem.clone(),
                             summary: advisory.summary.clone(),
                         };
-                        add(&mut findings, finding);
+                        add(&mut findings, &mut seen, finding);
                     }
                 }
             }
@@ -217,17 +220,20 @@ impl Feed {
     }
 }
 
-/// Adds a finding, keeping one per package and advisory: the one with a fix, then the more severe.
-fn add(findings: &mut Vec<Finding>, finding: Finding) {
-    if let Some(existing) = findings
-        .iter_mut()
-        .find(|f| f.package == finding.package && f.advisory == finding.advisory)
-    {
-        let rank = |f: &Finding| (f.fixed.is_some(), f.severity);
-        if rank(&finding) > rank(existing) {
-            *existing = finding;
+/// Adds a finding, keeping one per package and advisory (`seen` maps them to their place in `findings`):
+/// the one with a fix, then the more severe.
+fn add(findings: &mut Vec<Finding>, seen: &mut HashMap<(String, String), usize>, finding: Finding) {
+    let key = (finding.package.clone(), finding.advisory.clone());
+    match seen.get(&key).and_then(|&i| findings.get_mut(i)) {
+        Some(existing) => {
+            let rank = |f: &Finding| (f.fixed.is_some(), f.severity);
+            if rank(&finding) > rank(existing) {
+                *existing = finding;
+            }
         }
-    } else {
-        findings.push(finding);
+        None => {
+            seen.insert(key, findings.len());
+            findings.push(finding);
+        }
     }
 }
