@@ -230,6 +230,8 @@ fn malformed_versions_and_ranges_are_named_and_skipped() {
             {"type": "SEMVER", "events": [{"introduced": "0"}]},
             {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1:1.3-1"}]},
         ]}]},
+        {"id": "GONE", "withdrawn": "2025-01-01T00:00:00Z", "affected": range("Debian:12", "zlib", json!([{"introduced": "0"}]))},
+        {"id": "LIMIT", "affected": range("Debian:12", "zlib", json!([{"introduced": "0"}, {"limit": "9:9"}, {"fixed": "1:1.2.13.dfsg-1"}]))},
         {"id": "GOOD", "published": "2025-12-01T00:00:00Z", "affected": range("Debian:12", "zlib", json!([{"introduced": "0"}, {"fixed": "1:1.2.13.dfsg-2"}]))},
     ]);
     std::fs::write(tmp.path().join("mixed.json"), records.to_string()).unwrap();
@@ -273,7 +275,8 @@ fn malformed_versions_and_ranges_are_named_and_skipped() {
     assert_eq!(warnings.len(), expect.len() + 1);
     // What was sound is used: GOOD, and SEMVER's ECOSYSTEM range.
     let ids: Vec<&str> = feed.advisories().iter().map(|a| a.id.as_str()).collect();
-    assert_eq!(ids, ["SEMVER", "GOOD"]);
+    assert_eq!(ids, ["SEMVER", "LIMIT", "GOOD"]);
+    assert_eq!(feed.withdrawn(), 1);
     let zlib = InstalledPackage {
         manager: PackageManager::Dpkg,
         name: "zlib1g".into(),
