@@ -42,7 +42,8 @@
 //! # }
 //! ```
 //!
-//! **Must not depend on:** any strata crate (it knows nothing of images: callers list the installed packages
+//! **Must not depend on:** any strata crate but `strata-oci` (for its calendar arithmetic; it knows nothing
+//! of images: callers list the installed packages
 //! and the distribution), the network, or the clock (`now` is always an input). It does no output.
 
 /// What every module's `Version` shares: it shows as written, is equal and ordered by its `Ord`, and the
