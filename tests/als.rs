@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use strata_tests::als::LayerStore;
 use strata_tests::lazy::{Format, LazyImages, big_images, lazy_peers, varied_images};
 use strata_tests::proxy::{Fault, FaultProxy, Rule};
 use strata_tests::registry::{Auth, Env, Registry, creds};
@@ -24,8 +25,7 @@ use strata_tests::rich::umoci_unpack;
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
-    is_root, parse_json, require_tool, run, run_with_timeout, strata, strata_bin, strata_ok,
-    under_ci,
+    is_root, parse_json, require_tool, run, run_with_timeout, strata_bin, strata_ok, under_ci,
 };
 
 const TLS_OFF: &str = "--tls-verify=false";
@@ -49,78 +49,6 @@ fn peers() -> bool {
         return false;
     }
     true
-}
-
-/// A `strata layer-store` at `dir`, logging to `log`, unmounted when dropped.
-struct LayerStore {
-    dir: PathBuf,
-    log: PathBuf,
-    pid: u32,
-}
-
-impl LayerStore {
-    fn start(work: &Path, extra: &[&str]) -> LayerStore {
-        LayerStore::start_with(Command::new(strata_bin()), work, extra)
-    }
-
-    /// `strata layer-store` run as `cmd` (a strata command: its environment, say).
-    fn start_with(mut cmd: Command, work: &Path, extra: &[&str]) -> LayerStore {
-        let dir = work.join("als");
-        let cache = work.join("cache");
-        fs::create_dir_all(&dir).unwrap();
-        let log = work.join("als.log");
-        cmd.args([
-            "layer-store".to_owned(),
-            "--json".to_owned(),
-            TLS_OFF.to_owned(),
-            format!("--cache-dir={}", cache.display()),
-            format!("--log={}", log.display()),
-        ]);
-        cmd.args(extra).arg(&dir);
-        let report = parse_json(&run(&mut cmd).stdout, "strata layer-store --json");
-        LayerStore {
-            pid: u32::try_from(report["pid"].as_u64().unwrap()).unwrap(),
-            dir,
-            log,
-        }
-    }
-
-    /// `--storage-opt overlay.additionallayerstore=DIR:ref`.
-    fn storage_opt(&self) -> String {
-        format!("overlay.additionallayerstore={}:ref", self.dir.display())
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Each layer's last logged use count, by `REFERENCE DIGEST`.
-    fn uses(&self) -> BTreeMap<String, u64> {
-        let mut uses = BTreeMap::new();
-        for line in self.log().lines() {
-            let mut words = line.split(' ');
-            let (Some(verb), Some(reference), Some(digest)) =
-                (words.next(), words.next(), words.next())
-            else {
-                continue;
-            };
-            if !matches!(verb, "use" | "release") {
-                continue;
-            }
-            let count = words
-                .find_map(|w| w.strip_prefix("uses="))
-                .and_then(|n| n.parse().ok())
-                .unwrap();
-            uses.insert(format!("{reference} {digest}"), count);
-        }
-        uses
-    }
-}
-
-impl Drop for LayerStore {
-    fn drop(&mut self) {
-        let _ = strata(["umount", self.dir.to_str().unwrap()]);
-    }
 }
 
 /// `podman` on `store` with the layer store.
