@@ -477,6 +477,374 @@ fn berkeley_db_rpm_database_is_unsupported_not_misread() {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Package verification against rpm -Va and dpkg --verify
+// ---------------------------------------------------------------------------------------------------
+
+/// A package of each kind of file rpm verifies: plain files, a config file, a missing-ok config file, a
+/// symlink, a directory it owns and a ghost.
+const VERIFY_SPEC: &str = "Name: strata-verify
+Version: 1.0
+Release: 1
+Summary: files for strata's verification tests
+License: MIT
+BuildArch: noarch
+%description
+Files of each kind rpm -V checks.
+%install
+mkdir -p %{buildroot}/usr/share/sv %{buildroot}/etc/sv.d
+for f in README data touched gone owned; do echo $f > %{buildroot}/usr/share/sv/$f; done
+echo conf > %{buildroot}/etc/sv.conf
+echo optional > %{buildroot}/etc/sv.d/optional
+ln -s README %{buildroot}/usr/share/sv/link
+%files
+%dir /usr/share/sv
+/usr/share/sv/README
+/usr/share/sv/data
+/usr/share/sv/touched
+/usr/share/sv/gone
+/usr/share/sv/owned
+/usr/share/sv/link
+%config(noreplace) /etc/sv.conf
+%config(missingok) /etc/sv.d/optional
+%ghost /var/log/sv.log
+";
+
+/// One verification failure: (result, marker, path), `missing` as the result of a missing file.
+type Failure = (String, char, String);
+
+/// The failures `rpm -V` or `dpkg --verify` printed: `RESULT  M /path` (rpm: nine letters, two spaces),
+/// `RESULT M /path` (dpkg), `missing   M /path` (both).
+fn tool_failures(stdout: &[u8], rpm: bool) -> BTreeSet<Failure> {
+    lines(stdout)
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let chars: Vec<char> = l.chars().collect();
+            let (result, at) = if l.starts_with("missing") {
+                ("missing".to_owned(), 10)
+            } else {
+                (chars[..9].iter().collect(), if rpm { 11 } else { 10 })
+            };
+            (result, chars[at], chars[at + 2..].iter().collect())
+        })
+        .collect()
+}
+
+/// strata's failures from `check --json`'s verification report.
+fn strata_failures(json: &Value) -> BTreeSet<Failure> {
+    json["verification"]["failures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no verification report: {json}"))
+        .iter()
+        .map(|f| {
+            (
+                f["result"].as_str().unwrap().to_owned(),
+                f["marker"].as_str().unwrap().chars().next().unwrap(),
+                f["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn check_json(image: &str) -> Value {
+    parse_json(&strata(["check", "--json", image]).stdout, "check --json")
+}
+
+fn assessment<'a>(json: &'a Value, name: &str) -> &'a Value {
+    json["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {json}"))
+}
+
+fn failures(list: &[(&str, char, &str)]) -> BTreeSet<Failure> {
+    list.iter()
+        .map(|(r, m, p)| ((*r).to_owned(), *m, (*p).to_owned()))
+        .collect()
+}
+
+/// `rpm -Va --root TREE` with the image's sqlite rpmdb: the failures it prints.
+fn rpm_va(tree: &Path) -> BTreeSet<Failure> {
+    let out = strata_tests::run_unchecked(
+        Command::new("rpm")
+            .arg("--root")
+            .arg(tree)
+            .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
+            .args(["-Va", "--nodeps", "--noscripts"]),
+    );
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "rpm -Va: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tool_failures(&out.stdout, true)
+}
+
+/// `rpm_verify_successful` agrees with `rpm -Va --root` on the unpacked tree, before and after a later
+/// layer modifies, removes, re-modes, re-owns and touches packaged files (a config file, a symlink, a
+/// directory and a ghost among them); a header whose file count lies is a clear failure, not a panic.
+#[test]
+fn rpm_verify_agrees_with_rpm_va() {
+    if !(require_tool("umoci")
+        && require_tool("rpm")
+        && require_tool("rpmbuild")
+        && require_root("installing an rpm with its owners"))
+    {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let spec = work.path().join("strata-verify.spec");
+    fs::write(&spec, VERIFY_SPEC).unwrap();
+    let top = work.path().join("rpmbuild");
+    run(Command::new("rpmbuild")
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .args(["--quiet", "-bb"])
+        .arg(&spec));
+    let rpm = top.join("RPMS/noarch/strata-verify-1.0-1.noarch.rpm");
+    let (image, bundle) = new_image(&work.path().join("layout"), "rpm-verify");
+    let rootfs = bundle.join("rootfs");
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&rootfs)
+        .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
+        .args(["-i", "--nodeps", "--noscripts"])
+        .arg(&rpm));
+    repack(&image, &bundle);
+
+    // As installed: nothing differs (the missing ghost and nothing else).
+    let json = check_json(&oci(&image));
+    assert_eq!(strata_failures(&json), BTreeSet::new());
+    assert_eq!(
+        rpm_va(&umoci_unpack(&image, &work.path().join("before"))),
+        BTreeSet::new()
+    );
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "pass", "{verify}");
+    assert_eq!(json["verification"]["files"], 10, "{json}");
+    assert_eq!(assessment(&json, "rpm_list_successful")["result"], "pass");
+
+    // A later layer changes them.
+    let sv = rootfs.join("usr/share/sv");
+    fs::write(sv.join("README"), "README, changed\n").unwrap();
+    fs::set_permissions(sv.join("data"), fs::Permissions::from_mode(0o600)).unwrap();
+    set_mtime(&sv.join("touched"), 1_000_000_000);
+    fs::remove_file(sv.join("gone")).unwrap();
+    std::os::unix::fs::chown(sv.join("owned"), Some(1000), Some(1000)).unwrap();
+    fs::remove_file(sv.join("link")).unwrap();
+    symlink("data", sv.join("link")).unwrap();
+    fs::set_permissions(&sv, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(rootfs.join("etc/sv.conf"), "conf, edited\n").unwrap();
+    fs::remove_file(rootfs.join("etc/sv.d/optional")).unwrap();
+    fs::create_dir_all(rootfs.join("var/log")).unwrap();
+    fs::write(rootfs.join("var/log/sv.log"), "log\n").unwrap();
+    fs::set_permissions(
+        rootfs.join("var/log/sv.log"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    repack(&image, &bundle);
+
+    let expected = failures(&[
+        ("S.5....T.", 'c', "/etc/sv.conf"),
+        (".M.......", ' ', "/usr/share/sv"),
+        ("S.5....T.", ' ', "/usr/share/sv/README"),
+        (".M.......", ' ', "/usr/share/sv/data"),
+        ("missing", ' ', "/usr/share/sv/gone"),
+        ("....L....", ' ', "/usr/share/sv/link"),
+        (".....UG..", ' ', "/usr/share/sv/owned"),
+        (".......T.", ' ', "/usr/share/sv/touched"),
+        (".M.......", 'g', "/var/log/sv.log"),
+    ]);
+    let peer = rpm_va(&umoci_unpack(&image, &work.path().join("after")));
+    assert_eq!(peer, expected, "rpm -Va itself");
+    let json = check_json(&oci(&image));
+    assert_eq!(strata_failures(&json), peer);
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "fail");
+    assert!(
+        verify["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("9 of 10 packaged files differ"),
+        "{verify}"
+    );
+    // The table lists them as rpm -V prints them.
+    let table = String::from_utf8_lossy(&strata(["check", &oci(&image)]).stdout).into_owned();
+    assert!(
+        table.contains("\nS.5....T.  c /etc/sv.conf  (strata-verify)\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("\nmissing     /usr/share/sv/gone  (strata-verify)\n"),
+        "{table}"
+    );
+
+    // A header whose BASENAMES count lies (a million names in a few bytes): a clear failure naming the
+    // database and the tag, not a panic; the package list itself is still read.
+    let db = rootfs.join("var/lib/rpm/rpmdb.sqlite");
+    let patch = "import sqlite3, struct, sys
+c = sqlite3.connect(sys.argv[1])
+for hnum, blob in c.execute('SELECT hnum, blob FROM Packages').fetchall():
+    b = bytearray(blob)
+    il = struct.unpack('>I', b[0:4])[0]
+    for i in range(il):
+        at = 8 + 16 * i
+        if struct.unpack('>I', b[at:at + 4])[0] == 1117:
+            b[at + 12:at + 16] = struct.pack('>I', 1000000)
+    c.execute('UPDATE Packages SET blob = ? WHERE hnum = ?', (bytes(b), hnum))
+c.commit()
+c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+c.close()
+";
+    run(Command::new("/usr/bin/python3")
+        .args(["-c", patch])
+        .arg(&db));
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "fail", "{verify}");
+    let reason = verify["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("/var/lib/rpm/rpmdb.sqlite") && reason.contains("tag 1117 claims 1000000"),
+        "{reason}"
+    );
+    assert_eq!(assessment(&json, "rpm_list_successful")["result"], "pass");
+    let out = strata(["check", &oci(&image)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+/// The dpkg variant agrees with `dpkg --verify --root` on the unpacked tree before and after a later layer
+/// changes the files of a package installed by dpkg itself (a conffile among them); an md5sums file naming
+/// `../` is a clear failure.
+#[test]
+fn dpkg_verify_agrees_with_dpkg_verify() {
+    if !(require_tool("umoci") && require_tool("dpkg") && require_tool("dpkg-deb")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let deb = work.path().join("deb");
+    fs::create_dir_all(deb.join("DEBIAN")).unwrap();
+    fs::create_dir_all(deb.join("usr/share/sd")).unwrap();
+    fs::create_dir_all(deb.join("etc")).unwrap();
+    let mut md5sums = String::new();
+    for name in ["README", "data", "gone", "target"] {
+        fs::write(deb.join("usr/share/sd").join(name), format!("{name}\n")).unwrap();
+        let sum = run(Command::new("md5sum")
+            .arg(format!("usr/share/sd/{name}"))
+            .current_dir(&deb))
+        .stdout;
+        md5sums.push_str(&String::from_utf8_lossy(&sum));
+    }
+    symlink("target", deb.join("usr/share/sd/link")).unwrap();
+    fs::write(deb.join("etc/sd.conf"), "conf\n").unwrap();
+    fs::write(
+        deb.join("DEBIAN/control"),
+        "Package: strata-verify\nVersion: 1.0\nArchitecture: all\nMaintainer: strata <strata@example.org>\n\
+         Description: files for strata's verification tests\n",
+    )
+    .unwrap();
+    fs::write(deb.join("DEBIAN/conffiles"), "/etc/sd.conf\n").unwrap();
+    fs::write(deb.join("DEBIAN/md5sums"), &md5sums).unwrap();
+    let package = work.path().join("strata-verify.deb");
+    run(Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-b"])
+        .arg(&deb)
+        .arg(&package));
+
+    let (image, bundle) = new_image(&work.path().join("layout"), "dpkg-verify");
+    let rootfs = bundle.join("rootfs");
+    for dir in ["info", "updates", "triggers"] {
+        fs::create_dir_all(rootfs.join("var/lib/dpkg").join(dir)).unwrap();
+    }
+    fs::write(rootfs.join("var/lib/dpkg/status"), "").unwrap();
+    run(Command::new("dpkg")
+        .arg(format!("--root={}", rootfs.display()))
+        .args([
+            "--force-script-chrootless",
+            "--force-not-root",
+            "--force-bad-path",
+            "-i",
+        ])
+        .arg(&package));
+    repack(&image, &bundle);
+    let dpkg_verify = |tree: &Path| {
+        tool_failures(
+            &run(Command::new("dpkg")
+                .arg(format!("--root={}", tree.display()))
+                .arg("--verify"))
+            .stdout,
+            false,
+        )
+    };
+    let json = check_json(&oci(&image));
+    assert_eq!(strata_failures(&json), BTreeSet::new());
+    assert_eq!(
+        dpkg_verify(&umoci_unpack(&image, &work.path().join("before"))),
+        BTreeSet::new()
+    );
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "pass", "{verify}");
+    assert!(
+        verify["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answered from dpkg"),
+        "{verify}"
+    );
+    assert_eq!(json["verification"]["files"], 5);
+    let list = assessment(&json, "rpm_list_successful");
+    assert!(
+        list["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answered from dpkg"),
+        "{list}"
+    );
+
+    let sd = rootfs.join("usr/share/sd");
+    fs::write(sd.join("README"), "README, changed\n").unwrap();
+    fs::remove_file(sd.join("gone")).unwrap();
+    fs::set_permissions(sd.join("data"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::remove_file(sd.join("link")).unwrap();
+    symlink("README", sd.join("link")).unwrap();
+    fs::write(sd.join("target"), "target, changed\n").unwrap();
+    fs::write(rootfs.join("etc/sd.conf"), "conf, edited\n").unwrap();
+    repack(&image, &bundle);
+    let expected = failures(&[
+        ("??5??????", 'c', "/etc/sd.conf"),
+        ("??5??????", ' ', "/usr/share/sd/README"),
+        ("missing", ' ', "/usr/share/sd/gone"),
+        ("??5??????", ' ', "/usr/share/sd/target"),
+    ]);
+    let peer = dpkg_verify(&umoci_unpack(&image, &work.path().join("after")));
+    assert_eq!(peer, expected, "dpkg --verify itself");
+    let json = check_json(&oci(&image));
+    assert_eq!(strata_failures(&json), peer);
+    assert_eq!(assessment(&json, "rpm_verify_successful")["result"], "fail");
+
+    // An md5sums file naming ../ paths: refused, naming the file and the path.
+    fs::write(
+        rootfs.join("var/lib/dpkg/info/strata-verify.md5sums"),
+        "d41d8cd98f00b204e9800998ecf8427e  ../../../etc/shadow\n",
+    )
+    .unwrap();
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "fail");
+    let reason = verify["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("/var/lib/dpkg/info/strata-verify.md5sums")
+            && reason.contains("../../../etc/shadow"),
+        "{reason}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
 // export, ls, find, cat against umoci unpack
 // ---------------------------------------------------------------------------------------------------
 
