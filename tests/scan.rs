@@ -425,17 +425,18 @@ fn rpm_packages_equal_rpm_query() {
     got.sort();
     assert_eq!(got, expected);
     let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
-    let distro = check["assessments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "base_distribution_detected")
-        .unwrap();
-    assert_eq!(distro["passed"], true);
+    let rhel = assessment(&check, "is_rhel");
+    assert_eq!(rhel["result"], "pass", "{rhel}");
     assert!(
-        distro["reason"].as_str().unwrap().contains("is_rhel"),
-        "{distro}"
+        rhel["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/etc/redhat-release"),
+        "{rhel}"
     );
+    let list = assessment(&check, "rpm_list_successful");
+    assert_eq!(list["result"], "pass");
+    assert_eq!(list["reason"], "the rpm database lists 2 packages");
 }
 
 #[test]
@@ -463,17 +464,11 @@ fn berkeley_db_rpm_database_is_unsupported_not_misread() {
         "{stderr}"
     );
     let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
-    let packages = check["assessments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "package_list_successful")
-        .unwrap();
-    assert_eq!(packages["passed"], false);
-    assert!(
-        packages["reason"].as_str().unwrap().contains("BerkeleyDB"),
-        "{packages}"
-    );
+    for name in ["rpm_list_successful", "rpm_verify_successful"] {
+        let a = assessment(&check, name);
+        assert_eq!(a["result"], "fail", "{a}");
+        assert!(a["reason"].as_str().unwrap().contains("BerkeleyDB"), "{a}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1425,53 +1420,85 @@ fn diff_lists_exactly_the_changes_made() {
 
 const DEBIAN_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
     VERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n";
+/// UBI 9's os-release (abridged).
+const UBI_OS_RELEASE: &str = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.3 (Plow)\"\nID=\"rhel\"\n\
+    ID_LIKE=\"fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9.3 (Plow)\"\n";
 const DPKG_STATUS: &str = "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\n\
     Version: 12.4+deb12u5\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\n\
-    Multi-Arch: same\nVersion: 2.36-9+deb12u4\n";
+    Multi-Arch: same\nVersion: 2.36-9+deb12u4\nConffiles:\n /etc/ld.so.conf.d/libc.conf 8537d9e34c376a8955453deae01b1ec3\n";
 
-fn base_layer() -> LayerBuilder {
+/// A base layer with `os_release`, a dpkg database of two packages, base-files' one file and its md5sum
+/// and libc6's conffile.
+fn base_layer(os_release: &str) -> LayerBuilder {
     let mut l = LayerBuilder::new();
     l.dir("etc");
-    l.file("etc/os-release", DEBIAN_OS_RELEASE);
+    l.file("etc/os-release", os_release);
+    l.dir("etc/ld.so.conf.d");
+    l.file("etc/ld.so.conf.d/libc.conf", "/usr/lib/x86_64-linux-gnu\n");
+    l.dir("usr");
+    l.dir("usr/share");
+    l.dir("usr/share/base-files");
+    l.file("usr/share/base-files/motd", "motd\n");
     l.dir("var");
     l.dir("var/lib");
     l.dir("var/lib/dpkg");
     l.file("var/lib/dpkg/status", DPKG_STATUS);
+    l.dir("var/lib/dpkg/info");
+    l.file(
+        "var/lib/dpkg/info/base-files.md5sums",
+        "32354b5a12cf35c2ea3fe051e04ed72a  usr/share/base-files/motd\n",
+    );
     l
 }
 
 const COMPLIANT_TABLE: &str = "\
-ASSESSMENT                  RESULT  REASON
-has_licenses                PASS    /licenses holds 2 file(s)
-not_running_as_root         PASS    User is \"1001\"
-has_name_label              PASS    name=\"strata-compliant\"
-has_vendor_label            PASS    vendor=\"Strata Project\"
-has_version_label           PASS    version=\"1.0\"
-has_release_label           PASS    release=\"3\"
-has_summary_label           PASS    summary=\"A compliant image\"
-has_description_label       PASS    description=\"It passes every assessment.\"
-good_layer_count            PASS    2 layers (at most 40)
-base_distribution_detected  PASS    debian 12 (from /etc/os-release)
-package_list_successful     PASS    2 packages
-not_running_privileged      PASS    no RUN label; nothing in the image asks to run privileged
+ASSESSMENT                        RESULT   REASON
+has_licenses                      pass     /licenses holds 2 file(s)
+not_running_privileged            pass     no RUN or usage label asks for --privileged (all an image can state: privileges are granted when the container is run)
+rpm_list_successful               pass     no rpm database; answered from dpkg: its database lists 2 packages
+rpm_verify_successful             pass     2 files of 2 packages match the dpkg database (no rpm database; answered from dpkg)
+is_rhel                           pass     ID=rhel, NAME=\"Red Hat Enterprise Linux\" in /etc/os-release; no rpm installed
+vendor_label_exists               pass     vendor=\"Strata Project\"
+free_of_critical_vulnerabilities  unknown  no advisory feed given
+good_tags                         pass     referenced by tag \"1.0-3\"
+good_layer_count                  pass     2 layers (at most 40)
+release_label_exists              pass     release=\"3\"
+not_running_as_root               pass     User is \"1001\"
+version_label_exists              pass     version=\"1.0\"
+name_label_exists                 pass     name=\"strata-compliant\"
+maintainer_label_exists           pass     maintainer=\"strata@example.org\"
+summary_label_exists              pass     summary=\"A compliant image\"
+description_label_exists          pass     description=\"It passes every assessment.\"
+health_index                      unknown  no advisory feed given
 ";
 
 const NON_COMPLIANT_TABLE: &str = "\
-ASSESSMENT                  RESULT  REASON
-has_licenses                FAIL    the image has no /licenses directory
-not_running_as_root         FAIL    User is \"root\"
-has_name_label              PASS    name=\"strata-non-compliant\"
-has_vendor_label            FAIL    no \"vendor\" label
-has_version_label           FAIL    no \"version\" label
-has_release_label           FAIL    no \"release\" label
-has_summary_label           FAIL    label \"summary\" is empty
-has_description_label       FAIL    no \"description\" label
-good_layer_count            FAIL    42 layers (at most 40)
-base_distribution_detected  PASS    debian 12 (from /etc/os-release)
-package_list_successful     PASS    2 packages
-not_running_privileged      FAIL    the RUN label asks for --privileged: \"podman run --privileged IMAGE\"
+ASSESSMENT                        RESULT   REASON
+has_licenses                      FAIL     the image has no /licenses directory
+not_running_privileged            FAIL     the RUN label asks for --privileged: \"podman run --privileged IMAGE\"
+rpm_list_successful               pass     no rpm database; answered from dpkg: its database lists 2 packages
+rpm_verify_successful             FAIL     1 of 2 packaged files differ (no rpm database; answered from dpkg): ??5?????? /usr/share/base-files/motd (base-files)
+is_rhel                           FAIL     /etc/os-release says ID=\"debian\", not rhel
+vendor_label_exists               FAIL     no \"vendor\" label
+free_of_critical_vulnerabilities  unknown  no advisory feed given
+good_tags                         FAIL     referenced only as latest, and no repository tag list to look at
+good_layer_count                  FAIL     42 layers (at most 40)
+release_label_exists              FAIL     no \"release\" label
+not_running_as_root               FAIL     User is \"root\"
+version_label_exists              FAIL     no \"version\" label
+name_label_exists                 pass     name=\"strata-non-compliant\"
+maintainer_label_exists           FAIL     no \"maintainer\" label
+summary_label_exists              FAIL     label \"summary\" is empty
+description_label_exists          FAIL     no \"description\" label
+health_index                      unknown  no advisory feed given
+
+1 of 2 packaged files differ from their package database:
+??5??????   /usr/share/base-files/motd  (base-files)
 ";
 
+/// The whole table, by the certification scan's names, of an image that passes everything an image can
+/// decide alone (`free_of_critical_vulnerabilities` is unknown without an advisory feed) and of one that
+/// fails everything it can.
 #[test]
 fn check_tables_of_a_compliant_and_a_non_compliant_image() {
     let work = tempfile::tempdir().unwrap();
@@ -1486,14 +1513,15 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .label("vendor", "Strata Project")
         .label("version", "1.0")
         .label("release", "3")
+        .label("maintainer", "strata@example.org")
         .label("summary", "A compliant image")
         .label("description", "It passes every assessment.")
         .user("1001")
-        .layer(base_layer(), Compression::Gzip)
+        .layer(base_layer(UBI_OS_RELEASE), Compression::Gzip)
         .layer(licenses, Compression::Zstd);
     let good = work.path().join("good");
-    compliant.write_layout(&good, "latest").unwrap();
-    let good = format!("oci:{}:latest", good.display());
+    compliant.write_layout(&good, "1.0-3").unwrap();
+    let good = format!("oci:{}:1.0-3", good.display());
     let out = strata(["check", &good]);
     assert!(
         out.status.success(),
@@ -1501,6 +1529,11 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), COMPLIANT_TABLE);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 of 16 could not be decided"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = parse_json(&strata_ok(["check", "--json", &good]), "check --json");
     let keys: Vec<&str> = json
         .as_object()
@@ -1508,29 +1541,78 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["image", "passed", "assessments", "distribution"]);
+    assert_eq!(
+        keys,
+        [
+            "image",
+            "passed",
+            "failed",
+            "unknown",
+            "assessments",
+            "health_index",
+            "distribution",
+            "verification"
+        ]
+    );
     assert_eq!(json["image"], good.as_str());
-    assert_eq!(json["passed"], true);
-    assert_eq!(json["assessments"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        (&json["passed"], &json["failed"], &json["unknown"]),
+        (&Value::Bool(true), &Value::from(0), &Value::from(1))
+    );
+    let names: Vec<&str> = json["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "has_licenses",
+            "not_running_privileged",
+            "rpm_list_successful",
+            "rpm_verify_successful",
+            "is_rhel",
+            "vendor_label_exists",
+            "free_of_critical_vulnerabilities",
+            "good_tags",
+            "good_layer_count",
+            "release_label_exists",
+            "not_running_as_root",
+            "version_label_exists",
+            "name_label_exists",
+            "maintainer_label_exists",
+            "summary_label_exists",
+            "description_label_exists"
+        ]
+    );
     let first: Vec<&str> = json["assessments"][0]
         .as_object()
         .unwrap()
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(first, ["name", "passed", "reason", "skipped"]);
-    assert_eq!(json["distribution"]["id"], "debian");
-    assert_eq!(json["distribution"]["version_id"], "12");
+    assert_eq!(first, ["name", "result", "reason"]);
+    assert_eq!(json["health_index"]["grade"], "unknown");
+    assert_eq!(json["distribution"]["id"], "rhel");
+    assert_eq!(json["verification"]["files"], 2);
 
-    // Root, one label set and one empty, no /licenses, a privileged RUN label and 42 layers.
+    // Root, labels missing or empty, no /licenses, a privileged RUN label, 42 layers, Debian, referenced as
+    // latest, and a packaged file changed by a later layer.
+    let mut changed = LayerBuilder::new();
+    changed.dir("usr");
+    changed.dir("usr/share");
+    changed.dir("usr/share/base-files");
+    changed.file("usr/share/base-files/motd", "changed\n");
     let mut bad = ImageBuilder::new()
         .architecture(host_arch())
         .label("name", "strata-non-compliant")
         .label("summary", "")
         .label("RUN", "podman run --privileged IMAGE")
         .user("root")
-        .layer(base_layer(), Compression::Gzip);
-    for i in 0..41 {
+        .layer(base_layer(DEBIAN_OS_RELEASE), Compression::Gzip)
+        .layer(changed, Compression::None);
+    for i in 0..40 {
         let mut l = LayerBuilder::new();
         l.file(format!("layer-{i:02}"), format!("layer {i}\n"));
         bad = bad.layer(l, Compression::None);
@@ -1547,7 +1629,9 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), NON_COMPLIANT_TABLE);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("fails 9 of 12 assessments: has_licenses, not_running_as_root"),
+        stderr.contains(
+            "fails 13 of 16 assessments (1 unknown): has_licenses, not_running_privileged"
+        ),
         "{stderr}"
     );
     let json = parse_json(&strata(["check", "--json", &bad]).stdout, "check --json");
@@ -1556,21 +1640,25 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["passed"] == false)
+        .filter(|a| a["result"] == "fail")
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(
         failed,
         [
             "has_licenses",
-            "not_running_as_root",
-            "has_vendor_label",
-            "has_version_label",
-            "has_release_label",
-            "has_summary_label",
-            "has_description_label",
+            "not_running_privileged",
+            "rpm_verify_successful",
+            "is_rhel",
+            "vendor_label_exists",
+            "good_tags",
             "good_layer_count",
-            "not_running_privileged"
+            "release_label_exists",
+            "not_running_as_root",
+            "version_label_exists",
+            "maintainer_label_exists",
+            "summary_label_exists",
+            "description_label_exists",
         ]
     );
 }
@@ -1915,8 +2003,7 @@ fn layers_of_an_image_is_its_files_report() {
 }
 
 /// An image without a package database has no packages: `packages --json` prints `[]`, the text form says so
-/// on stderr, both exit 0; `check` skips the package assessment instead of failing it (the bundled sample
-/// passes).
+/// on stderr, both exit 0; `check` says `unknown` for the package assessments instead of failing them.
 #[test]
 fn no_package_database_is_no_packages_not_a_failure() {
     let sample = format!(
@@ -1944,29 +2031,33 @@ fn no_package_database_is_no_packages_not_a_failure() {
     let out = strata(["check", &sample]);
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("package_list_successful")
-                && l.split_whitespace().nth(1) == Some("SKIP")),
-        "{table}"
-    );
-    let json = parse_json(&strata_ok(["check", "--json", &sample]), "check --json");
-    assert_eq!(json["passed"], true);
-    let packages = json["assessments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "package_list_successful")
-        .unwrap();
-    assert_eq!(
-        (&packages["passed"], &packages["skipped"]),
-        (&Value::Bool(true), &Value::Bool(true))
-    );
+    for name in ["rpm_list_successful", "rpm_verify_successful"] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(name) && l.split_whitespace().nth(1) == Some("unknown")),
+            "{table}"
+        );
+    }
+    let json = check_json(&sample);
+    // The sample is Debian without a maintainer label: those fail; the package assessments are unknown.
+    assert_eq!(json["passed"], false);
+    for name in ["rpm_list_successful", "rpm_verify_successful"] {
+        let a = assessment(&json, name);
+        assert_eq!(a["result"], "unknown", "{a}");
+        assert!(
+            a["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no package database"),
+            "{a}"
+        );
+    }
+    assert!(json["verification"].is_null());
 }

@@ -407,10 +407,14 @@ fn is_rhel(input: &CheckInput) -> Assessment {
         .iter()
         .filter(|v| v.as_str() == RED_HAT_VENDOR)
         .count();
-    let rpms = format!(
-        "{rh_rpms} of {} installed rpms are from {RED_HAT_VENDOR:?}",
-        input.rpm_vendors.len()
-    );
+    let rpms = if input.rpm_vendors.is_empty() {
+        "no rpm installed".to_owned()
+    } else {
+        format!(
+            "{rh_rpms} of {} installed rpms are from {RED_HAT_VENDOR:?}",
+            input.rpm_vendors.len()
+        )
+    };
     if let Some(os) = input
         .os
         .as_ref()

@@ -729,19 +729,8 @@ impl ScanImage {
             }
         }
         if !found {
-            for db in ["/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages"] {
-                if let Some(bytes) = self.read_resolved(db, MAX_DATABASE_SIZE)? {
-                    let reason = if is_berkeley_db(&bytes) {
-                        "a BerkeleyDB rpm database (rpm < 4.16); strata reads only rpmdb.sqlite"
-                    } else {
-                        "an rpm database in a format strata does not read"
-                    };
-                    return Err(PackageError::Unsupported {
-                        path: db.to_owned(),
-                        reason: reason.to_owned(),
-                    }
-                    .into());
-                }
+            if let Some(unsupported) = self.unsupported_rpm_database()? {
+                return Err(unsupported.into());
             }
             return Err(PackageError::NoDatabase {
                 image: self.name.clone(),
@@ -756,6 +745,25 @@ impl ScanImage {
             .into_iter()
             .map(|p| p.package)
             .collect())
+    }
+
+    /// An rpm database strata does not read (rpm's BerkeleyDB `Packages`, before rpm 4.16), as the error
+    /// to report; `None` when there is none.
+    pub(crate) fn unsupported_rpm_database(&self) -> Result<Option<PackageError>> {
+        for db in ["/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages"] {
+            if let Some(bytes) = self.read_resolved(db, MAX_DATABASE_SIZE)? {
+                let reason = if is_berkeley_db(&bytes) {
+                    "a BerkeleyDB rpm database (rpm < 4.16); strata reads only rpmdb.sqlite"
+                } else {
+                    "an rpm database in a format strata does not read"
+                };
+                return Ok(Some(PackageError::Unsupported {
+                    path: db.to_owned(),
+                    reason: reason.to_owned(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// The rpm packages of the image's `rpmdb.sqlite` (either place rpm keeps it), with their vendors and,

@@ -310,7 +310,7 @@ impl ScanImage {
 
     /// Verifies every installed package of every database the image has (rpm's sqlite database, dpkg,
     /// apk), reading each packaged file through the merged view. An image with none of them gives
-    /// [`PackageError::NoDatabase`]; a damaged database (a header whose counts lie, an md5sums line naming
+    /// [`PackageError::NoDatabase`], one with only a BerkeleyDB rpm database [`PackageError::Unsupported`]; a damaged database (a header whose counts lie, an md5sums line naming
     /// `../`) is an error naming it.
     pub fn verify_packages(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport {
@@ -319,7 +319,13 @@ impl ScanImage {
             files: 0,
             failures: Vec::new(),
         };
-        if let Some(rpms) = self.rpm_packages(true)? {
+        let rpms = self.rpm_packages(true)?;
+        if rpms.is_none()
+            && let Some(unsupported) = self.unsupported_rpm_database()?
+        {
+            return Err(unsupported.into());
+        }
+        if let Some(rpms) = rpms {
             report.managers.push(Manager::Rpm);
             let ids = Ids::read(self)?;
             for rpm in &rpms {
@@ -342,7 +348,13 @@ impl ScanImage {
                 .to_owned();
             for package in packages.iter().filter(|p| p.status.ends_with(" installed")) {
                 report.packages += 1;
-                let name = package.binary_package(&native);
+                // Without the dpkg package its native architecture is unknown: qualify only
+                // `Multi-Arch: same` packages.
+                let name = if native.is_empty() && package.multi_arch != "same" {
+                    package.name.clone()
+                } else {
+                    package.binary_package(&native)
+                };
                 for file in self.dpkg_files(package, &conffiles)? {
                     report.files += 1;
                     if let Some(f) = self.verify_digest_file(&name, &file)? {
