@@ -839,6 +839,76 @@ fn dpkg_verify_agrees_with_dpkg_verify() {
     );
 }
 
+/// `Q1` + base64 of the SHA-1 of `bytes`, as apk records a checksum, made with openssl.
+fn apk_checksum(bytes: &[u8], work: &Path) -> String {
+    let file = work.join("apk-checksum-input");
+    fs::write(&file, bytes).unwrap();
+    let digest = run(Command::new("openssl")
+        .args(["dgst", "-sha1", "-binary"])
+        .arg(&file))
+    .stdout;
+    fs::write(&file, &digest).unwrap();
+    let encoded = run(Command::new("openssl")
+        .args(["base64", "-A", "-in"])
+        .arg(&file))
+    .stdout;
+    format!("Q1{}", String::from_utf8(encoded).unwrap().trim())
+}
+
+/// apk images are verified against the `Z:Q1…` checksums of `/lib/apk/db/installed` (a symlink's of its
+/// target): a later layer's changed and removed files are listed as dpkg --verify lists them.
+#[test]
+fn apk_verify_checks_the_installed_checksums() {
+    if !(require_tool("umoci") && require_tool("openssl")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (image, bundle) = new_image(&work.path().join("layout"), "apk-verify");
+    let rootfs = bundle.join("rootfs");
+    for dir in ["lib/apk/db", "bin", "etc"] {
+        fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    fs::write(rootfs.join("lib/libfoo.so"), "foo\n").unwrap();
+    fs::write(rootfs.join("bin/tool"), "tool\n").unwrap();
+    symlink("tool", rootfs.join("bin/alias")).unwrap();
+    fs::write(rootfs.join("etc/alpine-release"), "3.19.1\n").unwrap();
+    let installed = format!(
+        "P:libfoo\nV:1.0-r0\nA:x86_64\nL:MIT\nF:lib\nR:libfoo.so\na:0:0:755\nZ:{}\n\n\
+         P:tool\nV:2.0-r1\nA:x86_64\nL:MIT\nF:bin\nR:tool\nZ:{}\nR:alias\nZ:{}\n\n",
+        apk_checksum(b"foo\n", work.path()),
+        apk_checksum(b"tool\n", work.path()),
+        apk_checksum(b"tool", work.path()),
+    );
+    fs::write(rootfs.join("lib/apk/db/installed"), installed).unwrap();
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    assert_eq!(strata_failures(&json), BTreeSet::new(), "{json}");
+    assert_eq!(json["verification"]["files"], 3);
+    assert_eq!(json["verification"]["managers"], serde_json::json!(["apk"]));
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "pass", "{verify}");
+    assert!(
+        verify["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answered from apk")
+    );
+
+    fs::write(rootfs.join("lib/libfoo.so"), "foo, changed\n").unwrap();
+    fs::remove_file(rootfs.join("bin/tool")).unwrap();
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    assert_eq!(
+        strata_failures(&json),
+        failures(&[
+            ("??5??????", ' ', "/lib/libfoo.so"),
+            ("missing", ' ', "/bin/tool"),
+        ])
+    );
+    assert_eq!(json["verification"]["failures"][0]["package"], "libfoo");
+    assert_eq!(json["verification"]["failures"][0]["manager"], "apk");
+}
+
 // ---------------------------------------------------------------------------------------------------
 // export, ls, find, cat against umoci unpack
 // ---------------------------------------------------------------------------------------------------
