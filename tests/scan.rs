@@ -17,6 +17,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::registry::{Auth, Registry};
 use strata_tests::rich::{copy_real_files, rich_image, umoci_repack, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
@@ -554,6 +555,21 @@ fn assessment<'a>(json: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name}: {json}"))
 }
 
+/// The peer's failures on `image` unpacked by umoci into `dir` are `expected`, and strata's (from
+/// `check --json`, returned) are the peer's.
+fn assert_verify_agrees(
+    image: &str,
+    dir: &Path,
+    peer: impl Fn(&Path) -> BTreeSet<Failure>,
+    expected: &[(&str, char, &str)],
+) -> Value {
+    let found = peer(&umoci_unpack(image, dir));
+    assert_eq!(found, failures(expected), "the peer itself");
+    let json = check_json(&oci(image));
+    assert_eq!(strata_failures(&json), found, "strata against the peer");
+    json
+}
+
 fn failures(list: &[(&str, char, &str)]) -> BTreeSet<Failure> {
     list.iter()
         .map(|(r, m, p)| ((*r).to_owned(), *m, (*p).to_owned()))
@@ -609,13 +625,8 @@ fn rpm_verify_agrees_with_rpm_va() {
         .arg(&rpm));
     repack(&image, &bundle);
 
-    // As installed: nothing differs (the missing ghost and nothing else).
-    let json = check_json(&oci(&image));
-    assert_eq!(strata_failures(&json), BTreeSet::new());
-    assert_eq!(
-        rpm_va(&umoci_unpack(&image, &work.path().join("before"))),
-        BTreeSet::new()
-    );
+    // As installed: nothing differs (the ghost is missing, which is not reported).
+    let json = assert_verify_agrees(&image, &work.path().join("before"), rpm_va, &[]);
     let verify = assessment(&json, "rpm_verify_successful");
     assert_eq!(verify["result"], "pass", "{verify}");
     assert_eq!(json["verification"]["files"], 10, "{json}");
@@ -642,7 +653,7 @@ fn rpm_verify_agrees_with_rpm_va() {
     .unwrap();
     repack(&image, &bundle);
 
-    let expected = failures(&[
+    let expected = [
         ("S.5....T.", 'c', "/etc/sv.conf"),
         (".M.......", ' ', "/usr/share/sv"),
         ("S.5....T.", ' ', "/usr/share/sv/README"),
@@ -652,11 +663,8 @@ fn rpm_verify_agrees_with_rpm_va() {
         (".....UG..", ' ', "/usr/share/sv/owned"),
         (".......T.", ' ', "/usr/share/sv/touched"),
         (".M.......", 'g', "/var/log/sv.log"),
-    ]);
-    let peer = rpm_va(&umoci_unpack(&image, &work.path().join("after")));
-    assert_eq!(peer, expected, "rpm -Va itself");
-    let json = check_json(&oci(&image));
-    assert_eq!(strata_failures(&json), peer);
+    ];
+    let json = assert_verify_agrees(&image, &work.path().join("after"), rpm_va, &expected);
     let verify = assessment(&json, "rpm_verify_successful");
     assert_eq!(verify["result"], "fail");
     assert!(
@@ -775,12 +783,7 @@ fn dpkg_verify_agrees_with_dpkg_verify() {
             false,
         )
     };
-    let json = check_json(&oci(&image));
-    assert_eq!(strata_failures(&json), BTreeSet::new());
-    assert_eq!(
-        dpkg_verify(&umoci_unpack(&image, &work.path().join("before"))),
-        BTreeSet::new()
-    );
+    let json = assert_verify_agrees(&image, &work.path().join("before"), dpkg_verify, &[]);
     let verify = assessment(&json, "rpm_verify_successful");
     assert_eq!(verify["result"], "pass", "{verify}");
     assert!(
@@ -809,16 +812,13 @@ fn dpkg_verify_agrees_with_dpkg_verify() {
     fs::write(sd.join("target"), "target, changed\n").unwrap();
     fs::write(rootfs.join("etc/sd.conf"), "conf, edited\n").unwrap();
     repack(&image, &bundle);
-    let expected = failures(&[
+    let expected = [
         ("??5??????", 'c', "/etc/sd.conf"),
         ("??5??????", ' ', "/usr/share/sd/README"),
         ("missing", ' ', "/usr/share/sd/gone"),
         ("??5??????", ' ', "/usr/share/sd/target"),
-    ]);
-    let peer = dpkg_verify(&umoci_unpack(&image, &work.path().join("after")));
-    assert_eq!(peer, expected, "dpkg --verify itself");
-    let json = check_json(&oci(&image));
-    assert_eq!(strata_failures(&json), peer);
+    ];
+    let json = assert_verify_agrees(&image, &work.path().join("after"), dpkg_verify, &expected);
     assert_eq!(assessment(&json, "rpm_verify_successful")["result"], "fail");
 
     // An md5sums file naming ../ paths: refused, naming the file and the path.
@@ -907,6 +907,73 @@ fn apk_verify_checks_the_installed_checksums() {
     );
     assert_eq!(json["verification"]["failures"][0]["package"], "libfoo");
     assert_eq!(json["verification"]["failures"][0]["manager"], "apk");
+}
+
+/// `good_tags`: an image referenced by a tag other than `latest` passes; one referenced as `latest` passes
+/// when its repository (listed from the registry) has another tag and fails when it has none; an image named
+/// with no tag and nothing to list is unknown.
+#[test]
+fn good_tags_from_the_reference_and_the_repository() {
+    if !(require_tool("skopeo") && require_tool("docker-registry")) {
+        return;
+    }
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let registry = Registry::start(Auth::Open);
+    registry.push(&sample, "tagged/app:latest", &[]);
+    registry.push(&sample, "tagged/app:1.0", &[]);
+    registry.push(&sample, "only/latest:latest", &[]);
+    let good_tags = |image: &str| {
+        let out = strata([
+            "check",
+            "--json",
+            "--no-verify-packages",
+            "--tls-verify=false",
+            image,
+        ]);
+        let json = parse_json(&out.stdout, "check --json");
+        let a = assessment(&json, "good_tags");
+        (
+            a["result"].as_str().unwrap().to_owned(),
+            a["reason"].as_str().unwrap().to_owned(),
+        )
+    };
+    let cases = [
+        (
+            registry.image("tagged/app:1.0"),
+            "pass",
+            "referenced by tag \"1.0\"",
+        ),
+        (
+            registry.image("tagged/app:latest"),
+            "pass",
+            "the repository has 1 tag(s) other than latest, e.g. \"1.0\"",
+        ),
+        (
+            registry.image("tagged/app"),
+            "pass",
+            "the repository has 1 tag(s) other than latest, e.g. \"1.0\"",
+        ),
+        (
+            registry.image("only/latest:latest"),
+            "fail",
+            "the repository has no tag other than latest",
+        ),
+        (
+            sample.clone(),
+            "unknown",
+            "the reference has no tag and there is no repository tag list to look at",
+        ),
+    ];
+    for (image, result, reason) in cases {
+        assert_eq!(
+            good_tags(&image),
+            (result.to_owned(), reason.to_owned()),
+            "{image}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------

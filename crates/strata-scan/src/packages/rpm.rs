@@ -367,22 +367,11 @@ fn header_files(header: &Header<'_>) -> Result<Vec<PackagedFile>, String> {
 mod tests {
     use super::*;
 
+    /// A header with one-element entries.
     fn header(tags: &[(u32, u32, &[u8])]) -> Vec<u8> {
-        let mut index = Vec::new();
-        let mut data = Vec::new();
-        for (tag, ty, value) in tags {
-            index.extend_from_slice(&tag.to_be_bytes());
-            index.extend_from_slice(&ty.to_be_bytes());
-            index.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            index.extend_from_slice(&1u32.to_be_bytes());
-            data.extend_from_slice(value);
-        }
-        let mut blob = Vec::new();
-        blob.extend_from_slice(&(tags.len() as u32).to_be_bytes());
-        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        blob.extend(index);
-        blob.extend(data);
-        blob
+        let counted: Vec<(u32, u32, u32, &[u8])> =
+            tags.iter().map(|(tag, ty, v)| (*tag, *ty, 1, *v)).collect();
+        header_counted(&counted)
     }
 
     #[test]
