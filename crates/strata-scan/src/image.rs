@@ -657,7 +657,8 @@ impl ScanImage {
             return Ok(None);
         };
         let (layer, entry) = self.view.data_entry(layer, entry)?;
-        let mut buf = vec![0u8; 1 << 20];
+        // At most 1 MiB at a time; no more than the file needs (verification copies thousands of small files).
+        let mut buf = vec![0u8; usize::try_from(entry.size().min(1 << 20)).unwrap_or(1 << 20)];
         let mut offset = 0u64;
         while offset < entry.size() {
             let n = self.view.read_at(layer, entry, offset, &mut buf)?;

@@ -313,12 +313,12 @@ impl ScanImage {
     /// [`PackageError::NoDatabase`], one with only a BerkeleyDB rpm database [`PackageError::Unsupported`]; a damaged database (a header whose counts lie, an md5sums line naming
     /// `../`) is an error naming it.
     pub fn verify_packages(&self) -> Result<VerifyReport> {
-        let mut report = VerifyReport {
-            managers: Vec::new(),
-            packages: 0,
-            files: 0,
-            failures: Vec::new(),
-        };
+        // Every (package, file, is rpm) first; files are then read in path order, which is close to the
+        // layers' tar order (reads go forward through each layer instead of back to a checkpoint for each
+        // file), and the failures reported in the databases' order.
+        let mut managers = Vec::new();
+        let mut packages = 0;
+        let mut jobs: Vec<(String, PackagedFile, bool)> = Vec::new();
         let rpms = self.rpm_packages(true)?;
         if rpms.is_none()
             && let Some(unsupported) = self.unsupported_rpm_database()?
@@ -326,28 +326,23 @@ impl ScanImage {
             return Err(unsupported.into());
         }
         if let Some(rpms) = rpms {
-            report.managers.push(Manager::Rpm);
-            let ids = Ids::read(self)?;
-            for rpm in &rpms {
-                report.packages += 1;
-                for file in &rpm.files {
-                    report.files += 1;
-                    if let Some(f) = self.verify_rpm_file(&rpm.package.name, file, &ids)? {
-                        report.failures.push(f);
-                    }
-                }
+            managers.push(Manager::Rpm);
+            for rpm in rpms {
+                packages += 1;
+                let name = rpm.package.name;
+                jobs.extend(rpm.files.into_iter().map(|f| (name.clone(), f, true)));
             }
         }
         if let Some(status) = self.read_resolved(DPKG_STATUS, MAX_DATABASE_SIZE)? {
-            report.managers.push(Manager::Dpkg);
+            managers.push(Manager::Dpkg);
             let text = String::from_utf8_lossy(&status);
             let conffiles = parse_dpkg_conffiles(&text, DPKG_STATUS)?;
-            let packages = parse_dpkg_status(&text);
-            let native = crate::packages::dpkg_native_arch(&packages)
+            let list = parse_dpkg_status(&text);
+            let native = crate::packages::dpkg_native_arch(&list)
                 .unwrap_or_default()
                 .to_owned();
-            for package in packages.iter().filter(|p| p.status.ends_with(" installed")) {
-                report.packages += 1;
+            for package in list.iter().filter(|p| p.status.ends_with(" installed")) {
+                packages += 1;
                 // Without the dpkg package its native architecture is unknown: qualify only
                 // `Multi-Arch: same` packages.
                 let name = if native.is_empty() && package.multi_arch != "same" {
@@ -356,32 +351,57 @@ impl ScanImage {
                     package.binary_package(&native)
                 };
                 for file in self.dpkg_files(package, &conffiles)? {
-                    report.files += 1;
-                    if let Some(f) = self.verify_digest_file(&name, &file)? {
-                        report.failures.push(f);
-                    }
+                    jobs.push((name.clone(), file, false));
                 }
             }
         }
         if let Some(bytes) = self.read_resolved(APK_INSTALLED, MAX_DATABASE_SIZE)? {
-            report.managers.push(Manager::Apk);
+            managers.push(Manager::Apk);
             for (name, files) in parse_apk_files(&String::from_utf8_lossy(&bytes), APK_INSTALLED)? {
-                report.packages += 1;
-                for file in &files {
-                    report.files += 1;
-                    if let Some(f) = self.verify_digest_file(&name, file)? {
-                        report.failures.push(f);
-                    }
-                }
+                packages += 1;
+                jobs.extend(files.into_iter().map(|f| (name.clone(), f, false)));
             }
         }
-        if report.managers.is_empty() {
+        if managers.is_empty() {
             return Err(PackageError::NoDatabase {
                 image: self.name().to_owned(),
             }
             .into());
         }
-        Ok(report)
+        let ids = if managers.contains(&Manager::Rpm) {
+            Ids::read(self)?
+        } else {
+            Ids {
+                users: HashMap::new(),
+                groups: HashMap::new(),
+            }
+        };
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|&x, &y| {
+            let path = |i: usize| jobs.get(i).map(|j| j.1.path.as_str());
+            path(x).cmp(&path(y))
+        });
+        let mut found = Vec::new();
+        for i in order {
+            let Some((package, file, rpm)) = jobs.get(i) else {
+                continue;
+            };
+            let failure = if *rpm {
+                self.verify_rpm_file(package, file, &ids)?
+            } else {
+                self.verify_digest_file(package, file)?
+            };
+            if let Some(f) = failure {
+                found.push((i, f));
+            }
+        }
+        found.sort_by_key(|(i, _)| *i);
+        Ok(VerifyReport {
+            managers,
+            packages,
+            files: jobs.len(),
+            failures: found.into_iter().map(|(_, f)| f).collect(),
+        })
     }
 
     /// One file checked as `dpkg --verify` checks it: present (symlinks followed) and of the recorded digest.
