@@ -421,9 +421,17 @@ fn is_rhel(input: &CheckInput) -> Assessment {
         .filter(|o| o.source.ends_with("os-release"))
     {
         if os.is_rhel() {
+            let variant = if os.variant.is_empty() {
+                String::new()
+            } else {
+                format!(", VARIANT={:?}", os.variant)
+            };
             return Assessment::pass(
                 NAME,
-                format!("ID=rhel, NAME={:?} in {}; {rpms}", os.name, os.source),
+                format!(
+                    "ID=rhel, NAME={:?}{variant} in {}; {rpms}",
+                    os.name, os.source
+                ),
             );
         }
         return Assessment::fail(NAME, format!("{} says ID={:?}, not rhel", os.source, os.id));
@@ -607,6 +615,17 @@ mod tests {
     #[test]
     fn is_rhel_sources() {
         let mut input = compliant();
+        input.os = Some(crate::os::parse_os_release(
+            "ID=rhel\nNAME=\"Red Hat Enterprise Linux\"\nVARIANT=\"Server\"\n",
+            "/etc/os-release",
+        ));
+        let with_variant = is_rhel(&input);
+        assert!(with_variant.passed(), "{with_variant:?}");
+        assert!(
+            with_variant.reason.contains("VARIANT=\"Server\"")
+                && with_variant.reason.contains("3 of 3"),
+            "{with_variant:?}"
+        );
         input.os = None;
         input.redhat_release = Some("Red Hat Enterprise Linux release 9.3 (Plow)".into());
         assert!(is_rhel(&input).reason.contains("/etc/redhat-release"));
