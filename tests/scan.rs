@@ -477,7 +477,7 @@ fn berkeley_db_rpm_database_is_unsupported_not_misread() {
 // ---------------------------------------------------------------------------------------------------
 
 /// A package of each kind of file rpm verifies: plain files, a config file, a missing-ok config file, a
-/// symlink, a directory it owns and a ghost.
+/// symlink, a directory it owns, a ghost, and a file owned by users named in the image's passwd and group.
 const VERIFY_SPEC: &str = "Name: strata-verify
 Version: 1.0
 Release: 1
@@ -491,6 +491,7 @@ mkdir -p %{buildroot}/usr/share/sv %{buildroot}/etc/sv.d
 for f in README data touched gone owned; do echo $f > %{buildroot}/usr/share/sv/$f; done
 echo conf > %{buildroot}/etc/sv.conf
 echo optional > %{buildroot}/etc/sv.d/optional
+echo byname > %{buildroot}/usr/share/sv/byname
 ln -s README %{buildroot}/usr/share/sv/link
 %files
 %dir /usr/share/sv
@@ -500,6 +501,7 @@ ln -s README %{buildroot}/usr/share/sv/link
 /usr/share/sv/gone
 /usr/share/sv/owned
 /usr/share/sv/link
+%attr(0640,daemon,mail) /usr/share/sv/byname
 %config(noreplace) /etc/sv.conf
 %config(missingok) /etc/sv.d/optional
 %ghost /var/log/sv.log
@@ -617,6 +619,14 @@ fn rpm_verify_agrees_with_rpm_va() {
     let rpm = top.join("RPMS/noarch/strata-verify-1.0-1.noarch.rpm");
     let (image, bundle) = new_image(&work.path().join("layout"), "rpm-verify");
     let rootfs = bundle.join("rootfs");
+    // Owners by name: rpm looks them up in the image's own files, and so does strata.
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(rootfs.join("etc/group"), "root:x:0:\nmail:x:8:\n").unwrap();
     run(Command::new("rpm")
         .arg("--root")
         .arg(&rootfs)
@@ -629,7 +639,16 @@ fn rpm_verify_agrees_with_rpm_va() {
     let json = assert_verify_agrees(&image, &work.path().join("before"), rpm_va, &[]);
     let verify = assessment(&json, "rpm_verify_successful");
     assert_eq!(verify["result"], "pass", "{verify}");
-    assert_eq!(json["verification"]["files"], 10, "{json}");
+    assert_eq!(json["verification"]["files"], 11, "{json}");
+    let byname = fs::symlink_metadata(rootfs.join("usr/share/sv/byname")).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&byname),
+            std::os::unix::fs::MetadataExt::gid(&byname)
+        ),
+        (1, 8),
+        "installed as daemon:mail"
+    );
     assert_eq!(assessment(&json, "rpm_list_successful")["result"], "pass");
 
     // A later layer changes them.
@@ -639,6 +658,7 @@ fn rpm_verify_agrees_with_rpm_va() {
     set_mtime(&sv.join("touched"), 1_000_000_000);
     fs::remove_file(sv.join("gone")).unwrap();
     std::os::unix::fs::chown(sv.join("owned"), Some(1000), Some(1000)).unwrap();
+    std::os::unix::fs::chown(sv.join("byname"), Some(0), Some(0)).unwrap();
     fs::remove_file(sv.join("link")).unwrap();
     symlink("data", sv.join("link")).unwrap();
     fs::set_permissions(&sv, fs::Permissions::from_mode(0o700)).unwrap();
@@ -657,6 +677,7 @@ fn rpm_verify_agrees_with_rpm_va() {
         ("S.5....T.", 'c', "/etc/sv.conf"),
         (".M.......", ' ', "/usr/share/sv"),
         ("S.5....T.", ' ', "/usr/share/sv/README"),
+        (".....UG..", ' ', "/usr/share/sv/byname"),
         (".M.......", ' ', "/usr/share/sv/data"),
         ("missing", ' ', "/usr/share/sv/gone"),
         ("....L....", ' ', "/usr/share/sv/link"),
@@ -671,7 +692,7 @@ fn rpm_verify_agrees_with_rpm_va() {
         verify["reason"]
             .as_str()
             .unwrap()
-            .starts_with("9 of 10 packaged files differ"),
+            .starts_with("10 of 11 packaged files differ"),
         "{verify}"
     );
     // The table lists them as rpm -V prints them.
