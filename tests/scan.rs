@@ -477,7 +477,8 @@ fn berkeley_db_rpm_database_is_unsupported_not_misread() {
 // ---------------------------------------------------------------------------------------------------
 
 /// A package of each kind of file rpm verifies: plain files, a config file, a missing-ok config file, a
-/// symlink, a directory it owns, a ghost, and a file owned by users named in the image's passwd and group.
+/// symlink, a directory it owns, a ghost, a file owned by users named in the image's passwd and group, and a
+/// file [`TWIN_SPEC`]'s package owns too.
 const VERIFY_SPEC: &str = "Name: strata-verify
 Version: 1.0
 Release: 1
@@ -492,8 +493,11 @@ for f in README data touched gone owned; do echo $f > %{buildroot}/usr/share/sv/
 echo conf > %{buildroot}/etc/sv.conf
 echo optional > %{buildroot}/etc/sv.d/optional
 echo byname > %{buildroot}/usr/share/sv/byname
+mkdir -p %{buildroot}/usr/share/svshared
+echo common > %{buildroot}/usr/share/svshared/common
 ln -s README %{buildroot}/usr/share/sv/link
 %files
+/usr/share/svshared/common
 %dir /usr/share/sv
 /usr/share/sv/README
 /usr/share/sv/data
@@ -505,6 +509,22 @@ ln -s README %{buildroot}/usr/share/sv/link
 %config(noreplace) /etc/sv.conf
 %config(missingok) /etc/sv.d/optional
 %ghost /var/log/sv.log
+";
+
+/// A second package with one file of [`VERIFY_SPEC`]'s, the same bytes: both own it.
+const TWIN_SPEC: &str = "Name: strata-verify-twin
+Version: 1.0
+Release: 1
+Summary: a file shared with strata-verify
+License: MIT
+BuildArch: noarch
+%description
+One file strata-verify has too.
+%install
+mkdir -p %{buildroot}/usr/share/svshared
+echo common > %{buildroot}/usr/share/svshared/common
+%files
+/usr/share/svshared/common
 ";
 
 /// One verification failure: (result, marker, path), `missing` as the result of a missing file.
@@ -608,15 +628,21 @@ fn rpm_verify_agrees_with_rpm_va() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let spec = work.path().join("strata-verify.spec");
-    fs::write(&spec, VERIFY_SPEC).unwrap();
     let top = work.path().join("rpmbuild");
-    run(Command::new("rpmbuild")
-        .arg("--define")
-        .arg(format!("_topdir {}", top.display()))
-        .args(["--quiet", "-bb"])
-        .arg(&spec));
-    let rpm = top.join("RPMS/noarch/strata-verify-1.0-1.noarch.rpm");
+    for (name, text) in [
+        ("strata-verify", VERIFY_SPEC),
+        ("strata-verify-twin", TWIN_SPEC),
+    ] {
+        let spec = work.path().join(format!("{name}.spec"));
+        fs::write(&spec, text).unwrap();
+        run(Command::new("rpmbuild")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .args(["--quiet", "-bb"])
+            .arg(&spec));
+    }
+    let rpms = ["strata-verify", "strata-verify-twin"]
+        .map(|name| top.join(format!("RPMS/noarch/{name}-1.0-1.noarch.rpm")));
     let (image, bundle) = new_image(&work.path().join("layout"), "rpm-verify");
     let rootfs = bundle.join("rootfs");
     // Owners by name: rpm looks them up in the image's own files, and so does strata.
@@ -632,14 +658,14 @@ fn rpm_verify_agrees_with_rpm_va() {
         .arg(&rootfs)
         .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
         .args(["-i", "--nodeps", "--noscripts"])
-        .arg(&rpm));
+        .args(&rpms));
     repack(&image, &bundle);
 
     // As installed: nothing differs (the ghost is missing, which is not reported).
     let json = assert_verify_agrees(&image, &work.path().join("before"), rpm_va, &[]);
     let verify = assessment(&json, "rpm_verify_successful");
     assert_eq!(verify["result"], "pass", "{verify}");
-    assert_eq!(json["verification"]["files"], 11, "{json}");
+    assert_eq!(json["verification"]["files"], 13, "{json}");
     let byname = fs::symlink_metadata(rootfs.join("usr/share/sv/byname")).unwrap();
     assert_eq!(
         (
@@ -656,6 +682,8 @@ fn rpm_verify_agrees_with_rpm_va() {
     fs::write(sv.join("README"), "README, changed\n").unwrap();
     fs::set_permissions(sv.join("data"), fs::Permissions::from_mode(0o600)).unwrap();
     set_mtime(&sv.join("touched"), 1_000_000_000);
+    // Owned by two packages: rpm does not report its mtime.
+    set_mtime(&rootfs.join("usr/share/svshared/common"), 1_000_000_000);
     fs::remove_file(sv.join("gone")).unwrap();
     std::os::unix::fs::chown(sv.join("owned"), Some(1000), Some(1000)).unwrap();
     std::os::unix::fs::chown(sv.join("byname"), Some(0), Some(0)).unwrap();
@@ -692,7 +720,7 @@ fn rpm_verify_agrees_with_rpm_va() {
         verify["reason"]
             .as_str()
             .unwrap()
-            .starts_with("10 of 11 packaged files differ"),
+            .starts_with("10 of 13 packaged files differ"),
         "{verify}"
     );
     // The table lists them as rpm -V prints them.

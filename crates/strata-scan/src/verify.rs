@@ -5,7 +5,8 @@
 //!   `lib/verify.c` decides it: files not installed or on a shared network file system are skipped; a
 //!   replaced file is only looked for; a missing `%ghost` or `%config(missingok)` file is not a failure;
 //!   content, size and mtime are compared for regular files only, never for `%ghost`; a symlink's target
-//!   is compared instead of its mode; the mode includes the file type (not for `%ghost`). Owners and groups
+//!   is compared instead of its mode; the mode includes the file type (not for `%ghost`); an mtime difference
+//!   of a file more than one installed package owns is not reported. Owners and groups
 //!   are compared by number, the recorded names looked up in the image's `/etc/passwd` and `/etc/group`
 //!   (`root` is always 0; a name the image does not know counts as 0, as rpm counts it). Capabilities (`P`)
 //!   are not compared. Results use rpm's letters (`S M 5 D L U G T P`, `.` for a match) or `missing`.
@@ -376,6 +377,13 @@ impl ScanImage {
                 groups: HashMap::new(),
             }
         };
+        // rpm does not report an mtime difference of a file more than one installed package owns.
+        let mut owners: HashMap<&str, usize> = HashMap::new();
+        for (_, file, rpm) in &jobs {
+            if *rpm {
+                *owners.entry(file.path.as_str()).or_default() += 1;
+            }
+        }
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by(|&x, &y| {
             let path = |i: usize| jobs.get(i).map(|j| j.1.path.as_str());
@@ -387,7 +395,8 @@ impl ScanImage {
                 continue;
             };
             let failure = if *rpm {
-                self.verify_rpm_file(package, file, &ids)?
+                let shared = owners.get(file.path.as_str()).is_some_and(|&n| n > 1);
+                self.verify_rpm_file(package, file, &ids, shared)?
             } else {
                 self.verify_digest_file(package, file)?
             };
@@ -449,12 +458,14 @@ impl ScanImage {
         Ok(None)
     }
 
-    /// One file checked as `rpm -V` checks it (see the module's documentation).
+    /// One file checked as `rpm -V` checks it (see the module's documentation); `shared`: more than one
+    /// installed package owns the path, so an mtime difference is not reported.
     fn verify_rpm_file(
         &self,
         package: &str,
         file: &PackagedFile,
         ids: &Ids,
+        shared: bool,
     ) -> Result<Option<VerifyFailure>> {
         let mut flags = file.verify_flags;
         match file.state {
@@ -538,7 +549,7 @@ impl ScanImage {
                 }
             }
         }
-        if flags & V_MTIME != 0 && Some(entry.mtime) != file.mtime {
+        if flags & V_MTIME != 0 && !shared && Some(entry.mtime) != file.mtime {
             found |= V_MTIME;
         }
         if flags & V_USER != 0 && entry.uid != Ids::id(&ids.users, file.user.as_deref()) {
