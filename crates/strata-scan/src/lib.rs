@@ -7,7 +7,9 @@
 //!   [`ScanImage::read`], [`ScanImage::copy_to`]; each [`FileEntry`] has its kind, mode, owner, size, link
 //!   target and the layer it comes from. Paths are bytes, as tar names are: arguments take `&str` or
 //!   `&[u8]`, entries give `Vec<u8>` with lossy helpers for display;
-//! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database);
+//! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database), the
+//!   files each package installed ([`ScanImage::installed_files`]), and verify them as `rpm -Va` and
+//!   `dpkg --verify` do ([`ScanImage::verify_packages`], [`verify`]);
 //! - run the container certification assessments ([`check`]);
 //! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`], and as dive counts
 //!   it: [`dive`]), write the squashed
@@ -30,9 +32,10 @@ mod image;
 pub mod layers;
 pub mod os;
 pub mod packages;
+pub mod verify;
 
 pub use export::ExportReport;
 pub use image::{
-    Error, FileEntry, Kind, MAX_DATABASE_SIZE, MAX_SYMLINKS, Resolved, Result, ScanImage,
-    octal_mode, raw_bytes,
+    CheckOptions, Error, FileEntry, Kind, MAX_DATABASE_SIZE, MAX_SYMLINKS, Resolved, Result,
+    ScanImage, octal_mode, raw_bytes, reference_tag,
 };
