@@ -1737,7 +1737,8 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
             "assessments",
             "health_index",
             "distribution",
-            "verification"
+            "verification",
+            "advisories"
         ]
     );
     assert_eq!(json["image"], good.as_str());

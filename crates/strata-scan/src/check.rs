@@ -181,6 +181,8 @@ pub struct CheckReport {
     pub distribution: Option<OsInfo>,
     /// The package verification's report (every failure), or `None` when it did not run.
     pub verification: Option<VerifyReport>,
+    /// The image matched against an advisory feed (every finding), or `None` without a feed.
+    pub advisories: Option<strata_advisory::Assessment>,
 }
 
 impl CheckReport {
@@ -209,6 +211,7 @@ impl CheckReport {
             health_index,
             distribution,
             verification,
+            advisories: None,
         }
     }
 }

@@ -15,8 +15,8 @@ use strata_oci::{ImageReference, Platform};
 use strata_source::SourceOptions;
 
 use crate::check::{
-    Assessment, CheckInput, CheckReport, Decision, HealthIndex, NO_ADVISORY_FEED, PackageList,
-    Tags, Verification, assess,
+    Assessment, CheckInput, CheckReport, HealthIndex, NO_ADVISORY_FEED, PackageList, Tags,
+    Verification, assess,
 };
 use crate::os::{OsInfo, parse_alpine_release, parse_os_release, parse_redhat_release};
 use crate::packages::{
@@ -55,6 +55,10 @@ pub enum Error {
         /// The path being resolved.
         path: String,
     },
+    /// The advisory feed could not be matched against the image (an installed version its manager's
+    /// ordering refuses, named).
+    #[error("advisories: {0}")]
+    Advisory(String),
     /// An entry cannot be written in the requested form (e.g. a tar header field it does not fit).
     #[error("{path}: {reason}")]
     Unrepresentable {
@@ -839,6 +843,10 @@ impl ScanImage {
                 Err(e) => Verification::Failed(e.to_string()),
             }
         };
+        let answers = options
+            .advisories
+            .as_ref()
+            .map(crate::advisories::check_answers);
         let input = CheckInput {
             user: inner.and_then(|c| c.user().clone()),
             labels,
@@ -857,22 +865,27 @@ impl ScanImage {
                 reference_tag: reference_tag(&self.name),
                 repository_tags: options.repository_tags.clone(),
             },
-            vulnerabilities: options.vulnerabilities.clone(),
+            vulnerabilities: answers.as_ref().map(|(decision, _)| decision.clone()),
         };
         let assessments = assess(&input);
-        Ok(CheckReport::new(
+        let mut report = CheckReport::new(
             self.name.clone(),
             assessments,
-            options.health_index.clone().unwrap_or_else(|| HealthIndex {
-                grade: "unknown".to_owned(),
-                reason: NO_ADVISORY_FEED.to_owned(),
-            }),
+            answers.map_or_else(
+                || HealthIndex {
+                    grade: "unknown".to_owned(),
+                    reason: NO_ADVISORY_FEED.to_owned(),
+                },
+                |(_, grade)| grade,
+            ),
             os,
             match verification {
                 Verification::Done(report) => Some(report),
                 _ => None,
             },
-        ))
+        );
+        report.advisories = options.advisories.clone();
+        Ok(report)
     }
 }
 
@@ -884,11 +897,10 @@ pub struct CheckOptions {
     pub verify_packages: bool,
     /// The repository's tags, when the caller listed them (a `docker://` image), for `good_tags`.
     pub repository_tags: Option<Vec<String>>,
-    /// `free_of_critical_vulnerabilities` as an advisory feed decided it; `None` leaves it `unknown`
-    /// ([`NO_ADVISORY_FEED`]). The advisory matcher plugs in here.
-    pub vulnerabilities: Option<Decision>,
-    /// The Container Health Index grade an advisory feed decided; `None` leaves it `unknown`.
-    pub health_index: Option<HealthIndex>,
+    /// The image matched against an advisory feed ([`ScanImage::advisory_assessment`]): it decides
+    /// `free_of_critical_vulnerabilities` and the Container Health Index, and its findings are reported;
+    /// `None` leaves both `unknown` ([`NO_ADVISORY_FEED`]).
+    pub advisories: Option<strata_advisory::Assessment>,
 }
 
 impl Default for CheckOptions {
@@ -897,8 +909,7 @@ impl Default for CheckOptions {
         CheckOptions {
             verify_packages: true,
             repository_tags: None,
-            vulnerabilities: None,
-            health_index: None,
+            advisories: None,
         }
     }
 }

@@ -23,6 +23,7 @@
 //! **Must not depend on:** the store's internals (it opens store images through the store's transport),
 //! FUSE, the CLI.
 
+pub mod advisories;
 pub mod check;
 pub mod diff;
 pub mod dive;
