@@ -750,7 +750,7 @@ impl ScanImage {
         Ok(out)
     }
 
-    fn rpm_sqlite(&self, path: &str, bytes: &[u8]) -> Result<Vec<Package>> {
+    pub(crate) fn rpm_sqlite(&self, path: &str, bytes: &[u8]) -> Result<Vec<Package>> {
         // sqlite reads files: hand it a private copy, in a private directory (it may add -wal and -shm
         // files next to it).
         let malformed = |reason: String| PackageError::Malformed {

@@ -8,6 +8,8 @@
 //!   target and the layer it comes from. Paths are bytes, as tar names are: arguments take `&str` or
 //!   `&[u8]`, entries give `Vec<u8>` with lossy helpers for display;
 //! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database);
+//! - list every package, OS and language (Python, npm, Go binaries), with the layer that brought it
+//!   ([`inventory`], what `strata-sbom` writes as SBOMs);
 //! - run the container certification assessments ([`check`]);
 //! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`]), write the squashed
 //!   tree as a tar ([`ScanImage::export_tar`]), and match entries as `find` does ([`find`]).
@@ -25,6 +27,7 @@ pub mod diff;
 mod export;
 pub mod find;
 mod image;
+pub mod inventory;
 pub mod layers;
 pub mod os;
 pub mod packages;
