@@ -17,6 +17,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::packages::{build_rpms, new_image, rpm_cmd, rpm_database};
 use strata_tests::rich::{copy_real_files, rich_image, umoci_repack, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
@@ -33,19 +34,6 @@ fn require_root(what: &str) -> bool {
     assert!(!under_ci(), "{what} needs root under CI=true");
     eprintln!("SKIP: {what} needs root");
     false
-}
-
-/// A new umoci image `tag` in `layout` (created if needed), unpacked into a fresh bundle: returns the image
-/// reference for umoci (`LAYOUT:TAG`) and the bundle.
-fn new_image(layout: &Path, tag: &str) -> (String, PathBuf) {
-    let image = format!("{}:{tag}", layout.display());
-    if !layout.join("index.json").exists() {
-        umoci(["init".as_ref(), "--layout".as_ref(), layout.as_os_str()]);
-    }
-    umoci(["new", "--image", &image]);
-    let bundle = layout.with_file_name(format!("bundle-{tag}"));
-    umoci_unpack(&image, &bundle);
-    (image, bundle)
 }
 
 /// `umoci repack --refresh-bundle` of `bundle` into `image` (a tag of the bundle's layout).
@@ -310,69 +298,20 @@ fn apk_packages_from_the_installed_database() {
     assert_eq!(check["distribution"]["version_id"], "3.19.1");
 }
 
-const RPM_SPEC: &str = "Name: NAME
-Version: VERSION
-Release: RELEASE
-EPOCH_LINE
-Summary: a strata test package
-License: MIT
-BuildArch: noarch
-%description
-A package built by strata's tests.
-%install
-mkdir -p %{buildroot}/usr/share/NAME
-echo NAME > %{buildroot}/usr/share/NAME/README
-%files
-/usr/share/NAME/README
-";
-
-fn rpm_cmd(dbpath: &Path) -> Command {
-    let mut cmd = Command::new("rpm");
-    cmd.arg("--dbpath")
-        .arg(dbpath)
-        .args(["--define", "_db_backend sqlite"]);
-    cmd
-}
-
 #[test]
 fn rpm_packages_equal_rpm_query() {
     if !(require_tool("umoci") && require_tool("rpm") && require_tool("rpmbuild")) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let top = work.path().join("rpmbuild");
     let packages = [
         ("strata-hello", "1.2.3", "4.el9", Some(2)),
         ("strata-plain", "0.9", "1", None),
     ];
-    for (name, version, release, epoch) in packages {
-        let spec = RPM_SPEC
-            .replace("NAME", name)
-            .replace("VERSION", version)
-            .replace("RELEASE", release)
-            .replace(
-                "EPOCH_LINE",
-                &epoch.map(|e| format!("Epoch: {e}")).unwrap_or_default(),
-            );
-        let spec_path = work.path().join(format!("{name}.spec"));
-        fs::write(&spec_path, spec).unwrap();
-        run(Command::new("rpmbuild")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.display()))
-            .args(["--define", "_db_backend sqlite", "--quiet", "-bb"])
-            .arg(&spec_path));
-    }
-    let rpms: Vec<PathBuf> = fs::read_dir(top.join("RPMS/noarch"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let rpms = build_rpms(work.path(), &packages);
     assert_eq!(rpms.len(), 2, "{rpms:?}");
     let db = work.path().join("rpmdb");
-    fs::create_dir(&db).unwrap();
-    run(rpm_cmd(&db).arg("--initdb"));
-    run(rpm_cmd(&db)
-        .args(["--nodeps", "--justdb", "--noscripts", "-i"])
-        .args(&rpms));
+    rpm_database(&db, &rpms);
     let expected: Vec<String> = sorted_lines(
         &run(rpm_cmd(&db).args(["-qa", "--qf", "%{NAME}\t%{EPOCH}:%{VERSION}-%{RELEASE}\n"]))
             .stdout,

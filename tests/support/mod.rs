@@ -24,6 +24,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod lazy;
+pub mod packages;
 pub mod proxy;
 pub mod registry;
 pub mod rich;

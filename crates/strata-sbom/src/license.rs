@@ -9,9 +9,10 @@ pub fn is_spdx_expression(name: &str) -> bool {
     spdx::Expression::parse(name).is_ok()
 }
 
-/// Whether `name` is one identifier of the SPDX licence list (`MIT`, `GPL-2.0-only`).
+/// Whether `name` is exactly one identifier of the SPDX licence list (`MIT`, `GPL-2.0-only`; not
+/// `GFDL-1.3+`, an identifier with the or-later operator, which is an expression).
 pub fn is_spdx_id(name: &str) -> bool {
-    spdx::license_id(name).is_some()
+    spdx::license_id(name).is_some_and(|l| l.name == name)
 }
 
 /// The `LicenseRef-` identifiers a document gives to licence names that are not SPDX expressions, each
@@ -116,5 +117,7 @@ mod tests {
         );
         assert!(is_spdx_id("GPL-2.0-only"));
         assert!(!is_spdx_id("GPLv3+"));
+        assert!(!is_spdx_id("GFDL-1.3+"));
+        assert!(is_spdx_expression("GFDL-1.3+"));
     }
 }

@@ -1,0 +1,680 @@
+//! `strata sbom` against real peers: on a Debian (dpkg), an rpm, an apk image and one with Python, npm and
+//! Go content, the SPDX document passes `pyspdxtools -i`, the CycloneDX one cyclonedx-python-lib's strict
+//! JSON validator, and the package set (name, version, type) equals `syft scan … -o syft-json`'s, where the
+//! two differ a test says which is right and why. On an image whose layers each change the dpkg database,
+//! every package names the layer that introduced it, and `--since-base` lists exactly the upper layers'
+//! changes and removals.
+
+// Test code: a failed step should abort the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: it reports what it skips and compares.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use strata_fixtures::elf::{GoBuildInfoFormat, go_elf, go_modinfo};
+use strata_tests::packages::{build_rpms, new_image, rpm_database};
+use strata_tests::rich::umoci_repack;
+use strata_tests::{parse_json, pypi_peer, require_tool, run, show_output, strata_ok, umoci};
+
+const CREATED: &str = "2026-01-02T03:04:05Z";
+
+/// (name, version, type) as syft names types.
+type Triple = (String, String, String);
+
+/// The peers: pyspdxtools, the venv's python (with cyclonedx-python-lib) and syft.
+struct Peers {
+    pyspdxtools: PathBuf,
+    python: PathBuf,
+    syft: PathBuf,
+}
+
+fn peers() -> Option<Peers> {
+    if !require_tool("umoci") {
+        return None;
+    }
+    Some(Peers {
+        pyspdxtools: pypi_peer("pyspdxtools")?,
+        python: pypi_peer("python")?,
+        syft: pypi_peer("syft")?,
+    })
+}
+
+/// `strata sbom IMAGE --format FORMAT -o FILE ARGS…` → FILE.
+fn sbom_file(image: &str, format: &str, out: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec![
+        "sbom",
+        "--created",
+        CREATED,
+        "--format",
+        format,
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(image);
+    strata_ok(&args);
+    out.to_owned()
+}
+
+fn sbom_json(image: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["sbom", "--created", CREATED, "--format", "strata-json"];
+    args.extend_from_slice(extra);
+    args.push(image);
+    parse_json(&strata_ok(&args), "sbom strata-json")
+}
+
+fn validate(peers: &Peers, image: &str, work: &Path) {
+    let spdx = sbom_file(image, "spdx-json", &work.join("sbom.spdx.json"), &[]);
+    let out = run(Command::new(&peers.pyspdxtools).arg("-i").arg(&spdx));
+    let text = show_output(&out);
+    assert!(
+        !text.to_lowercase().contains("invalid"),
+        "pyspdxtools on {image}: {text}"
+    );
+    let cdx = sbom_file(image, "cyclonedx-json", &work.join("sbom.cdx.json"), &[]);
+    run(Command::new(&peers.python)
+        .arg("-c")
+        .arg(
+            "import sys\n\
+         from cyclonedx.validation.json import JsonStrictValidator\n\
+         from cyclonedx.schema import SchemaVersion\n\
+         err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\n\
+         if err is not None:\n    sys.exit(f'invalid CycloneDX: {err}')\n",
+        )
+        .arg(&cdx));
+    // Deterministic: the same bytes twice, and the serial number is not random.
+    let again = fs::read(sbom_file(
+        image,
+        "cyclonedx-json",
+        &work.join("again.cdx.json"),
+        &[],
+    ))
+    .unwrap();
+    assert_eq!(
+        fs::read(&cdx).unwrap(),
+        again,
+        "{image}: CycloneDX output is deterministic"
+    );
+}
+
+fn syft_type(t: &str) -> &str {
+    match t {
+        "go" => "go-module",
+        other => other,
+    }
+}
+
+fn strata_set(doc: &Value) -> BTreeSet<Triple> {
+    doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["version"].as_str().unwrap().to_owned(),
+                syft_type(p["type"].as_str().unwrap()).to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// syft's package set of the OCI layout `layout` (one image in it).
+fn syft_set(peers: &Peers, layout: &Path) -> BTreeSet<Triple> {
+    let out = run(Command::new(&peers.syft)
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .args(["scan", "-q", "-o", "syft-json"])
+        .arg(format!("oci-dir:{}", layout.display())));
+    let doc = parse_json(&out.stdout, "syft-json");
+    doc["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["version"].as_str().unwrap().to_owned(),
+                a["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn os_release(rootfs: &Path, text: &str) {
+    fs::create_dir_all(rootfs.join("usr/lib")).unwrap();
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::write(rootfs.join("usr/lib/os-release"), text).unwrap();
+    symlink("../usr/lib/os-release", rootfs.join("etc/os-release")).unwrap();
+}
+
+fn write(rootfs: &Path, path: &str, bytes: &[u8], mode: u32) {
+    let p = rootfs.join(path);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, bytes).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn debian_image_sbom_validates_and_equals_syft() {
+    let Some(peers) = peers() else { return };
+    let Ok(status) = fs::read("/var/lib/dpkg/status") else {
+        assert!(
+            !strata_tests::under_ci(),
+            "CI runs on Debian: /var/lib/dpkg/status must exist"
+        );
+        eprintln!("SKIP: no /var/lib/dpkg/status on this machine");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let (image, bundle) = new_image(&layout, "debian");
+    let rootfs = bundle.join("rootfs");
+    write(&rootfs, "var/lib/dpkg/status", &status, 0o644);
+    os_release(&rootfs, &fs::read_to_string("/etc/os-release").unwrap());
+    // The packages' copyright files, symlinks followed, for their licences.
+    let mut copied = 0;
+    for entry in fs::read_dir("/usr/share/doc").unwrap() {
+        let entry = entry.unwrap();
+        if let Ok(text) = fs::read(entry.path().join("copyright")) {
+            let name = entry.file_name();
+            write(
+                &rootfs,
+                &format!("usr/share/doc/{}/copyright", name.to_str().unwrap()),
+                &text,
+                0o644,
+            );
+            copied += 1;
+        }
+    }
+    assert!(copied > 50, "copyright files: {copied}");
+    umoci_repack(&image, &bundle, true);
+    let oci = format!("oci:{image}");
+    validate(&peers, &oci, work.path());
+
+    let doc = sbom_json(&oci, &[]);
+    let ours = strata_set(&doc);
+    let theirs = syft_set(&peers, &layout);
+    assert!(ours.len() > 100, "a realistic database: {}", ours.len());
+    assert_eq!(ours, theirs, "strata and syft list the same dpkg packages");
+    let packages = doc["packages"].as_array().unwrap();
+    let dpkg = packages.iter().find(|p| p["name"] == "dpkg").unwrap();
+    let distro = doc["distribution"]["id"].as_str().unwrap();
+    let version_id = doc["distribution"]["version_id"].as_str().unwrap();
+    assert_eq!(
+        dpkg["purl"],
+        format!(
+            "pkg:deb/{distro}/dpkg@{}?arch={}&distro={distro}-{version_id}",
+            dpkg["version"]
+                .as_str()
+                .unwrap()
+                .replace('+', "%2B")
+                .replace(':', "%3A"),
+            dpkg["architecture"].as_str().unwrap()
+        )
+    );
+    let licensed = packages
+        .iter()
+        .filter(|p| !p["licenses"].as_array().unwrap().is_empty())
+        .count();
+    assert!(
+        licensed > 20,
+        "licences from machine-readable copyright files: {licensed}"
+    );
+    assert!(packages.iter().all(|p| p["layer"]["index"] == 0));
+}
+
+#[test]
+fn rpm_and_apk_image_sboms_validate_and_equal_syft() {
+    let Some(peers) = peers() else { return };
+    if !(require_tool("rpm") && require_tool("rpmbuild")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let rpms = build_rpms(
+        work.path(),
+        &[
+            ("strata-hello", "1.2.3", "4.el9", Some(2)),
+            ("strata-plain", "0.9", "1", None),
+        ],
+    );
+    let db = work.path().join("rpmdb");
+    rpm_database(&db, &rpms);
+    let rpm_layout = work.path().join("rpm-layout");
+    let (image, bundle) = new_image(&rpm_layout, "rpm");
+    let rootfs = bundle.join("rootfs");
+    write(
+        &rootfs,
+        "var/lib/rpm/rpmdb.sqlite",
+        &fs::read(db.join("rpmdb.sqlite")).unwrap(),
+        0o644,
+    );
+    os_release(
+        &rootfs,
+        "NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"9.3\"\nID_LIKE=\"fedora\"\n",
+    );
+    umoci_repack(&image, &bundle, true);
+    let oci = format!("oci:{image}");
+    let rpm_work = work.path().join("rpm-work");
+    fs::create_dir(&rpm_work).unwrap();
+    validate(&peers, &oci, &rpm_work);
+    let doc = sbom_json(&oci, &[]);
+    assert_eq!(strata_set(&doc), syft_set(&peers, &rpm_layout));
+    let hello = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "strata-hello")
+        .unwrap();
+    assert_eq!(
+        hello["purl"],
+        "pkg:rpm/redhat/strata-hello@1.2.3-4.el9?arch=noarch&distro=rhel-9.3&epoch=2"
+    );
+    assert_eq!(hello["licenses"], serde_json::json!(["MIT"]));
+
+    let apk_layout = work.path().join("apk-layout");
+    let (image, bundle) = new_image(&apk_layout, "apk");
+    let rootfs = bundle.join("rootfs");
+    let installed = "C:Q1Fq0sEXjFZ0Y3oCqCb4fU8OYfYQ0=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:407278\n\
+        I:663552\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\n\
+        m:Timo Teras <timo.teras@iki.fi>\nt:1705424565\nc:1ba9ad7ba6b2ed6ba4ac1fe4e1dbeb5a76df0b6e\n\
+        F:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1xiR2Wy3C5shv+8g7H4HZ0z5t9M0=\n\n\
+        C:Q1CnFCUKr8dVd7PYT1qmD4OATpHTo=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nS:509626\nI:946176\n\
+        T:Size optimized toolbox of many common UNIX utilities\nU:https://busybox.net/\nL:GPL-2.0-only\n\
+        o:busybox\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\n\n\
+        C:Q1QoNd6Smm1fRr1ZrQ0GZm4cxjWgI=\nP:ca-certificates-bundle\nV:20240226-r0\nA:x86_64\n\
+        L:MPL-2.0 AND MIT\no:ca-certificates\nF:etc/ssl/certs\nR:ca-certificates.crt\n\n";
+    write(&rootfs, "lib/apk/db/installed", installed.as_bytes(), 0o644);
+    os_release(
+        &rootfs,
+        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n",
+    );
+    umoci_repack(&image, &bundle, true);
+    let oci = format!("oci:{image}");
+    let apk_work = work.path().join("apk-work");
+    fs::create_dir(&apk_work).unwrap();
+    validate(&peers, &oci, &apk_work);
+    let doc = sbom_json(&oci, &[]);
+    assert_eq!(strata_set(&doc), syft_set(&peers, &apk_layout));
+    let musl = &doc["packages"][0];
+    assert_eq!(
+        musl["purl"],
+        "pkg:apk/alpine/musl@1.2.4_git20230717-r4?arch=x86_64&distro=alpine-3.19.1"
+    );
+    let cdx = parse_json(
+        &strata_ok([
+            "sbom",
+            "--created",
+            CREATED,
+            "--format",
+            "cyclonedx-json",
+            &oci,
+        ]),
+        "cyclonedx",
+    );
+    // A compound SPDX expression is CycloneDX's `expression`, a single identifier a licence `id`.
+    let by_name: BTreeMap<&str, &Value> = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c))
+        .collect();
+    assert_eq!(
+        by_name["ca-certificates-bundle"]["licenses"][0]["expression"],
+        "MPL-2.0 AND MIT"
+    );
+    assert_eq!(by_name["musl"]["licenses"][0]["license"]["id"], "MIT");
+    assert_eq!(cdx["metadata"]["component"]["type"], "container");
+}
+
+#[test]
+fn python_npm_and_go_packages_equal_syft() {
+    let Some(peers) = peers() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let (image, bundle) = new_image(&layout, "lang");
+    let rootfs = bundle.join("rootfs");
+    os_release(
+        &rootfs,
+        "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\n",
+    );
+    write(
+        &rootfs,
+        "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nSummary: HTTP\nLicense: Apache 2.0\n\
+          Classifier: License :: OSI Approved :: Apache Software License\n\nLong description\n",
+        0o644,
+    );
+    write(
+        &rootfs,
+        "usr/local/lib/python3.11/site-packages/typing_extensions-4.9.0.dist-info/METADATA",
+        b"Metadata-Version: 2.4\nName: typing_extensions\nVersion: 4.9.0\nLicense-Expression: PSF-2.0\n\n",
+        0o644,
+    );
+    write(
+        &rootfs,
+        "usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+        b"Metadata-Version: 1.2\nName: six\nVersion: 1.16.0\nLicense: MIT\n",
+        0o644,
+    );
+    write(
+        &rootfs,
+        "app/node_modules/lodash/package.json",
+        br#"{"name":"lodash","version":"4.17.21","license":"MIT"}"#,
+        0o644,
+    );
+    write(
+        &rootfs,
+        "app/node_modules/@types/node/package.json",
+        br#"{"name":"@types/node","version":"20.11.5","license":"MIT"}"#,
+        0o644,
+    );
+    write(
+        &rootfs,
+        "app/node_modules/lodash/node_modules/inner/package.json",
+        br#"{"name":"inner","version":"0.1.0","licenses":[{"type":"ISC"}]}"#,
+        0o644,
+    );
+    let modinfo = go_modinfo(
+        "example.com/hello",
+        ("example.com/hello", "v1.2.3"),
+        &[
+            (
+                "github.com/google/uuid",
+                "v1.6.0",
+                "h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=",
+            ),
+            (
+                "golang.org/x/sys",
+                "v0.20.0",
+                "h1:Od9JTbYCk261bKm4M/mw7AklTlFYIa0bIp9BgSm1S8Y=",
+            ),
+        ],
+    );
+    write(
+        &rootfs,
+        "usr/local/bin/hello",
+        &go_elf("go1.22.1", &modinfo, GoBuildInfoFormat::Inline),
+        0o755,
+    );
+    let old = go_modinfo(
+        "example.com/old",
+        ("example.com/old", "v0.1.0"),
+        &[(
+            "github.com/pkg/errors",
+            "v0.9.1",
+            "h1:FEBLx1zS214owpjy7qsBeixbURkuhQAwrK5UwLGTwt4=",
+        )],
+    );
+    write(
+        &rootfs,
+        "usr/local/bin/old",
+        &go_elf("go1.16.15", &old, GoBuildInfoFormat::Pointers),
+        0o755,
+    );
+    umoci_repack(&image, &bundle, true);
+    let oci = format!("oci:{image}");
+    validate(&peers, &oci, work.path());
+    let doc = sbom_json(&oci, &[]);
+    let ours = strata_set(&doc);
+    let theirs = syft_set(&peers, &layout);
+    let t = |n: &str, v: &str, ty: &str| (n.to_owned(), v.to_owned(), ty.to_owned());
+    let expected: BTreeSet<Triple> = [
+        t("requests", "2.31.0", "python"),
+        t("typing_extensions", "4.9.0", "python"),
+        t("six", "1.16.0", "python"),
+        t("lodash", "4.17.21", "npm"),
+        t("@types/node", "20.11.5", "npm"),
+        t("inner", "0.1.0", "npm"),
+        t("example.com/hello", "v1.2.3", "go-module"),
+        t("github.com/google/uuid", "v1.6.0", "go-module"),
+        t("golang.org/x/sys", "v0.20.0", "go-module"),
+        t("stdlib", "go1.22.1", "go-module"),
+        t("example.com/old", "v0.1.0", "go-module"),
+        t("github.com/pkg/errors", "v0.9.1", "go-module"),
+        t("stdlib", "go1.16.15", "go-module"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(ours, expected);
+    // The one difference: syft reports a Python distribution under its normalized name (PEP 503:
+    // lower case, runs of `-_.` as `-`), strata under the `Name:` its METADATA declares, which is what
+    // `pip list` and `importlib.metadata` show. Both are the same project; the purl (below) normalizes
+    // the name as the purl spec says, so the two SBOMs agree where identity matters.
+    let normalize = |set: &BTreeSet<Triple>| -> BTreeSet<Triple> {
+        set.iter()
+            .map(|(n, v, t)| {
+                let n = if t == "python" {
+                    n.to_lowercase().replace(['_', '.'], "-")
+                } else {
+                    n.clone()
+                };
+                (n, v.clone(), t.clone())
+            })
+            .collect()
+    };
+    assert_eq!(
+        theirs.difference(&ours).collect::<Vec<_>>(),
+        [&t("typing-extensions", "4.9.0", "python")]
+    );
+    assert_eq!(
+        normalize(&ours),
+        normalize(&theirs),
+        "syft agrees on Python, npm and both Go layouts"
+    );
+    let purls: BTreeMap<&str, &str> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["purl"].as_str().unwrap()))
+        .collect();
+    assert_eq!(purls["@types/node"], "pkg:npm/%40types/node@20.11.5");
+    assert_eq!(
+        purls["typing_extensions"],
+        "pkg:pypi/typing-extensions@4.9.0"
+    );
+    assert_eq!(
+        purls["github.com/google/uuid"],
+        "pkg:golang/github.com/google/uuid@v1.6.0"
+    );
+}
+
+/// A dpkg status paragraph.
+fn paragraph(name: &str, version: &str) -> String {
+    format!(
+        "Package: {name}\nStatus: install ok installed\nPriority: optional\nSection: misc\n\
+         Maintainer: Strata <strata@example.invalid>\nArchitecture: amd64\nVersion: {version}\n\
+         Description: a test package\n\n"
+    )
+}
+
+fn status(packages: &[(&str, &str)]) -> String {
+    packages.iter().map(|(n, v)| paragraph(n, v)).collect()
+}
+
+#[test]
+fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
+    let Some(peers) = peers() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let (image, bundle) = new_image(&layout, "layers");
+    let rootfs = bundle.join("rootfs");
+    os_release(
+        &rootfs,
+        "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\n",
+    );
+    let steps: [&[(&str, &str)]; 3] = [
+        &[("base-a", "1.0-1"), ("base-b", "2.0-1")],
+        &[
+            ("base-a", "1.0-1"),
+            ("base-b", "2.0-1"),
+            ("mid-c", "3.0-1"),
+            ("mid-d", "4.0-1"),
+        ],
+        // base-b removed, mid-d upgraded, top-e added; base-a and mid-c untouched.
+        &[
+            ("base-a", "1.0-1"),
+            ("mid-c", "3.0-1"),
+            ("mid-d", "4.1-1"),
+            ("top-e", "5.0-1"),
+        ],
+    ];
+    for (i, step) in steps.iter().enumerate() {
+        write(
+            &rootfs,
+            "var/lib/dpkg/status",
+            status(step).as_bytes(),
+            0o644,
+        );
+        // A file of the layer's own, so that layer 2's python package is attributed too.
+        if i == 2 {
+            write(
+                &rootfs,
+                "usr/lib/python3/dist-packages/top_py-1.0.dist-info/METADATA",
+                b"Name: top-py\nVersion: 1.0\n",
+                0o644,
+            );
+        }
+        umoci_repack(&image, &bundle, true);
+        if i == 0 {
+            umoci(["tag", "--image", &image, "base"]);
+        }
+    }
+    let oci = format!("oci:{image}");
+    let doc = sbom_json(&oci, &[]);
+    assert_eq!(doc["layers"].as_array().unwrap().len(), 3);
+    let layers: BTreeMap<String, (String, u64)> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                (
+                    p["version"].as_str().unwrap().to_owned(),
+                    p["layer"]["index"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    let v = |s: &str, l: u64| (s.to_owned(), l);
+    assert_eq!(
+        layers,
+        [
+            ("base-a".to_owned(), v("1.0-1", 0)),
+            ("mid-c".to_owned(), v("3.0-1", 1)),
+            ("mid-d".to_owned(), v("4.1-1", 2)),
+            ("top-e".to_owned(), v("5.0-1", 2)),
+            ("top-py".to_owned(), v("1.0", 2)),
+        ]
+        .into_iter()
+        .collect()
+    );
+    // The layer digests are the image's.
+    let layer2 = &doc["layers"][2];
+    let e = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "top-e")
+        .unwrap();
+    assert_eq!(e["layer"]["digest"], layer2["digest"]);
+    assert_eq!(e["layer"]["diff_id"], layer2["diff_id"]);
+
+    let names = |doc: &Value, key: &str| -> Vec<String> {
+        let mut n: Vec<String> = doc[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}={}@{}",
+                    p["name"].as_str().unwrap(),
+                    p["version"].as_str().unwrap(),
+                    p["layer"]["index"]
+                )
+            })
+            .collect();
+        n.sort();
+        n
+    };
+    // Above the bottom layer: what layers 1 and 2 added or changed, and base-b, which layer 2 removed.
+    let since1 = sbom_json(&oci, &["--since-base", "1"]);
+    assert_eq!(
+        names(&since1, "packages"),
+        [
+            "mid-c=3.0-1@1",
+            "mid-d=4.1-1@2",
+            "top-e=5.0-1@2",
+            "top-py=1.0@2"
+        ]
+    );
+    assert_eq!(names(&since1, "removed"), ["base-b=2.0-1@2"]);
+    // The same base given as an image: the layout's `base` tag is the image after its first layer.
+    let by_image = sbom_json(
+        &oci,
+        &["--since-base", &format!("oci:{}:base", layout.display())],
+    );
+    assert_eq!(by_image["packages"], since1["packages"]);
+    assert_eq!(by_image["removed"], since1["removed"]);
+    assert_eq!(by_image["base_layers"], 1);
+    // Above two layers: only layer 2's changes; mid-d names the version the base had.
+    let since2 = sbom_json(&oci, &["--since-base", "2"]);
+    assert_eq!(
+        names(&since2, "packages"),
+        ["mid-d=4.1-1@2", "top-e=5.0-1@2", "top-py=1.0@2"]
+    );
+    assert_eq!(names(&since2, "removed"), ["base-b=2.0-1@2"]);
+    let d = since2["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "mid-d")
+        .unwrap();
+    assert_eq!(d["previous_version"], "4.0-1");
+    // A base that is not a prefix of the image is refused.
+    let out = strata_tests::strata(["sbom", "--since-base", "4", &oci]);
+    assert!(!out.status.success());
+    // The removed package is in both documents, marked, and the validators still pass.
+    let spdx = sbom_file(
+        &oci,
+        "spdx-json",
+        &work.path().join("since.spdx.json"),
+        &["--since-base", "1"],
+    );
+    run(Command::new(&peers.pyspdxtools).arg("-i").arg(&spdx));
+    let spdx: Value = serde_json::from_slice(&fs::read(&spdx).unwrap()).unwrap();
+    let text = spdx.to_string();
+    assert!(text.contains("strata:removed-by-layer=2"), "{text}");
+    let cdx = parse_json(
+        &strata_ok([
+            "sbom",
+            "--created",
+            CREATED,
+            "--format",
+            "cyclonedx-json",
+            "--since-base",
+            "1",
+            &oci,
+        ]),
+        "cyclonedx",
+    );
+    let b = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "base-b")
+        .unwrap();
+    assert!(
+        b["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "strata:removed" && p["value"] == "true")
+    );
+}
