@@ -23,7 +23,7 @@ use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
     assert_clean_error, host_arch, is_root, parse_json, require_tool, run, skopeo_ok, strata,
-    strata_ok, umoci, under_ci,
+    strata_ok, under_ci,
 };
 
 /// Tests that write owners, devices and xattrs need root (CI runs as root).
