@@ -18,7 +18,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_fixtures::elf::{GoBuildInfoFormat, go_elf, go_modinfo};
-use strata_tests::packages::{build_rpms, new_image, rpm_database};
+use strata_tests::packages::{APK_INSTALLED, build_rpms, new_image, rpm_database};
 use strata_tests::rich::umoci_repack;
 use strata_tests::{parse_json, pypi_peer, require_tool, run, show_output, strata_ok, umoci};
 
@@ -160,6 +160,56 @@ fn write(rootfs: &Path, path: &str, bytes: &[u8], mode: u32) {
     fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A one-layer image `tag` in its own layout under `work`, with `files` (path, bytes, mode) and
+/// os-release `os`: its SBOMs validated, its package set equal to syft's (Python names compared
+/// normalized: see `python_npm_and_go_packages_equal_syft`); returns strata's JSON and the image.
+fn checked_image(
+    peers: &Peers,
+    work: &Path,
+    tag: &str,
+    os: &str,
+    files: &[(&str, &[u8], u32)],
+) -> (Value, String) {
+    let layout = work.join(format!("{tag}-layout"));
+    let (image, bundle) = new_image(&layout, tag);
+    let rootfs = bundle.join("rootfs");
+    os_release(&rootfs, os);
+    for (path, bytes, mode) in files {
+        write(&rootfs, path, bytes, *mode);
+    }
+    umoci_repack(&image, &bundle, true);
+    let oci = format!("oci:{image}");
+    let scratch = work.join(format!("{tag}-work"));
+    fs::create_dir(&scratch).unwrap();
+    validate(peers, &oci, &scratch);
+    let doc = sbom_json(&oci, &[]);
+    let ours = strata_set(&doc);
+    let theirs = syft_set(peers, &layout);
+    let only_syft: Vec<_> = theirs.difference(&ours).collect();
+    let only_ours: Vec<_> = ours.difference(&theirs).collect();
+    eprintln!("{tag}: only syft: {only_syft:?}; only strata: {only_ours:?}");
+    assert_eq!(
+        normalize(&ours),
+        normalize(&theirs),
+        "{tag}: strata and syft list the same packages"
+    );
+    (doc, oci)
+}
+
+/// Python names as PEP 503 normalizes them (lower case, runs of `-_.` as `-`).
+fn normalize(set: &BTreeSet<Triple>) -> BTreeSet<Triple> {
+    set.iter()
+        .map(|(n, v, t)| {
+            let n = if t == "python" {
+                n.to_lowercase().replace(['_', '.'], "-")
+            } else {
+                n.clone()
+            };
+            (n, v.clone(), t.clone())
+        })
+        .collect()
+}
+
 #[test]
 fn debian_image_sbom_validates_and_equals_syft() {
     let Some(peers) = peers() else { return };
@@ -172,37 +222,34 @@ fn debian_image_sbom_validates_and_equals_syft() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("layout");
-    let (image, bundle) = new_image(&layout, "debian");
-    let rootfs = bundle.join("rootfs");
-    write(&rootfs, "var/lib/dpkg/status", &status, 0o644);
-    os_release(&rootfs, &fs::read_to_string("/etc/os-release").unwrap());
-    // The packages' copyright files, symlinks followed, for their licences.
-    let mut copied = 0;
+    // The machine's dpkg database and its packages' copyright files (symlinks followed), for licences.
+    let mut copyrights = Vec::new();
     for entry in fs::read_dir("/usr/share/doc").unwrap() {
         let entry = entry.unwrap();
         if let Ok(text) = fs::read(entry.path().join("copyright")) {
-            let name = entry.file_name();
-            write(
-                &rootfs,
-                &format!("usr/share/doc/{}/copyright", name.to_str().unwrap()),
-                &text,
-                0o644,
-            );
-            copied += 1;
+            let name = entry.file_name().to_str().unwrap().to_owned();
+            copyrights.push((format!("usr/share/doc/{name}/copyright"), text));
         }
     }
-    assert!(copied > 50, "copyright files: {copied}");
-    umoci_repack(&image, &bundle, true);
-    let oci = format!("oci:{image}");
-    validate(&peers, &oci, work.path());
-
-    let doc = sbom_json(&oci, &[]);
-    let ours = strata_set(&doc);
-    let theirs = syft_set(&peers, &layout);
-    assert!(ours.len() > 100, "a realistic database: {}", ours.len());
-    assert_eq!(ours, theirs, "strata and syft list the same dpkg packages");
+    assert!(
+        copyrights.len() > 50,
+        "copyright files: {}",
+        copyrights.len()
+    );
+    let mut files: Vec<(&str, &[u8], u32)> = vec![("var/lib/dpkg/status", &status, 0o644)];
+    files.extend(
+        copyrights
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_slice(), 0o644)),
+    );
+    let os = fs::read_to_string("/etc/os-release").unwrap();
+    let (doc, _) = checked_image(&peers, work.path(), "debian", &os, &files);
     let packages = doc["packages"].as_array().unwrap();
+    assert!(
+        packages.len() > 100,
+        "a realistic database: {}",
+        packages.len()
+    );
     let dpkg = packages.iter().find(|p| p["name"] == "dpkg").unwrap();
     let distro = doc["distribution"]["id"].as_str().unwrap();
     let version_id = doc["distribution"]["version_id"].as_str().unwrap();
@@ -245,26 +292,14 @@ fn rpm_and_apk_image_sboms_validate_and_equal_syft() {
     );
     let db = work.path().join("rpmdb");
     rpm_database(&db, &rpms);
-    let rpm_layout = work.path().join("rpm-layout");
-    let (image, bundle) = new_image(&rpm_layout, "rpm");
-    let rootfs = bundle.join("rootfs");
-    write(
-        &rootfs,
-        "var/lib/rpm/rpmdb.sqlite",
-        &fs::read(db.join("rpmdb.sqlite")).unwrap(),
-        0o644,
-    );
-    os_release(
-        &rootfs,
+    let sqlite = fs::read(db.join("rpmdb.sqlite")).unwrap();
+    let (doc, _) = checked_image(
+        &peers,
+        work.path(),
+        "rpm",
         "NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"9.3\"\nID_LIKE=\"fedora\"\n",
+        &[("var/lib/rpm/rpmdb.sqlite", &sqlite, 0o644)],
     );
-    umoci_repack(&image, &bundle, true);
-    let oci = format!("oci:{image}");
-    let rpm_work = work.path().join("rpm-work");
-    fs::create_dir(&rpm_work).unwrap();
-    validate(&peers, &oci, &rpm_work);
-    let doc = sbom_json(&oci, &[]);
-    assert_eq!(strata_set(&doc), syft_set(&peers, &rpm_layout));
     let hello = doc["packages"]
         .as_array()
         .unwrap()
@@ -277,33 +312,21 @@ fn rpm_and_apk_image_sboms_validate_and_equal_syft() {
     );
     assert_eq!(hello["licenses"], serde_json::json!(["MIT"]));
 
-    let apk_layout = work.path().join("apk-layout");
-    let (image, bundle) = new_image(&apk_layout, "apk");
-    let rootfs = bundle.join("rootfs");
-    let installed = "C:Q1Fq0sEXjFZ0Y3oCqCb4fU8OYfYQ0=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:407278\n\
-        I:663552\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\n\
-        m:Timo Teras <timo.teras@iki.fi>\nt:1705424565\nc:1ba9ad7ba6b2ed6ba4ac1fe4e1dbeb5a76df0b6e\n\
-        F:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1xiR2Wy3C5shv+8g7H4HZ0z5t9M0=\n\n\
-        C:Q1CnFCUKr8dVd7PYT1qmD4OATpHTo=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nS:509626\nI:946176\n\
-        T:Size optimized toolbox of many common UNIX utilities\nU:https://busybox.net/\nL:GPL-2.0-only\n\
-        o:busybox\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\n\n\
-        C:Q1QoNd6Smm1fRr1ZrQ0GZm4cxjWgI=\nP:ca-certificates-bundle\nV:20240226-r0\nA:x86_64\n\
-        L:MPL-2.0 AND MIT\no:ca-certificates\nF:etc/ssl/certs\nR:ca-certificates.crt\n\n";
-    write(&rootfs, "lib/apk/db/installed", installed.as_bytes(), 0o644);
-    os_release(
-        &rootfs,
-        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n",
+    // A compound SPDX expression for a licence, as Alpine writes some.
+    let installed = format!(
+        "{APK_INSTALLED}C:Q1QoNd6Smm1fRr1ZrQ0GZm4cxjWgI=\nP:ca-certificates-bundle\nV:20240226-r0\n\
+         A:x86_64\nL:MPL-2.0 AND MIT\no:ca-certificates\nF:etc/ssl/certs\nR:ca-certificates.crt\n\n"
     );
-    umoci_repack(&image, &bundle, true);
-    let oci = format!("oci:{image}");
-    let apk_work = work.path().join("apk-work");
-    fs::create_dir(&apk_work).unwrap();
-    validate(&peers, &oci, &apk_work);
-    let doc = sbom_json(&oci, &[]);
-    assert_eq!(strata_set(&doc), syft_set(&peers, &apk_layout));
-    let musl = &doc["packages"][0];
+    let (doc, oci) = checked_image(
+        &peers,
+        work.path(),
+        "apk",
+        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n",
+        &[("lib/apk/db/installed", installed.as_bytes(), 0o644)],
+    );
+    assert_eq!(doc["packages"].as_array().unwrap().len(), 4);
     assert_eq!(
-        musl["purl"],
+        doc["packages"][0]["purl"],
         "pkg:apk/alpine/musl@1.2.4_git20230717-r4?arch=x86_64&distro=alpine-3.19.1"
     );
     let cdx = parse_json(
@@ -336,94 +359,87 @@ fn rpm_and_apk_image_sboms_validate_and_equal_syft() {
 fn python_npm_and_go_packages_equal_syft() {
     let Some(peers) = peers() else { return };
     let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("layout");
-    let (image, bundle) = new_image(&layout, "lang");
-    let rootfs = bundle.join("rootfs");
-    os_release(
-        &rootfs,
+    let hello = go_elf(
+        "go1.22.1",
+        &go_modinfo(
+            "example.com/hello",
+            ("example.com/hello", "v1.2.3"),
+            &[
+                (
+                    "github.com/google/uuid",
+                    "v1.6.0",
+                    "h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=",
+                ),
+                (
+                    "golang.org/x/sys",
+                    "v0.20.0",
+                    "h1:Od9JTbYCk261bKm4M/mw7AklTlFYIa0bIp9BgSm1S8Y=",
+                ),
+            ],
+        ),
+        GoBuildInfoFormat::Inline,
+    );
+    // Go < 1.18's layout: the header points to the strings.
+    let old = go_elf(
+        "go1.16.15",
+        &go_modinfo(
+            "example.com/old",
+            ("example.com/old", "v0.1.0"),
+            &[(
+                "github.com/pkg/errors",
+                "v0.9.1",
+                "h1:FEBLx1zS214owpjy7qsBeixbURkuhQAwrK5UwLGTwt4=",
+            )],
+        ),
+        GoBuildInfoFormat::Pointers,
+    );
+    let files: [(&str, &[u8], u32); 8] = [
+        (
+            "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nSummary: HTTP\nLicense: Apache 2.0\n\
+              Classifier: License :: OSI Approved :: Apache Software License\n\nLong description\n",
+            0o644,
+        ),
+        (
+            "usr/local/lib/python3.11/site-packages/typing_extensions-4.9.0.dist-info/METADATA",
+            b"Metadata-Version: 2.4\nName: typing_extensions\nVersion: 4.9.0\nLicense-Expression: PSF-2.0\n\n",
+            0o644,
+        ),
+        (
+            "usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
+            b"Metadata-Version: 1.2\nName: six\nVersion: 1.16.0\nLicense: MIT\n",
+            0o644,
+        ),
+        (
+            "app/node_modules/lodash/package.json",
+            br#"{"name":"lodash","version":"4.17.21","license":"MIT"}"#,
+            0o644,
+        ),
+        (
+            "app/node_modules/@types/node/package.json",
+            br#"{"name":"@types/node","version":"20.11.5","license":"MIT"}"#,
+            0o644,
+        ),
+        (
+            "app/node_modules/lodash/node_modules/inner/package.json",
+            br#"{"name":"inner","version":"0.1.0","licenses":[{"type":"ISC"}]}"#,
+            0o644,
+        ),
+        ("usr/local/bin/hello", &hello, 0o755),
+        ("usr/local/bin/old", &old, 0o755),
+    ];
+    let (doc, _) = checked_image(
+        &peers,
+        work.path(),
+        "lang",
         "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\n",
+        &files,
     );
-    write(
-        &rootfs,
-        "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA",
-        b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nSummary: HTTP\nLicense: Apache 2.0\n\
-          Classifier: License :: OSI Approved :: Apache Software License\n\nLong description\n",
-        0o644,
-    );
-    write(
-        &rootfs,
-        "usr/local/lib/python3.11/site-packages/typing_extensions-4.9.0.dist-info/METADATA",
-        b"Metadata-Version: 2.4\nName: typing_extensions\nVersion: 4.9.0\nLicense-Expression: PSF-2.0\n\n",
-        0o644,
-    );
-    write(
-        &rootfs,
-        "usr/lib/python3/dist-packages/six-1.16.0.egg-info/PKG-INFO",
-        b"Metadata-Version: 1.2\nName: six\nVersion: 1.16.0\nLicense: MIT\n",
-        0o644,
-    );
-    write(
-        &rootfs,
-        "app/node_modules/lodash/package.json",
-        br#"{"name":"lodash","version":"4.17.21","license":"MIT"}"#,
-        0o644,
-    );
-    write(
-        &rootfs,
-        "app/node_modules/@types/node/package.json",
-        br#"{"name":"@types/node","version":"20.11.5","license":"MIT"}"#,
-        0o644,
-    );
-    write(
-        &rootfs,
-        "app/node_modules/lodash/node_modules/inner/package.json",
-        br#"{"name":"inner","version":"0.1.0","licenses":[{"type":"ISC"}]}"#,
-        0o644,
-    );
-    let modinfo = go_modinfo(
-        "example.com/hello",
-        ("example.com/hello", "v1.2.3"),
-        &[
-            (
-                "github.com/google/uuid",
-                "v1.6.0",
-                "h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=",
-            ),
-            (
-                "golang.org/x/sys",
-                "v0.20.0",
-                "h1:Od9JTbYCk261bKm4M/mw7AklTlFYIa0bIp9BgSm1S8Y=",
-            ),
-        ],
-    );
-    write(
-        &rootfs,
-        "usr/local/bin/hello",
-        &go_elf("go1.22.1", &modinfo, GoBuildInfoFormat::Inline),
-        0o755,
-    );
-    let old = go_modinfo(
-        "example.com/old",
-        ("example.com/old", "v0.1.0"),
-        &[(
-            "github.com/pkg/errors",
-            "v0.9.1",
-            "h1:FEBLx1zS214owpjy7qsBeixbURkuhQAwrK5UwLGTwt4=",
-        )],
-    );
-    write(
-        &rootfs,
-        "usr/local/bin/old",
-        &go_elf("go1.16.15", &old, GoBuildInfoFormat::Pointers),
-        0o755,
-    );
-    umoci_repack(&image, &bundle, true);
-    let oci = format!("oci:{image}");
-    validate(&peers, &oci, work.path());
-    let doc = sbom_json(&oci, &[]);
-    let ours = strata_set(&doc);
-    let theirs = syft_set(&peers, &layout);
     let t = |n: &str, v: &str, ty: &str| (n.to_owned(), v.to_owned(), ty.to_owned());
+    // syft agrees on all of these (checked_image), Go's two layouts included, with one difference: it
+    // reports a Python distribution under its normalized name (PEP 503), `typing-extensions`; strata
+    // reports the `Name:` its METADATA declares, which `pip list` and `importlib.metadata` show. Both
+    // name the same project, and strata's purl normalizes the name as the purl spec says.
     let expected: BTreeSet<Triple> = [
         t("requests", "2.31.0", "python"),
         t("typing_extensions", "4.9.0", "python"),
@@ -441,32 +457,7 @@ fn python_npm_and_go_packages_equal_syft() {
     ]
     .into_iter()
     .collect();
-    assert_eq!(ours, expected);
-    // The one difference: syft reports a Python distribution under its normalized name (PEP 503:
-    // lower case, runs of `-_.` as `-`), strata under the `Name:` its METADATA declares, which is what
-    // `pip list` and `importlib.metadata` show. Both are the same project; the purl (below) normalizes
-    // the name as the purl spec says, so the two SBOMs agree where identity matters.
-    let normalize = |set: &BTreeSet<Triple>| -> BTreeSet<Triple> {
-        set.iter()
-            .map(|(n, v, t)| {
-                let n = if t == "python" {
-                    n.to_lowercase().replace(['_', '.'], "-")
-                } else {
-                    n.clone()
-                };
-                (n, v.clone(), t.clone())
-            })
-            .collect()
-    };
-    assert_eq!(
-        theirs.difference(&ours).collect::<Vec<_>>(),
-        [&t("typing-extensions", "4.9.0", "python")]
-    );
-    assert_eq!(
-        normalize(&ours),
-        normalize(&theirs),
-        "syft agrees on Python, npm and both Go layouts"
-    );
+    assert_eq!(strata_set(&doc), expected);
     let purls: BTreeMap<&str, &str> = doc["packages"]
         .as_array()
         .unwrap()
@@ -482,6 +473,17 @@ fn python_npm_and_go_packages_equal_syft() {
         purls["github.com/google/uuid"],
         "pkg:golang/github.com/google/uuid@v1.6.0"
     );
+    let licenses: BTreeMap<&str, &Value> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), &p["licenses"]))
+        .collect();
+    assert_eq!(
+        licenses["typing_extensions"],
+        &serde_json::json!(["PSF-2.0"])
+    );
+    assert_eq!(licenses["inner"], &serde_json::json!(["ISC"]));
 }
 
 /// A dpkg status paragraph.

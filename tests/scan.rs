@@ -17,7 +17,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
-use strata_tests::packages::{build_rpms, new_image, rpm_cmd, rpm_database};
+use strata_tests::packages::{APK_INSTALLED, build_rpms, new_image, rpm_cmd, rpm_database};
 use strata_tests::rich::{copy_real_files, rich_image, umoci_repack, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
@@ -232,16 +232,7 @@ fn apk_packages_from_the_installed_database() {
     let rootfs = bundle.join("rootfs");
     fs::create_dir_all(rootfs.join("lib/apk/db")).unwrap();
     fs::create_dir_all(rootfs.join("etc")).unwrap();
-    let installed = "C:Q1Fq0sEXjFZ0Y3oCqCb4fU8OYfYQ0=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:407278\n\
-        I:663552\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\n\
-        m:Timo Teras <timo.teras@iki.fi>\nt:1705424565\nc:1ba9ad7ba6b2ed6ba4ac1fe4e1dbeb5a76df0b6e\n\
-        F:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1xiR2Wy3C5shv+8g7H4HZ0z5t9M0=\n\n\
-        C:Q1CnFCUKr8dVd7PYT1qmD4OATpHTo=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nS:509626\nI:946176\n\
-        T:Size optimized toolbox of many common UNIX utilities\nU:https://busybox.net/\nL:GPL-2.0-only\n\
-        o:busybox\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\n\n\
-        C:Q1QoNd6Smm1fRr1ZrQ0GZm4cxjWgI=\nP:alpine-baselayout-data\nV:3.4.3-r2\nA:x86_64\nL:GPL-2.0-only\n\
-        o:alpine-baselayout\nF:etc\nR:hosts\n\n";
-    fs::write(rootfs.join("lib/apk/db/installed"), installed).unwrap();
+    fs::write(rootfs.join("lib/apk/db/installed"), APK_INSTALLED).unwrap();
     fs::write(rootfs.join("etc/alpine-release"), "3.19.1\n").unwrap();
     repack(&image, &bundle);
 

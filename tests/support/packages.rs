@@ -21,6 +21,17 @@ pub fn new_image(layout: &Path, tag: &str) -> (String, PathBuf) {
     (image, bundle)
 }
 
+/// An apk installed database as Alpine 3.19 writes it: musl, busybox and alpine-baselayout-data.
+pub const APK_INSTALLED: &str = "C:Q1Fq0sEXjFZ0Y3oCqCb4fU8OYfYQ0=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:407278\n\
+    I:663552\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\n\
+    m:Timo Teras <timo.teras@iki.fi>\nt:1705424565\nc:1ba9ad7ba6b2ed6ba4ac1fe4e1dbeb5a76df0b6e\n\
+    F:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1xiR2Wy3C5shv+8g7H4HZ0z5t9M0=\n\n\
+    C:Q1CnFCUKr8dVd7PYT1qmD4OATpHTo=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nS:509626\nI:946176\n\
+    T:Size optimized toolbox of many common UNIX utilities\nU:https://busybox.net/\nL:GPL-2.0-only\n\
+    o:busybox\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\n\n\
+    C:Q1QoNd6Smm1fRr1ZrQ0GZm4cxjWgI=\nP:alpine-baselayout-data\nV:3.4.3-r2\nA:x86_64\nL:GPL-2.0-only\n\
+    o:alpine-baselayout\nF:etc\nR:hosts\n\n";
+
 /// The spec of the test rpm packages: NAME, VERSION, RELEASE and EPOCH_LINE are replaced.
 pub const RPM_SPEC: &str = "Name: NAME
 Version: VERSION
