@@ -679,4 +679,41 @@ fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
             .iter()
             .any(|p| p["name"] == "strata:removed" && p["value"] == "true")
     );
+    umoci(["rm", "--image", &format!("{}:base", layout.display())]);
+    // syft's view of the same layers (the `base` tag dropped first: syft reads a layout of one image) (`--scope all-layers`, each location with the diff_id of the layer
+    // it read): for every package strata lists, the lowest layer in which syft found that name and
+    // version is the layer strata names.
+    let out = run(Command::new(&peers.syft)
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .args(["scan", "-q", "--scope", "all-layers", "-o", "syft-json"])
+        .arg(format!("oci-dir:{}", layout.display())));
+    let syft = parse_json(&out.stdout, "syft all-layers");
+    let diff_ids: Vec<&str> = doc["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["diff_id"].as_str().unwrap())
+        .collect();
+    let mut syft_layers: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for a in syft["artifacts"].as_array().unwrap() {
+        for loc in a["locations"].as_array().unwrap() {
+            let layer = diff_ids
+                .iter()
+                .position(|d| Some(*d) == loc["layerID"].as_str())
+                .unwrap() as u64;
+            let key = (
+                a["name"].as_str().unwrap().to_owned(),
+                a["version"].as_str().unwrap().to_owned(),
+            );
+            let e = syft_layers.entry(key).or_insert(layer);
+            *e = (*e).min(layer);
+        }
+    }
+    for (name, (version, layer)) in &layers {
+        assert_eq!(
+            syft_layers.get(&(name.clone(), version.clone())),
+            Some(layer),
+            "{name} {version}: syft's lowest layer"
+        );
+    }
 }
