@@ -119,6 +119,9 @@ const DATABASES: [(&str, Manager); 4] = [
     ("usr/lib/sysimage/rpm/rpmdb.sqlite", Manager::Rpm),
 ];
 
+const RPM_VAR: &str = "/var/lib/rpm/rpmdb.sqlite";
+const RPM_SYSIMAGE: &str = "/usr/lib/sysimage/rpm/rpmdb.sqlite";
+
 /// (ecosystem, name, architecture): a package slot, whatever its version.
 type Slot = (Ecosystem, String, String);
 
@@ -171,6 +174,18 @@ impl ScanImage {
             Err(e) => return Err(e),
         };
         let distroless = self.distroless_layers()?;
+        let rpm_path = if self.resolve(RPM_SYSIMAGE, true)?.is_some()
+            && self.resolve(RPM_VAR, true)?.is_none()
+        {
+            RPM_SYSIMAGE
+        } else {
+            RPM_VAR
+        };
+        let path_of = |manager: Manager| match manager {
+            Manager::Dpkg => "/var/lib/dpkg/status",
+            Manager::Apk => "/lib/apk/db/installed",
+            Manager::Rpm => rpm_path,
+        };
         let mut packages = Vec::new();
         for p in &os_packages {
             let key = (slot(p), p.version.clone());
@@ -194,7 +209,7 @@ impl ScanImage {
                 source: p.source.clone(),
                 licenses,
                 ecosystem: Ecosystem::of(p.manager),
-                path: database_path(p.manager).to_owned(),
+                path: path_of(p.manager).to_owned(),
                 layer,
                 previous_version: None,
             });
@@ -233,7 +248,7 @@ impl ScanImage {
                         vec![p.license.clone()]
                     },
                     ecosystem: Ecosystem::of(p.manager),
-                    path: database_path(p.manager).to_owned(),
+                    path: path_of(p.manager).to_owned(),
                     layer: history.removed_at.get(&s).copied().unwrap_or(base_layers),
                     previous_version: None,
                 });
@@ -470,14 +485,6 @@ fn in_node_modules(path: &[u8]) -> bool {
         (Some(pkg), Some(b"node_modules"), _) => !pkg.starts_with(b"@") && !pkg.starts_with(b"."),
         (Some(_), Some(scope), Some(b"node_modules")) => scope.starts_with(b"@"),
         _ => false,
-    }
-}
-
-fn database_path(manager: Manager) -> &'static str {
-    match manager {
-        Manager::Dpkg => "/var/lib/dpkg/status",
-        Manager::Apk => "/lib/apk/db/installed",
-        Manager::Rpm => "/var/lib/rpm/rpmdb.sqlite",
     }
 }
 
