@@ -115,8 +115,7 @@ fn an_image_without_packages_has_an_empty_inventory() {
     l.file("bin/sh", "#!/bin/true\n").mode(0o755);
     l.file(
         "bin/fake-elf",
-        b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0garbage that is not an ELF file at all........"
-            .to_vec(),
+        b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0garbage that is not an ELF file at all........",
     )
     .mode(0o755);
     let inv = inventory(&ImageBuilder::new().layer(l, Compression::Gzip), 0);
