@@ -393,7 +393,13 @@ fn python_npm_and_go_packages_equal_syft() {
         ),
         GoBuildInfoFormat::Pointers,
     );
-    let files: [(&str, &[u8], u32); 8] = [
+    // Built outside module mode, as Debian builds Go: a `path` line and no `mod` line.
+    let gopath = go_elf(
+        "go1.19.8",
+        &go_modinfo("example.com/cmd/gopath", ("", ""), &[]),
+        GoBuildInfoFormat::Inline,
+    );
+    let files: [(&str, &[u8], u32); 9] = [
         (
             "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA",
             b"Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nSummary: HTTP\nLicense: Apache 2.0\n\
@@ -427,6 +433,7 @@ fn python_npm_and_go_packages_equal_syft() {
         ),
         ("usr/local/bin/hello", &hello, 0o755),
         ("usr/local/bin/old", &old, 0o755),
+        ("usr/local/bin/gopath", &gopath, 0o755),
     ];
     let (doc, _) = checked_image(
         &peers,
@@ -454,6 +461,8 @@ fn python_npm_and_go_packages_equal_syft() {
         t("example.com/old", "v0.1.0", "go-module"),
         t("github.com/pkg/errors", "v0.9.1", "go-module"),
         t("stdlib", "go1.16.15", "go-module"),
+        t("example.com/cmd/gopath", "(devel)", "go-module"),
+        t("stdlib", "go1.19.8", "go-module"),
     ]
     .into_iter()
     .collect();

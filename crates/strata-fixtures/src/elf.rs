@@ -30,9 +30,13 @@ fn uvarint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// The module information string `go version -m` prints, wrapped in its sentinels as a binary holds it:
-/// `path`, the main module `mod` line and `dep` lines, each `(path, version, sum)`.
+/// `path`, the main module `mod` line (none when `main.0` is empty: a binary built outside module mode, as
+/// Debian builds Go) and `dep` lines, each `(path, version, sum)`.
 pub fn go_modinfo(path: &str, main: (&str, &str), deps: &[(&str, &str, &str)]) -> Vec<u8> {
-    let mut text = format!("path\t{path}\nmod\t{}\t{}\t\n", main.0, main.1);
+    let mut text = format!("path\t{path}\n");
+    if !main.0.is_empty() {
+        text.push_str(&format!("mod\t{}\t{}\t\n", main.0, main.1));
+    }
     for (p, v, sum) in deps {
         text.push_str(&format!("dep\t{p}\t{v}\t{sum}\n"));
     }

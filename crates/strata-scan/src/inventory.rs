@@ -417,7 +417,8 @@ impl ScanImage {
             .and_then(|bytes| parse(&String::from_utf8_lossy(&bytes))))
     }
 
-    /// The Go modules of an executable: its main module and dependencies, and the Go standard library
+    /// The Go modules of an executable: its main module (or, for a binary built outside module mode,
+    /// its main package's path at version `(devel)`) and dependencies, and the Go standard library
     /// (`stdlib`, at the toolchain's version).
     fn go_packages(&self, entry: &FileEntry) -> Result<Vec<InventoryPackage>> {
         let merged = self.view().merged();
@@ -449,10 +450,12 @@ impl ScanImage {
             previous_version: None,
         };
         let mut out = Vec::new();
-        if let Some(main) = &info.main
-            && !main.path.is_empty()
-        {
-            out.push(package(&main.path, &main.version));
+        match &info.main {
+            Some(main) if !main.path.is_empty() => out.push(package(&main.path, &main.version)),
+            // Built outside module mode (GOPATH, as Debian builds Go): no `mod` line, only the main
+            // package's path, with no version recorded.
+            _ if !info.path.is_empty() => out.push(package(&info.path, "(devel)")),
+            _ => {}
         }
         for dep in &info.deps {
             out.push(package(&dep.path, &dep.version));
