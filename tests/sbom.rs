@@ -110,40 +110,39 @@ fn syft_type(t: &str) -> &str {
     }
 }
 
-fn strata_set(doc: &Value) -> BTreeSet<Triple> {
-    doc["packages"]
-        .as_array()
+/// (name, version, type) of each object of `list`, the type read from key `ty` as syft names it.
+fn triples(list: &Value, ty: &str) -> BTreeSet<Triple> {
+    list.as_array()
         .unwrap()
         .iter()
         .map(|p| {
+            let field = |k: &str| p[k].as_str().unwrap().to_owned();
             (
-                p["name"].as_str().unwrap().to_owned(),
-                p["version"].as_str().unwrap().to_owned(),
-                syft_type(p["type"].as_str().unwrap()).to_owned(),
+                field("name"),
+                field("version"),
+                syft_type(&field(ty)).to_owned(),
             )
         })
         .collect()
 }
 
-/// syft's package set of the OCI layout `layout` (one image in it).
-fn syft_set(peers: &Peers, layout: &Path) -> BTreeSet<Triple> {
+fn strata_set(doc: &Value) -> BTreeSet<Triple> {
+    triples(&doc["packages"], "type")
+}
+
+/// `syft scan ARGS… -o syft-json oci-dir:LAYOUT` (one image in the layout), parsed.
+fn syft_json(peers: &Peers, layout: &Path, args: &[&str]) -> Value {
     let out = run(Command::new(&peers.syft)
         .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
         .args(["scan", "-q", "-o", "syft-json"])
+        .args(args)
         .arg(format!("oci-dir:{}", layout.display())));
-    let doc = parse_json(&out.stdout, "syft-json");
-    doc["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["name"].as_str().unwrap().to_owned(),
-                a["version"].as_str().unwrap().to_owned(),
-                a["type"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    parse_json(&out.stdout, "syft-json")
+}
+
+/// syft's package set of the OCI layout `layout`.
+fn syft_set(peers: &Peers, layout: &Path) -> BTreeSet<Triple> {
+    triples(&syft_json(peers, layout, &[])["artifacts"], "type")
 }
 
 fn os_release(rootfs: &Path, text: &str) {
@@ -692,11 +691,7 @@ fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
     // syft's view of the same layers (the `base` tag dropped first: syft reads a layout of one image) (`--scope all-layers`, each location with the diff_id of the layer
     // it read): for every package strata lists, the lowest layer in which syft found that name and
     // version is the layer strata names.
-    let out = run(Command::new(&peers.syft)
-        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
-        .args(["scan", "-q", "--scope", "all-layers", "-o", "syft-json"])
-        .arg(format!("oci-dir:{}", layout.display())));
-    let syft = parse_json(&out.stdout, "syft all-layers");
+    let syft = syft_json(&peers, &layout, &["--scope", "all-layers"]);
     let diff_ids: Vec<&str> = doc["layers"]
         .as_array()
         .unwrap()

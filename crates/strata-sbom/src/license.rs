@@ -118,6 +118,8 @@ mod tests {
         assert!(is_spdx_id("GPL-2.0-only"));
         assert!(!is_spdx_id("GPLv3+"));
         assert!(!is_spdx_id("GFDL-1.3+"));
-        assert!(is_spdx_expression("GPL-2.0-or-later WITH Classpath-exception-2.0"));
+        assert!(is_spdx_expression(
+            "GPL-2.0-or-later WITH Classpath-exception-2.0"
+        ));
     }
 }
