@@ -63,10 +63,15 @@ fn sbom_file(image: &str, format: &str, out: &Path, extra: &[&str]) -> PathBuf {
 }
 
 fn sbom_json(image: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["sbom", "--created", CREATED, "--format", "strata-json"];
+    sbom_doc(image, "strata-json", extra)
+}
+
+/// `strata sbom --format FORMAT ARGS… IMAGE` on standard output, parsed.
+fn sbom_doc(image: &str, format: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["sbom", "--created", CREATED, "--format", format];
     args.extend_from_slice(extra);
     args.push(image);
-    parse_json(&strata_ok(&args), "sbom strata-json")
+    parse_json(&strata_ok(&args), format)
 }
 
 fn validate(peers: &Peers, image: &str, work: &Path) {
@@ -328,17 +333,7 @@ fn rpm_and_apk_image_sboms_validate_and_equal_syft() {
         doc["packages"][0]["purl"],
         "pkg:apk/alpine/musl@1.2.4_git20230717-r4?arch=x86_64&distro=alpine-3.19.1"
     );
-    let cdx = parse_json(
-        &strata_ok([
-            "sbom",
-            "--created",
-            CREATED,
-            "--format",
-            "cyclonedx-json",
-            &oci,
-        ]),
-        "cyclonedx",
-    );
+    let cdx = sbom_doc(&oci, "cyclonedx-json", &[]);
     // A compound SPDX expression is CycloneDX's `expression`, a single identifier a licence `id`.
     let by_name: BTreeMap<&str, &Value> = cdx["components"]
         .as_array()
@@ -661,19 +656,7 @@ fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
     let spdx: Value = serde_json::from_slice(&fs::read(&spdx).unwrap()).unwrap();
     let text = spdx.to_string();
     assert!(text.contains("strata:removed-by-layer=2"), "{text}");
-    let cdx = parse_json(
-        &strata_ok([
-            "sbom",
-            "--created",
-            CREATED,
-            "--format",
-            "cyclonedx-json",
-            "--since-base",
-            "1",
-            &oci,
-        ]),
-        "cyclonedx",
-    );
+    let cdx = sbom_doc(&oci, "cyclonedx-json", &["--since-base", "1"]);
     let b = cdx["components"]
         .as_array()
         .unwrap()
