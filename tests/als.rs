@@ -17,14 +17,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use strata_tests::als::LayerStore;
 use strata_tests::lazy::{Format, LazyImages, big_images, lazy_peers, varied_images};
+use strata_tests::proxy::{Fault, FaultProxy, Rule};
 use strata_tests::registry::{Auth, Env, Registry, creds};
 use strata_tests::rich::umoci_unpack;
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
-    is_root, parse_json, require_tool, run, run_with_timeout, strata, strata_bin, strata_ok,
-    under_ci,
+    is_root, parse_json, require_tool, run, run_with_timeout, strata_bin, strata_ok, under_ci,
 };
 
 const TLS_OFF: &str = "--tls-verify=false";
@@ -48,78 +49,6 @@ fn peers() -> bool {
         return false;
     }
     true
-}
-
-/// A `strata layer-store` at `dir`, logging to `log`, unmounted when dropped.
-struct LayerStore {
-    dir: PathBuf,
-    log: PathBuf,
-    pid: u32,
-}
-
-impl LayerStore {
-    fn start(work: &Path, extra: &[&str]) -> LayerStore {
-        LayerStore::start_with(Command::new(strata_bin()), work, extra)
-    }
-
-    /// `strata layer-store` run as `cmd` (a strata command: its environment, say).
-    fn start_with(mut cmd: Command, work: &Path, extra: &[&str]) -> LayerStore {
-        let dir = work.join("als");
-        let cache = work.join("cache");
-        fs::create_dir_all(&dir).unwrap();
-        let log = work.join("als.log");
-        cmd.args([
-            "layer-store".to_owned(),
-            "--json".to_owned(),
-            TLS_OFF.to_owned(),
-            format!("--cache-dir={}", cache.display()),
-            format!("--log={}", log.display()),
-        ]);
-        cmd.args(extra).arg(&dir);
-        let report = parse_json(&run(&mut cmd).stdout, "strata layer-store --json");
-        LayerStore {
-            pid: u32::try_from(report["pid"].as_u64().unwrap()).unwrap(),
-            dir,
-            log,
-        }
-    }
-
-    /// `--storage-opt overlay.additionallayerstore=DIR:ref`.
-    fn storage_opt(&self) -> String {
-        format!("overlay.additionallayerstore={}:ref", self.dir.display())
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Each layer's last logged use count, by `REFERENCE DIGEST`.
-    fn uses(&self) -> BTreeMap<String, u64> {
-        let mut uses = BTreeMap::new();
-        for line in self.log().lines() {
-            let mut words = line.split(' ');
-            let (Some(verb), Some(reference), Some(digest)) =
-                (words.next(), words.next(), words.next())
-            else {
-                continue;
-            };
-            if !matches!(verb, "use" | "release") {
-                continue;
-            }
-            let count = words
-                .find_map(|w| w.strip_prefix("uses="))
-                .and_then(|n| n.parse().ok())
-                .unwrap();
-            uses.insert(format!("{reference} {digest}"), count);
-        }
-        uses
-    }
-}
-
-impl Drop for LayerStore {
-    fn drop(&mut self) {
-        let _ = strata(["umount", self.dir.to_str().unwrap()]);
-    }
 }
 
 /// `podman` on `store` with the layer store.
@@ -558,6 +487,52 @@ fn a_layer_that_cannot_be_verified_is_refused_and_podman_pulls_it_itself() {
 }
 
 #[test]
+fn a_blob_served_otherwise_than_its_published_index_is_refused_and_podman_pulls_it() {
+    if !peers() {
+        return;
+    }
+    let images = varied_images();
+    let tmp = tempfile::tempdir().unwrap();
+    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
+    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let registry = Registry::start(Auth::Open);
+    let rest = format!("als/served-otherwise:{}", images.tag);
+    registry.push(&images.oci(Format::Gzip), &rest, &[]);
+    strata_ok(["index", "--push", TLS_OFF, &registry.image(&rest)]);
+    // Between the registry and both clients, a mirror that serves other bytes for every range of a blob
+    // (a byte flipped), and whole blobs as they are: the published indexes no longer describe what the
+    // layer store reads, while podman's own full download is intact.
+    let proxy = FaultProxy::start(
+        &registry.host,
+        vec![Rule::new("/blobs/", Fault::CorruptRanges, usize::MAX)],
+    );
+    let reference = format!("{}/{rest}", proxy.host);
+    let store = TestStore::new();
+    let als = LayerStore::start(tmp.path(), &[]);
+    podman_ok(&store, &als, &["pull", "-q", TLS_OFF, &reference]);
+    let log = als.log();
+    for layer in images.layers(Format::Gzip) {
+        let digest = layer["digest"].as_str().unwrap();
+        assert!(
+            log.contains(&format!("refused {reference} {digest}")) && log.contains("sha256"),
+            "layer {digest} is refused at lookup, its span not checking:\n{log}"
+        );
+        assert!(
+            !log.contains(&format!("opened {reference} {digest}")),
+            "and never served:\n{log}"
+        );
+    }
+    let mounted = podman_ok(&store, &als, &["image", "mount", &reference]);
+    assert_same_tree(
+        &expected,
+        &listing(Path::new(&mounted)),
+        "umoci unpack vs podman image mount of the layers podman pulled itself",
+    );
+    podman_ok(&store, &als, &["image", "unmount", &reference]);
+    podman_ok(&store, &als, &["rmi", &reference]);
+}
+
+#[test]
 fn two_pulls_of_images_sharing_layers_at_once() {
     if !peers() {
         return;
@@ -662,42 +637,46 @@ fn the_layer_store_finds_credentials_where_strata_finds_them() {
 }
 
 #[test]
-fn a_pull_of_a_big_estargz_image_fetches_under_five_percent_of_it() {
+fn pulls_of_big_images_fetch_under_five_percent_of_them() {
     if !peers() {
         return;
     }
     let images = big_images();
     let tmp = tempfile::tempdir().unwrap();
     let registry = Registry::start(Auth::Open);
-    let format = Format::Estargz;
-    registry.push(
-        &images.oci(format),
-        &format!("als/{}:{}", format.name(), images.tag),
-        &[],
-    );
-    let reference = reference(&registry, images, format);
-    let size = images.compressed_size(format);
-    assert!(size > 100_000_000, "{size} bytes of layers");
-    let store = TestStore::new();
-    let als = LayerStore::start(tmp.path(), &[]);
-    let before = registry.blob_bytes_written();
-    podman_ok(&store, &als, &["pull", "-q", TLS_OFF, &reference]);
-    let pulled = registry.blob_bytes_written() - before;
-    let mounted = PathBuf::from(podman_ok(&store, &als, &["image", "mount", &reference]));
-    let os_release = fs::read_to_string(mounted.join("etc/os-release")).unwrap();
-    assert_eq!(os_release, strata_tests::lazy::OS_RELEASE);
-    let read = registry.blob_bytes_written() - before;
-    eprintln!(
-        "big eStargz, {size} bytes of layers: podman pull through the layer store fetched {pulled} \
-         ({:.2} %), with image mount + cat /etc/os-release {read} ({:.2} %)",
-        pulled as f64 * 100.0 / size as f64,
-        read as f64 * 100.0 / size as f64
-    );
-    assert!(
-        read * 20 <= size,
-        "fetched {read} of {size} bytes (over 5 %)"
-    );
-    podman_ok(&store, &als, &["image", "unmount", &reference]);
-    podman_ok(&store, &als, &["rmi", &reference]);
-    assert!(als.uses().values().all(|&n| n == 0), "{}", als.log());
+    // eStargz and zstd:chunked by ctr-remote, and the plain gzip image with its index pushed by strata.
+    for format in [Format::Estargz, Format::ZstdChunkedCtr, Format::Gzip] {
+        let rest = format!("als/{}:{}", format.name(), images.tag);
+        registry.push(&images.oci(format), &rest, &[]);
+        if format == Format::Gzip {
+            strata_ok(["index", "--push", TLS_OFF, &registry.image(&rest)]);
+        }
+        let reference = reference(&registry, images, format);
+        let size = images.compressed_size(format);
+        assert!(size > 100_000_000, "{size} bytes of layers");
+        let store = TestStore::new();
+        let als = LayerStore::start(&tmp.path().join(format.name()), &[]);
+        let before = registry.blob_bytes_written();
+        podman_ok(&store, &als, &["pull", "-q", TLS_OFF, &reference]);
+        let pulled = registry.blob_bytes_written() - before;
+        let mounted = PathBuf::from(podman_ok(&store, &als, &["image", "mount", &reference]));
+        let os_release = fs::read_to_string(mounted.join("etc/os-release")).unwrap();
+        assert_eq!(os_release, strata_tests::lazy::OS_RELEASE);
+        let read = registry.blob_bytes_written() - before;
+        eprintln!(
+            "big {}, {size} bytes of layers: podman pull through the layer store fetched {pulled} \
+             ({:.2} %), with image mount + cat /etc/os-release {read} ({:.2} %)",
+            format.name(),
+            pulled as f64 * 100.0 / size as f64,
+            read as f64 * 100.0 / size as f64
+        );
+        assert!(
+            read * 20 <= size,
+            "{}: fetched {read} of {size} bytes (over 5 %)",
+            format.name()
+        );
+        podman_ok(&store, &als, &["image", "unmount", &reference]);
+        podman_ok(&store, &als, &["rmi", &reference]);
+        assert!(als.uses().values().all(|&n| n == 0), "{}", als.log());
+    }
 }

@@ -528,6 +528,21 @@ fn a_failed_local_copy_leaves_no_partial_output() {
                     "{transport} left files"
                 );
             }
+            // Recompressed layers go straight to a directory destination's blobs (no spool): a full disk
+            // there leaves nothing either.
+            let noisy = noisy_layout(tmp.path());
+            for (transport, name) in [("oci", "l"), ("dir", "d"), ("oci-archive", "a.tar")] {
+                let err = copy_fails(
+                    &noisy,
+                    &image_ref(transport, &small.join(name), ""),
+                    &["--dest-compress-format", "zstd"],
+                );
+                assert!(err.contains("No space left"), "{transport} zstd: {err}");
+                assert!(
+                    fs::read_dir(&small).unwrap().next().is_none(),
+                    "{transport} zstd left files"
+                );
+            }
             let _ = Command::new("umount").arg(&small).status();
         }
     }
@@ -551,6 +566,18 @@ fn big_layout(work: &Path) -> String {
     );
     layout.set_tag("big", &manifest);
     image_ref("oci", &layout.root, ":big")
+}
+
+/// A layout of one gzip layer holding 256 KiB of noise, for recompression.
+fn noisy_layout(work: &Path) -> String {
+    let mut layer = strata_fixtures::LayerBuilder::new();
+    layer.file("noise", strata_fixtures::noise(256 << 10, 11));
+    let dir = work.join("noisy");
+    strata_fixtures::ImageBuilder::new()
+        .layer(layer, strata_fixtures::Compression::Gzip)
+        .write_layout(&dir, "noisy")
+        .unwrap();
+    image_ref("oci", &dir, ":noisy")
 }
 
 /// A chunked push whose `PATCH` is cut mid-chunk (the fault proxy drops the connection after part of the

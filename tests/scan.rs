@@ -18,6 +18,7 @@ use std::process::Command;
 use serde_json::Value;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
 use strata_tests::packages::{APK_INSTALLED, build_rpms, new_image, rpm_cmd, rpm_database};
+use strata_tests::registry::{Auth, Registry};
 use strata_tests::rich::{copy_real_files, rich_image, umoci_repack, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
@@ -355,17 +356,18 @@ fn rpm_packages_equal_rpm_query() {
     got.sort();
     assert_eq!(got, expected);
     let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
-    let distro = check["assessments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "base_distribution_detected")
-        .unwrap();
-    assert_eq!(distro["passed"], true);
+    let rhel = assessment(&check, "is_rhel");
+    assert_eq!(rhel["result"], "pass", "{rhel}");
     assert!(
-        distro["reason"].as_str().unwrap().contains("is_rhel"),
-        "{distro}"
+        rhel["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/etc/redhat-release"),
+        "{rhel}"
     );
+    let list = assessment(&check, "rpm_list_successful");
+    assert_eq!(list["result"], "pass");
+    assert_eq!(list["reason"], "the rpm database lists 2 packages");
 }
 
 #[test]
@@ -393,17 +395,564 @@ fn berkeley_db_rpm_database_is_unsupported_not_misread() {
         "{stderr}"
     );
     let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
-    let packages = check["assessments"]
+    for name in ["rpm_list_successful", "rpm_verify_successful"] {
+        let a = assessment(&check, name);
+        assert_eq!(a["result"], "fail", "{a}");
+        assert!(a["reason"].as_str().unwrap().contains("BerkeleyDB"), "{a}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Package verification against rpm -Va and dpkg --verify
+// ---------------------------------------------------------------------------------------------------
+
+/// A package of each kind of file rpm verifies: plain files, a config file, a missing-ok config file, a
+/// symlink, a directory it owns, a ghost, a file owned by users named in the image's passwd and group, and a
+/// file [`TWIN_SPEC`]'s package owns too.
+const VERIFY_SPEC: &str = "Name: strata-verify
+Version: 1.0
+Release: 1
+Summary: files for strata's verification tests
+License: MIT
+BuildArch: noarch
+%description
+Files of each kind rpm -V checks.
+%install
+mkdir -p %{buildroot}/usr/share/sv %{buildroot}/etc/sv.d
+for f in README data touched gone owned; do echo $f > %{buildroot}/usr/share/sv/$f; done
+echo conf > %{buildroot}/etc/sv.conf
+echo optional > %{buildroot}/etc/sv.d/optional
+echo byname > %{buildroot}/usr/share/sv/byname
+mkdir -p %{buildroot}/usr/share/svshared
+echo common > %{buildroot}/usr/share/svshared/common
+ln -s README %{buildroot}/usr/share/sv/link
+%files
+/usr/share/svshared/common
+%dir /usr/share/sv
+/usr/share/sv/README
+/usr/share/sv/data
+/usr/share/sv/touched
+/usr/share/sv/gone
+/usr/share/sv/owned
+/usr/share/sv/link
+%attr(0640,daemon,mail) /usr/share/sv/byname
+%config(noreplace) /etc/sv.conf
+%config(missingok) /etc/sv.d/optional
+%ghost /var/log/sv.log
+";
+
+/// A second package with one file of [`VERIFY_SPEC`]'s, the same bytes: both own it.
+const TWIN_SPEC: &str = "Name: strata-verify-twin
+Version: 1.0
+Release: 1
+Summary: a file shared with strata-verify
+License: MIT
+BuildArch: noarch
+%description
+One file strata-verify has too.
+%install
+mkdir -p %{buildroot}/usr/share/svshared
+echo common > %{buildroot}/usr/share/svshared/common
+%files
+/usr/share/svshared/common
+";
+
+/// One verification failure: (result, marker, path), `missing` as the result of a missing file.
+type Failure = (String, char, String);
+
+/// The failures `rpm -V` or `dpkg --verify` printed: `RESULT  M /path` (rpm: nine letters, two spaces),
+/// `RESULT M /path` (dpkg), `missing   M /path` (both).
+fn tool_failures(stdout: &[u8], rpm: bool) -> BTreeSet<Failure> {
+    lines(stdout)
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let chars: Vec<char> = l.chars().collect();
+            let (result, at) = if l.starts_with("missing") {
+                ("missing".to_owned(), 10)
+            } else {
+                (chars[..9].iter().collect(), if rpm { 11 } else { 10 })
+            };
+            (result, chars[at], chars[at + 2..].iter().collect())
+        })
+        .collect()
+}
+
+/// strata's failures from `check --json`'s verification report.
+fn strata_failures(json: &Value) -> BTreeSet<Failure> {
+    json["verification"]["failures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no verification report: {json}"))
+        .iter()
+        .map(|f| {
+            (
+                f["result"].as_str().unwrap().to_owned(),
+                f["marker"].as_str().unwrap().chars().next().unwrap(),
+                f["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn check_json(image: &str) -> Value {
+    parse_json(&strata(["check", "--json", image]).stdout, "check --json")
+}
+
+fn assessment<'a>(json: &'a Value, name: &str) -> &'a Value {
+    json["assessments"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["name"] == "package_list_successful")
-        .unwrap();
-    assert_eq!(packages["passed"], false);
-    assert!(
-        packages["reason"].as_str().unwrap().contains("BerkeleyDB"),
-        "{packages}"
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {json}"))
+}
+
+/// The peer's failures on `image` unpacked by umoci into `dir` are `expected`, and strata's (from
+/// `check --json`, returned) are the peer's.
+fn assert_verify_agrees(
+    image: &str,
+    dir: &Path,
+    peer: impl Fn(&Path) -> BTreeSet<Failure>,
+    expected: &[(&str, char, &str)],
+) -> Value {
+    let found = peer(&umoci_unpack(image, dir));
+    assert_eq!(found, failures(expected), "the peer itself");
+    let json = check_json(&oci(image));
+    assert_eq!(strata_failures(&json), found, "strata against the peer");
+    json
+}
+
+fn failures(list: &[(&str, char, &str)]) -> BTreeSet<Failure> {
+    list.iter()
+        .map(|(r, m, p)| ((*r).to_owned(), *m, (*p).to_owned()))
+        .collect()
+}
+
+/// `rpm -Va --root TREE` with the image's sqlite rpmdb: the failures it prints.
+fn rpm_va(tree: &Path) -> BTreeSet<Failure> {
+    let out = strata_tests::run_unchecked(
+        Command::new("rpm")
+            .arg("--root")
+            .arg(tree)
+            .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
+            .args(["-Va", "--nodeps", "--noscripts"]),
     );
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "rpm -Va: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tool_failures(&out.stdout, true)
+}
+
+/// `rpm_verify_successful` agrees with `rpm -Va --root` on the unpacked tree, before and after a later
+/// layer modifies, removes, re-modes, re-owns and touches packaged files (a config file, a symlink, a
+/// directory and a ghost among them); a header whose file count lies is a clear failure, not a panic.
+#[test]
+fn rpm_verify_agrees_with_rpm_va() {
+    if !(require_tool("umoci")
+        && require_tool("rpm")
+        && require_tool("rpmbuild")
+        && require_root("installing an rpm with its owners"))
+    {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let top = work.path().join("rpmbuild");
+    for (name, text) in [
+        ("strata-verify", VERIFY_SPEC),
+        ("strata-verify-twin", TWIN_SPEC),
+    ] {
+        let spec = work.path().join(format!("{name}.spec"));
+        fs::write(&spec, text).unwrap();
+        run(Command::new("rpmbuild")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .args(["--quiet", "-bb"])
+            .arg(&spec));
+    }
+    let rpms = ["strata-verify", "strata-verify-twin"]
+        .map(|name| top.join(format!("RPMS/noarch/{name}-1.0-1.noarch.rpm")));
+    let (image, bundle) = new_image(&work.path().join("layout"), "rpm-verify");
+    let rootfs = bundle.join("rootfs");
+    // Owners by name: rpm looks them up in the image's own files, and so does strata.
+    fs::create_dir_all(rootfs.join("etc")).unwrap();
+    fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(rootfs.join("etc/group"), "root:x:0:\nmail:x:8:\n").unwrap();
+    run(Command::new("rpm")
+        .arg("--root")
+        .arg(&rootfs)
+        .args(["--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite"])
+        .args(["-i", "--nodeps", "--noscripts"])
+        .args(&rpms));
+    repack(&image, &bundle);
+
+    // As installed: nothing differs (the ghost is missing, which is not reported).
+    let json = assert_verify_agrees(&image, &work.path().join("before"), rpm_va, &[]);
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "pass", "{verify}");
+    assert_eq!(json["verification"]["files"], 13, "{json}");
+    let byname = fs::symlink_metadata(rootfs.join("usr/share/sv/byname")).unwrap();
+    assert_eq!(
+        (
+            std::os::unix::fs::MetadataExt::uid(&byname),
+            std::os::unix::fs::MetadataExt::gid(&byname)
+        ),
+        (1, 8),
+        "installed as daemon:mail"
+    );
+    assert_eq!(assessment(&json, "rpm_list_successful")["result"], "pass");
+
+    // A later layer changes them.
+    let sv = rootfs.join("usr/share/sv");
+    fs::write(sv.join("README"), "README, changed\n").unwrap();
+    fs::set_permissions(sv.join("data"), fs::Permissions::from_mode(0o600)).unwrap();
+    set_mtime(&sv.join("touched"), 1_000_000_000);
+    // Owned by two packages: rpm does not report its mtime.
+    set_mtime(&rootfs.join("usr/share/svshared/common"), 1_000_000_000);
+    fs::remove_file(sv.join("gone")).unwrap();
+    std::os::unix::fs::chown(sv.join("owned"), Some(1000), Some(1000)).unwrap();
+    std::os::unix::fs::chown(sv.join("byname"), Some(0), Some(0)).unwrap();
+    fs::remove_file(sv.join("link")).unwrap();
+    symlink("data", sv.join("link")).unwrap();
+    fs::set_permissions(&sv, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(rootfs.join("etc/sv.conf"), "conf, edited\n").unwrap();
+    fs::remove_file(rootfs.join("etc/sv.d/optional")).unwrap();
+    fs::create_dir_all(rootfs.join("var/log")).unwrap();
+    fs::write(rootfs.join("var/log/sv.log"), "log\n").unwrap();
+    fs::set_permissions(
+        rootfs.join("var/log/sv.log"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    repack(&image, &bundle);
+
+    let expected = [
+        ("S.5....T.", 'c', "/etc/sv.conf"),
+        (".M.......", ' ', "/usr/share/sv"),
+        ("S.5....T.", ' ', "/usr/share/sv/README"),
+        (".....UG..", ' ', "/usr/share/sv/byname"),
+        (".M.......", ' ', "/usr/share/sv/data"),
+        ("missing", ' ', "/usr/share/sv/gone"),
+        ("....L....", ' ', "/usr/share/sv/link"),
+        (".....UG..", ' ', "/usr/share/sv/owned"),
+        (".......T.", ' ', "/usr/share/sv/touched"),
+        (".M.......", 'g', "/var/log/sv.log"),
+    ];
+    let json = assert_verify_agrees(&image, &work.path().join("after"), rpm_va, &expected);
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "fail");
+    assert!(
+        verify["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("10 of 13 packaged files differ"),
+        "{verify}"
+    );
+    // The table lists them as rpm -V prints them.
+    let table = String::from_utf8_lossy(&strata(["check", &oci(&image)]).stdout).into_owned();
+    assert!(
+        table.contains("\nS.5....T.  c /etc/sv.conf  (strata-verify)\n"),
+        "{table}"
+    );
+    assert!(
+        table.contains("\nmissing     /usr/share/sv/gone  (strata-verify)\n"),
+        "{table}"
+    );
+
+    // A header whose BASENAMES count lies (a million names in a few bytes): a clear failure naming the
+    // database and the tag, not a panic; the package list itself is still read.
+    let db = rootfs.join("var/lib/rpm/rpmdb.sqlite");
+    let patch = "import sqlite3, struct, sys
+c = sqlite3.connect(sys.argv[1])
+for hnum, blob in c.execute('SELECT hnum, blob FROM Packages').fetchall():
+    b = bytearray(blob)
+    il = struct.unpack('>I', b[0:4])[0]
+    for i in range(il):
+        at = 8 + 16 * i
+        if struct.unpack('>I', b[at:at + 4])[0] == 1117:
+            b[at + 12:at + 16] = struct.pack('>I', 1000000)
+    c.execute('UPDATE Packages SET blob = ? WHERE hnum = ?', (bytes(b), hnum))
+c.commit()
+c.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+c.close()
+";
+    run(Command::new("/usr/bin/python3")
+        .args(["-c", patch])
+        .arg(&db));
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "fail", "{verify}");
+    let reason = verify["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("/var/lib/rpm/rpmdb.sqlite") && reason.contains("tag 1117 claims 1000000"),
+        "{reason}"
+    );
+    assert_eq!(assessment(&json, "rpm_list_successful")["result"], "pass");
+    let out = strata(["check", &oci(&image)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+/// The dpkg variant agrees with `dpkg --verify --root` on the unpacked tree before and after a later layer
+/// changes the files of a package installed by dpkg itself (a conffile among them); an md5sums file naming
+/// `../` is a clear failure.
+#[test]
+fn dpkg_verify_agrees_with_dpkg_verify() {
+    if !(require_tool("umoci") && require_tool("dpkg") && require_tool("dpkg-deb")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let deb = work.path().join("deb");
+    fs::create_dir_all(deb.join("DEBIAN")).unwrap();
+    fs::create_dir_all(deb.join("usr/share/sd")).unwrap();
+    fs::create_dir_all(deb.join("etc")).unwrap();
+    let mut md5sums = String::new();
+    for name in ["README", "data", "gone", "target"] {
+        fs::write(deb.join("usr/share/sd").join(name), format!("{name}\n")).unwrap();
+        let sum = run(Command::new("md5sum")
+            .arg(format!("usr/share/sd/{name}"))
+            .current_dir(&deb))
+        .stdout;
+        md5sums.push_str(&String::from_utf8_lossy(&sum));
+    }
+    symlink("target", deb.join("usr/share/sd/link")).unwrap();
+    fs::write(deb.join("etc/sd.conf"), "conf\n").unwrap();
+    fs::write(
+        deb.join("DEBIAN/control"),
+        "Package: strata-verify\nVersion: 1.0\nArchitecture: all\nMaintainer: strata <strata@example.org>\n\
+         Description: files for strata's verification tests\n",
+    )
+    .unwrap();
+    fs::write(deb.join("DEBIAN/conffiles"), "/etc/sd.conf\n").unwrap();
+    fs::write(deb.join("DEBIAN/md5sums"), &md5sums).unwrap();
+    let package = work.path().join("strata-verify.deb");
+    run(Command::new("dpkg-deb")
+        .args(["--root-owner-group", "-b"])
+        .arg(&deb)
+        .arg(&package));
+
+    let (image, bundle) = new_image(&work.path().join("layout"), "dpkg-verify");
+    let rootfs = bundle.join("rootfs");
+    for dir in ["info", "updates", "triggers"] {
+        fs::create_dir_all(rootfs.join("var/lib/dpkg").join(dir)).unwrap();
+    }
+    fs::write(rootfs.join("var/lib/dpkg/status"), "").unwrap();
+    run(Command::new("dpkg")
+        .arg(format!("--root={}", rootfs.display()))
+        .args([
+            "--force-script-chrootless",
+            "--force-not-root",
+            "--force-bad-path",
+            "-i",
+        ])
+        .arg(&package));
+    repack(&image, &bundle);
+    let dpkg_verify = |tree: &Path| {
+        tool_failures(
+            &run(Command::new("dpkg")
+                .arg(format!("--root={}", tree.display()))
+                .arg("--verify"))
+            .stdout,
+            false,
+        )
+    };
+    let json = assert_verify_agrees(&image, &work.path().join("before"), dpkg_verify, &[]);
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "pass", "{verify}");
+    assert!(
+        verify["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answered from dpkg"),
+        "{verify}"
+    );
+    assert_eq!(json["verification"]["files"], 5);
+    let list = assessment(&json, "rpm_list_successful");
+    assert!(
+        list["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answered from dpkg"),
+        "{list}"
+    );
+
+    let sd = rootfs.join("usr/share/sd");
+    fs::write(sd.join("README"), "README, changed\n").unwrap();
+    fs::remove_file(sd.join("gone")).unwrap();
+    fs::set_permissions(sd.join("data"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::remove_file(sd.join("link")).unwrap();
+    symlink("README", sd.join("link")).unwrap();
+    fs::write(sd.join("target"), "target, changed\n").unwrap();
+    fs::write(rootfs.join("etc/sd.conf"), "conf, edited\n").unwrap();
+    repack(&image, &bundle);
+    let expected = [
+        ("??5??????", 'c', "/etc/sd.conf"),
+        ("??5??????", ' ', "/usr/share/sd/README"),
+        ("missing", ' ', "/usr/share/sd/gone"),
+        ("??5??????", ' ', "/usr/share/sd/target"),
+    ];
+    let json = assert_verify_agrees(&image, &work.path().join("after"), dpkg_verify, &expected);
+    assert_eq!(assessment(&json, "rpm_verify_successful")["result"], "fail");
+
+    // An md5sums file naming ../ paths: refused, naming the file and the path.
+    fs::write(
+        rootfs.join("var/lib/dpkg/info/strata-verify.md5sums"),
+        "d41d8cd98f00b204e9800998ecf8427e  ../../../etc/shadow\n",
+    )
+    .unwrap();
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "fail");
+    let reason = verify["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("/var/lib/dpkg/info/strata-verify.md5sums")
+            && reason.contains("../../../etc/shadow"),
+        "{reason}"
+    );
+}
+
+/// `Q1` + base64 of the SHA-1 of `bytes`, as apk records a checksum, made with openssl.
+fn apk_checksum(bytes: &[u8], work: &Path) -> String {
+    let file = work.join("apk-checksum-input");
+    fs::write(&file, bytes).unwrap();
+    let digest = run(Command::new("openssl")
+        .args(["dgst", "-sha1", "-binary"])
+        .arg(&file))
+    .stdout;
+    fs::write(&file, &digest).unwrap();
+    let encoded = run(Command::new("openssl")
+        .args(["base64", "-A", "-in"])
+        .arg(&file))
+    .stdout;
+    format!("Q1{}", String::from_utf8(encoded).unwrap().trim())
+}
+
+/// apk images are verified against the `Z:Q1…` checksums of `/lib/apk/db/installed` (a symlink's of its
+/// target): a later layer's changed and removed files are listed as dpkg --verify lists them.
+#[test]
+fn apk_verify_checks_the_installed_checksums() {
+    if !(require_tool("umoci") && require_tool("openssl")) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (image, bundle) = new_image(&work.path().join("layout"), "apk-verify");
+    let rootfs = bundle.join("rootfs");
+    for dir in ["lib/apk/db", "bin", "etc"] {
+        fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    fs::write(rootfs.join("lib/libfoo.so"), "foo\n").unwrap();
+    fs::write(rootfs.join("bin/tool"), "tool\n").unwrap();
+    symlink("tool", rootfs.join("bin/alias")).unwrap();
+    fs::write(rootfs.join("etc/alpine-release"), "3.19.1\n").unwrap();
+    let installed = format!(
+        "P:libfoo\nV:1.0-r0\nA:x86_64\nL:MIT\nF:lib\nR:libfoo.so\na:0:0:755\nZ:{}\n\n\
+         P:tool\nV:2.0-r1\nA:x86_64\nL:MIT\nF:bin\nR:tool\nZ:{}\nR:alias\nZ:{}\n\n",
+        apk_checksum(b"foo\n", work.path()),
+        apk_checksum(b"tool\n", work.path()),
+        apk_checksum(b"tool", work.path()),
+    );
+    fs::write(rootfs.join("lib/apk/db/installed"), installed).unwrap();
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    assert_eq!(strata_failures(&json), BTreeSet::new(), "{json}");
+    assert_eq!(json["verification"]["files"], 3);
+    assert_eq!(json["verification"]["managers"], serde_json::json!(["apk"]));
+    let verify = assessment(&json, "rpm_verify_successful");
+    assert_eq!(verify["result"], "pass", "{verify}");
+    assert!(
+        verify["reason"]
+            .as_str()
+            .unwrap()
+            .contains("answered from apk")
+    );
+
+    fs::write(rootfs.join("lib/libfoo.so"), "foo, changed\n").unwrap();
+    fs::remove_file(rootfs.join("bin/tool")).unwrap();
+    repack(&image, &bundle);
+    let json = check_json(&oci(&image));
+    assert_eq!(
+        strata_failures(&json),
+        failures(&[
+            ("??5??????", ' ', "/lib/libfoo.so"),
+            ("missing", ' ', "/bin/tool"),
+        ])
+    );
+    assert_eq!(json["verification"]["failures"][0]["package"], "libfoo");
+    assert_eq!(json["verification"]["failures"][0]["manager"], "apk");
+}
+
+/// `good_tags`: an image referenced by a tag other than `latest` passes; one referenced as `latest` passes
+/// when its repository (listed from the registry) has another tag and fails when it has none; an image named
+/// with no tag and nothing to list is unknown.
+#[test]
+fn good_tags_from_the_reference_and_the_repository() {
+    if !(require_tool("skopeo") && require_tool("docker-registry")) {
+        return;
+    }
+    let sample = format!(
+        "oci-archive:{}/../samples/sample.tar",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let registry = Registry::start(Auth::Open);
+    registry.push(&sample, "tagged/app:latest", &[]);
+    registry.push(&sample, "tagged/app:1.0", &[]);
+    registry.push(&sample, "only/latest:latest", &[]);
+    let good_tags = |image: &str| {
+        let out = strata([
+            "check",
+            "--json",
+            "--no-verify-packages",
+            "--tls-verify=false",
+            image,
+        ]);
+        let json = parse_json(&out.stdout, "check --json");
+        let a = assessment(&json, "good_tags");
+        (
+            a["result"].as_str().unwrap().to_owned(),
+            a["reason"].as_str().unwrap().to_owned(),
+        )
+    };
+    let cases = [
+        (
+            registry.image("tagged/app:1.0"),
+            "pass",
+            "referenced by tag \"1.0\"",
+        ),
+        (
+            registry.image("tagged/app:latest"),
+            "pass",
+            "the repository has 1 tag(s) other than latest, e.g. \"1.0\"",
+        ),
+        (
+            registry.image("tagged/app"),
+            "pass",
+            "the repository has 1 tag(s) other than latest, e.g. \"1.0\"",
+        ),
+        (
+            registry.image("only/latest:latest"),
+            "fail",
+            "the repository has no tag other than latest",
+        ),
+        (
+            sample.clone(),
+            "unknown",
+            "the reference has no tag and there is no repository tag list to look at",
+        ),
+    ];
+    for (image, result, reason) in cases {
+        assert_eq!(
+            good_tags(&image),
+            (result.to_owned(), reason.to_owned()),
+            "{image}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -987,53 +1536,85 @@ fn diff_lists_exactly_the_changes_made() {
 
 const DEBIAN_OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
     VERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nID=debian\n";
+/// UBI 9's os-release (abridged).
+const UBI_OS_RELEASE: &str = "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.3 (Plow)\"\nID=\"rhel\"\n\
+    ID_LIKE=\"fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9.3 (Plow)\"\n";
 const DPKG_STATUS: &str = "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\n\
     Version: 12.4+deb12u5\n\nPackage: libc6\nStatus: install ok installed\nArchitecture: amd64\n\
-    Multi-Arch: same\nVersion: 2.36-9+deb12u4\n";
+    Multi-Arch: same\nVersion: 2.36-9+deb12u4\nConffiles:\n /etc/ld.so.conf.d/libc.conf 8537d9e34c376a8955453deae01b1ec3\n";
 
-fn base_layer() -> LayerBuilder {
+/// A base layer with `os_release`, a dpkg database of two packages, base-files' one file and its md5sum
+/// and libc6's conffile.
+fn base_layer(os_release: &str) -> LayerBuilder {
     let mut l = LayerBuilder::new();
     l.dir("etc");
-    l.file("etc/os-release", DEBIAN_OS_RELEASE);
+    l.file("etc/os-release", os_release);
+    l.dir("etc/ld.so.conf.d");
+    l.file("etc/ld.so.conf.d/libc.conf", "/usr/lib/x86_64-linux-gnu\n");
+    l.dir("usr");
+    l.dir("usr/share");
+    l.dir("usr/share/base-files");
+    l.file("usr/share/base-files/motd", "motd\n");
     l.dir("var");
     l.dir("var/lib");
     l.dir("var/lib/dpkg");
     l.file("var/lib/dpkg/status", DPKG_STATUS);
+    l.dir("var/lib/dpkg/info");
+    l.file(
+        "var/lib/dpkg/info/base-files.md5sums",
+        "32354b5a12cf35c2ea3fe051e04ed72a  usr/share/base-files/motd\n",
+    );
     l
 }
 
 const COMPLIANT_TABLE: &str = "\
-ASSESSMENT                  RESULT  REASON
-has_licenses                PASS    /licenses holds 2 file(s)
-not_running_as_root         PASS    User is \"1001\"
-has_name_label              PASS    name=\"strata-compliant\"
-has_vendor_label            PASS    vendor=\"Strata Project\"
-has_version_label           PASS    version=\"1.0\"
-has_release_label           PASS    release=\"3\"
-has_summary_label           PASS    summary=\"A compliant image\"
-has_description_label       PASS    description=\"It passes every assessment.\"
-good_layer_count            PASS    2 layers (at most 40)
-base_distribution_detected  PASS    debian 12 (from /etc/os-release)
-package_list_successful     PASS    2 packages
-not_running_privileged      PASS    no RUN label; nothing in the image asks to run privileged
+ASSESSMENT                        RESULT   REASON
+has_licenses                      pass     /licenses holds 2 file(s)
+not_running_privileged            pass     no RUN or usage label asks for --privileged (all an image can state: privileges are granted when the container is run)
+rpm_list_successful               pass     no rpm database; answered from dpkg: its database lists 2 packages
+rpm_verify_successful             pass     2 files of 2 packages match the dpkg database (no rpm database; answered from dpkg)
+is_rhel                           pass     ID=rhel, NAME=\"Red Hat Enterprise Linux\" in /etc/os-release; no rpm installed
+vendor_label_exists               pass     vendor=\"Strata Project\"
+free_of_critical_vulnerabilities  unknown  no advisory feed given
+good_tags                         pass     referenced by tag \"1.0-3\"
+good_layer_count                  pass     2 layers (at most 40)
+release_label_exists              pass     release=\"3\"
+not_running_as_root               pass     User is \"1001\"
+version_label_exists              pass     version=\"1.0\"
+name_label_exists                 pass     name=\"strata-compliant\"
+maintainer_label_exists           pass     maintainer=\"strata@example.org\"
+summary_label_exists              pass     summary=\"A compliant image\"
+description_label_exists          pass     description=\"It passes every assessment.\"
+health_index                      unknown  no advisory feed given
 ";
 
 const NON_COMPLIANT_TABLE: &str = "\
-ASSESSMENT                  RESULT  REASON
-has_licenses                FAIL    the image has no /licenses directory
-not_running_as_root         FAIL    User is \"root\"
-has_name_label              PASS    name=\"strata-non-compliant\"
-has_vendor_label            FAIL    no \"vendor\" label
-has_version_label           FAIL    no \"version\" label
-has_release_label           FAIL    no \"release\" label
-has_summary_label           FAIL    label \"summary\" is empty
-has_description_label       FAIL    no \"description\" label
-good_layer_count            FAIL    42 layers (at most 40)
-base_distribution_detected  PASS    debian 12 (from /etc/os-release)
-package_list_successful     PASS    2 packages
-not_running_privileged      FAIL    the RUN label asks for --privileged: \"podman run --privileged IMAGE\"
+ASSESSMENT                        RESULT   REASON
+has_licenses                      FAIL     the image has no /licenses directory
+not_running_privileged            FAIL     the RUN label asks for --privileged: \"podman run --privileged IMAGE\"
+rpm_list_successful               pass     no rpm database; answered from dpkg: its database lists 2 packages
+rpm_verify_successful             FAIL     1 of 2 packaged files differ (no rpm database; answered from dpkg): ??5?????? /usr/share/base-files/motd (base-files)
+is_rhel                           FAIL     /etc/os-release says ID=\"debian\", not rhel
+vendor_label_exists               FAIL     no \"vendor\" label
+free_of_critical_vulnerabilities  unknown  no advisory feed given
+good_tags                         FAIL     referenced only as latest, and no repository tag list to look at
+good_layer_count                  FAIL     42 layers (at most 40)
+release_label_exists              FAIL     no \"release\" label
+not_running_as_root               FAIL     User is \"root\"
+version_label_exists              FAIL     no \"version\" label
+name_label_exists                 pass     name=\"strata-non-compliant\"
+maintainer_label_exists           FAIL     no \"maintainer\" label
+summary_label_exists              FAIL     label \"summary\" is empty
+description_label_exists          FAIL     no \"description\" label
+health_index                      unknown  no advisory feed given
+
+1 of 2 packaged files differ from their package database:
+??5??????   /usr/share/base-files/motd  (base-files)
 ";
 
+/// The whole table, by the certification scan's names, of an image that passes everything an image can
+/// decide alone (`free_of_critical_vulnerabilities` is unknown without an advisory feed) and of one that
+/// fails everything it can.
 #[test]
 fn check_tables_of_a_compliant_and_a_non_compliant_image() {
     let work = tempfile::tempdir().unwrap();
@@ -1048,14 +1629,15 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .label("vendor", "Strata Project")
         .label("version", "1.0")
         .label("release", "3")
+        .label("maintainer", "strata@example.org")
         .label("summary", "A compliant image")
         .label("description", "It passes every assessment.")
         .user("1001")
-        .layer(base_layer(), Compression::Gzip)
+        .layer(base_layer(UBI_OS_RELEASE), Compression::Gzip)
         .layer(licenses, Compression::Zstd);
     let good = work.path().join("good");
-    compliant.write_layout(&good, "latest").unwrap();
-    let good = format!("oci:{}:latest", good.display());
+    compliant.write_layout(&good, "1.0-3").unwrap();
+    let good = format!("oci:{}:1.0-3", good.display());
     let out = strata(["check", &good]);
     assert!(
         out.status.success(),
@@ -1063,6 +1645,11 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), COMPLIANT_TABLE);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 of 16 could not be decided"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = parse_json(&strata_ok(["check", "--json", &good]), "check --json");
     let keys: Vec<&str> = json
         .as_object()
@@ -1070,29 +1657,78 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["image", "passed", "assessments", "distribution"]);
+    assert_eq!(
+        keys,
+        [
+            "image",
+            "passed",
+            "failed",
+            "unknown",
+            "assessments",
+            "health_index",
+            "distribution",
+            "verification"
+        ]
+    );
     assert_eq!(json["image"], good.as_str());
-    assert_eq!(json["passed"], true);
-    assert_eq!(json["assessments"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        (&json["passed"], &json["failed"], &json["unknown"]),
+        (&Value::Bool(true), &Value::from(0), &Value::from(1))
+    );
+    let names: Vec<&str> = json["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "has_licenses",
+            "not_running_privileged",
+            "rpm_list_successful",
+            "rpm_verify_successful",
+            "is_rhel",
+            "vendor_label_exists",
+            "free_of_critical_vulnerabilities",
+            "good_tags",
+            "good_layer_count",
+            "release_label_exists",
+            "not_running_as_root",
+            "version_label_exists",
+            "name_label_exists",
+            "maintainer_label_exists",
+            "summary_label_exists",
+            "description_label_exists"
+        ]
+    );
     let first: Vec<&str> = json["assessments"][0]
         .as_object()
         .unwrap()
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(first, ["name", "passed", "reason", "skipped"]);
-    assert_eq!(json["distribution"]["id"], "debian");
-    assert_eq!(json["distribution"]["version_id"], "12");
+    assert_eq!(first, ["name", "result", "reason"]);
+    assert_eq!(json["health_index"]["grade"], "unknown");
+    assert_eq!(json["distribution"]["id"], "rhel");
+    assert_eq!(json["verification"]["files"], 2);
 
-    // Root, one label set and one empty, no /licenses, a privileged RUN label and 42 layers.
+    // Root, labels missing or empty, no /licenses, a privileged RUN label, 42 layers, Debian, referenced as
+    // latest, and a packaged file changed by a later layer.
+    let mut changed = LayerBuilder::new();
+    changed.dir("usr");
+    changed.dir("usr/share");
+    changed.dir("usr/share/base-files");
+    changed.file("usr/share/base-files/motd", "changed\n");
     let mut bad = ImageBuilder::new()
         .architecture(host_arch())
         .label("name", "strata-non-compliant")
         .label("summary", "")
         .label("RUN", "podman run --privileged IMAGE")
         .user("root")
-        .layer(base_layer(), Compression::Gzip);
-    for i in 0..41 {
+        .layer(base_layer(DEBIAN_OS_RELEASE), Compression::Gzip)
+        .layer(changed, Compression::None);
+    for i in 0..40 {
         let mut l = LayerBuilder::new();
         l.file(format!("layer-{i:02}"), format!("layer {i}\n"));
         bad = bad.layer(l, Compression::None);
@@ -1109,7 +1745,9 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), NON_COMPLIANT_TABLE);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("fails 9 of 12 assessments: has_licenses, not_running_as_root"),
+        stderr.contains(
+            "fails 13 of 16 assessments (1 unknown): has_licenses, not_running_privileged"
+        ),
         "{stderr}"
     );
     let json = parse_json(&strata(["check", "--json", &bad]).stdout, "check --json");
@@ -1118,21 +1756,25 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["passed"] == false)
+        .filter(|a| a["result"] == "fail")
         .map(|a| a["name"].as_str().unwrap())
         .collect();
     assert_eq!(
         failed,
         [
             "has_licenses",
-            "not_running_as_root",
-            "has_vendor_label",
-            "has_version_label",
-            "has_release_label",
-            "has_summary_label",
-            "has_description_label",
+            "not_running_privileged",
+            "rpm_verify_successful",
+            "is_rhel",
+            "vendor_label_exists",
+            "good_tags",
             "good_layer_count",
-            "not_running_privileged"
+            "release_label_exists",
+            "not_running_as_root",
+            "version_label_exists",
+            "maintainer_label_exists",
+            "summary_label_exists",
+            "description_label_exists",
         ]
     );
 }
@@ -1477,8 +2119,7 @@ fn layers_of_an_image_is_its_files_report() {
 }
 
 /// An image without a package database has no packages: `packages --json` prints `[]`, the text form says so
-/// on stderr, both exit 0; `check` skips the package assessment instead of failing it (the bundled sample
-/// passes).
+/// on stderr, both exit 0; `check` says `unknown` for the package assessments instead of failing them.
 #[test]
 fn no_package_database_is_no_packages_not_a_failure() {
     let sample = format!(
@@ -1506,29 +2147,33 @@ fn no_package_database_is_no_packages_not_a_failure() {
     let out = strata(["check", &sample]);
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("package_list_successful")
-                && l.split_whitespace().nth(1) == Some("SKIP")),
-        "{table}"
-    );
-    let json = parse_json(&strata_ok(["check", "--json", &sample]), "check --json");
-    assert_eq!(json["passed"], true);
-    let packages = json["assessments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "package_list_successful")
-        .unwrap();
-    assert_eq!(
-        (&packages["passed"], &packages["skipped"]),
-        (&Value::Bool(true), &Value::Bool(true))
-    );
+    for name in ["rpm_list_successful", "rpm_verify_successful"] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(name) && l.split_whitespace().nth(1) == Some("unknown")),
+            "{table}"
+        );
+    }
+    let json = check_json(&sample);
+    // The sample is Debian without a maintainer label: those fail; the package assessments are unknown.
+    assert_eq!(json["passed"], false);
+    for name in ["rpm_list_successful", "rpm_verify_successful"] {
+        let a = assessment(&json, name);
+        assert_eq!(a["result"], "unknown", "{a}");
+        assert!(
+            a["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no package database"),
+            "{a}"
+        );
+    }
+    assert!(json["verification"].is_null());
 }

@@ -552,6 +552,47 @@ fn multi_platform_images_sign_the_instance_or_everything() {
         podman_decides(&w.env, &policy, &image, &["--arch", "amd64"]),
         Ok(())
     );
+
+    // --all with a conversion (the source's signatures left behind: they sign other manifests): every
+    // converted instance and the new index are signed, as `skopeo copy --all --dest-compress-format zstd
+    // --sign-by` signs what it writes; podman accepts both platforms.
+    let converted = w.registry.image("strata/multi-zstd:v1");
+    w.strata_ok(&[
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--all",
+        "--dest-compress-format",
+        "zstd",
+        "--remove-signatures",
+        "--sign-by",
+        &fpr,
+        &image,
+        &converted,
+    ]);
+    let new_index = w.raw_manifest(&converted);
+    let new_instances: Vec<String> = parse_json(&new_index, "converted index")["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(new_instances.len(), 2);
+    for digest in new_instances.iter().chain([&sha256_digest(&new_index)]) {
+        assert!(!instances.contains(digest), "{digest} was not converted");
+        assert!(
+            lookaside_file(&lookaside, "strata/multi-zstd", digest, 1).is_file(),
+            "no signature of {digest}"
+        );
+    }
+    for arch in ["amd64", "arm64"] {
+        assert_eq!(
+            podman_decides(&w.env, &policy, &converted, &["--arch", arch]),
+            Ok(()),
+            "{arch}"
+        );
+    }
 }
 
 #[test]

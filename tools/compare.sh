@@ -835,9 +835,11 @@ How long strata takes to turn an image into something usable, next to the tools 
 job, all timed on one image in one run on one machine. This file is generated: `bash tools/compare.sh`
 rebuilds it from scratch (`--criterion` adds the criterion summary; `--quick` tries the script out on a
 small image and writes into the work dir instead of here). Edit the intro in `tools/compare.sh`, not here.
-The FUSE mount's figures are in docs/BENCHMARKS-mount.md (`tools/compare_mount.sh`), lazy registry reads on a
-shaped link in docs/BENCHMARKS-lazy.md (`tools/compare_lazy.sh`), `strata sbom` against `syft scan` (wall time,
-peak memory) in docs/BENCHMARKS-sbom.md (`tools/compare_sbom.sh`).
+The FUSE mount's figures are in docs/BENCHMARKS-mount.md (`tools/compare_mount.sh`); lazy registry reads on a
+shaped link, and podman pulling through `strata layer-store` against a plain `podman pull` on that link, in
+docs/BENCHMARKS-lazy.md (`tools/compare_lazy.sh`); `strata copy` against `skopeo copy` (push, pull, mirror,
+gzip → zstd) in docs/BENCHMARKS-copy.md (`tools/compare_copy.sh`); `strata sbom`
+against `syft scan` (wall time, peak memory) in docs/BENCHMARKS-sbom.md (`tools/compare_sbom.sh`).
 
 How to read it:
 

@@ -17,7 +17,9 @@
 # 3. Through the proxy, rows interleaved round by round: per lazy image, `strata cat IMG /etc/os-release`
 #    (fresh process, fresh $HOME) and `strata mount --fuse IMG DIR` + `ls -R DIR/etc` (`strata umount` timed
 #    apart); on the gzip image, `skopeo copy` + `umoci unpack` + `cat`, `podman pull` (fresh store) +
-#    `podman image mount` + `cat`, and `strata cat` reading every layer whole.
+#    `podman image mount` + `cat`, and `strata cat` reading every layer whole; and podman through
+#    `strata layer-store` (issue 14: started apart, cache empty): `podman pull` + `podman image mount` +
+#    `cat` of each lazy image and of the gzip image with its index published.
 # 4. Writes the report: this script's intro, the run and the machine, then lazy-bench's tables.
 #
 # Needs root (FUSE, umoci, podman's overlay mounts, the private containerd). Everything it writes but the

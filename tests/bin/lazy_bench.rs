@@ -19,7 +19,10 @@
 //!   apart);
 //! - on the gzip image: `skopeo copy docker://… oci:…` + `umoci unpack` + `cat`; `podman pull` into a fresh
 //!   store (`--root`/`--runroot` in the work dir's temporary directory) + `podman image mount` + `cat`; and
-//!   `strata cat` of the gzip image, which reads every layer whole (gzip layers have no table of contents).
+//!   `strata cat` of the gzip image, which reads every layer whole (gzip layers have no table of contents);
+//! - podman through `strata layer-store` (issue 14; the store started apart, its cache empty): `podman
+//!   pull`, `podman image mount` and `cat` of each lazy image, and of the gzip image pushed again to a
+//!   repository where `strata index --push` published its index.
 //!
 //! Every output is checked (the file's bytes, the listing). Outputs of the full pulls are removed and
 //! `sync`ed between runs, untimed. Needs root (FUSE, umoci, podman's overlay mounts, ctr-remote's
@@ -35,6 +38,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use strata_tests::als::LayerStore;
 use strata_tests::lazy::{Format, LazyImages, OS_RELEASE, big_image, lazy_peers};
 use strata_tests::proxy::{FaultProxy, Link, Seen};
 use strata_tests::registry::{Auth, Env, Registry};
@@ -68,7 +72,18 @@ enum Row {
     Podman,
     /// `strata cat` of the gzip image: every layer read whole.
     StrataFull,
+    /// `podman pull` through `strata layer-store` + `podman image mount` + `cat` (the gzip image: the one
+    /// with a published index).
+    PodmanAls(Format),
 }
+
+/// The images podman pulls through the layer store: the lazy formats, and gzip with its index published.
+const ALS: [Format; 4] = [
+    Format::Estargz,
+    Format::ZstdChunkedCtr,
+    Format::ZstdChunkedSkopeo,
+    Format::Gzip,
+];
 
 impl Row {
     /// Every row, in the order a round runs them.
@@ -79,12 +94,13 @@ impl Row {
             rows.push(Row::Mount(format));
         }
         rows.extend([Row::SkopeoUmoci, Row::Podman, Row::StrataFull]);
+        rows.extend(ALS.map(Row::PodmanAls));
         rows
     }
 
     fn format(self) -> Format {
         match self {
-            Row::Cat(f) | Row::Mount(f) => f,
+            Row::Cat(f) | Row::Mount(f) | Row::PodmanAls(f) => f,
             Row::SkopeoUmoci | Row::Podman | Row::StrataFull => Format::Gzip,
         }
     }
@@ -100,6 +116,12 @@ impl Row {
             Row::SkopeoUmoci => "`skopeo copy` + `umoci unpack` + `cat`",
             Row::Podman => "`podman pull` + `podman image mount` + `cat`",
             Row::StrataFull => "`strata cat IMG /etc/os-release`, every layer read whole",
+            Row::PodmanAls(Format::Gzip) => {
+                "`podman pull` through `strata layer-store` (published index) + `podman image mount` + `cat`"
+            }
+            Row::PodmanAls(_) => {
+                "`podman pull` through `strata layer-store` + `podman image mount` + `cat`"
+            }
         }
     }
 
@@ -110,6 +132,7 @@ impl Row {
             Row::SkopeoUmoci => "skopeo-umoci".to_owned(),
             Row::Podman => "podman".to_owned(),
             Row::StrataFull => "strata-full".to_owned(),
+            Row::PodmanAls(f) => format!("podman-als-{}", f.name()),
         }
     }
 }
@@ -127,6 +150,15 @@ fn format_label(format: Format) -> &'static str {
 /// `lazy/<format>:big`, the repository each format is pushed to.
 fn repo(format: Format) -> String {
     format!("lazy/{}:{TAG}", format.name())
+}
+
+/// The repository podman pulls `format` from through the layer store: the gzip image's has its index
+/// published (`strata index --push`), which the other rows' gzip repository must not have.
+fn als_repo(format: Format) -> String {
+    match format {
+        Format::Gzip => format!("lazy/gzip-indexed:{TAG}"),
+        _ => repo(format),
+    }
 }
 
 /// One timed execution of a row.
@@ -248,6 +280,7 @@ impl Bench {
             Row::SkopeoUmoci => self.skopeo_umoci(&mut timer),
             Row::Podman => self.podman(&mut timer),
             Row::StrataFull => self.strata_cat(&mut timer, Format::Gzip),
+            Row::PodmanAls(format) => self.podman_als(&mut timer, format),
         }
         Sample {
             phases: timer.phases,
@@ -338,6 +371,50 @@ impl Bench {
         exec(podman().args(["image", "unmount", "--all"]));
         drop(store);
         sync();
+    }
+
+    /// podman through a layer store started for the run (apart: a service is started once), its cache
+    /// empty.
+    fn podman_als(&self, timer: &mut Timer, format: Format) {
+        let run = self.work.join("als-run");
+        remove(&run);
+        let env = self.env();
+        let als = timer.apart("layer-store", || {
+            LayerStore::start_with(env.command(strata_bin()), &run, &[])
+        });
+        let store = TestStore::new();
+        let podman = || {
+            let mut cmd = store.podman_cmd();
+            cmd.env("CONTAINERS_REGISTRIES_CONF", &self.registries_conf)
+                .args(["--storage-opt", &als.storage_opt()]);
+            cmd
+        };
+        let name = format!("{}/{}", self.proxy.host, als_repo(format));
+        let mut pull = podman();
+        pull.args(["pull", "--quiet", TLS_OFF, &format!("docker://{name}")]);
+        timer.phase("podman pull", || exec(&mut pull));
+        let mut mount = podman();
+        mount.args(["image", "mount", &name]);
+        let mounted = timer.phase("podman image mount", || exec(&mut mount));
+        let root = PathBuf::from(String::from_utf8_lossy(&mounted.stdout).trim());
+        let out = timer.phase("cat", || {
+            exec(Command::new("cat").arg(root.join(&FILE[1..])))
+        });
+        assert_eq!(
+            out.stdout,
+            OS_RELEASE.as_bytes(),
+            "podman's {FILE} through the layer store"
+        );
+        let log = als.log();
+        assert!(
+            !log.contains("refused"),
+            "the layer store served every layer:\n{log}"
+        );
+        exec(podman().args(["image", "unmount", "--all"]));
+        exec(podman().args(["rmi", "--all"]));
+        drop(store);
+        timer.apart("umount", || drop(als));
+        remove(&run);
     }
 }
 
@@ -440,6 +517,13 @@ fn main() {
     for format in Format::ALL {
         registry.push(&images.oci(format), &repo(format), &[]);
     }
+    registry.push(&images.oci(Format::Gzip), &als_repo(Format::Gzip), &[]);
+    exec(Command::new(strata_bin()).args([
+        "index",
+        "--push",
+        TLS_OFF,
+        &registry.image(&als_repo(Format::Gzip)),
+    ]));
     let proxy = FaultProxy::start_shaped(&registry.host, Vec::new(), Link::wan());
     let registries_conf = work.join("registries.conf");
     fs::write(
@@ -599,6 +683,8 @@ impl Report<'_> {
         self.results_table(&mut md);
         md.push_str("\n## Full pulls against the lazy `cat`\n\n");
         self.ratio_table(&mut md);
+        md.push_str("\n## podman through `strata layer-store` against a plain `podman pull`\n\n");
+        self.als_table(&mut md);
         md.push_str("\n## The goal\n\n");
         self.goal(&mut md);
         md.push_str("\n## Where strata's time goes\n\n");
@@ -680,6 +766,37 @@ impl Report<'_> {
                 );
             }
             md.push('\n');
+        }
+    }
+
+    fn als_table(&self, md: &mut String) {
+        md.push_str(
+            "Issue 14: `podman pull` + `podman image mount` + `cat` of one file, through the layer store (its \
+             cache empty, started apart) and plainly (the gzip image), on the same link.\n\n| image | through \
+             the layer store | blob bytes fetched | plain `podman pull` (gzip) | blob bytes fetched | ratio \
+             |\n|---|---:|---:|---:|---:|---:|\n",
+        );
+        let plain = self.median(Row::Podman);
+        let plain_bytes = self.median_of(Row::Podman, |s| s.blob_bytes() as f64);
+        for format in ALS {
+            let row = Row::PodmanAls(format);
+            let bytes = self.median_of(row, |s| s.blob_bytes() as f64);
+            let _ = writeln!(
+                md,
+                "| {}{} | {} | {} ({:.2} %) | {} | {} | {:.1}× |",
+                format_label(format),
+                if format == Format::Gzip {
+                    ", index published"
+                } else {
+                    ""
+                },
+                secs(self.median(row)),
+                thousands(bytes as u64),
+                bytes * 100.0 / self.image_size(format) as f64,
+                secs(plain),
+                thousands(plain_bytes as u64),
+                plain / self.median(row)
+            );
         }
     }
 
@@ -840,7 +957,7 @@ fn row_short(row: Row) -> &'static str {
         Row::SkopeoUmoci => "skopeo + umoci",
         Row::Podman => "podman pull + mount",
         Row::StrataFull => "strata, whole layers",
-        Row::Cat(_) | Row::Mount(_) => "lazy",
+        Row::Cat(_) | Row::Mount(_) | Row::PodmanAls(_) => "lazy",
     }
 }
 

@@ -23,6 +23,7 @@
 // Test code: it reports what it skips and compares.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod als;
 pub mod lazy;
 pub mod packages;
 pub mod proxy;

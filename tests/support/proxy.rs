@@ -53,6 +53,9 @@ pub enum Fault {
     },
     /// Forward, flipping one byte in the middle of the body.
     CorruptBody,
+    /// As [`Fault::CorruptBody`], for requests with a `Range` header only (a mirror or cache serving
+    /// other bytes for ranges of a blob than the blob's): other requests pass the rule by.
+    CorruptRanges,
     /// Wait this long, then forward.
     Delay(Duration),
     /// Forward without the `Range` header (a registry that ignores ranges).
@@ -96,6 +99,7 @@ impl Fault {
             Fault::CutRequest { content_range, .. } => head
                 .header("content-range")
                 .is_some_and(|v| v.starts_with(content_range.as_str())),
+            Fault::CorruptRanges => head.header("range").is_some(),
             _ => true,
         }
     }
@@ -1140,11 +1144,11 @@ impl Exchange<'_> {
             cut_after,
         };
         let copied = match (self.fault, framing) {
-            (Some(Fault::CorruptBody), Framing::Length(n)) => {
+            (Some(Fault::CorruptBody | Fault::CorruptRanges), Framing::Length(n)) => {
                 tap.flip_at = Some(n / 2);
                 copy_body(framing, &mut from, &mut tap)
             }
-            (Some(Fault::CorruptBody), _) => {
+            (Some(Fault::CorruptBody | Fault::CorruptRanges), _) => {
                 // The length is known only at the end: read the body whole (it is the wire form).
                 let mut body = Vec::new();
                 copy_body(framing, &mut from, &mut body)?;

@@ -114,13 +114,14 @@ pub trait CopyHooks: Sync {
         Ok(())
     }
 
-    /// Called after every manifest is written and before the commit, with the top manifest written: the
-    /// signatures step. An error aborts the copy.
+    /// Called after every manifest is written and before the commit, with the manifests written in the
+    /// order they were (the instances of an index copied with them, in the index's order, then the top
+    /// one): the signatures step. An error aborts the copy.
     fn after_manifests(
         &self,
         source: &dyn ImageSource,
         destination: &mut dyn ImageDestination,
-        written: &RawManifest,
+        written: &[(RawManifest, ManifestRole)],
     ) -> std::result::Result<(), String> {
         let _ = (source, destination, written);
         Ok(())
@@ -345,7 +346,7 @@ fn copy_uncommitted(
         });
     };
     hooks
-        .after_manifests(source, destination, top)
+        .after_manifests(source, destination, &manifests)
         .map_err(|reason| Error::Refused { reason })?;
     let blobs: Vec<CopiedBlob> = plan
         .blobs
@@ -641,30 +642,46 @@ fn copy_blob(
             )
         }
         (Some(diff_id), Change::Compress { to, level, toc }, from) => {
-            let spooled = recompress::recompress(counting, from, to, level, toc, diff_id)
-                .map_err(layer_error)?;
-            let recompress::Spooled {
-                file,
-                digest,
-                size,
-                annotations,
-                diff_id: new_diff_id,
-            } = spooled;
-            let mut reader = VerifyingReader::new(file, digest.clone(), Some(size));
-            let reused =
-                gate.with(|| destination.reuse_blob(&digest, size, source.docker_reference()))?;
-            let n = if reused {
-                0
-            } else {
-                gate.with(|| put(destination, &digest, Some(size), false, &mut reader))?
+            let recompress = |sink: &mut dyn std::io::Write| {
+                recompress::recompress(counting, from, to, level, toc, diff_id, sink)
+            };
+            // A destination that keeps blobs as files takes the bytes as they are made; the others are
+            // given them from a spool once their digest is known.
+            let streamed = gate.with(|| -> Result<_> {
+                let Some(mut sink) = destination.blob_sink()? else {
+                    return Ok(Err(recompress));
+                };
+                let made = recompress(&mut sink).map_err(layer_error)?;
+                let (digest, size) = sink.keep()?;
+                Ok(Ok((made, digest, size, size)))
+            })?;
+            let (made, digest, size, n) = match streamed {
+                Ok(done) => done,
+                Err(recompress) => {
+                    let (spooled, made) = recompress::spool(recompress).map_err(layer_error)?;
+                    let recompress::Spooled {
+                        mut file,
+                        digest,
+                        size,
+                    } = spooled;
+                    let reused = gate.with(|| {
+                        destination.reuse_blob(&digest, size, source.docker_reference())
+                    })?;
+                    let n = if reused {
+                        0
+                    } else {
+                        gate.with(|| put(destination, &digest, Some(size), false, &mut file))?
+                    };
+                    (made, digest, size, n)
+                }
             };
             (
                 n,
                 Some(Stored {
                     digest,
                     size,
-                    annotations,
-                    diff_id: new_diff_id,
+                    annotations: made.annotations,
+                    diff_id: made.diff_id,
                 }),
             )
         }

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use strata_copy::{CopyEvent, CopyHooks, CopyOptions, Error, NoHooks, Recompression, copy};
 use strata_fixtures::LayoutWriter;
 use strata_fixtures::sha256_digest;
-use strata_image::{ImageDestination, ImageSource, RawManifest};
+use strata_image::{ImageDestination, ImageSource, ManifestRole, RawManifest};
 use strata_oci::media::Compression;
 
 /// A one-layer image (a gzip of a small tar) tagged `t` in a layout at `root`; returns its diff ID.
@@ -84,12 +84,13 @@ impl CopyHooks for Recorder {
         &self,
         _: &dyn ImageSource,
         _: &mut dyn ImageDestination,
-        written: &RawManifest,
+        written: &[(RawManifest, ManifestRole)],
     ) -> Result<(), String> {
+        let (top, _) = written.last().unwrap();
         self.calls
             .lock()
             .unwrap()
-            .push(format!("signatures {}", written.digest));
+            .push(format!("signatures {}", top.digest));
         Ok(())
     }
 

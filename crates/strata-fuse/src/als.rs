@@ -38,7 +38,7 @@ use fuser::{
 };
 use strata_image::{ImageSource, ResolvedImage, resolve};
 use strata_index::{LayerInfo, MergedView};
-use strata_layer::{BlobContents, ContentOptions, Contents, IndexOptions, LayerSpec};
+use strata_layer::{BlobContents, ContentOptions, Contents, IndexOptions, IndexOrigin, LayerSpec};
 use strata_oci::{Digest, ImageReference, Platform};
 
 use crate::error::{Error, Result};
@@ -48,6 +48,10 @@ use crate::tree::{ROOT_INO, Tree};
 /// How long the kernel may keep the store's own entries (image and layer directories, `info`, `blob`):
 /// they come and go with uses and releases.
 const STORE_TTL: Duration = Duration::from_secs(1);
+
+/// The longest span a lookup reads to check an index made elsewhere against the blob
+/// ([`strata_layer::probe`]): 256 KiB, so the check stays a small part of a lazy pull.
+const PROBE_MAX_BYTES: u64 = 256 << 10;
 
 /// Bit 32 of a layer's inode numbers: the rest is an inode of the layer's `diff` tree.
 const TREE_BIT: u64 = 1 << 32;
@@ -438,6 +442,25 @@ impl LayerStore {
             reference: reference.to_owned(),
             digest: digest.to_string(),
         })?;
+        // An index made elsewhere (published, cached) is checked against what the registry serves now,
+        // by one short span, so a layer whose bytes would not verify is refused here — podman then pulls
+        // it itself — rather than failing its first read.
+        if matches!(
+            obtained.origin,
+            IndexOrigin::Published(_) | IndexOrigin::Cache(_) | IndexOrigin::IndexDir(_)
+        ) {
+            let probed = strata_layer::probe(
+                found.source.as_ref(),
+                &spec.digest,
+                &obtained.index,
+                PROBE_MAX_BYTES,
+            )?;
+            if !probed {
+                self.log(&format!(
+                    "not probed {reference} {digest}: no span of at most {PROBE_MAX_BYTES} bytes"
+                ));
+            }
+        }
         let layer_info = obtained.index.layer().clone();
         let contents: Arc<dyn Contents> = match obtained.contents {
             Some(c) => c,

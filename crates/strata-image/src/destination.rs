@@ -1,7 +1,7 @@
 //! The other direction of the seam: a place images are written to, blob by blob, then manifest by manifest,
 //! then committed as one.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use strata_oci::{Digest, ImageReference};
 
@@ -30,7 +30,8 @@ pub enum ManifestRole {
 /// A blob to write: its digest and, when known, its size, with a stream of its bytes.
 ///
 /// The stream verifies itself: it fails (an [`std::io::ErrorKind::InvalidData`] error at its end) when the
-/// bytes do not hash to `digest` or do not have `size` bytes. A destination reads it to its end before
+/// bytes do not hash to `digest` or do not have `size` bytes — or it is the caller's own spool of bytes it
+/// hashed as it wrote them. A destination reads it to its end before
 /// keeping anything, and keeps nothing of a stream that failed.
 pub struct BlobWrite<'a> {
     /// The blob's digest.
@@ -41,6 +42,14 @@ pub struct BlobWrite<'a> {
     pub config: bool,
     /// Its bytes, verified as they are read.
     pub reader: &'a mut (dyn Read + Send),
+}
+
+/// Where a blob whose digest is known only once all its bytes are (a layer recompressed on the way) is
+/// written: straight to the place the destination keeps blobs, hashed as it comes.
+pub trait BlobSink: Write + Send {
+    /// Keeps what was written under the digest it hashes to; returns that digest and the size. A sink
+    /// dropped without it keeps nothing.
+    fn keep(self: Box<Self>) -> Result<(Digest, u64)>;
 }
 
 /// A place images are written to: one image name of one transport, opened for writing.
@@ -87,6 +96,15 @@ pub trait ImageDestination: Send + Sync {
 
     /// Writes one blob, reading `blob.reader` to its end; returns the bytes written.
     fn put_blob(&self, blob: BlobWrite<'_>) -> Result<u64>;
+
+    /// A sink for a blob whose digest is not known yet, when the destination can write one in place (a
+    /// directory: a temporary file beside its blobs, renamed to the digest the bytes hash to). `None`, the
+    /// default, when it needs the digest first (a registry is told it before the bytes, an archive names
+    /// its members by it): the caller then spools the blob, and calls
+    /// [`reuse_blob`](ImageDestination::reuse_blob) and [`put_blob`](ImageDestination::put_blob).
+    fn blob_sink(&self) -> Result<Option<Box<dyn BlobSink + '_>>> {
+        Ok(None)
+    }
 
     /// Writes manifest `manifest` (its `media_type` set) in `role`. The blobs it names have been written.
     fn put_manifest(&mut self, manifest: &RawManifest, role: ManifestRole) -> Result<()>;

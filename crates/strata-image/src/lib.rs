@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use strata_oci::{Digest, ImageReference};
 
-pub use destination::{BlobWrite, ImageDestination, LayerCompression, ManifestRole};
+pub use destination::{BlobSink, BlobWrite, ImageDestination, LayerCompression, ManifestRole};
 pub use error::{Error, LISTED_TAGS, Result, tag_listing};
 pub use resolve::{
     MAX_INDEX_DEPTH, PlatformImage, ResolvedImage, check_size, resolve, resolve_all,

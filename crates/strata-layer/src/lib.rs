@@ -44,4 +44,5 @@ pub use indexes::{
 pub use pipeline::{ChannelReader, LayerSpec, LayerSummary, read_layer, read_layer_with_tar};
 pub use random::LayerReader;
 pub use reader::{entry_named, read_entries};
+pub use spans::probe;
 pub use view::{ImageView, ViewOptions};

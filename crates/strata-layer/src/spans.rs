@@ -58,6 +58,74 @@ pub(crate) fn find_span(spans: &[SpanDigest], at: u64) -> Option<(usize, SpanDig
     (at < span.end).then_some((j, span))
 }
 
+/// The shortest span a [`probe`] reads: shorter ones (a gzip member's header, the same in every blob) say
+/// nothing of the bytes that follow.
+const PROBE_MIN_BYTES: u64 = 64;
+
+/// Checks that blob `digest` of `source` is the one `index` was made of before anything is served through
+/// it: reads one span — the shortest of at least 64 bytes, the last of equals (a blob's tail holds a gzip
+/// member's CRC-32 of all it decompresses to) — and checks its sha256, if that span has at most
+/// `max_bytes`. An index of other bytes (published for a blob the registry now serves differently, a stale
+/// cache) is refused for the cost of one short range read rather than at the first file read; spans not
+/// probed are still checked as they are read. Returns whether a span was probed (`false`: none is short
+/// enough, nothing was read). An index without span digests cannot be checked and is refused.
+///
+/// # Errors
+/// [`crate::Error::Span`] naming the span when its bytes differ or the blob is shorter; the source's error
+/// when the read fails; [`crate::Error::Format`] for an index without span digests.
+pub fn probe(
+    source: &dyn ImageSource,
+    digest: &Digest,
+    index: &strata_index::LayerIndex,
+    max_bytes: u64,
+) -> crate::Result<bool> {
+    let spans: Vec<SpanDigest> = index.spans().collect();
+    if spans.is_empty() {
+        return Err(crate::Error::Format {
+            layer: digest.to_string(),
+            reason: "its index has no span digests: what the source serves cannot be checked"
+                .into(),
+        });
+    }
+    let chosen = spans
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.len() >= PROBE_MIN_BYTES)
+        .min_by_key(|(j, s)| (s.len(), std::cmp::Reverse(*j)))
+        .or_else(|| spans.iter().enumerate().next_back());
+    let Some((chosen, _)) = chosen.filter(|(_, s)| s.len() <= max_bytes) else {
+        return Ok(false);
+    };
+    let mut buf = Vec::new();
+    fetch_span(source, digest, &spans, chosen, &mut buf).map_err(|e| {
+        let message = e.to_string();
+        match e.into_inner() {
+            Some(inner) => match inner.downcast::<SpanFailure>() {
+                Ok(span) => crate::Error::Span {
+                    layer: digest.to_string(),
+                    span: span.span,
+                    start: span.start,
+                    end: span.end,
+                    path: None,
+                    reason: span.reason,
+                },
+                Err(inner) => match inner.downcast::<strata_image::Error>() {
+                    Ok(source) => crate::Error::Source(*source),
+                    Err(_) => crate::Error::Format {
+                        layer: digest.to_string(),
+                        reason: format!("probing a span: {message}"),
+                    },
+                },
+            },
+            None => crate::Error::Format {
+                layer: digest.to_string(),
+                reason: format!("probing a span: {message}"),
+            },
+        }
+    })?;
+    Ok(true)
+}
+
 /// Reads span `j` of `spans` whole from blob `digest` of `source` into `buf` and checks its sha256: on
 /// success `buf` holds exactly its bytes; a short read or a mismatch is a [`SpanFailure`] (and `buf` is left
 /// empty), a source's error is passed on as it is.

@@ -14,6 +14,7 @@
 //! **Invariant:** this crate does no I/O and depends on no other strata crate. Parsers take byte slices
 //! and return typed errors; nothing here panics on input.
 
+pub mod civil;
 mod config;
 mod digest;
 mod error;

@@ -11,13 +11,17 @@ use strata_image::ImageSource;
 use strata_index::{EntryKind, EntryRef};
 use strata_layer::{ImageView, IndexOptions, ViewOptions};
 use strata_lazy::LazyOptions;
-use strata_oci::Platform;
+use strata_oci::{ImageReference, Platform};
 use strata_source::SourceOptions;
 
-use crate::check::{Assessment, CheckInput, CheckReport, PackageList, assess};
+use crate::check::{
+    Assessment, CheckInput, CheckReport, Decision, HealthIndex, NO_ADVISORY_FEED, PackageList,
+    Tags, Verification, assess,
+};
 use crate::os::{OsInfo, parse_alpine_release, parse_os_release, parse_redhat_release};
 use crate::packages::{
-    Package, PackageError, is_berkeley_db, parse_apk_installed, parse_dpkg_status, parse_rpm_sqlite,
+    Manager, Package, PackageError, RpmPackage, is_berkeley_db, parse_apk_installed,
+    parse_dpkg_status, parse_rpm_sqlite_files,
 };
 
 /// Errors of the scanner.
@@ -653,7 +657,8 @@ impl ScanImage {
             return Ok(None);
         };
         let (layer, entry) = self.view.data_entry(layer, entry)?;
-        let mut buf = vec![0u8; 1 << 20];
+        // At most 1 MiB at a time; no more than the file needs (verification copies thousands of small files).
+        let mut buf = vec![0u8; usize::try_from(entry.size().min(1 << 20)).unwrap_or(1 << 20)];
         let mut offset = 0u64;
         while offset < entry.size() {
             let n = self.view.read_at(layer, entry, offset, &mut buf)?;
@@ -717,10 +722,7 @@ impl ScanImage {
             found = true;
             out.extend(parse_apk_installed(&String::from_utf8_lossy(&installed)));
         }
-        for db in [
-            "/var/lib/rpm/rpmdb.sqlite",
-            "/usr/lib/sysimage/rpm/rpmdb.sqlite",
-        ] {
+        for db in RPMDB_PATHS {
             if let Some(bytes) = self.read_resolved(db, MAX_DATABASE_SIZE)? {
                 found = true;
                 out.extend(self.rpm_sqlite(db, &bytes)?);
@@ -728,19 +730,8 @@ impl ScanImage {
             }
         }
         if !found {
-            for db in ["/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages"] {
-                if let Some(bytes) = self.read_resolved(db, MAX_DATABASE_SIZE)? {
-                    let reason = if is_berkeley_db(&bytes) {
-                        "a BerkeleyDB rpm database (rpm < 4.16); strata reads only rpmdb.sqlite"
-                    } else {
-                        "an rpm database in a format strata does not read"
-                    };
-                    return Err(PackageError::Unsupported {
-                        path: db.to_owned(),
-                        reason: reason.to_owned(),
-                    }
-                    .into());
-                }
+            if let Some(unsupported) = self.unsupported_rpm_database()? {
+                return Err(unsupported.into());
             }
             return Err(PackageError::NoDatabase {
                 image: self.name.clone(),
@@ -751,29 +742,50 @@ impl ScanImage {
     }
 
     pub(crate) fn rpm_sqlite(&self, path: &str, bytes: &[u8]) -> Result<Vec<Package>> {
-        // sqlite reads files: hand it a private copy, in a private directory (it may add -wal and -shm
-        // files next to it).
-        let malformed = |reason: String| PackageError::Malformed {
-            path: path.to_owned(),
-            reason,
-        };
-        let dir = tempfile::tempdir().map_err(|e| malformed(e.to_string()))?;
-        let copy = dir.path().join("rpmdb.sqlite");
-        let mut file = std::fs::File::create(&copy).map_err(|e| malformed(e.to_string()))?;
-        file.write_all(bytes)
-            .map_err(|e| malformed(e.to_string()))?;
-        drop(file);
-        Ok(parse_rpm_sqlite(&copy, path)?)
+        Ok(rpm_sqlite_files(path, bytes, false)?
+            .into_iter()
+            .map(|p| p.package)
+            .collect())
     }
 
-    /// The certification assessments for this image.
+    /// An rpm database strata does not read (rpm's BerkeleyDB `Packages`, before rpm 4.16), as the error
+    /// to report; `None` when there is none.
+    pub(crate) fn unsupported_rpm_database(&self) -> Result<Option<PackageError>> {
+        for db in ["/var/lib/rpm/Packages", "/usr/lib/sysimage/rpm/Packages"] {
+            if let Some(bytes) = self.read_resolved(db, MAX_DATABASE_SIZE)? {
+                let reason = if is_berkeley_db(&bytes) {
+                    "a BerkeleyDB rpm database (rpm < 4.16); strata reads only rpmdb.sqlite"
+                } else {
+                    "an rpm database in a format strata does not read"
+                };
+                return Ok(Some(PackageError::Unsupported {
+                    path: db.to_owned(),
+                    reason: reason.to_owned(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The rpm packages of the image's `rpmdb.sqlite` (either place rpm keeps it), with their vendors and,
+    /// when `files` is true, their file lists; `None` when the image has no such database.
+    pub fn rpm_packages(&self, files: bool) -> Result<Option<Vec<RpmPackage>>> {
+        for db in RPMDB_PATHS {
+            if let Some(bytes) = self.read_resolved(db, MAX_DATABASE_SIZE)? {
+                return Ok(Some(rpm_sqlite_files(db, &bytes, files)?));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The certification assessments for this image, with [`CheckOptions::default`].
     pub fn check(&self) -> Result<Vec<Assessment>> {
-        Ok(self.check_report()?.assessments)
+        Ok(self.check_report(&CheckOptions::default())?.assessments)
     }
 
-    /// The certification assessments with the image's name, the overall verdict and the distribution: what
-    /// `strata check --json` prints (docs/FORMAT.md, "JSON outputs").
-    pub fn check_report(&self) -> Result<CheckReport> {
+    /// The certification assessments with the image's name, the verdict, the distribution and the package
+    /// verification's report: what `strata check --json` prints (docs/FORMAT.md, "JSON outputs").
+    pub fn check_report(&self, options: &CheckOptions) -> Result<CheckReport> {
         let config = &self.view.image().config.oci;
         let inner = config.config().as_ref();
         let labels: BTreeMap<String, String> = inner
@@ -794,26 +806,158 @@ impl ScanImage {
             _ => None,
         };
         let os = self.os()?;
+        let redhat_release = self
+            .read_resolved("/etc/redhat-release", MAX_DATABASE_SIZE)?
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            });
+        let rpms = self.rpm_packages(false).ok().flatten();
+        let packages = match self.packages() {
+            Ok(list) => {
+                let count = |m: Manager| list.iter().filter(|p| p.manager == m).count();
+                let manager = if rpms.is_some() {
+                    Manager::Rpm
+                } else {
+                    list.first().map_or(Manager::Dpkg, |p| p.manager)
+                };
+                PackageList::Read(manager, count(manager))
+            }
+            Err(Error::Packages(PackageError::NoDatabase { .. })) => PackageList::NoDatabase,
+            Err(e) => PackageList::Failed(e.to_string()),
+        };
+        let verification = if !options.verify_packages {
+            Verification::NotRun
+        } else {
+            match self.verify_packages() {
+                Ok(report) => Verification::Done(report),
+                Err(Error::Packages(PackageError::NoDatabase { .. })) => Verification::NoDatabase,
+                Err(e) => Verification::Failed(e.to_string()),
+            }
+        };
         let input = CheckInput {
             user: inner.and_then(|c| c.user().clone()),
             labels,
             layer_count: self.view.image().manifest.layers().len(),
             license_files,
             os: os.clone(),
-            packages: match self.packages() {
-                Ok(p) => PackageList::Read(p.len()),
-                Err(Error::Packages(PackageError::NoDatabase { .. })) => PackageList::NoDatabase,
-                Err(e) => PackageList::Failed(e.to_string()),
+            redhat_release,
+            rpm_vendors: rpms
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.vendor)
+                .collect(),
+            packages,
+            verification: verification.clone(),
+            tags: Tags {
+                reference_tag: reference_tag(&self.name),
+                repository_tags: options.repository_tags.clone(),
             },
+            vulnerabilities: options.vulnerabilities.clone(),
         };
         let assessments = assess(&input);
-        Ok(CheckReport {
-            image: self.name.clone(),
-            passed: assessments.iter().all(|a| a.passed),
+        Ok(CheckReport::new(
+            self.name.clone(),
             assessments,
-            distribution: os,
-        })
+            options.health_index.clone().unwrap_or_else(|| HealthIndex {
+                grade: "unknown".to_owned(),
+                reason: NO_ADVISORY_FEED.to_owned(),
+            }),
+            os,
+            match verification {
+                Verification::Done(report) => Some(report),
+                _ => None,
+            },
+        ))
     }
+}
+
+/// What [`ScanImage::check_report`] does beyond reading the image: the answers that come from elsewhere.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Whether to verify every packaged file (`rpm_verify_successful`; it reads every packaged file).
+    /// Without it, that assessment is `unknown`.
+    pub verify_packages: bool,
+    /// The repository's tags, when the caller listed them (a `docker://` image), for `good_tags`.
+    pub repository_tags: Option<Vec<String>>,
+    /// `free_of_critical_vulnerabilities` as an advisory feed decided it; `None` leaves it `unknown`
+    /// ([`NO_ADVISORY_FEED`]). The advisory matcher plugs in here.
+    pub vulnerabilities: Option<Decision>,
+    /// The Container Health Index grade an advisory feed decided; `None` leaves it `unknown`.
+    pub health_index: Option<HealthIndex>,
+}
+
+impl Default for CheckOptions {
+    /// Packages verified; no tag list, no advisory feed.
+    fn default() -> Self {
+        CheckOptions {
+            verify_packages: true,
+            repository_tags: None,
+            vulnerabilities: None,
+            health_index: None,
+        }
+    }
+}
+
+/// The tag an image name references, for `good_tags`: a `docker://` reference's (`latest` when it has
+/// neither tag nor digest, as a pull would take), a `containers-storage:` reference's, the `:REF` of an
+/// `oci:` or `oci-archive:` name, a store name's. `None` for other transports and references by digest.
+pub fn reference_tag(name: &str) -> Option<String> {
+    if let Some(rest) = name.strip_prefix("docker://") {
+        return ImageReference::parse(rest).ok()?.tag().map(str::to_owned);
+    }
+    if let Some(rest) = name.strip_prefix("containers-storage:") {
+        let rest = match rest.strip_prefix('[') {
+            Some(r) => r.split_once(']').map_or(r, |(_, n)| n),
+            None => rest,
+        };
+        return ImageReference::parse_normalized_named(rest)
+            .ok()?
+            .tag()
+            .map(str::to_owned);
+    }
+    if strata_store::transports().of(name).is_none() {
+        // A name in strata's store.
+        return ImageReference::parse_normalized_named(name)
+            .ok()?
+            .tag()
+            .map(str::to_owned);
+    }
+    let rest = name
+        .strip_prefix("oci:")
+        .or_else(|| name.strip_prefix("oci-archive:"))?;
+    let (_, reference) = rest.rsplit_once(':')?;
+    (!reference.is_empty() && !reference.contains('/')).then(|| reference.to_owned())
+}
+
+/// Where rpm keeps its sqlite database, in the order looked at.
+pub(crate) const RPMDB_PATHS: [&str; 2] = [
+    "/var/lib/rpm/rpmdb.sqlite",
+    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+];
+
+/// Parses rpm's sqlite database from its bytes: sqlite reads files, so it gets a private copy in a private
+/// directory (it may add -wal and -shm files next to it). `path` is the database's path in the image.
+fn rpm_sqlite_files(
+    path: &str,
+    bytes: &[u8],
+    files: bool,
+) -> Result<Vec<RpmPackage>, PackageError> {
+    let malformed = |reason: String| PackageError::Malformed {
+        path: path.to_owned(),
+        reason,
+    };
+    let dir = tempfile::tempdir().map_err(|e| malformed(e.to_string()))?;
+    let copy = dir.path().join("rpmdb.sqlite");
+    let mut file = std::fs::File::create(&copy).map_err(|e| malformed(e.to_string()))?;
+    file.write_all(bytes)
+        .map_err(|e| malformed(e.to_string()))?;
+    drop(file);
+    parse_rpm_sqlite_files(&copy, path, files)
 }
 
 /// The path's components, empty ones dropped (`.` and `..` kept).

@@ -7,11 +7,14 @@
 //!   [`ScanImage::read`], [`ScanImage::copy_to`]; each [`FileEntry`] has its kind, mode, owner, size, link
 //!   target and the layer it comes from. Paths are bytes, as tar names are: arguments take `&str` or
 //!   `&[u8]`, entries give `Vec<u8>` with lossy helpers for display;
-//! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database);
+//! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database), the
+//!   files each package installed ([`ScanImage::installed_files`]), and verify them as `rpm -Va` and
+//!   `dpkg --verify` do ([`ScanImage::verify_packages`], [`verify`]);
 //! - list every package, OS and language (Python, npm, Go binaries), with the layer that brought it
 //!   ([`inventory`], what `strata-sbom` writes as SBOMs);
 //! - run the container certification assessments ([`check`]);
-//! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`]), write the squashed
+//! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`], and as dive counts
+//!   it: [`dive`]), write the squashed
 //!   tree as a tar ([`ScanImage::export_tar`]), and match entries as `find` does ([`find`]).
 //!
 //! It builds on the layer engine's `ImageView`: an image's layers are read, verified and indexed, then
@@ -24,6 +27,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod dive;
 mod export;
 pub mod find;
 mod image;
@@ -31,9 +35,10 @@ pub mod inventory;
 pub mod layers;
 pub mod os;
 pub mod packages;
+pub mod verify;
 
 pub use export::ExportReport;
 pub use image::{
-    Error, FileEntry, Kind, MAX_DATABASE_SIZE, MAX_SYMLINKS, Resolved, Result, ScanImage,
-    octal_mode, raw_bytes,
+    CheckOptions, Error, FileEntry, Kind, MAX_DATABASE_SIZE, MAX_SYMLINKS, Resolved, Result,
+    ScanImage, octal_mode, raw_bytes, reference_tag,
 };

@@ -15,6 +15,8 @@ pub struct OsInfo {
     pub version_id: String,
     /// `PRETTY_NAME`.
     pub pretty_name: String,
+    /// `VARIANT` (e.g. `Server`; empty when absent).
+    pub variant: String,
     /// The file the answer came from.
     pub source: String,
 }
@@ -47,6 +49,7 @@ pub fn parse_os_release(text: &str, source: &str) -> OsInfo {
             "NAME" => info.name = value,
             "VERSION_ID" => info.version_id = value,
             "PRETTY_NAME" => info.pretty_name = value,
+            "VARIANT" => info.variant = value,
             _ => {}
         }
     }
@@ -107,6 +110,7 @@ pub fn parse_redhat_release(text: &str, source: &str) -> OsInfo {
             .to_owned(),
         version_id,
         pretty_name: line.to_owned(),
+        variant: String::new(),
         source: source.to_owned(),
     }
 }
@@ -120,6 +124,7 @@ pub fn parse_alpine_release(text: &str, source: &str) -> OsInfo {
         name: "Alpine Linux".into(),
         pretty_name: format!("Alpine Linux v{version}"),
         version_id: version,
+        variant: String::new(),
         source: source.to_owned(),
     }
 }

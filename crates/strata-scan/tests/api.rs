@@ -377,3 +377,77 @@ fn a_file_read_twice_is_decompressed_once_through_the_shared_piece_cache() {
         "nothing decompressed twice"
     );
 }
+
+/// `installed_files` lists what dpkg records (md5sums, then conffiles marked config) and `verify_packages`
+/// checks them through the merged view: a file changed and one whited out by a later layer and an edited
+/// conffile are reported, in the database's order; a `Multi-Arch: same` package's md5sums are found under
+/// `name:arch`.
+#[test]
+fn installed_files_and_verification_of_a_dpkg_image() {
+    use strata_scan::packages::{DigestAlgorithm, FILE_CONFIG, Manager};
+    let work = tempfile::tempdir().unwrap();
+    let mut base = LayerBuilder::new();
+    base.dir("etc");
+    base.file("etc/app.conf", "conf\n");
+    base.dir("usr");
+    base.file("usr/a", "a\n");
+    base.file("usr/b", "b\n");
+    base.file("usr/lib.so", "lib\n");
+    base.dir("var");
+    base.dir("var/lib");
+    base.dir("var/lib/dpkg");
+    base.dir("var/lib/dpkg/info");
+    // The md5sums are those of "a\n", "b\n" and "lib\n"; the conffile's recorded md5 is not that of its
+    // content (an edited conffile).
+    base.file(
+        "var/lib/dpkg/status",
+        "Package: app\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\nConffiles:\n \
+         /etc/app.conf 8ac7f3d5c4a7f2b1a9e27e3a4e5ae7ab\n\n\
+         Package: libx\nStatus: install ok installed\nArchitecture: amd64\nMulti-Arch: same\nVersion: 2\n",
+    );
+    base.file(
+        "var/lib/dpkg/info/app.md5sums",
+        "60b725f10c9c85c70d97880dfe8191b3  usr/a\n3b5d5c3712955042212316173ccf37be  usr/b\n",
+    );
+    base.file(
+        "var/lib/dpkg/info/libx:amd64.md5sums",
+        "7e65df4db6cda11f7a9d4b50df9bcae4  usr/lib.so\n",
+    );
+    let mut later = LayerBuilder::new();
+    later.dir("usr");
+    later.file("usr/a", "a, changed\n");
+    later.whiteout("usr/b");
+    let image = open(
+        &ImageBuilder::new()
+            .layer(base, Compression::Gzip)
+            .layer(later, Compression::Zstd),
+        work.path(),
+        "dpkg",
+    );
+    let packages = image.packages().unwrap();
+    let app = packages.iter().find(|p| p.name == "app").unwrap();
+    let files = image.installed_files(app).unwrap();
+    let listed: Vec<(&str, u32)> = files.iter().map(|f| (f.path.as_str(), f.flags)).collect();
+    assert_eq!(
+        listed,
+        [("/usr/a", 0), ("/usr/b", 0), ("/etc/app.conf", FILE_CONFIG)]
+    );
+    assert_eq!(
+        files[0].digest.as_ref().unwrap().algorithm,
+        DigestAlgorithm::Md5
+    );
+    let libx = packages.iter().find(|p| p.name == "libx").unwrap();
+    assert_eq!(image.installed_files(libx).unwrap()[0].path, "/usr/lib.so");
+
+    let report = image.verify_packages().unwrap();
+    assert_eq!(report.managers, [Manager::Dpkg]);
+    assert_eq!((report.packages, report.files), (2, 4));
+    let lines: Vec<String> = report.failures.iter().map(|f| f.line()).collect();
+    let want = [
+        "??5??????   /usr/a",
+        "missing     /usr/b",
+        "??5?????? c /etc/app.conf",
+    ];
+    assert_eq!(lines, want);
+    assert!(report.failures.iter().all(|f| f.package == "app"));
+}

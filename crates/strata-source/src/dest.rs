@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use strata_image::ImageDestination;
+use strata_oci::{Algorithm, Digest, DigestWriter};
 
 use crate::{
     Error, Result, SourceOptions, dir, docker_archive, docker_archive_dest, layout, layout_dest,
@@ -130,6 +131,63 @@ pub(crate) fn write_new_file(path: &Path, reader: &mut dyn Read) -> Result<u64> 
         let _ = fs::remove_file(path);
         Error::io(path, e)
     })
+}
+
+/// A [`BlobSink`](strata_image::BlobSink) for a destination that keeps blobs as files: the bytes go to a
+/// temporary file in `dir`, hashed as they come; [`keep`](strata_image::BlobSink::keep) gives the file and
+/// its digest to `place`, which renames it where that digest goes. Dropped without `keep`, the temporary
+/// file is removed.
+pub(crate) struct FileSink<'a> {
+    file: io::BufWriter<tempfile::NamedTempFile>,
+    hash: DigestWriter,
+    place: Place<'a>,
+}
+
+/// What keeps a [`FileSink`]'s finished file under its digest.
+type Place<'a> = Box<dyn FnOnce(tempfile::NamedTempFile, &Digest) -> Result<()> + Send + 'a>;
+
+impl<'a> FileSink<'a> {
+    /// A sink writing into `dir`; `place` keeps the finished file under its digest.
+    pub(crate) fn new(
+        dir: &Path,
+        place: impl FnOnce(tempfile::NamedTempFile, &Digest) -> Result<()> + Send + 'a,
+    ) -> Result<Self> {
+        let file = tempfile::Builder::new()
+            .prefix(".strata-blob-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        Ok(FileSink {
+            file: io::BufWriter::with_capacity(1 << 20, file),
+            hash: DigestWriter::new(Algorithm::Sha256),
+            place: Box::new(place),
+        })
+    }
+}
+
+impl Write for FileSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl strata_image::BlobSink for FileSink<'_> {
+    fn keep(self: Box<Self>) -> Result<(Digest, u64)> {
+        let FileSink { file, hash, place } = *self;
+        let file = file.into_inner().map_err(|e| {
+            let (error, writer) = e.into_parts();
+            Error::io(writer.get_ref().path(), error)
+        })?;
+        let size = hash.len();
+        let digest = hash.finish();
+        place(file, &digest)?;
+        Ok((digest, size))
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory renamed over it.

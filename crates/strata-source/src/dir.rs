@@ -168,6 +168,15 @@ impl strata_image::ImageDestination for DirDestination {
         Ok(written)
     }
 
+    fn blob_sink(&self) -> Result<Option<Box<dyn strata_image::BlobSink + '_>>> {
+        let sink = crate::dest::FileSink::new(&self.root, |file, digest| {
+            let path = self.root.join(digest.hex());
+            file.persist(&path).map_err(|e| Error::io(&path, e.error))?;
+            Ok(())
+        })?;
+        Ok(Some(Box::new(sink)))
+    }
+
     fn put_manifest(
         &mut self,
         manifest: &RawManifest,

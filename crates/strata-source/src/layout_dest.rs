@@ -11,10 +11,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use strata_image::{BlobWrite, ImageDestination, ManifestRole};
+use strata_image::{BlobSink, BlobWrite, ImageDestination, ManifestRole};
 use strata_oci::{Digest, ImageReference, MAX_MANIFEST_SIZE, media};
 
-use crate::dest::{staging_dir, write_atomically, write_new_file};
+use crate::dest::{FileSink, staging_dir, write_atomically, write_new_file};
 use crate::{Error, RawManifest, Result};
 
 /// The annotation that tags an entry of `index.json`.
@@ -128,9 +128,15 @@ impl LayoutDestination {
         ));
         let _ = fs::remove_file(&tmp);
         let written = write_new_file(&tmp, reader)?;
+        self.keep_blob(&tmp, path)?;
+        Ok(written)
+    }
+
+    /// Renames the finished blob file `tmp` to `path`, recording it as added unless it was there.
+    fn keep_blob(&self, tmp: &Path, path: PathBuf) -> Result<()> {
         let existed = path.exists();
-        fs::rename(&tmp, &path).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
+        fs::rename(tmp, &path).map_err(|e| {
+            let _ = fs::remove_file(tmp);
             Error::io(&path, e)
         })?;
         if !existed {
@@ -139,7 +145,7 @@ impl LayoutDestination {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(path);
         }
-        Ok(written)
+        Ok(())
     }
 
     /// Adds the top manifest's entry to `index`, as containers/image does: an entry holding the same tag
@@ -259,6 +265,22 @@ impl ImageDestination for LayoutDestination {
 
     fn put_blob(&self, blob: BlobWrite<'_>) -> Result<u64> {
         self.write_blob(blob.digest, blob.reader)
+    }
+
+    fn blob_sink(&self) -> Result<Option<Box<dyn BlobSink + '_>>> {
+        let sink = FileSink::new(&self.root, |file, digest| {
+            let path = self.blob_path(digest);
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            // Kept as a plain file: `keep_blob` renames it (and removes it on failure).
+            let tmp = file
+                .into_temp_path()
+                .keep()
+                .map_err(|e| Error::io(&path, e.error))?;
+            self.keep_blob(&tmp, path)
+        })?;
+        Ok(Some(Box::new(sink)))
     }
 
     fn put_manifest(&mut self, manifest: &RawManifest, role: ManifestRole) -> Result<()> {

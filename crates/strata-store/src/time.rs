@@ -3,6 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use strata_oci::civil::civil_from_days;
+
 /// `now` as Go's JSON encoding of a UTC `time.Time`: `2026-11-23T12:11:31.468937964Z`.
 pub fn rfc3339_nano(now: SystemTime) -> String {
     let (secs, nanos) = match now.duration_since(UNIX_EPOCH) {
@@ -39,20 +41,6 @@ pub fn format_unix(secs: i64, nanos: u32) -> String {
     }
     out.push('Z');
     out
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

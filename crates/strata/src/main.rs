@@ -57,7 +57,8 @@ enum Command {
     Sbom(commands::sbom::Args),
     /// Write an image's squashed tree as one tar, streamed from its layers.
     Export(commands::export::Args),
-    /// Run the container certification assessments on an image; exit 1 when any fails.
+    /// Run the certification scan's assessments on an image (docs/CHECKS.md), packaged files verified;
+    /// exit 1 when any fails.
     Check(commands::check::Args),
     /// Copy an image from any transport to any transport, as `skopeo copy` does (no conversion yet).
     Copy(Box<commands::copy::Args>),

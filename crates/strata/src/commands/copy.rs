@@ -342,12 +342,6 @@ impl Hooks<'_> {
                     self.destination
                 );
             }
-            if self.signer.is_some() && written.len() > 1 {
-                bail!(
-                    "signing the converted images of an index (--sign-by… with --all and a conversion) \
-                     is not yet supported"
-                );
-            }
             self.rewritten
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -412,16 +406,24 @@ impl CopyHooks for Hooks<'_> {
         &self,
         _: &dyn strata_image::ImageSource,
         _: &mut dyn strata_image::ImageDestination,
-        written: &RawManifest,
+        written: &[(RawManifest, strata_image::ManifestRole)],
     ) -> Result<(), String> {
         if !self.rewritten.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        // One image converted: its signatures are made of the manifest written.
+        // Converted: the signatures are made of the manifests written, each instance and the top one (as
+        // containers/image signs each image of an index it copies, then the index).
         let mut kept = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        if let [w] = kept.as_mut_slice() {
-            w.bytes.clone_from(&written.bytes);
-            w.digest = written.digest.clone();
+        if kept.len() != written.len() {
+            return Err(format!(
+                "{} manifests were written where {} were planned",
+                written.len(),
+                kept.len()
+            ));
+        }
+        for (w, (manifest, _)) in kept.iter_mut().zip(written) {
+            w.bytes.clone_from(&manifest.bytes);
+            w.digest = manifest.digest.clone();
             if let Some((key, identity)) = self.signer {
                 let signature = key
                     .sign(&w.bytes, identity, std::time::SystemTime::now())

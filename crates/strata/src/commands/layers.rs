@@ -14,9 +14,12 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// What each layer of IMAGE holds: files added, modified and removed, bytes, and bytes wasted by later
-    /// overwrites and deletions (dive's efficiency). What IMAGE alone means; needs IMAGE.
+    /// overwrites and deletions; then dive's figures (its efficiency score, wasted bytes and user-wasted
+    /// percentage, computed as dive 0.13 computes them). What IMAGE alone means; needs IMAGE.
     #[arg(long, requires = "image")]
     files: bool,
+    #[command(flatten)]
+    ci: files::CiArgs,
     #[command(flatten)]
     platform: PlatformArgs,
     #[command(flatten)]
@@ -28,7 +31,14 @@ pub struct Args {
 /// Runs `strata layers`.
 pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
     if let Some(image) = &args.image {
-        return files::run_files(image, args.json, &args.platform, &args.registry, store);
+        return files::run_files(
+            image,
+            args.json,
+            &args.ci,
+            &args.platform,
+            &args.registry,
+            store,
+        );
     }
     let layers = store.open()?.layers()?;
     if args.json {
