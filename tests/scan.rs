@@ -17,13 +17,14 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_fixtures::{Compression, ImageBuilder, LayerBuilder};
+use strata_tests::packages::{APK_INSTALLED, build_rpms, new_image, rpm_cmd, rpm_database};
 use strata_tests::registry::{Auth, Registry};
 use strata_tests::rich::{copy_real_files, rich_image, umoci_repack, umoci_unpack};
 use strata_tests::store::TestStore;
 use strata_tests::tree::{assert_same_tree, listing};
 use strata_tests::{
     assert_clean_error, host_arch, is_root, parse_json, require_tool, run, skopeo_ok, strata,
-    strata_ok, umoci, under_ci,
+    strata_ok, under_ci,
 };
 
 /// Tests that write owners, devices and xattrs need root (CI runs as root).
@@ -34,19 +35,6 @@ fn require_root(what: &str) -> bool {
     assert!(!under_ci(), "{what} needs root under CI=true");
     eprintln!("SKIP: {what} needs root");
     false
-}
-
-/// A new umoci image `tag` in `layout` (created if needed), unpacked into a fresh bundle: returns the image
-/// reference for umoci (`LAYOUT:TAG`) and the bundle.
-fn new_image(layout: &Path, tag: &str) -> (String, PathBuf) {
-    let image = format!("{}:{tag}", layout.display());
-    if !layout.join("index.json").exists() {
-        umoci(["init".as_ref(), "--layout".as_ref(), layout.as_os_str()]);
-    }
-    umoci(["new", "--image", &image]);
-    let bundle = layout.with_file_name(format!("bundle-{tag}"));
-    umoci_unpack(&image, &bundle);
-    (image, bundle)
 }
 
 /// `umoci repack --refresh-bundle` of `bundle` into `image` (a tag of the bundle's layout).
@@ -245,16 +233,7 @@ fn apk_packages_from_the_installed_database() {
     let rootfs = bundle.join("rootfs");
     fs::create_dir_all(rootfs.join("lib/apk/db")).unwrap();
     fs::create_dir_all(rootfs.join("etc")).unwrap();
-    let installed = "C:Q1Fq0sEXjFZ0Y3oCqCb4fU8OYfYQ0=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:407278\n\
-        I:663552\nT:the musl c library (libc) implementation\nU:https://musl.libc.org/\nL:MIT\no:musl\n\
-        m:Timo Teras <timo.teras@iki.fi>\nt:1705424565\nc:1ba9ad7ba6b2ed6ba4ac1fe4e1dbeb5a76df0b6e\n\
-        F:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1xiR2Wy3C5shv+8g7H4HZ0z5t9M0=\n\n\
-        C:Q1CnFCUKr8dVd7PYT1qmD4OATpHTo=\nP:busybox\nV:1.36.1-r15\nA:x86_64\nS:509626\nI:946176\n\
-        T:Size optimized toolbox of many common UNIX utilities\nU:https://busybox.net/\nL:GPL-2.0-only\n\
-        o:busybox\nD:so:libc.musl-x86_64.so.1\nF:bin\nR:busybox\n\n\
-        C:Q1QoNd6Smm1fRr1ZrQ0GZm4cxjWgI=\nP:alpine-baselayout-data\nV:3.4.3-r2\nA:x86_64\nL:GPL-2.0-only\n\
-        o:alpine-baselayout\nF:etc\nR:hosts\n\n";
-    fs::write(rootfs.join("lib/apk/db/installed"), installed).unwrap();
+    fs::write(rootfs.join("lib/apk/db/installed"), APK_INSTALLED).unwrap();
     fs::write(rootfs.join("etc/alpine-release"), "3.19.1\n").unwrap();
     repack(&image, &bundle);
 
@@ -311,69 +290,20 @@ fn apk_packages_from_the_installed_database() {
     assert_eq!(check["distribution"]["version_id"], "3.19.1");
 }
 
-const RPM_SPEC: &str = "Name: NAME
-Version: VERSION
-Release: RELEASE
-EPOCH_LINE
-Summary: a strata test package
-License: MIT
-BuildArch: noarch
-%description
-A package built by strata's tests.
-%install
-mkdir -p %{buildroot}/usr/share/NAME
-echo NAME > %{buildroot}/usr/share/NAME/README
-%files
-/usr/share/NAME/README
-";
-
-fn rpm_cmd(dbpath: &Path) -> Command {
-    let mut cmd = Command::new("rpm");
-    cmd.arg("--dbpath")
-        .arg(dbpath)
-        .args(["--define", "_db_backend sqlite"]);
-    cmd
-}
-
 #[test]
 fn rpm_packages_equal_rpm_query() {
     if !(require_tool("umoci") && require_tool("rpm") && require_tool("rpmbuild")) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let top = work.path().join("rpmbuild");
     let packages = [
         ("strata-hello", "1.2.3", "4.el9", Some(2)),
         ("strata-plain", "0.9", "1", None),
     ];
-    for (name, version, release, epoch) in packages {
-        let spec = RPM_SPEC
-            .replace("NAME", name)
-            .replace("VERSION", version)
-            .replace("RELEASE", release)
-            .replace(
-                "EPOCH_LINE",
-                &epoch.map(|e| format!("Epoch: {e}")).unwrap_or_default(),
-            );
-        let spec_path = work.path().join(format!("{name}.spec"));
-        fs::write(&spec_path, spec).unwrap();
-        run(Command::new("rpmbuild")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.display()))
-            .args(["--define", "_db_backend sqlite", "--quiet", "-bb"])
-            .arg(&spec_path));
-    }
-    let rpms: Vec<PathBuf> = fs::read_dir(top.join("RPMS/noarch"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let rpms = build_rpms(work.path(), &packages);
     assert_eq!(rpms.len(), 2, "{rpms:?}");
     let db = work.path().join("rpmdb");
-    fs::create_dir(&db).unwrap();
-    run(rpm_cmd(&db).arg("--initdb"));
-    run(rpm_cmd(&db)
-        .args(["--nodeps", "--justdb", "--noscripts", "-i"])
-        .args(&rpms));
+    rpm_database(&db, &rpms);
     let expected: Vec<String> = sorted_lines(
         &run(rpm_cmd(&db).args(["-qa", "--qf", "%{NAME}\t%{EPOCH}:%{VERSION}-%{RELEASE}\n"]))
             .stdout,

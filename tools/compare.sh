@@ -838,7 +838,8 @@ small image and writes into the work dir instead of here). Edit the intro in `to
 The FUSE mount's figures are in docs/BENCHMARKS-mount.md (`tools/compare_mount.sh`); lazy registry reads on a
 shaped link, and podman pulling through `strata layer-store` against a plain `podman pull` on that link, in
 docs/BENCHMARKS-lazy.md (`tools/compare_lazy.sh`); `strata copy` against `skopeo copy` (push, pull, mirror,
-gzip → zstd) in docs/BENCHMARKS-copy.md (`tools/compare_copy.sh`).
+gzip → zstd) in docs/BENCHMARKS-copy.md (`tools/compare_copy.sh`); `strata sbom`
+against `syft scan` (wall time, peak memory) in docs/BENCHMARKS-sbom.md (`tools/compare_sbom.sh`).
 
 How to read it:
 

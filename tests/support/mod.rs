@@ -25,6 +25,7 @@
 
 pub mod als;
 pub mod lazy;
+pub mod packages;
 pub mod proxy;
 pub mod registry;
 pub mod rich;

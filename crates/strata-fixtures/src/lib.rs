@@ -20,6 +20,7 @@
 //! content, or broken JSON can all be produced on purpose, so tests can
 //! exercise strata's handling of hostile input.
 
+pub mod elf;
 mod fixtures;
 mod image;
 mod layer;

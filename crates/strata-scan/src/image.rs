@@ -745,7 +745,7 @@ impl ScanImage {
         Ok(out)
     }
 
-    fn rpm_sqlite(&self, path: &str, bytes: &[u8]) -> Result<Vec<Package>> {
+    pub(crate) fn rpm_sqlite(&self, path: &str, bytes: &[u8]) -> Result<Vec<Package>> {
         Ok(rpm_sqlite_files(path, bytes, false)?
             .into_iter()
             .map(|p| p.package)

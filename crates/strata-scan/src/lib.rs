@@ -10,6 +10,8 @@
 //! - read its distribution ([`os`]) and packages ([`packages`]: dpkg, apk, rpm's sqlite database), the
 //!   files each package installed ([`ScanImage::installed_files`]), and verify them as `rpm -Va` and
 //!   `dpkg --verify` do ([`ScanImage::verify_packages`], [`verify`]);
+//! - list every package, OS and language (Python, npm, Go binaries), with the layer that brought it
+//!   ([`inventory`], what `strata-sbom` writes as SBOMs);
 //! - run the container certification assessments ([`check`]);
 //! - compare two images ([`diff`]), report what each layer holds and wastes ([`layers`], and as dive counts
 //!   it: [`dive`]), write the squashed
@@ -30,6 +32,7 @@ pub mod dive;
 mod export;
 pub mod find;
 mod image;
+pub mod inventory;
 pub mod layers;
 pub mod os;
 pub mod packages;

@@ -52,6 +52,9 @@ enum Command {
     Diff(commands::diff::Args),
     /// List the packages installed in an image (dpkg, apk, rpm).
     Packages(commands::packages::Args),
+    /// Write an image's SBOM (SPDX 2.3 or CycloneDX 1.6 JSON): OS and language packages, each with its
+    /// package URL, licences and the layer that introduced it.
+    Sbom(commands::sbom::Args),
     /// Write an image's squashed tree as one tar, streamed from its layers.
     Export(commands::export::Args),
     /// Run the certification scan's assessments on an image (docs/CHECKS.md), packaged files verified;
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Find(args) => commands::find::run(args, store),
         Command::Diff(args) => commands::diff::run(args, store),
         Command::Packages(args) => commands::packages::run(args, store),
+        Command::Sbom(args) => commands::sbom::run(args, store),
         Command::Export(args) => commands::export::run(args, store),
         Command::Check(args) => commands::check::run(args, store),
         Command::Verify(args) => commands::verify::run(args, store),

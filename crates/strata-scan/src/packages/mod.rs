@@ -3,6 +3,8 @@
 
 mod apk;
 mod dpkg;
+pub mod golang;
+pub mod lang;
 mod rpm;
 
 use serde::Serialize;

@@ -24,6 +24,7 @@ pub mod packages;
 pub mod prune;
 pub mod pull;
 pub mod rmi;
+pub mod sbom;
 pub mod sign;
 pub mod umount;
 pub mod unpack;
