@@ -993,21 +993,6 @@ impl Registry {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_ids_look_like_libtrust() {
-        let id = libtrust_key_id(b"anything");
-        assert_eq!(id.len(), 12 * 4 + 11);
-        assert_eq!(id.split(':').count(), 12);
-        assert_eq!(base32(b"f"), "MY");
-        assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
-        assert_eq!(percent_decode("a%3Ab%2Fc+d"), "a:b/c d");
-    }
-}
-
 /// strata's stderr of a failed run in `env`, which must be a clean one-line error.
 ///
 /// # Panics
@@ -1025,5 +1010,20 @@ pub fn clean_failure(env: &Env, args: &[&str], what: &str) -> String {
 pub fn assert_contains(text: &str, parts: &[&str], what: &str) {
     for part in parts {
         assert!(text.contains(part), "{what}: expected {part:?} in:\n{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_look_like_libtrust() {
+        let id = libtrust_key_id(b"anything");
+        assert_eq!(id.len(), 12 * 4 + 11);
+        assert_eq!(id.split(':').count(), 12);
+        assert_eq!(base32(b"f"), "MY");
+        assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+        assert_eq!(percent_decode("a%3Ab%2Fc+d"), "a:b/c d");
     }
 }
