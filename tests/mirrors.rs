@@ -125,6 +125,11 @@ fn reads_go_through_the_mirror_when_the_primary_is_dead() {
         after.0 > before.0,
         "cat read blobs from the mirror: {before:?} -> {after:?}"
     );
+    eprintln!(
+        "cat through the mirror: {} blob requests, {} bytes",
+        after.0 - before.0,
+        after.1 - before.1
+    );
 
     // pull: strata and podman, each into its own store, get the same image from the mirror.
     if !strata_tests::is_root() || !require_tool("podman") {
@@ -165,6 +170,12 @@ fn reads_go_through_the_mirror_when_the_primary_is_dead() {
         .env("CONTAINERS_REGISTRIES_CONF", &conf)
         .args(["pull", "--quiet", &image]));
     assert_eq!(ours.podman_image_ids(), theirs.podman_image_ids());
+    let pulled = blob_traffic(&mirror);
+    eprintln!(
+        "strata pull + podman pull through the mirror: {} blob requests, {} bytes in all",
+        pulled.0 - after.0,
+        pulled.1 - after.1
+    );
     let digest = |store: &TestStore| {
         String::from_utf8(store.podman_ok([
             "image",
@@ -377,6 +388,7 @@ fn every_endpoint_is_named_when_none_serves_the_image() {
         vec!["ls", image.as_str()],
     ] {
         let err = clean_failure(&env, &args, "all endpoints fail");
+        eprintln!("{}: {err}", args.join(" "));
         assert_contains(
             &err,
             &[
@@ -433,4 +445,78 @@ fn malformed_registries_conf_is_a_clear_error() {
         &[&bad.display().to_string(), "location"],
         "bad drop-in",
     );
+}
+
+#[test]
+fn credentials_follow_the_endpoint_and_writes_skip_mirrors() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let src = sample(tmp.path());
+    let mirror = Registry::start(Auth::Htpasswd);
+    mirror.push(&src, "demo/single:v1", &[]);
+    let dead = format!("127.0.0.1:{}", free_port());
+    let mut env = Env::new();
+    use_conf(
+        &mut env,
+        "registries.conf",
+        &format!(
+            "[[registry]]\nlocation = \"{dead}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
+            mirror.host
+        ),
+    );
+    let image = format!("docker://{dead}/demo/single:v1");
+    // No credentials for the mirror's host: it refuses, and says so.
+    let err = clean_failure(&env, &["inspect", "--raw", &image], "no credentials");
+    assert_contains(
+        &err,
+        &[&mirror.host, "unauthorized", &dead],
+        "no credentials",
+    );
+    // --creds are for the reference's own host (the dead primary), never sent to a mirror elsewhere.
+    let creds = strata_tests::registry::creds();
+    let err = clean_failure(
+        &env,
+        &["inspect", "--raw", "--creds", &creds, &image],
+        "--creds not for mirrors",
+    );
+    assert_contains(
+        &err,
+        &[&mirror.host, "unauthorized"],
+        "--creds not for mirrors",
+    );
+    // An auth file entry for the mirror's host is used for the mirror.
+    env.write_auth(
+        &env.runtime_dir().join("containers/auth.json"),
+        &mirror.host,
+    );
+    let want = env.skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &mirror.image("demo/single:v1"),
+    ]);
+    assert_eq!(env.strata_ok(&["inspect", "--raw", &image]), want);
+
+    // Writes go to the reference as named: the copy fails on the dead primary; the mirror sees no write.
+    let before = mirror.served().len();
+    let err = clean_failure(
+        &env,
+        &[
+            "copy",
+            "--insecure-policy",
+            &src,
+            &format!("docker://{dead}/demo/pushed:v1"),
+        ],
+        "copy to the primary",
+    );
+    assert_contains(&err, &[&dead], "copy to the primary");
+    let writes: Vec<_> = mirror
+        .served()
+        .into_iter()
+        .skip(before)
+        .filter(|s| s.method != "GET" && s.method != "HEAD")
+        .collect();
+    assert!(writes.is_empty(), "the mirror got writes: {writes:?}");
 }

@@ -1,6 +1,11 @@
 //! `docker://HOST[:PORT]/NAME[:TAG|@DIGEST]`: images in a registry, read over the OCI distribution API.
 //!
 //! A blocking client (ureq with rustls and ring) and a distribution layer of strata's own:
+//! - **pull sources** (`pull.rs`, from registries.conf in `conf.rs`): a read tries the mirrors that serve
+//!   the reference (`pull-from-mirror`, `mirror-by-digest-only`), then the registry's `location` (a prefix
+//!   rewrite), each with its own `insecure` and its own credentials; the first that serves the top-level
+//!   manifest serves every later read of the source; when none does, each endpoint's error is named. Writes
+//!   ([`Repository`], destinations) go to the reference as named, never to a mirror;
 //! - **ping** `/v2/` once per source: HTTPS; for insecure registries (`--tls-verify=false`, registries.conf
 //!   `insecure = true`) HTTPS without certificate checks, then plain HTTP, as skopeo does;
 //! - **auth**: `Basic`, and the `Bearer` token flow (realm, service, scope; anonymous, with credentials, or
