@@ -50,15 +50,25 @@ fn use_conf(env: &mut Env, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// A registry holding the sample image as `rest` (the mirror), and a dead `127.0.0.1:PORT` (the primary):
-/// `(tmp, the sample's oci: name, mirror, dead host)`.
-fn mirror_and_dead_primary(rest: &str) -> (TempDir, String, Registry, String) {
+/// A registry (with `auth`) holding the sample image as `rest`: `(tmp, the sample's oci: name, registry)`.
+fn registry_with_sample(auth: Auth, rest: &str) -> (TempDir, String, Registry) {
     let tmp = tempdir();
     let src = sample(tmp.path());
-    let mirror = Registry::start(Auth::Open);
-    mirror.push(&src, rest, &[]);
-    let dead = format!("127.0.0.1:{}", free_port());
-    (tmp, src, mirror, dead)
+    let reg = Registry::start(auth);
+    reg.push(&src, rest, &[]);
+    (tmp, src, reg)
+}
+
+/// `127.0.0.1:PORT` with nothing listening: the dead primary.
+fn dead_host() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+/// A registries.conf: the insecure primary `dead`, with one insecure mirror at `mirror`.
+fn mirror_conf(dead: &str, mirror: &str) -> String {
+    format!(
+        "[[registry]]\nlocation = \"{dead}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"{mirror}\"\ninsecure = true\n"
+    )
 }
 
 /// Requests the registry answered for blobs, and the bytes it sent for them.
@@ -76,15 +86,13 @@ fn reads_go_through_the_mirror_when_the_primary_is_dead() {
     if !peers() {
         return;
     }
-    let (tmp_dir, src, mirror, dead) = mirror_and_dead_primary("cache/demo/single:v1");
+    let (tmp_dir, src, mirror) = registry_with_sample(Auth::Open, "cache/demo/single:v1");
+    let dead = dead_host();
     let mut env = Env::new();
     use_conf(
         &mut env,
         "registries.conf",
-        &format!(
-            "[[registry]]\nlocation = \"{dead}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"{}/cache\"\ninsecure = true\n",
-            mirror.host
-        ),
+        &mirror_conf(&dead, &format!("{}/cache", mirror.host)),
     );
     let image = format!("docker://{dead}/demo/single:v1");
     let direct = mirror.image("cache/demo/single:v1");
@@ -199,7 +207,8 @@ fn digest_only_mirrors_serve_digests_not_tags() {
     if !peers() {
         return;
     }
-    let (_tmp, src, mirror, dead) = mirror_and_dead_primary("demo/single:v1");
+    let (_tmp, src, mirror) = registry_with_sample(Auth::Open, "demo/single:v1");
+    let dead = dead_host();
     let raw = Env::new().skopeo_ok(&[
         "inspect",
         "--raw",
@@ -261,10 +270,7 @@ fn location_rewrite_from_a_drop_in() {
     if !peers() {
         return;
     }
-    let tmp = tempdir();
-    let src = sample(tmp.path());
-    let reg = Registry::start(Auth::Open);
-    reg.push(&src, "real/app:v1", &[]);
+    let (_tmp, src, reg) = registry_with_sample(Auth::Open, "real/app:v1");
     let mut env = Env::new();
     // The main file says nothing; the drop-in (in the user's registries.conf.d, read after it) rewrites.
     use_conf(&mut env, "registries.conf", "");
@@ -372,7 +378,7 @@ fn every_endpoint_is_named_when_none_serves_the_image() {
         return;
     }
     let empty = Registry::start(Auth::Open);
-    let dead = format!("127.0.0.1:{}", free_port());
+    let dead = dead_host();
     let mut env = Env::new();
     use_conf(
         &mut env,
@@ -452,19 +458,13 @@ fn credentials_follow_the_endpoint_and_writes_skip_mirrors() {
     if !peers() {
         return;
     }
-    let tmp = tempdir();
-    let src = sample(tmp.path());
-    let mirror = Registry::start(Auth::Htpasswd);
-    mirror.push(&src, "demo/single:v1", &[]);
-    let dead = format!("127.0.0.1:{}", free_port());
+    let (_tmp, src, mirror) = registry_with_sample(Auth::Htpasswd, "demo/single:v1");
+    let dead = dead_host();
     let mut env = Env::new();
     use_conf(
         &mut env,
         "registries.conf",
-        &format!(
-            "[[registry]]\nlocation = \"{dead}\"\ninsecure = true\n\n[[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
-            mirror.host
-        ),
+        &mirror_conf(&dead, &mirror.host.clone()),
     );
     let image = format!("docker://{dead}/demo/single:v1");
     // No credentials for the mirror's host: it refuses, and says so.
