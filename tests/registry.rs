@@ -28,7 +28,7 @@ use std::io::Write as _;
 
 use strata_tests::registry::{
     Auth, Env, Fault, FaultProxy, PASSWORD, Registry, Rule, ScriptServer, TestPki, TokenServer,
-    USER, creds, write_response,
+    USER, assert_contains, clean_failure, creds, write_response,
 };
 use strata_tests::store::TestStore;
 use strata_tests::{
@@ -144,19 +144,6 @@ fn compare_tags(env: &Env, repo: &str, flags: &[&str]) -> Value {
     let got = env.strata_ok(&args);
     assert_bytes_eq(&want, &got, &format!("list-tags {repo}"));
     parse_json(&got, "list-tags")
-}
-
-/// strata's stderr of a failed run, which must be a clean one-line error.
-fn clean_failure(env: &Env, args: &[&str], what: &str) -> String {
-    let out = env.strata(args);
-    assert_clean_error(&out, what);
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn assert_contains(text: &str, parts: &[&str], what: &str) {
-    for part in parts {
-        assert!(text.contains(part), "{what}: expected {part:?} in:\n{text}");
-    }
 }
 
 #[test]

@@ -993,6 +993,26 @@ impl Registry {
     }
 }
 
+/// strata's stderr of a failed run in `env`, which must be a clean one-line error.
+///
+/// # Panics
+/// When strata succeeds or its error is not clean.
+pub fn clean_failure(env: &Env, args: &[&str], what: &str) -> String {
+    let out = env.strata(args);
+    crate::assert_clean_error(&out, what);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that `text` contains each of `parts`.
+///
+/// # Panics
+/// When one is missing.
+pub fn assert_contains(text: &str, parts: &[&str], what: &str) {
+    for part in parts {
+        assert!(text.contains(part), "{what}: expected {part:?} in:\n{text}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

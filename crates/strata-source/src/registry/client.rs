@@ -59,15 +59,36 @@ pub(crate) struct Client {
 
 impl Client {
     /// A client for `registry` (`host[:port]`) and `repository`; reads registries.conf and the credentials
-    /// now, and talks to the registry only when first asked something.
+    /// now, and talks to the registry only when first asked something. This is the client of a write (and
+    /// of the registry's own location): no mirror, no `location` rewrite.
     pub(crate) fn new(
         registry: &str,
         repository: &str,
         options: &SourceOptions,
     ) -> Result<Self, RegistryError> {
         let conf = RegistriesConf::load(options.registries_conf.as_deref())?;
-        let entry = conf.lookup(&format!("{registry}/{repository}"));
-        if let Some(e) = entry.filter(|e| e.blocked) {
+        let insecure = conf
+            .lookup(&format!("{registry}/{repository}"))
+            .is_some_and(|e| e.insecure);
+        Self::with_conf(&conf, registry, repository, insecure, true, options)
+    }
+
+    /// A client for `registry` and `repository` under `conf`: refused when `conf` blocks them; insecure
+    /// when `conf_insecure` (unless `--tls-verify` says otherwise); credentials looked up for this
+    /// registry in the auth files, and `--creds` used only when `given_credentials` (containers/image
+    /// does not send them to a mirror on another host than the reference's).
+    pub(crate) fn with_conf(
+        conf: &RegistriesConf,
+        registry: &str,
+        repository: &str,
+        conf_insecure: bool,
+        given_credentials: bool,
+        options: &SourceOptions,
+    ) -> Result<Self, RegistryError> {
+        if let Some(e) = conf
+            .lookup(&format!("{registry}/{repository}"))
+            .filter(|e| e.blocked)
+        {
             return Err(RegistryError::Blocked {
                 registry: e.prefix.clone(),
                 path: e.path.clone(),
@@ -75,9 +96,15 @@ impl Client {
         }
         let insecure = match options.tls_verify {
             Some(verify) => !verify,
-            None => entry.is_some_and(|e| e.insecure),
+            None => conf_insecure,
         };
-        let secret = authfile::lookup(options, registry, repository)?;
+        let secret = if given_credentials || options.credentials.is_none() {
+            authfile::lookup(options, registry, repository)?
+        } else {
+            let mut without = options.clone();
+            without.credentials = None;
+            authfile::lookup(&without, registry, repository)?
+        };
         Ok(Client {
             registry: registry.to_owned(),
             repository: repository.to_owned(),

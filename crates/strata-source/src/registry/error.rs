@@ -153,6 +153,18 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// A pull tried the mirrors registries.conf lists for the reference, then its primary location, and
+    /// none served the manifest. `source` is the primary location's error.
+    #[error("{primary}: {source} (mirrors also failed: {})", .mirrors.join("; "))]
+    AllSourcesFailed {
+        /// The reference at the primary location (after any `location` rewrite).
+        primary: String,
+        /// Each mirror tried, as `[REFERENCE: ERROR]`, in the order tried.
+        mirrors: Vec<String>,
+        /// The primary location's error.
+        #[source]
+        source: Box<RegistryError>,
+    },
     /// Credentials given on the command line are malformed.
     #[error("invalid credentials: {reason}")]
     InvalidCredentials {
@@ -168,6 +180,7 @@ impl RegistryError {
             RegistryError::Status { status, .. }
             | RegistryError::RetriesExhausted { status, .. } => Some(*status),
             RegistryError::Unauthorized { .. } => Some(401),
+            RegistryError::AllSourcesFailed { source, .. } => source.status(),
             _ => None,
         }
     }

@@ -1,6 +1,11 @@
 //! `docker://HOST[:PORT]/NAME[:TAG|@DIGEST]`: images in a registry, read over the OCI distribution API.
 //!
 //! A blocking client (ureq with rustls and ring) and a distribution layer of strata's own:
+//! - **pull sources** (`pull.rs`, from registries.conf in `conf.rs`): a read tries the mirrors that serve
+//!   the reference (`pull-from-mirror`, `mirror-by-digest-only`), then the registry's `location` (a prefix
+//!   rewrite), each with its own `insecure` and its own credentials; the first that serves the top-level
+//!   manifest serves every later read of the source; when none does, each endpoint's error is named. Writes
+//!   ([`Repository`], destinations) go to the reference as named, never to a mirror;
 //! - **ping** `/v2/` once per source: HTTPS; for insecure registries (`--tls-verify=false`, registries.conf
 //!   `insecure = true`) HTTPS without certificate checks, then plain HTTP, as skopeo does;
 //! - **auth**: `Basic`, and the `Bearer` token flow (realm, service, scope; anonymous, with credentials, or
@@ -39,10 +44,11 @@ mod error;
 mod fetch;
 mod http;
 mod options;
+mod pull;
 mod push;
 mod repository;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use strata_oci::{Digest, ImageReference, VerifyingReader};
@@ -89,10 +95,11 @@ pub fn list_tags(name: &str, options: &SourceOptions) -> Result<RepositoryTags> 
             "a tag or digest is not allowed here: name the repository only",
         ));
     }
-    let client = Client::new(reference.registry(), reference.repository(), options)?;
+    let candidates = pull::candidates(&reference, options)?;
+    let (_, tags) = pull::first_success(&candidates, |client| client.tags())?;
     Ok(RepositoryTags {
         repository: reference.name(),
-        tags: client.tags()?,
+        tags,
     })
 }
 
@@ -119,14 +126,14 @@ pub(crate) fn open(name: &str, rest: &str, options: &SourceOptions) -> Result<Re
         name: name.to_owned(),
         reason,
     })?;
-    let client = Client::new(reference.registry(), reference.repository(), options)?;
+    let candidates = pull::candidates(&reference, options)?;
     let last = rest.rsplit('/').next().unwrap_or(rest);
     Ok(RegistrySource {
         name: name.to_owned(),
         reference,
         tag_given: last.contains([':', '@']),
-        client: Arc::new(client),
-        top: OnceLock::new(),
+        candidates,
+        chosen: Mutex::new(None),
     })
 }
 
@@ -143,41 +150,54 @@ fn is_unknown_manifest(e: &RegistryError) -> bool {
     }
 }
 
-/// An image in a registry.
+/// An image in a registry, read from the first of its pull sources (registries.conf's mirrors, then its
+/// location) that serves its manifest.
 pub(crate) struct RegistrySource {
     name: String,
     reference: ImageReference,
     /// The name gave a tag or digest (otherwise the tag is `latest`).
     tag_given: bool,
-    client: Arc<Client>,
-    /// The top-level manifest, fetched once so every use of the source sees the same image.
-    top: OnceLock<RawManifest>,
+    /// The endpoints to try, in order (one without mirrors).
+    candidates: Vec<pull::Candidate>,
+    /// The endpoint chosen and the top-level manifest it served, fetched once so every use of the source
+    /// sees the same image from the same place.
+    chosen: Mutex<Option<(Arc<Client>, RawManifest)>>,
 }
 
-impl ImageSource for RegistrySource {
-    fn name(&self) -> &str {
-        &self.name
+impl RegistrySource {
+    /// The endpoint every read goes to: the only one, or the first that served the top-level manifest.
+    fn client(&self) -> Result<Arc<Client>> {
+        if let [only] = self.candidates.as_slice()
+            && let Ok(client) = &only.client
+        {
+            return Ok(Arc::clone(client));
+        }
+        Ok(self.choose()?.0)
     }
 
-    fn docker_reference(&self) -> Option<&ImageReference> {
-        Some(&self.reference)
-    }
-
-    fn top_manifest(&self) -> Result<RawManifest> {
-        if let Some(top) = self.top.get() {
-            return Ok(top.clone());
+    /// Fetches the top-level manifest from the first endpoint that serves it (once), and remembers both.
+    fn choose(&self) -> Result<(Arc<Client>, RawManifest)> {
+        let mut guard = self.chosen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(chosen) = guard.as_ref() {
+            return Ok(chosen.clone());
         }
         let (reference, expected) = match (self.reference.digest(), self.reference.tag()) {
             (Some(d), _) => (d.to_string(), Some(d)),
             (None, Some(t)) => (t.to_owned(), None),
             (None, None) => ("latest".to_owned(), None),
         };
-        let fetched = match self.client.manifest(&reference, expected) {
+        let fetched = match pull::first_success(&self.candidates, |client| {
+            client.manifest(&reference, expected)
+        }) {
             Ok(fetched) => fetched,
             // A tag the repository lacks: say which it has (as they were when asked); or that there is
             // no such repository (Distribution answers MANIFEST_UNKNOWN for both, NAME_UNKNOWN for tags).
+            // With mirrors, every endpoint's error is reported instead.
             Err(e) if expected.is_none() && is_unknown_manifest(&e) => {
-                return Err(match self.client.tags() {
+                let Some(Ok(client)) = self.candidates.first().map(|c| &c.client) else {
+                    return Err(e.into());
+                };
+                return Err(match client.tags() {
                     Ok(tags) => Error::TagNotFound {
                         source_name: self.name.clone(),
                         tag: reference,
@@ -190,16 +210,32 @@ impl ImageSource for RegistrySource {
             }
             Err(e) => return Err(e.into()),
         };
+        let (client, fetched) = fetched;
         let manifest = RawManifest {
             bytes: fetched.bytes,
             digest: fetched.digest,
             media_type: fetched.content_type,
         };
-        Ok(self.top.get_or_init(|| manifest).clone())
+        *guard = Some((Arc::clone(&client), manifest.clone()));
+        Ok((client, manifest))
+    }
+}
+
+impl ImageSource for RegistrySource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn docker_reference(&self) -> Option<&ImageReference> {
+        Some(&self.reference)
+    }
+
+    fn top_manifest(&self) -> Result<RawManifest> {
+        Ok(self.choose()?.1)
     }
 
     fn manifest(&self, digest: &Digest, media_type: Option<&str>) -> Result<RawManifest> {
-        let fetched = self.client.manifest(&digest.to_string(), Some(digest))?;
+        let fetched = self.client()?.manifest(&digest.to_string(), Some(digest))?;
         Ok(RawManifest {
             bytes: fetched.bytes,
             digest: fetched.digest,
@@ -208,7 +244,7 @@ impl ImageSource for RegistrySource {
     }
 
     fn open_blob(&self, digest: &Digest) -> Result<Blob> {
-        let (size, stream) = self.client.open_blob(digest)?;
+        let (size, stream) = self.client()?.open_blob(digest)?;
         Ok(Blob {
             size,
             reader: Box::new(VerifyingReader::new(stream, digest.clone(), Some(size))),
@@ -216,11 +252,11 @@ impl ImageSource for RegistrySource {
     }
 
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        Ok(self.client.read_blob_at(digest, offset, buf)?)
+        Ok(self.client()?.read_blob_at(digest, offset, buf)?)
     }
 
     fn repo_tags(&self) -> Result<Vec<String>> {
-        Ok(self.client.tags()?)
+        Ok(self.client()?.tags()?)
     }
 }
 
