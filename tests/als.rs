@@ -643,6 +643,8 @@ fn pulls_of_big_images_fetch_under_five_percent_of_them() {
     }
     let images = big_images();
     let tmp = tempfile::tempdir().unwrap();
+    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
+    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
     let registry = Registry::start(Auth::Open);
     // eStargz and zstd:chunked by ctr-remote, and the plain gzip image with its index pushed by strata.
     for format in [Format::Estargz, Format::ZstdChunkedCtr, Format::Gzip] {
@@ -674,6 +676,25 @@ fn pulls_of_big_images_fetch_under_five_percent_of_them() {
             read * 20 <= size,
             "{}: fetched {read} of {size} bytes (over 5 %)",
             format.name()
+        );
+        // Then the whole tree, every file read through the layer store (eStargz's own entries aside).
+        let mut got = listing(&mounted);
+        if format == Format::Estargz {
+            for own in [
+                "stargz.index.json",
+                ".no.prefetch.landmark",
+                ".prefetch.landmark",
+            ] {
+                got.remove(own);
+            }
+        }
+        assert_same_tree(
+            &expected,
+            &got,
+            &format!(
+                "umoci unpack vs podman image mount of the big {} image",
+                format.name()
+            ),
         );
         podman_ok(&store, &als, &["image", "unmount", &reference]);
         podman_ok(&store, &als, &["rmi", &reference]);
