@@ -280,6 +280,125 @@ fn debian_image_sbom_validates_and_equals_syft() {
     assert!(packages.iter().all(|p| p["layer"]["index"] == 0));
 }
 
+/// The lowercase hex digest `tool` (`sha1sum`, `sha256sum`, `md5sum`) prints for `bytes`.
+fn digest_by(tool: &str, dir: &Path, bytes: &[u8]) -> String {
+    let file = dir.join("digest-input");
+    fs::write(&file, bytes).unwrap();
+    let out = String::from_utf8(run(Command::new(tool).arg(&file)).stdout).unwrap();
+    out.split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn os_packages_list_the_files_they_own_with_their_digests() {
+    let Some(peers) = peers() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let data: &[u8] = b"owned by strata-owned\n";
+    let conf: &[u8] = b"setting = 1\n";
+    let changed: &[u8] = b"changed since it was installed\n";
+    let status = "Package: strata-owned\nStatus: install ok installed\nPriority: optional\nSection: misc\n\
+                  Maintainer: Strata <strata@example.invalid>\nArchitecture: amd64\nVersion: 1.0-1\n\
+                  Conffiles:\n /etc/strata-owned.conf 0123456789abcdef0123456789abcdef\n\
+                  Description: a package owning files\n";
+    let dir = work.path();
+    let md5sums = format!(
+        "{}  usr/share/strata/data.txt\n{}  usr/share/strata/changed.txt\n\
+         0123456789abcdef0123456789abcdef  usr/share/strata/gone.txt\n",
+        digest_by("md5sum", dir, data),
+        digest_by("md5sum", dir, b"the original\n"),
+    );
+    let (doc, oci) = checked_image(
+        &peers,
+        dir,
+        "owned",
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
+        &[
+            ("var/lib/dpkg/status", status.as_bytes(), 0o644),
+            (
+                "var/lib/dpkg/info/strata-owned.md5sums",
+                md5sums.as_bytes(),
+                0o644,
+            ),
+            ("usr/share/strata/data.txt", data, 0o644),
+            ("usr/share/strata/changed.txt", changed, 0o644),
+            ("etc/strata-owned.conf", conf, 0o644),
+        ],
+    );
+    let package = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "strata-owned")
+        .unwrap();
+    // Every regular file the database names and the image has (gone.txt is not there), with the digests of
+    // the bytes the image holds (changed.txt's differ from the recorded MD5, which is kept beside them).
+    let files: Vec<(String, String, String, String)> = package["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                f["sha1"].as_str().unwrap().to_owned(),
+                f["sha256"].as_str().unwrap().to_owned(),
+                f["recorded"]["hex"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = |path: &str, bytes: &[u8], recorded: String| {
+        (
+            path.to_owned(),
+            digest_by("sha1sum", dir, bytes),
+            digest_by("sha256sum", dir, bytes),
+            recorded,
+        )
+    };
+    assert_eq!(
+        files,
+        [
+            expect(
+                "/usr/share/strata/data.txt",
+                data,
+                digest_by("md5sum", dir, data)
+            ),
+            expect(
+                "/usr/share/strata/changed.txt",
+                changed,
+                digest_by("md5sum", dir, b"the original\n")
+            ),
+            expect(
+                "/etc/strata-owned.conf",
+                conf,
+                "0123456789abcdef0123456789abcdef".to_owned()
+            ),
+        ]
+    );
+    // In SPDX, File elements the package CONTAINS (checked by pyspdxtools above, with their SHA1).
+    let spdx = sbom_doc(&oci, "spdx-json", &[]);
+    let names: BTreeSet<&str> = spdx["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fileName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "./etc/strata-owned.conf",
+            "./usr/share/strata/changed.txt",
+            "./usr/share/strata/data.txt"
+        ])
+    );
+    // --no-files leaves them out.
+    let bare = sbom_json(&oci, &["--no-files"]);
+    assert!(
+        bare["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p.get("files").is_none())
+    );
+}
+
 #[test]
 fn rpm_and_apk_image_sboms_validate_and_equal_syft() {
     let Some(peers) = peers() else { return };

@@ -221,6 +221,7 @@ pub fn spdx_json(sbom: &Sbom) -> Value {
     }
     let mut refs = LicenseRefs::default();
     let mut packages = vec![image];
+    let mut files = Vec::new();
     let mut relationships = vec![json!({
         "spdxElementId": "SPDXRef-DOCUMENT",
         "relationshipType": "DESCRIBES",
@@ -267,12 +268,50 @@ pub fn spdx_json(sbom: &Sbom) -> Value {
             }
             obj.insert("sourceInfo".into(), json!(info));
         }
+        if !removed
+            && !p.files.is_empty()
+            && let Some(obj) = pkg.as_object_mut()
+        {
+            // Files listed: SPDX's verification code, the SHA-1 of their SHA-1s sorted and joined.
+            let mut sha1s: Vec<&str> = p.files.iter().map(|f| f.sha1.as_str()).collect();
+            sha1s.sort_unstable();
+            obj.insert("filesAnalyzed".into(), json!(true));
+            obj.insert(
+                "packageVerificationCode".into(),
+                json!({"packageVerificationCodeValue": sha1_hex(sha1s.concat().as_bytes())}),
+            );
+        }
         if !removed {
             relationships.push(json!({
                 "spdxElementId": image_id,
                 "relationshipType": "CONTAINS",
                 "relatedSpdxElement": id,
             }));
+            for (j, f) in p.files.iter().enumerate() {
+                let file_id = format!("SPDXRef-File-{i}-{j}");
+                let mut checksums = vec![
+                    json!({"algorithm": "SHA1", "checksumValue": f.sha1}),
+                    json!({"algorithm": "SHA256", "checksumValue": f.sha256}),
+                ];
+                if let Some(recorded) = &f.recorded
+                    && let Some(algorithm) = spdx_algorithm(recorded.algorithm)
+                    && !matches!(algorithm, "SHA1" | "SHA256")
+                {
+                    checksums.push(json!({"algorithm": algorithm, "checksumValue": recorded.hex}));
+                }
+                files.push(json!({
+                    "SPDXID": file_id,
+                    "fileName": format!(".{}", f.path),
+                    "checksums": checksums,
+                    "licenseConcluded": "NOASSERTION",
+                    "copyrightText": "NOASSERTION",
+                }));
+                relationships.push(json!({
+                    "spdxElementId": id,
+                    "relationshipType": "CONTAINS",
+                    "relatedSpdxElement": file_id,
+                }));
+            }
         }
         packages.push(pkg);
     }
@@ -287,6 +326,7 @@ pub fn spdx_json(sbom: &Sbom) -> Value {
             "creators": [format!("Tool: {TOOL}")],
         },
         "packages": packages,
+        "files": files,
         "relationships": relationships,
     });
     let extracted: Vec<Value> = refs
@@ -391,6 +431,26 @@ pub fn cyclonedx_json(sbom: &Sbom) -> Value {
         {
             obj.insert("licenses".into(), cyclonedx_licenses(&p.licenses));
         }
+        if !p.files.is_empty()
+            && let Some(obj) = c.as_object_mut()
+        {
+            // The files it owns, nested: what the component is made of in the image.
+            let files: Vec<Value> = p
+                .files
+                .iter()
+                .map(|f| {
+                    json!({
+                        "type": "file",
+                        "name": f.path,
+                        "hashes": [
+                            {"alg": "SHA-1", "content": f.sha1},
+                            {"alg": "SHA-256", "content": f.sha256},
+                        ],
+                    })
+                })
+                .collect();
+            obj.insert("components".into(), Value::Array(files));
+        }
         components.push(c);
     }
     let mut image_properties = vec![
@@ -453,7 +513,31 @@ fn strata_package(sbom: &Sbom, p: &InventoryPackage) -> Value {
     {
         obj.insert("previous_version".into(), json!(previous));
     }
+    if !p.files.is_empty()
+        && let Some(obj) = v.as_object_mut()
+    {
+        obj.insert("files".into(), json!(p.files));
+    }
     v
+}
+
+/// The SHA-1 of `bytes`, lowercase hex.
+fn sha1_hex(bytes: &[u8]) -> String {
+    use sha1::Digest as _;
+    hex(&sha1::Sha1::digest(bytes))
+}
+
+/// SPDX's name of a digest algorithm a package database records.
+fn spdx_algorithm(algorithm: strata_scan::packages::DigestAlgorithm) -> Option<&'static str> {
+    use strata_scan::packages::DigestAlgorithm as A;
+    Some(match algorithm {
+        A::Md5 => "MD5",
+        A::Sha1 => "SHA1",
+        A::Sha224 => "SHA224",
+        A::Sha256 => "SHA256",
+        A::Sha384 => "SHA384",
+        A::Sha512 => "SHA512",
+    })
 }
 
 /// strata's own JSON (docs/FORMAT.md, "strata sbom"): the image, the distribution, the layers, and the

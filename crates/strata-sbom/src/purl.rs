@@ -153,6 +153,7 @@ mod tests {
             path: String::new(),
             layer: 0,
             previous_version: None,
+            files: Vec::new(),
         }
     }
 

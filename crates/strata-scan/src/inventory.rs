@@ -6,8 +6,11 @@
 //! `*.dist-info`/`*.egg-info`, npm's `node_modules/**/package.json`, Go's module build information in ELF
 //! executables) are found by one walk of the merged tree and attributed to the layer of their file.
 //!
-//! Not yet: the files each OS package owns (a follow-up, from the package databases' file lists), and
-//! language packages removed by the layers above a base (only OS packages are listed as removed).
+//! With `files`, each OS package also lists the regular files it owns that the image has (from its
+//! database's file list: rpm's header, dpkg's md5sums and conffiles, apk's entries), each with the SHA-1
+//! and SHA-256 of the bytes the image holds — read through the merged view — and the digest the database
+//! records. Not yet: language packages removed by the layers above a base (only OS packages are listed
+//! as removed).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -82,6 +85,24 @@ pub struct InventoryPackage {
     /// With a base: the version the base had when the layers above changed it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_version: Option<String>,
+    /// The regular files it owns that the image has (OS packages, when asked for): in its database's
+    /// order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<OwnedFile>,
+}
+
+/// A regular file an OS package owns, as the image has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnedFile {
+    /// The absolute path.
+    pub path: String,
+    /// The SHA-1 of its bytes in the image, lowercase hex.
+    pub sha1: String,
+    /// The SHA-256 of its bytes in the image, lowercase hex.
+    pub sha256: String,
+    /// The digest the package database records for it, when it records one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<crate::packages::FileDigest>,
 }
 
 /// One layer, as an inventory names it.
@@ -164,7 +185,7 @@ impl ScanImage {
     /// `base_layers` > 0, only what the layers above the bottom `base_layers` added or changed, and in
     /// [`Inventory::removed`] the OS packages they removed. An image without a package database has no
     /// OS packages; an unreadable one is an error.
-    pub fn inventory(&self, base_layers: usize) -> Result<Inventory> {
+    pub fn inventory(&self, base_layers: usize, files: bool) -> Result<Inventory> {
         let layers = self.layer_refs();
         let base_layers = base_layers.min(layers.len());
         let history = self.package_history(base_layers)?;
@@ -212,7 +233,16 @@ impl ScanImage {
                 path: path_of(p.manager).to_owned(),
                 layer,
                 previous_version: None,
+                files: Vec::new(),
             });
+        }
+        if files {
+            for (package, owned) in packages
+                .iter_mut()
+                .zip(self.installed_files_of(&os_packages)?)
+            {
+                package.files = self.owned_files(owned)?;
+            }
         }
         packages.extend(self.language_packages()?);
         let mut removed = Vec::new();
@@ -251,6 +281,7 @@ impl ScanImage {
                     path: path_of(p.manager).to_owned(),
                     layer: history.removed_at.get(&s).copied().unwrap_or(base_layers),
                     previous_version: None,
+                    files: Vec::new(),
                 });
             }
         }
@@ -261,6 +292,27 @@ impl ScanImage {
             packages,
             removed,
         })
+    }
+
+    /// The regular files of `owned` the image has, with the digests of their bytes.
+    fn owned_files(&self, owned: Vec<crate::packages::PackagedFile>) -> Result<Vec<OwnedFile>> {
+        let mut out = Vec::new();
+        for file in owned {
+            let Some(entry) = self.resolve(file.path.as_bytes(), false)? else {
+                continue;
+            };
+            if entry.kind != Kind::File {
+                continue;
+            }
+            let (sha1, sha256) = self.sha1_and_sha256(&entry)?;
+            out.push(OwnedFile {
+                path: file.path,
+                sha1,
+                sha256,
+                recorded: file.digest,
+            });
+        }
+        Ok(out)
     }
 
     /// Follows each package database through the layers: every layer whose own tar changes the database
@@ -448,6 +500,7 @@ impl ScanImage {
             path: path.clone(),
             layer: entry.layer,
             previous_version: None,
+            files: Vec::new(),
         };
         let mut out = Vec::new();
         match &info.main {
@@ -476,6 +529,7 @@ fn lang_package(m: LangMetadata, ecosystem: Ecosystem, entry: &FileEntry) -> Inv
         path: entry.path_lossy().into_owned(),
         layer: entry.layer,
         previous_version: None,
+        files: Vec::new(),
     }
 }
 

@@ -234,41 +234,75 @@ impl ScanImage {
         Ok(hasher.hex())
     }
 
+    /// The SHA-1 and SHA-256 of a regular file's content, read once (an SBOM's file checksums).
+    pub(crate) fn sha1_and_sha256(&self, entry: &Entry) -> Result<(String, String)> {
+        struct Both(Hasher, Hasher);
+        impl std::io::Write for Both {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.write_all(buf)?;
+                self.1.write_all(buf)?;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut both = Both(
+            Hasher::new(DigestAlgorithm::Sha1),
+            Hasher::new(DigestAlgorithm::Sha256),
+        );
+        self.copy_entry(entry, &mut both)?;
+        Ok((both.0.hex(), both.1.hex()))
+    }
+
     /// The files the database says `package` installed, with what it records about each (see
     /// [`PackagedFile`]): rpm's header tags, dpkg's md5sums and conffiles, apk's checksums.
     pub fn installed_files(&self, package: &Package) -> Result<Vec<PackagedFile>> {
-        match package.manager {
-            Manager::Rpm => Ok(self
-                .rpm_packages(true)?
-                .unwrap_or_default()
-                .into_iter()
-                .find(|p| {
-                    p.package.name == package.name
-                        && p.package.version == package.version
-                        && p.package.architecture == package.architecture
-                })
-                .map(|p| p.files)
-                .unwrap_or_default()),
-            Manager::Dpkg => {
-                let conffiles = match self.read_resolved(DPKG_STATUS, MAX_DATABASE_SIZE)? {
-                    Some(b) => parse_dpkg_conffiles(&String::from_utf8_lossy(&b), DPKG_STATUS)?,
-                    None => Default::default(),
-                };
-                self.dpkg_files(package, &conffiles)
-            }
-            Manager::Apk => {
-                let Some(bytes) = self.read_resolved(APK_INSTALLED, MAX_DATABASE_SIZE)? else {
-                    return Ok(Vec::new());
-                };
-                Ok(
-                    parse_apk_files(&String::from_utf8_lossy(&bytes), APK_INSTALLED)?
-                        .into_iter()
-                        .find(|(name, _)| *name == package.name)
-                        .map(|(_, files)| files)
-                        .unwrap_or_default(),
-                )
+        Ok(self
+            .installed_files_of(std::slice::from_ref(package))?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// [`installed_files`](Self::installed_files) of each of `packages`, in their order, each package
+    /// database read once.
+    pub fn installed_files_of(&self, packages: &[Package]) -> Result<Vec<Vec<PackagedFile>>> {
+        let uses = |m: Manager| packages.iter().any(|p| p.manager == m);
+        let mut rpms: HashMap<(String, String, String), Vec<PackagedFile>> = HashMap::new();
+        if uses(Manager::Rpm) {
+            for p in self.rpm_packages(true)?.unwrap_or_default() {
+                let key = (p.package.name, p.package.version, p.package.architecture);
+                rpms.entry(key).or_insert(p.files);
             }
         }
+        let conffiles = match self.read_resolved(DPKG_STATUS, MAX_DATABASE_SIZE)? {
+            Some(b) if uses(Manager::Dpkg) => {
+                parse_dpkg_conffiles(&String::from_utf8_lossy(&b), DPKG_STATUS)?
+            }
+            _ => Default::default(),
+        };
+        let mut apks: HashMap<String, Vec<PackagedFile>> = HashMap::new();
+        if uses(Manager::Apk)
+            && let Some(bytes) = self.read_resolved(APK_INSTALLED, MAX_DATABASE_SIZE)?
+        {
+            for (name, files) in parse_apk_files(&String::from_utf8_lossy(&bytes), APK_INSTALLED)? {
+                apks.entry(name).or_insert(files);
+            }
+        }
+        packages
+            .iter()
+            .map(|package| match package.manager {
+                Manager::Rpm => Ok(rpms
+                    .remove(&(
+                        package.name.clone(),
+                        package.version.clone(),
+                        package.architecture.clone(),
+                    ))
+                    .unwrap_or_default()),
+                Manager::Dpkg => self.dpkg_files(package, &conffiles),
+                Manager::Apk => Ok(apks.remove(&package.name).unwrap_or_default()),
+            })
+            .collect()
     }
 
     /// A dpkg package's files: its md5sums, then its conffiles (marked config) not already listed.

@@ -19,7 +19,7 @@ fn inventory(builder: &ImageBuilder, base: usize) -> Inventory {
     builder.write_layout(&layout, "t").unwrap();
     let name = format!("oci:{}:t", layout.display());
     let image = ScanImage::open(&name, &Platform::new("linux", "amd64", None)).unwrap();
-    image.inventory(base).unwrap()
+    image.inventory(base, true).unwrap()
 }
 
 fn apk(packages: &[(&str, &str)]) -> String {

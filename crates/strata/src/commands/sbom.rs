@@ -29,6 +29,9 @@ pub struct Args {
     /// The creation time written, YYYY-MM-DDThh:mm:ssZ; default: $SOURCE_DATE_EPOCH if set, else now.
     #[arg(long, value_name = "DATE")]
     created: Option<String>,
+    /// Leave out the files each OS package owns (listing them reads every one, for its SHA-1 and SHA-256).
+    #[arg(long)]
+    no_files: bool,
     #[command(flatten)]
     target: ImageArgs,
 }
@@ -102,7 +105,7 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         Some(base) => base_layers(base, &diff_ids, &args.target, store)?,
         None => 0,
     };
-    let inventory = image.inventory(base)?;
+    let inventory = image.inventory(base, !args.no_files)?;
     let resolved = image.view().image();
     let sbom = Sbom {
         image: ImageInfo {
