@@ -661,46 +661,11 @@ mod tests {
         assert_eq!(clean_name(b"/a//b/../c"), b"/a/c");
     }
 
-    /// A tar with a directory, a file with a PAX `path`, a GNU long name, a whiteout and trailing bytes.
-    fn small_tar() -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_path("etc/").unwrap();
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_cksum();
-        b.append(&h, &[][..]).unwrap();
-        b.append_pax_extensions([("path", "etc/pax name".as_bytes())])
-            .unwrap();
-        let mut h = tar::Header::new_ustar();
-        h.set_path("etc/short").unwrap();
-        h.set_mode(0o644);
-        h.set_uid(1000);
-        h.set_size(13);
-        h.set_cksum();
-        b.append(&h, &b"root:x:0:0::\n"[..]).unwrap();
-        let long = format!("usr/{}", "n".repeat(150));
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(600);
-        b.append_data(&mut h, &long, &vec![7u8; 600][..]).unwrap();
-        let mut h = tar::Header::new_ustar();
-        h.set_path("etc/.wh.gone").unwrap();
-        h.set_uid(55);
-        h.set_size(0);
-        h.set_cksum();
-        b.append(&h, &[][..]).unwrap();
-        let mut out = b.into_inner().unwrap();
-        out.extend_from_slice(&[0u8; 700]);
-        out
-    }
-
     /// The lines, in any chunking: segments hold everything but file contents, entries name files (PAX and
     /// GNU names applied) with their CRC-64; concatenating the segments' payloads with the contents gives the tar.
     #[test]
     fn records_lines_in_any_chunking() {
-        let tar = small_tar();
+        let tar = strata_fixtures::tar_split_tar().unwrap();
         let mut whole = TarSplitWriter::new(Vec::new());
         whole.write_all(&tar).unwrap();
         let (json, summary) = whole.finish().unwrap();
@@ -713,16 +678,16 @@ mod tests {
             assert_eq!(again, json, "chunks of {size}");
         }
         assert_eq!(summary.tar_size, tar.len() as u64);
-        assert_eq!(summary.entries, 4);
+        assert_eq!(summary.entries, 6);
         assert_eq!(summary.uids.iter().copied().collect::<Vec<_>>(), [0, 1000]);
         assert!(summary.duplicate.is_none());
         let text = String::from_utf8(json).unwrap();
         let mut crc = Crc64::default();
-        crc.update(b"root:x:0:0::\n");
+        crc.update(b"pax\n");
         let b64 = base64::engine::general_purpose::STANDARD.encode(crc.sum());
         assert!(
             text.contains(&format!(
-                r#"{{"type":1,"name":"etc/pax name","size":13,"payload":"{b64}","#
+                r#"{{"type":1,"name":"etc/pax name","size":4,"payload":"{b64}","#
             )),
             "{text}"
         );
@@ -731,21 +696,23 @@ mod tests {
             text.contains(r#"{"type":1,"name":"etc/","payload":null,"position":1}"#),
             "{text}"
         );
-        // The end: the trailer's segment, then an empty one.
+        // The end: the end-of-archive blocks, the trailer's segment, then an empty one.
         assert!(
-            text.ends_with("\"payload\":\"\",\"position\":10}\n"),
+            text.ends_with(",\"payload\":\"\",\"position\":14}\n"),
             "{text}"
         );
+        // The segments with the contents between them are the tar.
         let mut rebuilt = Vec::new();
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             if v["type"] == 2 {
                 let p = v["payload"].as_str().unwrap();
                 rebuilt.extend(base64::engine::general_purpose::STANDARD.decode(p).unwrap());
-            } else if v["name"] == "etc/pax name" {
-                rebuilt.extend_from_slice(b"root:x:0:0::\n");
-            } else if v["size"] == 600 {
-                rebuilt.extend_from_slice(&[7u8; 600]);
+            } else if let Some((_, data)) = strata_fixtures::TAR_SPLIT_FILES
+                .iter()
+                .find(|(name, _)| v["name"] == *name)
+            {
+                rebuilt.extend_from_slice(data);
             }
         }
         assert!(rebuilt == tar, "segments and contents do not give the tar");
@@ -753,7 +720,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_checksum() {
-        let mut tar = small_tar();
+        let mut tar = strata_fixtures::tar_split_tar().unwrap();
         tar[0] ^= 1;
         let mut w = TarSplitWriter::new(Vec::new());
         assert!(w.write_all(&tar).is_err());

@@ -133,73 +133,22 @@ fn bytes_to_os(b: &[u8]) -> std::ffi::OsString {
 mod tests {
     use super::*;
 
-    fn sample_tar() -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_path("etc/").unwrap();
-        h.set_mode(0o755);
-        h.set_size(0);
-        h.set_cksum();
-        b.append(&h, &[][..]).unwrap();
-        let mut h = tar::Header::new_ustar();
-        h.set_path("etc/passwd").unwrap();
-        h.set_mode(0o644);
-        h.set_uid(1000);
-        h.set_size(13);
-        h.set_cksum();
-        b.append(&h, &b"root:x:0:0::\n"[..]).unwrap();
-        let long = format!("usr/{}", "n".repeat(150));
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(600);
-        b.append_data(&mut h, &long, &vec![7u8; 600][..]).unwrap();
-        let mut h = tar::Header::new_ustar();
-        h.set_entry_type(tar::EntryType::Link);
-        h.set_path("etc/passwd2").unwrap();
-        h.set_link_name("etc/passwd").unwrap();
-        h.set_size(0);
-        h.set_cksum();
-        b.append(&h, &[][..]).unwrap();
-        let mut h = tar::Header::new_ustar();
-        h.set_path("etc/.wh.gone").unwrap();
-        h.set_uid(55);
-        h.set_size(0);
-        h.set_cksum();
-        b.append(&h, &[][..]).unwrap();
-        let mut out = b.into_inner().unwrap();
-        out.extend_from_slice(&[0u8; 700]); // trailing junk after the end blocks counts too
-        out
-    }
-
     #[test]
     fn records_and_rebuilds_byte_for_byte() {
-        let tar = sample_tar();
+        let tar = strata_fixtures::tar_split_tar().unwrap();
         let mut w = TarSplitWriter::new(Vec::new());
         for chunk in tar.chunks(97) {
             w.write_all(chunk).unwrap();
         }
         let (json, summary) = w.finish().unwrap();
         assert_eq!(summary.tar_size, tar.len() as u64);
-        assert_eq!(summary.entries, 5);
-        assert_eq!(
-            summary.uids.iter().copied().collect::<Vec<_>>(),
-            vec![0, 1000]
-        );
-        assert!(summary.duplicate.is_none());
-        let text = String::from_utf8(json.clone()).unwrap();
-        assert!(text.contains(r#""name":"etc/passwd","size":13,"#), "{text}");
-        assert!(text.contains(&format!(r#""name":"usr/{}""#, "n".repeat(150))));
 
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-        std::fs::create_dir_all(dir.path().join("usr")).unwrap();
-        std::fs::write(dir.path().join("etc/passwd"), b"root:x:0:0::\n").unwrap();
-        std::fs::write(
-            dir.path().join(format!("usr/{}", "n".repeat(150))),
-            vec![7u8; 600],
-        )
-        .unwrap();
+        for (name, data) in strata_fixtures::TAR_SPLIT_FILES {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, data).unwrap();
+        }
         let root = File::open(dir.path()).unwrap();
         let mut rebuilt = Vec::new();
         let n = assemble(&json[..], &root, "test", &mut rebuilt).unwrap();
