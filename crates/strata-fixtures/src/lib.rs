@@ -102,19 +102,6 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sha256_of_empty_input() {
-        assert_eq!(
-            sha256_digest(b""),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-    }
-}
-
 /// The contents [`tar_split_tar`] holds, by entry name (its other entries have none).
 pub const TAR_SPLIT_FILES: [(&str, &[u8]); 3] = [
     ("etc/passwd", b"root:x:0:0::\n"),
@@ -178,4 +165,17 @@ pub fn tar_split_tar() -> std::io::Result<Vec<u8>> {
     let mut out = b.into_inner()?;
     out.extend_from_slice(&[0u8; 700]);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_empty_input() {
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
 }
