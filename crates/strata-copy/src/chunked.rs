@@ -479,31 +479,16 @@ mod tests {
         assert_eq!(&blob[blob.len() - 8..], MAGIC);
     }
 
-    /// The tar-split in the blob is the layer engine's record of the tar — trailing bytes after the
-    /// end-of-archive blocks included — as the store writes it for the same layer.
+    /// The tar-split in the blob is the layer engine's record of the tar — PAX and GNU long names, a hardlink,
+    /// the bytes after the end-of-archive blocks — as the store writes it for the same layer.
     #[test]
     fn the_tar_split_is_the_stores() {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, size) in [("d/", 0usize), ("d/big", 9_000), ("d/small", 3)] {
-            let mut h = tar::Header::new_ustar();
-            h.set_size(size as u64);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(1_700_000_000);
-            if name.ends_with('/') {
-                h.set_entry_type(tar::EntryType::Directory);
-            }
-            h.set_cksum();
-            b.append_data(&mut h, name, &vec![3u8; size][..]).unwrap();
-        }
-        let mut tar = b.into_inner().unwrap();
-        tar.extend_from_slice(&[0u8; 9216]);
-        let data = write_zstd_chunked_data(&tar[..], &mut Vec::new(), 4096, 3).unwrap();
+        let tar = strata_fixtures::tar_split_tar().unwrap();
+        let data = write_zstd_chunked_data(&tar[..], &mut Vec::new(), 256, 3).unwrap();
         let mut writer = TarSplitWriter::new(Vec::new());
         writer.write_all(&tar).unwrap();
         let (expected, summary) = writer.finish().unwrap();
-        assert_eq!(summary.entries, 3);
+        assert_eq!(summary.entries, 6);
         assert_eq!(
             String::from_utf8(data.tar_split).unwrap(),
             String::from_utf8(expected).unwrap()

@@ -218,13 +218,20 @@ impl<W: Write> TarSplitWriter<W> {
         self.line.clear();
         self.line.extend_from_slice(b"{\"type\":2,\"payload\":\"");
         push_b64(&mut self.line, &self.seg);
-        self.line.extend_from_slice(b"\",\"position\":");
+        self.line.push(b'"');
+        self.end_line()?;
+        self.seg.clear();
+        Ok(())
+    }
+
+    /// Ends the line being built with its `position` and writes it.
+    fn end_line(&mut self) -> io::Result<()> {
+        self.line.extend_from_slice(b",\"position\":");
         self.line
             .extend_from_slice(self.position.to_string().as_bytes());
         self.line.extend_from_slice(b"}\n");
         self.out.write_all(&self.line)?;
         self.position += 1;
-        self.seg.clear();
         Ok(())
     }
 
@@ -263,12 +270,7 @@ impl<W: Write> TarSplitWriter<W> {
             }
             None => self.line.extend_from_slice(b"null"),
         }
-        self.line.extend_from_slice(b",\"position\":");
-        self.line
-            .extend_from_slice(self.position.to_string().as_bytes());
-        self.line.extend_from_slice(b"}\n");
-        self.out.write_all(&self.line)?;
-        self.position += 1;
+        self.end_line()?;
         self.summary.entries += 1;
         Ok(())
     }
