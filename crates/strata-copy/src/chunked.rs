@@ -3,7 +3,9 @@
 //! starts a frame (and every chunk of a large file), then a skippable frame holding the zstd-compressed JSON
 //! table of contents, one holding the zstd-compressed tar-split (the tar's headers and padding, for
 //! rebuilding it from files), and one holding the 64-byte footer. The annotations locate and pin the
-//! table and the tar-split. The tar is unchanged, so the layer's diff ID is the one it had.
+//! table and the tar-split. The tar is unchanged, so the layer's diff ID is the one it had. The tar-split is
+//! recorded by the layer engine's writer ([`strata_layer::tarsplit`], the store's too) fed the tar's bytes as
+//! they are read.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -12,6 +14,7 @@ use std::rc::Rc;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use strata_layer::tarsplit::TarSplitWriter;
 use strata_oci::Digest;
 
 /// The table's checksum annotation: sha256 of the compressed table.
@@ -90,104 +93,18 @@ impl<W: Write> Out<W> {
     }
 }
 
-/// The tar-split stream: JSON lines, as vbatts/tar-split's JSON packer writes them (docs/FORMAT.md
-/// "tar-split"; strata-store writes the same lines for the store, a layer above this crate).
-#[derive(Default)]
-struct TarSplit {
-    lines: Vec<u8>,
-    position: u64,
+/// Passes every byte read through it to the tar-split writer — the layer engine's, which the store records
+/// with too (docs/FORMAT.md "tar-split") — so the tar-split is recorded from the very bytes the frames hold.
+struct TarSplitTee<R> {
+    inner: R,
+    split: TarSplitWriter<Vec<u8>>,
 }
 
-impl TarSplit {
-    /// Raw bytes of the tar that are not file data (headers, padding, the end); nothing for none.
-    fn segment(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.segment_always(bytes);
-        }
-    }
-
-    /// A segment even of no bytes (tar-split 0.11 ends a stream with an empty one after the trailer).
-    fn segment_always(&mut self, bytes: &[u8]) {
-        let payload = base64::engine::general_purpose::STANDARD.encode(bytes);
-        self.line(json!({"type": 2, "payload": payload, "position": self.position}));
-    }
-
-    /// A file's entry: its name, size and the CRC-64 (ISO) of its data.
-    fn file(&mut self, name: &[u8], size: u64, crc: Option<u64>) {
-        let mut entry = serde_json::Map::new();
-        entry.insert("type".into(), json!(1));
-        match std::str::from_utf8(name)
-            .ok()
-            .filter(|n| !n.contains('\u{FFFD}'))
-        {
-            Some(name) => {
-                if !name.is_empty() {
-                    entry.insert("name".into(), json!(name));
-                }
-            }
-            None => {
-                entry.insert(
-                    "name_raw".into(),
-                    json!(base64::engine::general_purpose::STANDARD.encode(name)),
-                );
-            }
-        }
-        if size > 0 {
-            entry.insert("size".into(), json!(size));
-        }
-        entry.insert(
-            "payload".into(),
-            match crc {
-                Some(crc) => {
-                    json!(base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes()))
-                }
-                None => Value::Null,
-            },
-        );
-        entry.insert("position".into(), json!(self.position));
-        self.line(Value::Object(entry));
-    }
-
-    fn line(&mut self, value: Value) {
-        // Serialising a Value cannot fail.
-        if serde_json::to_writer(&mut self.lines, &value).is_ok() {
-            self.lines.push(b'\n');
-        }
-        self.position += 1;
-    }
-}
-
-/// CRC-64 with the ISO polynomial, as Go's `hash/crc64` computes it.
-struct Crc64 {
-    table: [u64; 256],
-    crc: u64,
-}
-
-impl Crc64 {
-    fn new() -> Crc64 {
-        const POLY: u64 = 0xD800_0000_0000_0000;
-        let mut table = [0u64; 256];
-        for (i, slot) in (0u64..).zip(table.iter_mut()) {
-            let mut crc = i;
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ POLY
-                } else {
-                    crc >> 1
-                };
-            }
-            *slot = crc;
-        }
-        Crc64 { table, crc: 0 }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        let mut crc = !self.crc;
-        for &b in bytes {
-            let i = usize::from((crc as u8) ^ b);
-            crc = self.table.get(i).copied().unwrap_or(0) ^ (crc >> 8);
-        }
-        self.crc = !crc;
+impl<R: Read> Read for TarSplitTee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.split.write_all(buf.get(..n).unwrap_or_default())?;
+        Ok(n)
     }
 }
 
@@ -317,14 +234,16 @@ pub fn write_zstd_chunked_data(
     let chunk = chunk.max(1);
     let seen = Rc::new(RefCell::new(Vec::new()));
     let mut archive = tar::Archive::new(Recording {
-        inner: tar,
+        inner: TarSplitTee {
+            inner: tar,
+            split: TarSplitWriter::new(Vec::new()),
+        },
         seen: Rc::clone(&seen),
     });
     let mut out = Out {
         inner: out,
         written: 0,
     };
-    let mut split = TarSplit::default();
     let mut entries: Vec<Value> = Vec::new();
     let io_error = |what: &str, e: io::Error| format!("{what}: {e}");
     {
@@ -335,29 +254,16 @@ pub fn write_zstd_chunked_data(
             let mut item = item.map_err(|e| io_error("reading the tar", e))?;
             let mut e = entry_of(&mut item).map_err(|e| io_error("a tar header", e))?;
             let size = item.size();
-            let name = item.path_bytes().into_owned();
             // Everything read so far (padding, extension headers, this header) closes the current frame:
             // the file's data starts a frame of its own.
             let head = std::mem::take(&mut *seen.borrow_mut());
-            split.segment(&head);
             let global = item.header().entry_type() == tar::EntryType::XGlobalHeader;
             if global || !is_data(&e["type"], size) {
                 out.frame(&head, level)
                     .map_err(|e| io_error("writing", e))?;
                 // A header-only entry's data (a hardlink's, never in practice) is read through too.
-                let mut rest = Vec::new();
-                item.read_to_end(&mut rest)
-                    .map_err(|e| io_error("reading the tar", e))?;
+                io::copy(&mut item, &mut io::sink()).map_err(|e| io_error("reading the tar", e))?;
                 let data = std::mem::take(&mut *seen.borrow_mut());
-                split.file(
-                    &name,
-                    rest.len() as u64,
-                    (!rest.is_empty()).then(|| {
-                        let mut crc = Crc64::new();
-                        crc.update(&rest);
-                        crc.crc
-                    }),
-                );
                 out.frame(&data, level)
                     .map_err(|e| io_error("writing", e))?;
                 if size > 0 {
@@ -372,7 +278,6 @@ pub fn write_zstd_chunked_data(
                 .map_err(|e| io_error("writing", e))?;
             e["size"] = json!(size);
             let mut file_hash = strata_oci::DigestWriter::new(strata_oci::Algorithm::Sha256);
-            let mut crc = Crc64::new();
             let mut chunks: Vec<Value> = Vec::new();
             let mut chunk_offset: u64 = 0;
             let mut buf = vec![0u8; chunk];
@@ -385,7 +290,6 @@ pub fn write_zstd_chunked_data(
                 }
                 seen.borrow_mut().clear();
                 file_hash.update(piece);
-                crc.update(piece);
                 let mut c = if chunks.is_empty() {
                     e.clone()
                 } else {
@@ -404,7 +308,6 @@ pub fn write_zstd_chunked_data(
                     break;
                 }
             }
-            split.file(&name, size, Some(crc.crc));
             let digest = file_hash.finish().to_string();
             if let Some(first) = chunks.first_mut() {
                 first["digest"] = json!(digest);
@@ -424,10 +327,11 @@ pub fn write_zstd_chunked_data(
     let mut inner = archive.into_inner();
     io::copy(&mut inner, &mut io::sink()).map_err(|e| io_error("reading the tar", e))?;
     let tail = std::mem::take(&mut *seen.borrow_mut());
-    // As containers/storage's tar-split (tar-split 0.11, strata-store's `tarsplit.rs` writes the same):
-    // the end-of-archive blocks and what follows, then an empty segment.
-    split.segment(&tail);
-    split.segment_always(&[]);
+    let (tar_split, _) = inner
+        .inner
+        .split
+        .finish()
+        .map_err(|e| io_error("the tar-split", e))?;
     out.frame(&tail, level)
         .map_err(|e| io_error("writing", e))?;
 
@@ -435,7 +339,7 @@ pub fn write_zstd_chunked_data(
     Ok(ChunkedData {
         len: out.written,
         toc: json!({"version": 1, "entries": entries}),
-        tar_split: split.lines,
+        tar_split,
     })
 }
 
@@ -532,14 +436,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crc64_iso_as_go() {
-        // Go: crc64.Checksum([]byte("123456789"), crc64.MakeTable(crc64.ISO)) = 0xb90956c775a41001
-        let mut c = Crc64::new();
-        c.update(b"123456789");
-        assert_eq!(c.crc, 0xb909_56c7_75a4_1001);
-    }
-
-    #[test]
     fn the_tar_is_kept_byte_for_byte() {
         let mut b = tar::Builder::new(Vec::new());
         for (name, size) in [("a", 0usize), ("big", 10_000), ("small", 3)] {
@@ -581,5 +477,21 @@ mod tests {
             assert_eq!(Digest::sha256(&bytes).to_string(), c["chunkDigest"]);
         }
         assert_eq!(&blob[blob.len() - 8..], MAGIC);
+    }
+
+    /// The tar-split in the blob is the layer engine's record of the tar — PAX and GNU long names, a hardlink,
+    /// the bytes after the end-of-archive blocks — as the store writes it for the same layer.
+    #[test]
+    fn the_tar_split_is_the_stores() {
+        let tar = strata_fixtures::tar_split_tar().unwrap();
+        let data = write_zstd_chunked_data(&tar[..], &mut Vec::new(), 256, 3).unwrap();
+        let mut writer = TarSplitWriter::new(Vec::new());
+        writer.write_all(&tar).unwrap();
+        let (expected, summary) = writer.finish().unwrap();
+        assert_eq!(summary.entries, 6);
+        assert_eq!(
+            String::from_utf8(data.tar_split).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 }

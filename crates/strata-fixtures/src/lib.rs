@@ -103,6 +103,71 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
 
+/// The contents [`tar_split_tar`] holds, by entry name (its other entries have none).
+pub const TAR_SPLIT_FILES: [(&str, &[u8]); 3] = [
+    ("etc/passwd", b"root:x:0:0::\n"),
+    ("etc/pax name", b"pax\n"),
+    (
+        "usr/nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn",
+        &[7; 600],
+    ),
+];
+
+/// A tar with what tar-split records differently (the store's and zstd:chunked's tests): a directory, a file
+/// owned by UID 1000, a file named by a PAX `path`, one by a GNU long name (150-byte base), a hardlink, a
+/// whiteout owned by UID 55, and 700 bytes after the end-of-archive blocks. File contents: [`TAR_SPLIT_FILES`].
+///
+/// # Errors
+/// Only as `tar::Builder` writing to memory (never in practice).
+pub fn tar_split_tar() -> std::io::Result<Vec<u8>> {
+    let [(passwd, passwd_data), (pax, pax_data), (long, long_data)] = TAR_SPLIT_FILES;
+    let mut b = tar::Builder::new(Vec::new());
+    let ustar = |path: &str, kind: tar::EntryType, uid: u64, size: usize| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_path(path)?;
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        h.set_uid(uid);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        h.set_size(size as u64);
+        h.set_cksum();
+        Ok::<_, std::io::Error>(h)
+    };
+    b.append(&ustar("etc/", tar::EntryType::Directory, 0, 0)?, &[][..])?;
+    b.append(
+        &ustar(passwd, tar::EntryType::Regular, 1000, passwd_data.len())?,
+        passwd_data,
+    )?;
+    b.append_pax_extensions([("path", pax.as_bytes())])?;
+    b.append(
+        &ustar("etc/pax", tar::EntryType::Regular, 0, pax_data.len())?,
+        pax_data,
+    )?;
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(long_data.len() as u64);
+    b.append_data(&mut h, long, long_data)?;
+    let mut link = ustar("etc/passwd2", tar::EntryType::Link, 0, 0)?;
+    link.set_link_name(passwd)?;
+    link.set_cksum();
+    b.append(&link, &[][..])?;
+    b.append(
+        &ustar("etc/.wh.gone", tar::EntryType::Regular, 55, 0)?,
+        &[][..],
+    )?;
+    let mut out = b.into_inner()?;
+    out.extend_from_slice(&[0u8; 700]);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,8 @@
 //! source, kept in an [`IndexDir`], or built by reading the layer) and the contents seam ([`contents`]: file
 //! bytes from the blobs through a shared piece cache and read-ahead, or from a store's layer directories),
 //! joined in [`ImageView`], which the scanner and the FUSE mount both read through.
+//! It also owns the workspace's one tar-split writer and CRC-64 ([`tarsplit`]), which the store's pull and
+//! strata-copy's zstd:chunked writer both record layers with.
 //!
 //! **Invariants:** nothing holds a whole layer in memory; nothing is created, linked, changed or removed
 //! outside the target directory, whatever the layer contains; data from a layer never causes a panic.
@@ -26,6 +28,7 @@ mod pipeline;
 pub mod random;
 mod reader;
 mod spans;
+pub mod tarsplit;
 pub mod unpack;
 mod view;
 mod zlib;

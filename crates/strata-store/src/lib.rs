@@ -8,7 +8,8 @@
 //!   containers.json` (read only), `RR/overlay-layers/mountpoints.json`; field for field as containers/storage
 //!   writes them ([`model`]), unknown fields kept;
 //! - **layers**: `overlay/<id>/{diff,link,lower|empty,work,merged}`, `overlay/l/<26-char link>`, the
-//!   `<id>.tar-split.gz` that rebuilds each layer's tar byte for byte ([`tarsplit`]), and strata's own
+//!   `<id>.tar-split.gz` that rebuilds each layer's tar byte for byte (written by the layer engine's
+//!   `strata_layer::tarsplit`, rebuilt from by [`tarsplit`]), and strata's own
 //!   layer index as the layer big-data item `strata.index` ([`Store::layer_index`] builds it for layers
 //!   other tools stored);
 //! - **IDs** as containers/image makes them ([`layer_id`]): the same image pulled by podman and by strata is
