@@ -223,8 +223,9 @@ fn round_trip_through_every_transport() {
     );
     podman_pulls(&dir);
 
-    // dir: → oci: of that v2s2 image converts it (the manifest and config as skopeo writes them; skopeo
-    // would also gzip the uncompressed layers, strata keeps them as they are: tests/convert.rs).
+    // dir: → oci: of that v2s2 image converts it (the manifest and config as skopeo writes them), its
+    // plain-tar layers typed tar.gzip gzipped as skopeo gzips them (see
+    // a_docker_archive_s_plain_layers_are_compressed_as_their_type_says).
     let v2s2_oci = image_ref("oci", &work.join("v2s2-oci"), ":v1");
     copy_ok(&dir, &v2s2_oci, &[]);
     let converted: Value = serde_json::from_slice(&raw(&v2s2_oci)).unwrap();
@@ -318,6 +319,83 @@ fn all_keeps_the_index_digest() {
 }
 
 /// The digest of entry `n` of the layout's `multi` index.
+/// A docker archive's layers are plain tars its manifest types `tar.gzip` (as containers/image presents
+/// it): copied to an OCI layout they are compressed as skopeo compresses them, never written as plain tars
+/// under a gzip type; converted, they are read as what they are. Each copy unpacks (umoci; the zstd ones
+/// through skopeo's gzip copy) to the tree of skopeo's own copy.
+#[test]
+fn a_docker_archive_s_plain_layers_are_compressed_as_their_type_says() {
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let work = tmp.path();
+    let base = image_ref("oci", &base_image(work), ":base");
+    let archive = image_ref("docker-archive", &work.join("plain.tar"), ":copy/plain:v1");
+    skopeo_ok(["copy", "--quiet", &base, &archive]);
+    let skopeo_layout = work.join("by-skopeo");
+    skopeo_ok([
+        "copy",
+        "--quiet",
+        &archive,
+        &image_ref("oci", &skopeo_layout, ":v1"),
+    ]);
+    let expected = strata_tests::tree::listing(&strata_tests::rich::umoci_unpack(
+        &format!("{}:v1", skopeo_layout.display()),
+        &work.join("skopeo-bundle"),
+    ));
+    for (name, extra, magic, suffix) in [
+        ("kept", &[][..], &[0x1f_u8, 0x8b][..], "tar+gzip"),
+        (
+            "zstd",
+            &["--dest-compress-format", "zstd"][..],
+            &[0x28, 0xb5, 0x2f, 0xfd][..],
+            "tar+zstd",
+        ),
+        (
+            "chunked",
+            &["--dest-compress-format", "zstd:chunked"][..],
+            &[0x28, 0xb5, 0x2f, 0xfd][..],
+            "tar+zstd",
+        ),
+    ] {
+        let layout = work.join(name);
+        copy_ok(&archive, &image_ref("oci", &layout, ":v1"), extra);
+        let oci = OciLayout::open(&layout);
+        let manifest = oci.manifest("v1");
+        for layer in manifest["layers"].as_array().unwrap() {
+            let media_type = layer["mediaType"].as_str().unwrap();
+            assert!(media_type.ends_with(suffix), "{name}: {media_type}");
+            let digest = layer["digest"].as_str().unwrap();
+            let bytes = fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+            assert!(
+                bytes.starts_with(magic),
+                "{name}: layer {digest} is not {suffix}"
+            );
+        }
+        // umoci 0.4 reads no zstd: skopeo makes a gzip copy of those for it (reading every layer).
+        let readable = if suffix == "tar+zstd" {
+            let regz = work.join(format!("{name}-gzip"));
+            skopeo_ok([
+                "copy",
+                "--quiet",
+                "--dest-compress-format",
+                "gzip",
+                &image_ref("oci", &layout, ":v1"),
+                &image_ref("oci", &regz, ":v1"),
+            ]);
+            regz
+        } else {
+            layout.clone()
+        };
+        let got = strata_tests::tree::listing(&strata_tests::rich::umoci_unpack(
+            &format!("{}:v1", readable.display()),
+            &work.join(format!("{name}-bundle")),
+        ));
+        strata_tests::tree::assert_same_tree(&expected, &got, name);
+    }
+}
+
 fn index_entry_digest(layout: &OciLayout, n: usize) -> String {
     let index = layout.manifest("multi");
     index["manifests"][n]["digest"].as_str().unwrap().to_owned()

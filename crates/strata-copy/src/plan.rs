@@ -100,6 +100,8 @@ pub(crate) struct Target<'a> {
     pub uncompressed: bool,
     /// Layers are recompressed to this (gzip or zstd; zstd:chunked) at this level.
     pub recompress: Option<(Compression, Option<i32>, bool)>,
+    /// The destination compresses a plain tar typed compressed ([`LayerCompression::Compressed`]).
+    pub compressed: bool,
     /// The manifest format asked for.
     pub format: Option<ManifestFormat>,
     /// The destination, asked which manifest types it takes.
@@ -110,15 +112,15 @@ impl<'a> Target<'a> {
     pub(crate) fn new(destination: &'a dyn ImageDestination, options: &CopyOptions) -> Self {
         Target {
             uncompressed: destination.layer_compression() == LayerCompression::Uncompressed,
+            compressed: destination.layer_compression() == LayerCompression::Compressed,
             recompress: options.compression.map(|c| (c.format, c.level, c.toc)),
             format: options.format,
             destination,
         }
     }
 
-    /// What becomes of a layer of `media_type`.
-    fn change(&self, media_type: &str) -> Change {
-        let compression = convert::layer_compression(media_type);
+    /// What becomes of a layer of `media_type` stored in `compression`.
+    fn change(&self, media_type: &str, compression: Compression) -> Change {
         if self.uncompressed {
             return if compression == Compression::None {
                 Change::Keep
@@ -126,12 +128,25 @@ impl<'a> Target<'a> {
                 Change::Decompress
             };
         }
+        let typed = convert::layer_compression(media_type);
         match self.recompress {
             // Foreign layers are not ours to rewrite; a layer already in the compression asked for is kept.
             Some((to, level, toc))
                 if (to != compression || toc) && !convert::is_foreign(media_type) =>
             {
                 Change::Compress { to, level, toc }
+            }
+            // A plain tar typed compressed (a docker archive's layers, as containers/image types them) is
+            // compressed as its type says, as skopeo compresses it: never written under a type it is not.
+            None if self.compressed
+                && compression == Compression::None
+                && typed != Compression::None =>
+            {
+                Change::Compress {
+                    to: typed,
+                    level: None,
+                    toc: false,
+                }
             }
             _ => Change::Keep,
         }
@@ -390,12 +405,26 @@ impl Plan {
         let config_digest = Digest::try_from(config.digest()).map_err(|e| oci_error(source, e))?;
         let layers = manifest.layers();
         let types: Vec<String> = layers.iter().map(|l| l.media_type().to_string()).collect();
-        let changes: Vec<Change> = types.iter().map(|t| target.change(t)).collect();
-        let written: Vec<Compression> = types
+        // How each layer is stored: as its type says, unless the source knows better.
+        let mut stored: Vec<Compression> = Vec::with_capacity(layers.len());
+        for (layer, t) in layers.iter().zip(&types) {
+            let digest = Digest::try_from(layer.digest()).map_err(|e| oci_error(source, e))?;
+            stored.push(
+                source
+                    .stored_compression(&digest)?
+                    .unwrap_or_else(|| convert::layer_compression(t)),
+            );
+        }
+        let changes: Vec<Change> = types
+            .iter()
+            .zip(&stored)
+            .map(|(t, c)| target.change(t, *c))
+            .collect();
+        let written: Vec<Compression> = stored
             .iter()
             .zip(&changes)
-            .map(|(t, c)| match c {
-                Change::Keep => convert::layer_compression(t),
+            .map(|(s, c)| match c {
+                Change::Keep => *s,
                 Change::Decompress => Compression::None,
                 Change::Compress { to, .. } => *to,
             })
@@ -450,9 +479,7 @@ impl Plan {
             };
         for (i, (layer, change)) in layers.iter().zip(&changes).enumerate() {
             let digest = Digest::try_from(layer.digest()).map_err(|e| oci_error(source, e))?;
-            let compression = types
-                .get(i)
-                .map_or(Compression::None, |t| convert::layer_compression(t));
+            let compression = stored.get(i).copied().unwrap_or(Compression::None);
             self.blobs.push(PlannedBlob {
                 digest,
                 size: layer.size(),

@@ -10,8 +10,12 @@ use crate::{RawManifest, Result};
 /// How a destination wants layer blobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerCompression {
-    /// As the source stores them (every destination but a docker archive).
+    /// As the source stores them (`dir:`, as containers/image's `PreserveOriginal`).
     AsStored,
+    /// Compressed (`oci:`, `oci-archive:`, `docker://`, as containers/image's `Compress`): a layer the
+    /// source stores as a plain tar under a compressed media type (a docker archive's) is compressed as its
+    /// type says, never written as a plain tar under that type.
+    Compressed,
     /// Uncompressed: the writer decompresses each compressed layer and hands over the tar, named by its diff
     /// ID (`docker save`'s format keeps layers as plain tars).
     Uncompressed,

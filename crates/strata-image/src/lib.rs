@@ -100,6 +100,17 @@ pub trait ImageSource: Send + Sync {
     /// Returns 0 at or past the end.
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize>;
 
+    /// How layer blob `digest` is really compressed, when the source knows better than its descriptor's
+    /// media type: a docker archive keeps uncompressed tars that its manifest (as containers/image
+    /// presents it) types `tar.gzip`. `Ok(None)`, the default: the media type says it.
+    fn stored_compression(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<strata_oci::media::Compression>> {
+        let _ = digest;
+        Ok(None)
+    }
+
     /// The tags of the image's repository, where the transport has a notion of them (empty otherwise).
     fn repo_tags(&self) -> Result<Vec<String>> {
         Ok(Vec::new())

@@ -77,6 +77,16 @@ impl ImageSource for DirSource {
             .read_at(offset, buf)
     }
 
+    /// Sniffed: skopeo keeps a docker archive's plain tars under `tar.gzip` types in a `dir:`.
+    fn stored_compression(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<strata_oci::media::Compression>> {
+        self.member(digest.hex(), &format!("blob {digest}"))?
+            .sniff_compression()
+            .map(Some)
+    }
+
     /// skopeo's `signature-1`, `signature-2`, … up to the first missing one; an instance's are
     /// `<hex>.signature-N`.
     fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {

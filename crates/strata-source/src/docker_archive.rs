@@ -231,6 +231,11 @@ impl ImageSource for DockerArchive {
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {
         self.blob_member(digest)?.read_at(offset, buf)
     }
+
+    /// Sniffed from the member's first bytes: `docker save` writes plain tars, other writers may not.
+    fn stored_compression(&self, digest: &Digest) -> Result<Option<media::Compression>> {
+        self.blob_member(digest)?.sniff_compression().map(Some)
+    }
 }
 
 #[cfg(test)]

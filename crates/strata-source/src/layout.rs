@@ -167,6 +167,14 @@ impl ImageSource for OciLayout {
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {
         self.blob_member(digest)?.read_at(offset, buf)
     }
+
+    /// Sniffed (a local read of 4 bytes): a layout may hold a plain tar under a compressed type.
+    fn stored_compression(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<strata_oci::media::Compression>> {
+        self.blob_member(digest)?.sniff_compression().map(Some)
+    }
 }
 
 #[cfg(test)]

@@ -254,6 +254,10 @@ impl ImageDestination for LayoutDestination {
         4
     }
 
+    fn layer_compression(&self) -> strata_image::LayerCompression {
+        strata_image::LayerCompression::Compressed
+    }
+
     /// OCI types only, as containers/image's OCI layouts (skopeo does not find other entries by tag).
     fn accepts_manifest_type(&self, media_type: &str) -> bool {
         media_type == media::OCI_MANIFEST || media_type == media::OCI_INDEX

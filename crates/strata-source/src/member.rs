@@ -27,6 +27,20 @@ impl Member {
         self.size
     }
 
+    /// How the member's bytes are compressed, from their first bytes (gzip's and zstd's magic numbers):
+    /// for [`ImageSource::stored_compression`](crate::ImageSource::stored_compression) of a local source,
+    /// where a media type may say otherwise.
+    pub(crate) fn sniff_compression(&self) -> Result<strata_oci::media::Compression> {
+        use strata_oci::media::Compression;
+        let mut head = [0u8; 4];
+        let n = self.read_at(0, &mut head)?;
+        Ok(match head.get(..n) {
+            Some([0x1f, 0x8b, ..]) => Compression::Gzip,
+            Some([0x28, 0xb5, 0x2f, 0xfd]) => Compression::Zstd,
+            _ => Compression::None,
+        })
+    }
+
     /// Reads up to `buf.len()` bytes at `offset` within the member; 0 at or past its end.
     pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let left = self.size.saturating_sub(offset);

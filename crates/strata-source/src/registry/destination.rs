@@ -46,6 +46,10 @@ impl ImageDestination for RegistryDestination {
         PARALLEL_UPLOADS
     }
 
+    fn layer_compression(&self) -> strata_image::LayerCompression {
+        strata_image::LayerCompression::Compressed
+    }
+
     fn reuse_blob(
         &self,
         digest: &Digest,
