@@ -51,6 +51,21 @@ fn peers() -> bool {
     true
 }
 
+/// A tree listing without the entries eStargz adds to a layer (its table and landmarks), which a layer
+/// unpacked whole keeps and the layer store does not serve.
+fn without_estargz_entries(
+    mut tree: BTreeMap<String, strata_tests::tree::Node>,
+) -> BTreeMap<String, strata_tests::tree::Node> {
+    for own in [
+        "stargz.index.json",
+        ".no.prefetch.landmark",
+        ".prefetch.landmark",
+    ] {
+        tree.remove(own);
+    }
+    tree
+}
+
 /// `podman` on `store` with the layer store.
 fn podman(store: &TestStore, als: &LayerStore) -> Command {
     let mut c = store.podman_cmd();
@@ -468,14 +483,7 @@ fn a_layer_that_cannot_be_verified_is_refused_and_podman_pulls_it_itself() {
     );
     let mounted = podman_ok(&store, &als, &["image", "mount", &reference]);
     // The layer podman unpacked itself keeps eStargz's own entries.
-    let mut got = listing(Path::new(&mounted));
-    for own in [
-        "stargz.index.json",
-        ".no.prefetch.landmark",
-        ".prefetch.landmark",
-    ] {
-        got.remove(own);
-    }
+    let got = without_estargz_entries(listing(Path::new(&mounted)));
     assert_same_tree(
         &expected,
         &got,
@@ -678,16 +686,7 @@ fn pulls_of_big_images_fetch_under_five_percent_of_them() {
             format.name()
         );
         // Then the whole tree, every file read through the layer store (eStargz's own entries aside).
-        let mut got = listing(&mounted);
-        if format == Format::Estargz {
-            for own in [
-                "stargz.index.json",
-                ".no.prefetch.landmark",
-                ".prefetch.landmark",
-            ] {
-                got.remove(own);
-            }
-        }
+        let got = without_estargz_entries(listing(&mounted));
         assert_same_tree(
             &expected,
             &got,

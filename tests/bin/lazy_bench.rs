@@ -357,17 +357,7 @@ impl Bench {
             cmd
         };
         let name = format!("{}/{}", self.proxy.host, repo(Format::Gzip));
-        let mut pull = podman();
-        pull.args(["pull", "--quiet", TLS_OFF, &format!("docker://{name}")]);
-        timer.phase("podman pull", || exec(&mut pull));
-        let mut mount = podman();
-        mount.args(["image", "mount", &name]);
-        let mounted = timer.phase("podman image mount", || exec(&mut mount));
-        let root = PathBuf::from(String::from_utf8_lossy(&mounted.stdout).trim());
-        let out = timer.phase("cat", || {
-            exec(Command::new("cat").arg(root.join(&FILE[1..])))
-        });
-        assert_eq!(out.stdout, OS_RELEASE.as_bytes(), "podman's {FILE}");
+        pull_mount_cat(timer, &podman, &name);
         exec(podman().args(["image", "unmount", "--all"]));
         drop(store);
         sync();
@@ -390,21 +380,7 @@ impl Bench {
             cmd
         };
         let name = format!("{}/{}", self.proxy.host, als_repo(format));
-        let mut pull = podman();
-        pull.args(["pull", "--quiet", TLS_OFF, &format!("docker://{name}")]);
-        timer.phase("podman pull", || exec(&mut pull));
-        let mut mount = podman();
-        mount.args(["image", "mount", &name]);
-        let mounted = timer.phase("podman image mount", || exec(&mut mount));
-        let root = PathBuf::from(String::from_utf8_lossy(&mounted.stdout).trim());
-        let out = timer.phase("cat", || {
-            exec(Command::new("cat").arg(root.join(&FILE[1..])))
-        });
-        assert_eq!(
-            out.stdout,
-            OS_RELEASE.as_bytes(),
-            "podman's {FILE} through the layer store"
-        );
+        pull_mount_cat(timer, &podman, &name);
         let log = als.log();
         assert!(
             !log.contains("refused"),
@@ -416,6 +392,26 @@ impl Bench {
         timer.apart("umount", || drop(als));
         remove(&run);
     }
+}
+
+/// `podman pull` of `name`, `podman image mount` and `cat` of the file, each timed, with `podman` making
+/// the commands (its store, registries.conf and storage options); checks the file's bytes.
+fn pull_mount_cat(timer: &mut Timer, podman: &dyn Fn() -> Command, name: &str) {
+    let mut pull = podman();
+    pull.args(["pull", "--quiet", TLS_OFF, &format!("docker://{name}")]);
+    timer.phase("podman pull", || exec(&mut pull));
+    let mut mount = podman();
+    mount.args(["image", "mount", name]);
+    let mounted = timer.phase("podman image mount", || exec(&mut mount));
+    let root = PathBuf::from(String::from_utf8_lossy(&mounted.stdout).trim());
+    let out = timer.phase("cat", || {
+        exec(Command::new("cat").arg(root.join(&FILE[1..])))
+    });
+    assert_eq!(
+        out.stdout,
+        OS_RELEASE.as_bytes(),
+        "podman's {FILE} of {name}"
+    );
 }
 
 /// Removes `dir` if it is there.

@@ -8,7 +8,7 @@ use strata_layer::DecompressReader;
 
 use strata_oci::Algorithm;
 use strata_oci::media::Compression;
-use strata_oci::{Digest, DigestWriter, VerifyingReader};
+use strata_oci::{Digest, HashingWriter, VerifyingReader};
 
 /// The highest gzip level (flate2's, as Go's `compress/gzip`).
 pub const MAX_GZIP_LEVEL: i32 = 9;
@@ -31,35 +31,15 @@ pub(crate) struct Spooled {
     pub size: u64,
 }
 
-/// Writes to the spool file and hashes what it writes.
-struct Tee {
-    file: BufWriter<File>,
-    hash: DigestWriter,
-}
-
-impl Write for Tee {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hash.update(buf.get(..n).unwrap_or_default());
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
 /// Spools what `write` writes to an anonymous temporary file, hashing it on the way: the bytes are hashed
 /// once, here, and not again when they are read back (the file is this process's own, unlinked).
 pub(crate) fn spool<T>(
     write: impl FnOnce(&mut dyn Write) -> Result<T, String>,
 ) -> Result<(Spooled, T), String> {
     let file = tempfile::tempfile().map_err(|e| format!("a temporary file: {e}"))?;
-    let mut sink = Tee {
-        file: BufWriter::with_capacity(1 << 20, file),
-        hash: DigestWriter::new(Algorithm::Sha256),
-    };
+    let mut sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), Algorithm::Sha256);
     let out = write(&mut sink)?;
-    let Tee { file, hash } = sink;
+    let (file, hash) = sink.into_parts();
     let mut file = file
         .into_inner()
         .map_err(|e| format!("the temporary file: {}", e.error()))?;

@@ -216,6 +216,38 @@ impl Write for DigestWriter {
     }
 }
 
+/// A writer that hashes what it passes on to `inner`: a blob's digest, learnt as the blob is written.
+pub struct HashingWriter<W> {
+    inner: W,
+    hash: DigestWriter,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Writes to `inner`, hashing with `algorithm`.
+    pub fn new(inner: W, algorithm: Algorithm) -> Self {
+        HashingWriter {
+            inner,
+            hash: DigestWriter::new(algorithm),
+        }
+    }
+
+    /// The writer and the hash of what was written to it.
+    pub fn into_parts(self) -> (W, DigestWriter) {
+        (self.inner, self.hash)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);

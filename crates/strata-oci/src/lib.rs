@@ -2,7 +2,7 @@
 //!
 //! This crate owns
 //! - [`Digest`]: content digests (sha256 and sha512), strictly validated so a digest can safely name a file,
-//!   plus streaming verification ([`DigestWriter`], [`VerifyingReader`]);
+//!   plus streaming verification ([`DigestWriter`], [`HashingWriter`], [`VerifyingReader`]);
 //! - [`ImageReference`]: docker-style image references, normalised as podman and docker do
 //!   (`debian:12` → `docker.io/library/debian:12`);
 //! - [`media`]: the media types of OCI and Docker v2 manifests, indexes, configs and layers;
@@ -24,7 +24,7 @@ mod platform;
 mod reference;
 
 pub use config::ImageConfig;
-pub use digest::{Algorithm, Digest, DigestWriter, VerifyingReader};
+pub use digest::{Algorithm, Digest, DigestWriter, HashingWriter, VerifyingReader};
 pub use error::{Error, Result};
 pub use manifest::{MAX_MANIFEST_SIZE, Manifest};
 pub use platform::Platform;

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use strata_image::ImageDestination;
-use strata_oci::{Algorithm, Digest, DigestWriter};
+use strata_oci::{Algorithm, Digest, HashingWriter};
 
 use crate::{
     Error, Result, SourceOptions, dir, docker_archive, docker_archive_dest, layout, layout_dest,
@@ -138,8 +138,7 @@ pub(crate) fn write_new_file(path: &Path, reader: &mut dyn Read) -> Result<u64> 
 /// its digest to `place`, which renames it where that digest goes. Dropped without `keep`, the temporary
 /// file is removed.
 pub(crate) struct FileSink<'a> {
-    file: io::BufWriter<tempfile::NamedTempFile>,
-    hash: DigestWriter,
+    file: HashingWriter<io::BufWriter<tempfile::NamedTempFile>>,
     place: Place<'a>,
 }
 
@@ -157,8 +156,10 @@ impl<'a> FileSink<'a> {
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?;
         Ok(FileSink {
-            file: io::BufWriter::with_capacity(1 << 20, file),
-            hash: DigestWriter::new(Algorithm::Sha256),
+            file: HashingWriter::new(
+                io::BufWriter::with_capacity(1 << 20, file),
+                Algorithm::Sha256,
+            ),
             place: Box::new(place),
         })
     }
@@ -166,9 +167,7 @@ impl<'a> FileSink<'a> {
 
 impl Write for FileSink<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hash.update(buf.get(..n).unwrap_or_default());
-        Ok(n)
+        self.file.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -178,7 +177,8 @@ impl Write for FileSink<'_> {
 
 impl strata_image::BlobSink for FileSink<'_> {
     fn keep(self: Box<Self>) -> Result<(Digest, u64)> {
-        let FileSink { file, hash, place } = *self;
+        let FileSink { file, place } = *self;
+        let (file, hash) = file.into_parts();
         let file = file.into_inner().map_err(|e| {
             let (error, writer) = e.into_parts();
             Error::io(writer.get_ref().path(), error)
