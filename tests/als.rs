@@ -51,6 +51,12 @@ fn peers() -> bool {
     true
 }
 
+/// `umoci unpack`'s tree of the gzip form of `images`, unpacked under `work/umoci`: what podman must see.
+fn umoci_tree(images: &LazyImages, work: &Path) -> BTreeMap<String, strata_tests::tree::Node> {
+    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
+    listing(&umoci_unpack(&gzip, &work.join("umoci")))
+}
+
 /// A tree listing without the entries eStargz adds to a layer (its table and landmarks), which a layer
 /// unpacked whole keeps and the layer store does not serve.
 fn without_estargz_entries(
@@ -269,8 +275,7 @@ fn podman_pulls_lazy_images_through_the_layer_store() {
     }
     let images = varied_images();
     let tmp = tempfile::tempdir().unwrap();
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     let registry = Registry::start(Auth::Open);
     for format in [
         Format::Estargz,
@@ -306,8 +311,7 @@ fn podman_pulls_a_gzip_image_with_a_published_index_through_the_layer_store() {
     }
     let images = varied_images();
     let tmp = tempfile::tempdir().unwrap();
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     let registry = Registry::start(Auth::Open);
     let rest = format!("als/{}:{}", Format::Gzip.name(), images.tag);
     registry.push(&images.oci(Format::Gzip), &rest, &[]);
@@ -367,8 +371,7 @@ fn a_killed_layer_store_fails_reads_without_hanging() {
     );
     let again = LayerStore::start(tmp.path(), &[]);
     let mounted = PathBuf::from(podman_ok(&store, &again, &["image", "mount", &reference]));
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     assert_same_tree(
         &expected,
         &listing(&mounted),
@@ -385,8 +388,7 @@ fn a_plain_gzip_layer_is_read_whole_once_then_lazily_from_the_cache() {
     }
     let images = varied_images();
     let tmp = tempfile::tempdir().unwrap();
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     let registry = Registry::start(Auth::Open);
     let rest = format!("als/plain:{}", images.tag);
     registry.push(&images.oci(Format::Gzip), &rest, &[]);
@@ -432,8 +434,7 @@ fn a_layer_that_cannot_be_verified_is_refused_and_podman_pulls_it_itself() {
     }
     let images = varied_images();
     let tmp = tempfile::tempdir().unwrap();
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     // The eStargz image with its top layer's TOC digest annotation changed: its table can no longer be
     // checked (the blob itself is intact, as podman will find).
     let layout = tmp.path().join("lying");
@@ -501,8 +502,7 @@ fn a_blob_served_otherwise_than_its_published_index_is_refused_and_podman_pulls_
     }
     let images = varied_images();
     let tmp = tempfile::tempdir().unwrap();
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     let registry = Registry::start(Auth::Open);
     let rest = format!("als/served-otherwise:{}", images.tag);
     registry.push(&images.oci(Format::Gzip), &rest, &[]);
@@ -547,8 +547,7 @@ fn two_pulls_of_images_sharing_layers_at_once() {
     }
     let images = varied_images();
     let tmp = tempfile::tempdir().unwrap();
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     let registry = Registry::start(Auth::Open);
     let references: Vec<String> = ["one", "two"]
         .iter()
@@ -651,8 +650,7 @@ fn pulls_of_big_images_fetch_under_five_percent_of_them() {
     }
     let images = big_images();
     let tmp = tempfile::tempdir().unwrap();
-    let gzip = format!("{}:{}", images.layout(Format::Gzip).display(), images.tag);
-    let expected = listing(&umoci_unpack(&gzip, &tmp.path().join("umoci")));
+    let expected = umoci_tree(images, tmp.path());
     let registry = Registry::start(Auth::Open);
     // eStargz and zstd:chunked by ctr-remote, and the plain gzip image with its index pushed by strata.
     for format in [Format::Estargz, Format::ZstdChunkedCtr, Format::Gzip] {

@@ -431,12 +431,12 @@ pub(crate) fn read_chunk(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<u
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn the_tar_is_kept_byte_for_byte() {
+    /// A tar of three files (empty, 10,000 bytes, 3 bytes) for the writers' tests.
+    pub(crate) fn small_tar() -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, size) in [("a", 0usize), ("big", 10_000), ("small", 3)] {
             let mut h = tar::Header::new_gnu();
@@ -448,7 +448,12 @@ mod tests {
             h.set_cksum();
             b.append_data(&mut h, name, &vec![7u8; size][..]).unwrap();
         }
-        let tar = b.into_inner().unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_tar_is_kept_byte_for_byte() {
+        let tar = small_tar();
         let mut blob = Vec::new();
         let written = write_zstd_chunked(&tar[..], &mut blob, 4096, 3).unwrap();
         assert_eq!(zstd::stream::decode_all(&blob[..]).unwrap(), tar);

@@ -310,18 +310,7 @@ mod tests {
 
     #[test]
     fn an_estargz_blob_is_a_gzip_tar_with_its_table_last() {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, size) in [("a", 0usize), ("big", 10_000), ("small", 3)] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(size as u64);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(1_700_000_000);
-            h.set_cksum();
-            b.append_data(&mut h, name, &vec![7u8; size][..]).unwrap();
-        }
-        let tar = b.into_inner().unwrap();
+        let tar = crate::chunked::tests::small_tar();
         let mut blob = Vec::new();
         let (written, diff_id) = write_estargz(&tar[..], &mut blob, 4096, 6).unwrap();
         let mut new_tar = Vec::new();

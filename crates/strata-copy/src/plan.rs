@@ -405,13 +405,16 @@ impl Plan {
         let config_digest = Digest::try_from(config.digest()).map_err(|e| oci_error(source, e))?;
         let layers = manifest.layers();
         let types: Vec<String> = layers.iter().map(|l| l.media_type().to_string()).collect();
+        let digests: Vec<Digest> = layers
+            .iter()
+            .map(|l| Digest::try_from(l.digest()).map_err(|e| oci_error(source, e)))
+            .collect::<Result<_>>()?;
         // How each layer is stored: as its type says, unless the source knows better.
         let mut stored: Vec<Compression> = Vec::with_capacity(layers.len());
-        for (layer, t) in layers.iter().zip(&types) {
-            let digest = Digest::try_from(layer.digest()).map_err(|e| oci_error(source, e))?;
+        for (digest, t) in digests.iter().zip(&types) {
             stored.push(
                 source
-                    .stored_compression(&digest)?
+                    .stored_compression(digest)?
                     .unwrap_or_else(|| convert::layer_compression(t)),
             );
         }
@@ -477,8 +480,9 @@ impl Plan {
                 }
                 _ => Vec::new(),
             };
-        for (i, (layer, change)) in layers.iter().zip(&changes).enumerate() {
-            let digest = Digest::try_from(layer.digest()).map_err(|e| oci_error(source, e))?;
+        for (i, ((layer, digest), change)) in layers.iter().zip(&digests).zip(&changes).enumerate()
+        {
+            let digest = digest.clone();
             let compression = stored.get(i).copied().unwrap_or(Compression::None);
             self.blobs.push(PlannedBlob {
                 digest,
@@ -496,12 +500,6 @@ impl Plan {
             });
         }
         // eStargz layers get new diff IDs: the config is written after them, rewritten.
-        let layer_digests = || -> Result<Vec<Digest>> {
-            layers
-                .iter()
-                .map(|l| Digest::try_from(l.digest()).map_err(|e| oci_error(source, e)))
-                .collect()
-        };
         let deferred = if changes.iter().any(|c| {
             matches!(
                 c,
@@ -512,7 +510,7 @@ impl Plan {
                 }
             )
         }) {
-            Some(layer_digests()?)
+            Some(digests.clone())
         } else {
             None
         };

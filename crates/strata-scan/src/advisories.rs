@@ -31,15 +31,15 @@ pub fn installed_packages(packages: &[Package]) -> Vec<InstalledPackage> {
         .collect()
 }
 
-/// The source package's name: dpkg's `Source:` (without its `(version)`), rpm's `SOURCERPM` without
-/// `-VERSION-RELEASE.src.rpm`, apk's origin.
+/// The source package's name: dpkg's `Source:` (its parser already drops a `(version)`), rpm's
+/// `SOURCERPM` without `-VERSION-RELEASE.src.rpm`, apk's origin.
 fn source_name(p: &Package) -> Option<String> {
     let source = p.source.trim();
     if source.is_empty() {
         return None;
     }
     match p.manager {
-        Manager::Dpkg => source.split_whitespace().next().map(str::to_owned),
+        Manager::Dpkg | Manager::Apk => Some(source.to_owned()),
         Manager::Rpm => {
             let stem = source
                 .strip_suffix(".src.rpm")
@@ -48,7 +48,6 @@ fn source_name(p: &Package) -> Option<String> {
             let (name, _version) = rest.rsplit_once('-')?;
             (!name.is_empty()).then(|| name.to_owned())
         }
-        Manager::Apk => Some(source.to_owned()),
     }
 }
 
@@ -148,7 +147,7 @@ mod tests {
     #[test]
     fn source_names_as_each_manager_records_them() {
         let list = installed_packages(&[
-            package(Manager::Dpkg, "libssl3", "openssl (3.0.11-1)"),
+            package(Manager::Dpkg, "libssl3", "openssl"),
             package(Manager::Dpkg, "bash", ""),
             package(Manager::Rpm, "openssl-libs", "openssl-3.0.7-24.el9.src.rpm"),
             package(
