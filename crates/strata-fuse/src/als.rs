@@ -467,10 +467,7 @@ impl LayerStore {
             None => Arc::new(BlobContents::new(
                 Arc::clone(&found.source),
                 std::slice::from_ref(&obtained.index),
-                &ContentOptions {
-                    cache_bytes: self.options.cache_bytes,
-                    page_cache_above: true,
-                },
+                &ContentOptions::mount(self.options.cache_bytes),
             )?),
         };
         let merged = MergedView::new(vec![obtained.index]);

@@ -134,11 +134,8 @@ impl ImageFs {
             platform,
             &ViewOptions {
                 indexes: options.indexes.clone(),
-                contents: ContentOptions {
-                    cache_bytes: options.cache_bytes,
-                    // The kernel keeps the pages it read.
-                    page_cache_above: true,
-                },
+                // The kernel keeps the pages it read.
+                contents: ContentOptions::mount(options.cache_bytes),
             },
         )?;
         ImageFs::from_view(&view)

@@ -129,10 +129,7 @@ fn contents_read_right_from_many_threads_whatever_the_cache_size() {
             BlobContents::new(
                 Arc::clone(&source),
                 view.merged().layers(),
-                &ContentOptions {
-                    cache_bytes: cache,
-                    page_cache_above: true,
-                },
+                &ContentOptions::mount(cache),
             )
             .unwrap(),
         );

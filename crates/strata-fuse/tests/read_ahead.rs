@@ -96,10 +96,7 @@ fn setup(dir: &Path) -> (Arc<Counting>, u64, ImageView, Vec<u8>) {
 fn contents(source: &Arc<Counting>, view: &ImageView) -> Arc<BlobContents> {
     let shared: Arc<dyn ImageSource> = source.clone();
     // As a mount reads them: the kernel's page cache above.
-    let options = ContentOptions {
-        page_cache_above: true,
-        ..ContentOptions::default()
-    };
+    let options = ContentOptions::mount(32 << 20);
     Arc::new(BlobContents::new(shared, view.merged().layers(), &options).unwrap())
 }
 

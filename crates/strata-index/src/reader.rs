@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::Mmap;
 
@@ -21,9 +22,11 @@ use crate::writer::{Checkpoint, LayerInfo, SpanDigest};
 /// Mode of a directory the view synthesizes (an implicit parent).
 pub const IMPLICIT_DIR_MODE: u32 = 0o755;
 
+/// An index's bytes, shared by the clones of its [`LayerIndex`].
+#[derive(Clone)]
 enum Data {
-    Map(Mmap),
-    Owned(Vec<u8>),
+    Map(Arc<Mmap>),
+    Owned(Arc<Vec<u8>>),
 }
 
 impl Data {
@@ -45,11 +48,12 @@ fn map_file(file: &File) -> io::Result<Mmap> {
     unsafe { Mmap::map(file) }
 }
 
-/// One layer's index, memory-mapped (or in memory) and searched in place.
+/// One layer's index, memory-mapped (or in memory) and searched in place. Clones share the bytes.
 ///
 /// Opening checks the header, the version, the section bounds, the checksum, the layer info, the xattr table
 /// and the checkpoint table; entry records are checked as they are read. A corrupt or hostile index gives
 /// [`Error::BadIndex`], never a panic or an out-of-bounds read.
+#[derive(Clone)]
 pub struct LayerIndex {
     data: Data,
     path: PathBuf,
@@ -121,12 +125,12 @@ impl LayerIndex {
             });
         }
         let map = map_file(&file).map_err(io_err)?;
-        LayerIndex::parse(Data::Map(map), path.to_path_buf())
+        LayerIndex::parse(Data::Map(Arc::new(map)), path.to_path_buf())
     }
 
     /// Reads an index held in memory (errors name it `<memory>`).
     pub fn from_bytes(bytes: Vec<u8>) -> Result<LayerIndex> {
-        LayerIndex::parse(Data::Owned(bytes), PathBuf::from("<memory>"))
+        LayerIndex::parse(Data::Owned(Arc::new(bytes)), PathBuf::from("<memory>"))
     }
 
     fn parse(data: Data, path: PathBuf) -> Result<LayerIndex> {

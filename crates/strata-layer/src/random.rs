@@ -137,6 +137,21 @@ impl<'s> LayerReader<'s> {
         source: impl Into<SourceHandle<'s>>,
         index: &LayerIndex,
     ) -> Result<LayerReader<'s>> {
+        let reader = LayerReader::of_blob(source, index)?;
+        let checkpoints = index.checkpoints().map(|c| c.to_checkpoint()).collect();
+        Ok(LayerReader {
+            checkpoints,
+            ..reader
+        })
+    }
+
+    /// A reader of the blob `index` describes, as [`LayerReader::from_index`] makes it but without the
+    /// index's checkpoints (a compressed layer is then read from its start): for callers that start
+    /// readers at checkpoints they take from the index themselves, without a copy of every window.
+    pub(crate) fn of_blob(
+        source: impl Into<SourceHandle<'s>>,
+        index: &LayerIndex,
+    ) -> Result<LayerReader<'s>> {
         let info = index.layer();
         let digest = Digest::parse(&info.blob_digest).map_err(|error| Error::Verify {
             layer: info.blob_digest.clone(),
@@ -153,10 +168,9 @@ impl<'s> LayerReader<'s> {
                 });
             }
         };
-        let checkpoints = index.checkpoints().map(|c| c.to_checkpoint()).collect();
         let spans: Option<Arc<[SpanDigest]>> =
             index.has_span_digests().then(|| index.spans().collect());
-        Ok(LayerReader::new(source, digest, compression, checkpoints)
+        Ok(LayerReader::new(source, digest, compression, Vec::new())
             .with_tar_size(info.tar_size)
             .with_spans(spans))
     }

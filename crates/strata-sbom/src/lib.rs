@@ -14,7 +14,7 @@ pub mod purl;
 
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use strata_scan::inventory::{Ecosystem, Inventory, InventoryPackage};
+use strata_scan::inventory::{Ecosystem, Inventory, InventoryPackage, OwnedFile};
 
 use crate::license::{LicenseRefs, is_spdx_expression, is_spdx_id};
 
@@ -107,16 +107,16 @@ pub fn check_created(value: &str) -> Result<(), Error> {
 }
 
 impl Sbom {
-    /// The document in `format`, as pretty-printed JSON with a final newline.
-    pub fn to_bytes(&self, format: Format) -> Vec<u8> {
-        let value = match format {
+    /// Writes the document in `format` to `out`, as pretty-printed JSON with a final newline, without
+    /// holding the text in memory (the caller buffers `out`). Fails only if `out` does.
+    pub fn write_to(&self, format: Format, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let document = match format {
             Format::SpdxJson => spdx_json(self),
             Format::CycloneDxJson => cyclonedx_json(self),
             Format::StrataJson => strata_json(self),
         };
-        let mut out = serde_json::to_vec_pretty(&value).unwrap_or_default();
-        out.push(b'\n');
-        out
+        serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")
     }
 
     /// A digest of what identifies this document: the manifest digest and the base.
@@ -158,6 +158,68 @@ pub fn ecosystem_name(e: Ecosystem) -> &'static str {
     }
 }
 
+/// The elements of a long JSON array, made one at a time as they are written.
+type Elements<'a> = Box<dyn Fn() -> Box<dyn Iterator<Item = Value> + 'a> + 'a>;
+
+/// One member of a [`Document`]: a value, or an array made element by element as it is written.
+pub enum Member<'a> {
+    /// A value held whole.
+    Value(Value),
+    /// An array whose elements are made as it is written, one held at a time.
+    Array(Elements<'a>),
+}
+
+/// A JSON document's top-level object, its members in order: what the writers return. Serialized, the
+/// long arrays (packages' files, relationships, components) are made element by element as they are
+/// written, never held whole; [`Document::to_value`] makes the whole tree.
+pub struct Document<'a>(Vec<(&'static str, Member<'a>)>);
+
+impl<'a> Document<'a> {
+    /// The whole document as one JSON value.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    fn value(mut self, key: &'static str, value: Value) -> Self {
+        self.0.push((key, Member::Value(value)));
+        self
+    }
+
+    fn array<I>(mut self, key: &'static str, elements: impl Fn() -> I + 'a) -> Self
+    where
+        I: Iterator<Item = Value> + 'a,
+    {
+        self.0.push((
+            key,
+            Member::Array(Box::new(move || {
+                Box::new(elements()) as Box<dyn Iterator<Item = Value>>
+            })),
+        ));
+        self
+    }
+}
+
+impl serde::Serialize for Document<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        /// An array member, serialized as it is made.
+        struct Lazy<'b, 'a>(&'b Elements<'a>);
+        impl serde::Serialize for Lazy<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq((self.0)())
+            }
+        }
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, member) in &self.0 {
+            match member {
+                Member::Value(value) => map.serialize_entry(key, value)?,
+                Member::Array(elements) => map.serialize_entry(key, &Lazy(elements))?,
+            }
+        }
+        map.end()
+    }
+}
+
 /// The packages and removed packages in document order, each with whether it was removed.
 fn all_packages(sbom: &Sbom) -> impl Iterator<Item = (&InventoryPackage, bool)> {
     sbom.inventory
@@ -172,7 +234,7 @@ fn all_packages(sbom: &Sbom) -> impl Iterator<Item = (&InventoryPackage, bool)> 
 /// package (`sourceInfo`) and, in an annotation, the layer that introduced it (`strata:layer=INDEX
 /// digest=… diff_id=…`). Packages the layers above a base removed are listed without `CONTAINS`, their
 /// annotation `strata:removed-by-layer=INDEX …`.
-pub fn spdx_json(sbom: &Sbom) -> Value {
+pub fn spdx_json(sbom: &Sbom) -> Document<'_> {
     let identity = sbom.identity();
     let namespace = format!(
         "https://strata.invalid/spdx/{}/{}",
@@ -221,14 +283,8 @@ pub fn spdx_json(sbom: &Sbom) -> Value {
     }
     let mut refs = LicenseRefs::default();
     let mut packages = vec![image];
-    let mut files = Vec::new();
-    let mut relationships = vec![json!({
-        "spdxElementId": "SPDXRef-DOCUMENT",
-        "relationshipType": "DESCRIBES",
-        "relatedSpdxElement": image_id,
-    })];
     for (i, (p, removed)) in all_packages(sbom).enumerate() {
-        let id = format!("SPDXRef-Package-{}-{i}", ecosystem_name(p.ecosystem));
+        let id = spdx_package_id(i, p);
         let (digest, diff_id) = sbom.layer_digests(p.layer);
         let comment = if removed {
             format!(
@@ -281,14 +337,28 @@ pub fn spdx_json(sbom: &Sbom) -> Value {
                 json!({"packageVerificationCodeValue": sha1_hex(sha1s.concat().as_bytes())}),
             );
         }
-        if !removed {
-            relationships.push(json!({
-                "spdxElementId": image_id,
-                "relationshipType": "CONTAINS",
-                "relatedSpdxElement": id,
-            }));
-            for (j, f) in p.files.iter().enumerate() {
-                let file_id = format!("SPDXRef-File-{i}-{j}");
+        packages.push(pkg);
+    }
+    let extracted: Vec<Value> = refs
+        .refs()
+        .map(|(id, name)| json!({"licenseId": id, "name": name, "extractedText": name}))
+        .collect();
+    let doc = Document(Vec::new())
+        .value("spdxVersion", json!("SPDX-2.3"))
+        .value("dataLicense", json!("CC0-1.0"))
+        .value("SPDXID", json!("SPDXRef-DOCUMENT"))
+        .value("name", json!(sbom.image.reference))
+        .value("documentNamespace", json!(namespace))
+        .value(
+            "creationInfo",
+            json!({
+                "created": sbom.created,
+                "creators": [format!("Tool: {TOOL}")],
+            }),
+        )
+        .value("packages", Value::Array(packages))
+        .array("files", move || {
+            listed_files(sbom).map(|(i, j, f)| {
                 let mut checksums = vec![
                     json!({"algorithm": "SHA1", "checksumValue": f.sha1}),
                     json!({"algorithm": "SHA256", "checksumValue": f.sha256}),
@@ -299,46 +369,59 @@ pub fn spdx_json(sbom: &Sbom) -> Value {
                 {
                     checksums.push(json!({"algorithm": algorithm, "checksumValue": recorded.hex}));
                 }
-                files.push(json!({
-                    "SPDXID": file_id,
+                json!({
+                    "SPDXID": format!("SPDXRef-File-{i}-{j}"),
                     "fileName": format!(".{}", f.path),
                     "checksums": checksums,
                     "licenseConcluded": "NOASSERTION",
                     "copyrightText": "NOASSERTION",
-                }));
-                relationships.push(json!({
-                    "spdxElementId": id,
+                })
+            })
+        })
+        .array("relationships", move || {
+            let contains = |from: &str, to: String| {
+                json!({
+                    "spdxElementId": from,
                     "relationshipType": "CONTAINS",
-                    "relatedSpdxElement": file_id,
-                }));
-            }
-        }
-        packages.push(pkg);
+                    "relatedSpdxElement": to,
+                })
+            };
+            let describes = json!({
+                "spdxElementId": "SPDXRef-DOCUMENT",
+                "relationshipType": "DESCRIBES",
+                "relatedSpdxElement": image_id,
+            });
+            std::iter::once(describes).chain(
+                all_packages(sbom)
+                    .enumerate()
+                    .filter(|(_, (_, removed))| !removed)
+                    .flat_map(move |(i, (p, _))| {
+                        let id = spdx_package_id(i, p);
+                        std::iter::once(contains(image_id, id.clone())).chain(
+                            (0..p.files.len())
+                                .map(move |j| contains(&id, format!("SPDXRef-File-{i}-{j}"))),
+                        )
+                    }),
+            )
+        });
+    if extracted.is_empty() {
+        doc
+    } else {
+        doc.value("hasExtractedLicensingInfos", Value::Array(extracted))
     }
-    let mut doc = json!({
-        "spdxVersion": "SPDX-2.3",
-        "dataLicense": "CC0-1.0",
-        "SPDXID": "SPDXRef-DOCUMENT",
-        "name": sbom.image.reference,
-        "documentNamespace": namespace,
-        "creationInfo": {
-            "created": sbom.created,
-            "creators": [format!("Tool: {TOOL}")],
-        },
-        "packages": packages,
-        "files": files,
-        "relationships": relationships,
-    });
-    let extracted: Vec<Value> = refs
-        .refs()
-        .map(|(id, name)| json!({"licenseId": id, "name": name, "extractedText": name}))
-        .collect();
-    if !extracted.is_empty()
-        && let Some(obj) = doc.as_object_mut()
-    {
-        obj.insert("hasExtractedLicensingInfos".into(), Value::Array(extracted));
-    }
-    doc
+}
+
+/// The SPDX identifier of package `i` (in document order).
+fn spdx_package_id(i: usize, p: &InventoryPackage) -> String {
+    format!("SPDXRef-Package-{}-{i}", ecosystem_name(p.ecosystem))
+}
+
+/// The files of the packages not removed, in document order: (package, file's position in it, file).
+fn listed_files(sbom: &Sbom) -> impl Iterator<Item = (usize, usize, &OwnedFile)> {
+    all_packages(sbom)
+        .enumerate()
+        .filter(|(_, (_, removed))| !removed)
+        .flat_map(|(i, (p, _))| p.files.iter().enumerate().map(move |(j, f)| (i, j, f)))
 }
 
 /// A UUID (the version-5 and RFC 4122 variant bits set) from the first 16 bytes of `digest`.
@@ -387,72 +470,13 @@ fn cyclonedx_licenses(names: &[String]) -> Value {
 /// `strata:layer:diffID`, and where known `strata:package:arch`, `strata:package:source`,
 /// `strata:package:previousVersion`; packages the layers above a base removed have `strata:removed` =
 /// `true` (their layer the one that removed them). The image `dependsOn` every package not removed.
-pub fn cyclonedx_json(sbom: &Sbom) -> Value {
+pub fn cyclonedx_json(sbom: &Sbom) -> Document<'_> {
     let image_ref = format!("image:{}", sbom.image.manifest_digest);
-    let mut components = Vec::new();
-    let mut contained = Vec::new();
-    for (i, (p, removed)) in all_packages(sbom).enumerate() {
-        let bom_ref = format!("pkg-{i}-{}", sbom.purl(p));
-        let (digest, diff_id) = sbom.layer_digests(p.layer);
-        let mut properties = vec![
-            json!({"name": "strata:package:type", "value": ecosystem_name(p.ecosystem)}),
-            json!({"name": "strata:location", "value": p.path}),
-            json!({"name": "strata:layer:index", "value": p.layer.to_string()}),
-            json!({"name": "strata:layer:digest", "value": digest}),
-            json!({"name": "strata:layer:diffID", "value": diff_id}),
-        ];
-        for (name, value) in [
-            ("strata:package:arch", p.architecture.as_str()),
-            ("strata:package:source", p.source.as_str()),
-            (
-                "strata:package:previousVersion",
-                p.previous_version.as_deref().unwrap_or(""),
-            ),
-        ] {
-            if !value.is_empty() {
-                properties.push(json!({"name": name, "value": value}));
-            }
-        }
-        if removed {
-            properties.push(json!({"name": "strata:removed", "value": "true"}));
-        } else {
-            contained.push(Value::String(bom_ref.clone()));
-        }
-        let mut c = json!({
-            "bom-ref": bom_ref,
-            "type": "library",
-            "name": p.name,
-            "version": p.version,
-            "purl": sbom.purl(p),
-            "properties": properties,
-        });
-        if !p.licenses.is_empty()
-            && let Some(obj) = c.as_object_mut()
-        {
-            obj.insert("licenses".into(), cyclonedx_licenses(&p.licenses));
-        }
-        if !p.files.is_empty()
-            && let Some(obj) = c.as_object_mut()
-        {
-            // The files it owns, nested: what the component is made of in the image.
-            let files: Vec<Value> = p
-                .files
-                .iter()
-                .map(|f| {
-                    json!({
-                        "type": "file",
-                        "name": f.path,
-                        "hashes": [
-                            {"alg": "SHA-1", "content": f.sha1},
-                            {"alg": "SHA-256", "content": f.sha256},
-                        ],
-                    })
-                })
-                .collect();
-            obj.insert("components".into(), Value::Array(files));
-        }
-        components.push(c);
-    }
+    let contained: Vec<Value> = all_packages(sbom)
+        .enumerate()
+        .filter(|(_, (_, removed))| !removed)
+        .map(|(i, (p, _))| Value::String(cyclonedx_ref(sbom, i, p)))
+        .collect();
     let mut image_properties = vec![
         json!({"name": "strata:image:config", "value": sbom.image.config_digest}),
         json!({"name": "strata:image:baseLayers", "value": sbom.inventory.base_layers.to_string()}),
@@ -476,23 +500,101 @@ pub fn cyclonedx_json(sbom: &Sbom) -> Value {
     {
         obj.insert("hashes".into(), json!([{"alg": "SHA-256", "content": hex}]));
     }
-    json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.6",
-        "serialNumber": format!("urn:uuid:{}", uuid_from(&sbom.identity())),
-        "version": 1,
-        "metadata": {
-            "timestamp": sbom.created,
-            "tools": {"components": [{
-                "type": "application",
-                "name": "strata",
-                "version": env!("CARGO_PKG_VERSION"),
-            }]},
-            "component": component,
-        },
-        "components": components,
-        "dependencies": [{"ref": image_ref, "dependsOn": contained}],
-    })
+    Document(Vec::new())
+        .value("bomFormat", json!("CycloneDX"))
+        .value("specVersion", json!("1.6"))
+        .value(
+            "serialNumber",
+            json!(format!("urn:uuid:{}", uuid_from(&sbom.identity()))),
+        )
+        .value("version", json!(1))
+        .value(
+            "metadata",
+            json!({
+                "timestamp": sbom.created,
+                "tools": {"components": [{
+                    "type": "application",
+                    "name": "strata",
+                    "version": env!("CARGO_PKG_VERSION"),
+                }]},
+                "component": component,
+            }),
+        )
+        .array("components", move || {
+            all_packages(sbom)
+                .enumerate()
+                .map(move |(i, (p, removed))| cyclonedx_component(sbom, i, p, removed))
+        })
+        .value(
+            "dependencies",
+            json!([{"ref": image_ref, "dependsOn": contained}]),
+        )
+}
+
+/// The `bom-ref` of package `i` (in document order) of a CycloneDX document.
+fn cyclonedx_ref(sbom: &Sbom, i: usize, p: &InventoryPackage) -> String {
+    format!("pkg-{i}-{}", sbom.purl(p))
+}
+
+/// Package `i` (in document order) as a CycloneDX `library` component, its files nested.
+fn cyclonedx_component(sbom: &Sbom, i: usize, p: &InventoryPackage, removed: bool) -> Value {
+    let (digest, diff_id) = sbom.layer_digests(p.layer);
+    let mut properties = vec![
+        json!({"name": "strata:package:type", "value": ecosystem_name(p.ecosystem)}),
+        json!({"name": "strata:location", "value": p.path}),
+        json!({"name": "strata:layer:index", "value": p.layer.to_string()}),
+        json!({"name": "strata:layer:digest", "value": digest}),
+        json!({"name": "strata:layer:diffID", "value": diff_id}),
+    ];
+    for (name, value) in [
+        ("strata:package:arch", p.architecture.as_str()),
+        ("strata:package:source", p.source.as_str()),
+        (
+            "strata:package:previousVersion",
+            p.previous_version.as_deref().unwrap_or(""),
+        ),
+    ] {
+        if !value.is_empty() {
+            properties.push(json!({"name": name, "value": value}));
+        }
+    }
+    if removed {
+        properties.push(json!({"name": "strata:removed", "value": "true"}));
+    }
+    let mut c = json!({
+        "bom-ref": cyclonedx_ref(sbom, i, p),
+        "type": "library",
+        "name": p.name,
+        "version": p.version,
+        "purl": sbom.purl(p),
+        "properties": properties,
+    });
+    if !p.licenses.is_empty()
+        && let Some(obj) = c.as_object_mut()
+    {
+        obj.insert("licenses".into(), cyclonedx_licenses(&p.licenses));
+    }
+    if !p.files.is_empty()
+        && let Some(obj) = c.as_object_mut()
+    {
+        // The files it owns, nested: what the component is made of in the image.
+        let files: Vec<Value> = p
+            .files
+            .iter()
+            .map(|f| {
+                json!({
+                    "type": "file",
+                    "name": f.path,
+                    "hashes": [
+                        {"alg": "SHA-1", "content": f.sha1},
+                        {"alg": "SHA-256", "content": f.sha256},
+                    ],
+                })
+            })
+            .collect();
+        obj.insert("components".into(), Value::Array(files));
+    }
+    c
 }
 
 fn strata_package(sbom: &Sbom, p: &InventoryPackage) -> Value {
@@ -542,22 +644,34 @@ fn spdx_algorithm(algorithm: strata_scan::packages::DigestAlgorithm) -> Option<&
 
 /// strata's own JSON (docs/FORMAT.md, "strata sbom"): the image, the distribution, the layers, and the
 /// packages and removed packages, each with its type, purl, licences, path and layer.
-pub fn strata_json(sbom: &Sbom) -> Value {
-    json!({
-        "format": "strata-sbom",
-        "version": 1,
-        "created": sbom.created,
-        "image": {
-            "reference": sbom.image.reference,
-            "manifest_digest": sbom.image.manifest_digest,
-            "config_digest": sbom.image.config_digest,
-        },
-        "distribution": sbom.inventory.os,
-        "layers": sbom.inventory.layers,
-        "base_layers": sbom.inventory.base_layers,
-        "packages": sbom.inventory.packages.iter().map(|p| strata_package(sbom, p)).collect::<Vec<_>>(),
-        "removed": sbom.inventory.removed.iter().map(|p| strata_package(sbom, p)).collect::<Vec<_>>(),
-    })
+pub fn strata_json(sbom: &Sbom) -> Document<'_> {
+    Document(Vec::new())
+        .value("format", json!("strata-sbom"))
+        .value("version", json!(1))
+        .value("created", json!(sbom.created))
+        .value(
+            "image",
+            json!({
+                "reference": sbom.image.reference,
+                "manifest_digest": sbom.image.manifest_digest,
+                "config_digest": sbom.image.config_digest,
+            }),
+        )
+        .value("distribution", json!(sbom.inventory.os))
+        .value("layers", json!(sbom.inventory.layers))
+        .value("base_layers", json!(sbom.inventory.base_layers))
+        .array("packages", move || {
+            sbom.inventory
+                .packages
+                .iter()
+                .map(move |p| strata_package(sbom, p))
+        })
+        .array("removed", move || {
+            sbom.inventory
+                .removed
+                .iter()
+                .map(move |p| strata_package(sbom, p))
+        })
 }
 
 #[cfg(test)]

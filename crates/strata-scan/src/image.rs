@@ -656,6 +656,17 @@ impl ScanImage {
         self.copy_raw(entry.relative(), out)
     }
 
+    /// Where the bytes of regular file (or hardlink) `entry` lie: the layer and the offset in its tar
+    /// stream, hardlinks followed; `None` if the path is gone. Reading many files in this order goes
+    /// through each layer once instead of jumping between its checkpoints.
+    pub fn data_position(&self, entry: &FileEntry) -> Result<Option<(usize, u64)>> {
+        let Some((layer, found)) = self.view.merged().lookup(entry.relative())? else {
+            return Ok(None);
+        };
+        let (layer, found) = self.view.data_entry(layer, found)?;
+        Ok(Some((layer, found.offset())))
+    }
+
     fn copy_raw(&self, rel: &[u8], out: &mut dyn std::io::Write) -> Result<Option<u64>> {
         let Some((layer, entry)) = self.view.merged().lookup(rel)? else {
             return Ok(None);

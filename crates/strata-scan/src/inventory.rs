@@ -237,11 +237,10 @@ impl ScanImage {
             });
         }
         if files {
-            for (package, owned) in packages
-                .iter_mut()
-                .zip(self.installed_files_of(&os_packages)?)
-            {
-                package.files = self.owned_files(owned)?;
+            for (i, file) in self.owned_files(&os_packages)? {
+                if let Some(package) = packages.get_mut(i) {
+                    package.files.push(file);
+                }
             }
         }
         packages.extend(self.language_packages()?);
@@ -294,25 +293,59 @@ impl ScanImage {
         })
     }
 
-    /// The regular files of `owned` the image has, with the digests of their bytes.
-    fn owned_files(&self, owned: Vec<crate::packages::PackagedFile>) -> Result<Vec<OwnedFile>> {
-        let mut out = Vec::new();
-        for file in owned {
+    /// The regular files each of `packages` owns that the image holds, with their digests: (the package's
+    /// index, the file), each package's in its database's order. The files are hashed in the order their
+    /// bytes lie in the layers (one pass through each layer, not a jump per file); the databases' lists
+    /// are streamed, only the files the image holds kept.
+    fn owned_files(&self, packages: &[Package]) -> Result<Vec<(usize, OwnedFile)>> {
+        struct Found {
+            package: usize,
+            file: crate::packages::PackagedFile,
+            entry: FileEntry,
+            at: (usize, u64),
+        }
+        let mut found = Vec::new();
+        self.each_installed_file(packages, |package, file| {
             let Some(entry) = self.resolve(file.path.as_bytes(), false)? else {
-                continue;
+                return Ok(());
             };
             if entry.kind != Kind::File {
-                continue;
+                return Ok(());
             }
-            let (sha1, sha256) = self.sha1_and_sha256(&entry)?;
-            out.push(OwnedFile {
-                path: file.path,
-                sha1,
-                sha256,
-                recorded: file.digest,
-            });
+            if let Some(at) = self.data_position(&entry)? {
+                found.push(Found {
+                    package,
+                    file,
+                    entry,
+                    at,
+                });
+            }
+            Ok(())
+        })?;
+        let mut order: Vec<usize> = (0..found.len()).collect();
+        order.sort_by_key(|&i| found.get(i).map(|f| f.at));
+        let mut digests = vec![None; found.len()];
+        for i in order {
+            if let (Some(f), Some(slot)) = (found.get(i), digests.get_mut(i)) {
+                *slot = Some(self.sha1_and_sha256(&f.entry)?);
+            }
         }
-        Ok(out)
+        Ok(found
+            .into_iter()
+            .zip(digests)
+            .filter_map(|(f, digest)| {
+                let (sha1, sha256) = digest?;
+                Some((
+                    f.package,
+                    OwnedFile {
+                        path: f.file.path,
+                        sha1,
+                        sha256,
+                        recorded: f.file.digest,
+                    },
+                ))
+            })
+            .collect())
     }
 
     /// Follows each package database through the layers: every layer whose own tar changes the database

@@ -24,8 +24,8 @@ use crate::FileEntry as Entry;
 use crate::image::{Kind, MAX_DATABASE_SIZE, Result, ScanImage};
 use crate::packages::{
     DigestAlgorithm, FILE_GHOST, FILE_MISSINGOK, Manager, Package, PackageError, PackagedFile,
-    STATE_NETSHARED, STATE_NOT_INSTALLED, STATE_REPLACED, STATE_WRONG_COLOR, parse_apk_files,
-    parse_dpkg_conffiles, parse_dpkg_md5sums, parse_dpkg_status,
+    STATE_NETSHARED, STATE_NOT_INSTALLED, STATE_REPLACED, STATE_WRONG_COLOR, dpkg_md5sums,
+    parse_apk_files, parse_dpkg_conffiles, parse_dpkg_status,
 };
 
 /// rpm's verify flags (`FILEVERIFYFLAGS` bits).
@@ -258,15 +258,23 @@ impl ScanImage {
     /// The files the database says `package` installed, with what it records about each (see
     /// [`PackagedFile`]): rpm's header tags, dpkg's md5sums and conffiles, apk's checksums.
     pub fn installed_files(&self, package: &Package) -> Result<Vec<PackagedFile>> {
-        Ok(self
-            .installed_files_of(std::slice::from_ref(package))?
-            .pop()
-            .unwrap_or_default())
+        let mut out = Vec::new();
+        self.each_installed_file(std::slice::from_ref(package), |_, file| {
+            out.push(file);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
-    /// [`installed_files`](Self::installed_files) of each of `packages`, in their order, each package
-    /// database read once.
-    pub fn installed_files_of(&self, packages: &[Package]) -> Result<Vec<Vec<PackagedFile>>> {
+    /// Calls `each` with the index of the package and the file, for every file
+    /// [`installed_files`](Self::installed_files) lists of each of `packages`, in their order, each package
+    /// database read once. dpkg's lists are streamed from each package's md5sums, never held whole (one
+    /// package may list tens of thousands of files).
+    pub fn each_installed_file(
+        &self,
+        packages: &[Package],
+        mut each: impl FnMut(usize, PackagedFile) -> Result<()>,
+    ) -> Result<()> {
         let uses = |m: Manager| packages.iter().any(|p| p.manager == m);
         let mut rpms: HashMap<(String, String, String), Vec<PackagedFile>> = HashMap::new();
         if uses(Manager::Rpm) {
@@ -289,58 +297,72 @@ impl ScanImage {
                 apks.entry(name).or_insert(files);
             }
         }
-        packages
-            .iter()
-            .map(|package| match package.manager {
-                Manager::Rpm => Ok(rpms
+        for (i, package) in packages.iter().enumerate() {
+            let files = match package.manager {
+                Manager::Rpm => rpms
                     .remove(&(
                         package.name.clone(),
                         package.version.clone(),
                         package.architecture.clone(),
                     ))
-                    .unwrap_or_default()),
-                Manager::Dpkg => self.dpkg_files(package, &conffiles),
-                Manager::Apk => Ok(apks.remove(&package.name).unwrap_or_default()),
-            })
-            .collect()
+                    .unwrap_or_default(),
+                Manager::Dpkg => {
+                    self.dpkg_files(package, &conffiles, &mut |file| each(i, file))?;
+                    continue;
+                }
+                Manager::Apk => apks.remove(&package.name).unwrap_or_default(),
+            };
+            for file in files {
+                each(i, file)?;
+            }
+        }
+        Ok(())
     }
 
-    /// A dpkg package's files: its md5sums, then its conffiles (marked config) not already listed.
+    /// Calls `each` with a dpkg package's files: its md5sums, then its conffiles (marked config) not
+    /// already listed.
     fn dpkg_files(
         &self,
         package: &Package,
         conffiles: &std::collections::BTreeMap<String, Vec<(String, String)>>,
-    ) -> Result<Vec<PackagedFile>> {
+        each: &mut dyn FnMut(PackagedFile) -> Result<()>,
+    ) -> Result<()> {
         let qualified = format!("{}:{}", package.name, package.architecture);
-        let mut out = Vec::new();
+        let conf = conffiles
+            .get(&qualified)
+            .or_else(|| conffiles.get(&package.name))
+            .map_or(&[][..], Vec::as_slice);
+        // Which conffiles the md5sums listed already.
+        let mut listed = vec![false; conf.len()];
         for name in [&qualified, &package.name] {
             let db = format!("{DPKG_INFO}/{name}.md5sums");
             if let Some(bytes) = self.read_resolved(&db, MAX_DATABASE_SIZE)? {
-                for (path, md5) in parse_dpkg_md5sums(&String::from_utf8_lossy(&bytes), &db)? {
-                    out.push(PackagedFile::with_digest(
+                for line in dpkg_md5sums(&String::from_utf8_lossy(&bytes), &db) {
+                    let (path, md5) = line?;
+                    for (seen, (conf_path, _)) in listed.iter_mut().zip(conf) {
+                        *seen |= *conf_path == path;
+                    }
+                    each(PackagedFile::with_digest(
                         path,
                         DigestAlgorithm::Md5,
                         md5,
                         0,
-                    ));
+                    ))?;
                 }
                 break;
             }
         }
-        let conf = conffiles
-            .get(&qualified)
-            .or_else(|| conffiles.get(&package.name));
-        for (path, md5) in conf.into_iter().flatten() {
-            if !out.iter().any(|f| f.path == *path) {
-                out.push(PackagedFile::with_digest(
+        for ((path, md5), seen) in conf.iter().zip(listed) {
+            if !seen {
+                each(PackagedFile::with_digest(
                     path.clone(),
                     DigestAlgorithm::Md5,
                     md5.clone(),
                     crate::packages::FILE_CONFIG,
-                ));
+                ))?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Verifies every installed package of every database the image has (rpm's sqlite database, dpkg,
@@ -385,9 +407,10 @@ impl ScanImage {
                 } else {
                     package.binary_package(&native)
                 };
-                for file in self.dpkg_files(package, &conffiles)? {
+                self.dpkg_files(package, &conffiles, &mut |file| {
                     jobs.push((name.clone(), file, false));
-                }
+                    Ok(())
+                })?;
             }
         }
         if let Some(bytes) = self.read_resolved(APK_INSTALLED, MAX_DATABASE_SIZE)? {

@@ -11,6 +11,7 @@
 mod args;
 mod commands;
 mod hints;
+mod memory;
 mod names;
 mod output;
 mod render;
@@ -101,6 +102,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    memory::tune_allocator();
     let cli = Cli::parse();
     let store = &cli.store;
     let result = match cli.command {

@@ -71,6 +71,8 @@ pub(super) struct Inner {
     pub(super) ahead_spans: usize,
     /// Pieces read wholly inside one file are dropped once read (a page cache above keeps them).
     pub(super) retire_read: bool,
+    /// Span readers kept ([`ContentOptions::decoders`]); the least recently used one is dropped.
+    pub(super) max_decoders: usize,
     /// Spans a decoder started on from their checkpoint.
     pub(super) spans_decoded: AtomicU64,
     /// Pieces decompressed.
@@ -79,7 +81,10 @@ pub(super) struct Inner {
 
 /// One layer: its reader, and where its checkpoints are.
 pub(super) struct Layer {
+    /// The blob's reader (no checkpoints: span readers start at the span's own, taken from `index`).
     pub(super) reader: LayerReader<'static>,
+    /// The layer's index (its bytes shared, not copied): where span readers find their checkpoint.
+    pub(super) index: LayerIndex,
     pub(super) compressed: bool,
     /// Uncompressed offsets of the checkpoints, ascending, starting with 0.
     pub(super) starts: Vec<u64>,
@@ -167,10 +172,6 @@ pub(super) struct Decoders {
     pub(super) tick: u64,
 }
 
-/// Span readers kept (each with an open decoder: up to 1 MiB of output and the decompressor's state);
-/// the least recently used one is dropped.
-const MAX_DECODERS: usize = 12;
-
 /// A reader missing a piece also decodes up to this many missing pieces just before it that it has not
 /// asked for yet (its decoder goes through them anyway): requests that arrive out of order find them.
 const BACKFILL: u64 = 4;
@@ -198,15 +199,16 @@ impl BlobContents {
         let cache_bytes = options.cache_bytes;
         let mut layers = Vec::with_capacity(indexes.len());
         for index in indexes {
-            let reader = LayerReader::from_index(Arc::clone(&source), index)?;
+            let reader = LayerReader::of_blob(Arc::clone(&source), index)?;
             let mut starts: Vec<u64> = std::iter::once(0)
-                .chain(reader.checkpoints().iter().map(|c| c.uncompressed_offset))
+                .chain(index.checkpoints().map(|c| c.uncompressed_offset))
                 .collect();
             starts.sort_unstable();
             starts.dedup();
             layers.push(Layer {
                 compressed: reader.compression() != Compression::None,
                 reader,
+                index: index.clone(),
                 starts,
                 tar_size: index.layer().tar_size,
             });
@@ -224,6 +226,7 @@ impl BlobContents {
             ahead_bytes: (capacity / 2) as u64,
             ahead_spans: 2 * workers,
             retire_read: options.page_cache_above,
+            max_decoders: options.decoders.max(1),
             spans_decoded: AtomicU64::new(0),
             pieces_decoded: AtomicU64::new(0),
         });
@@ -312,7 +315,9 @@ impl Inner {
         };
         let reader = self.span_reader(index, layer, s, span);
         let mut last = None;
-        for p in from..=until.min(span.pieces.saturating_sub(1)) {
+        let final_piece = span.pieces.saturating_sub(1);
+        let mut finished = false;
+        for p in from..=until.min(final_piece) {
             let (at, len) = span.piece(p);
             let mut buf = self.cache.buffer(len);
             let n = reader.read_at(at, &mut buf)?;
@@ -329,12 +334,30 @@ impl Inner {
                 // (A piece read already is only gone through.)
                 self.cache.offer((index, s, p), piece);
             }
-            if n < len {
-                // The stream ends here.
+            if n < len || p == final_piece {
+                // The stream or the span ends here.
+                finished = true;
                 break;
             }
         }
+        if finished {
+            // Its decoder has nothing more to give: its compressed span and window go now, not when
+            // the reader is evicted (a piece evicted later is decoded again from the checkpoint).
+            self.drop_span_reader(index, s, &reader);
+        }
         Ok(last)
+    }
+
+    /// Forgets the reader of span `s` of layer `index` if it is still `reader`.
+    fn drop_span_reader(&self, index: usize, s: usize, reader: &Arc<LayerReader<'static>>) {
+        let mut decoders = lock(&self.decoders);
+        if decoders
+            .map
+            .get(&(index, s))
+            .is_some_and(|(kept, _)| Arc::ptr_eq(kept, reader))
+        {
+            decoders.map.remove(&(index, s));
+        }
     }
 
     /// The reader of span `s` of layer `index`: one that knows only the span's checkpoint, kept while the
@@ -355,12 +378,11 @@ impl Inner {
             *used = tick;
             return Arc::clone(reader);
         }
-        let checkpoints = layer.reader.checkpoints();
-        let checkpoint = checkpoints
-            .binary_search_by_key(&span.start, |c| c.uncompressed_offset)
-            .ok()
-            .and_then(|i| checkpoints.get(i))
-            .cloned();
+        let checkpoint = layer
+            .index
+            .checkpoint_for(span.start)
+            .filter(|c| c.uncompressed_offset == span.start)
+            .map(|c| c.to_checkpoint());
         let reader = Arc::new(
             LayerReader::new(
                 Arc::clone(&self.source),
@@ -375,7 +397,7 @@ impl Inner {
             // Pieces are cached here, and a span's decoder only goes forward: no history to keep.
             .with_history(0),
         );
-        if decoders.map.len() >= MAX_DECODERS
+        if decoders.map.len() >= self.max_decoders
             && let Some(oldest) = decoders
                 .map
                 .iter()

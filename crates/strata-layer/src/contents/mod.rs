@@ -25,8 +25,17 @@ pub const CHUNK: usize = 1 << 20;
 pub const DEFAULT_CACHE_BYTES: usize = 128 << 20;
 
 /// Default budget of the piece cache for a scan ([`ContentOptions::default`]): a scanner reads a few files
-/// or walks the tree once, and should stay small in memory.
-pub const SCAN_CACHE_BYTES: usize = 32 << 20;
+/// or walks the tree once, and should stay small in memory (below the 16 chunks read-ahead needs: a scan
+/// reads files in the order they lie in the layers, one decoder going forward).
+pub const SCAN_CACHE_BYTES: usize = 8 << 20;
+
+/// Span decoders a scan keeps open ([`ContentOptions::default`]): each holds its checked compressed span
+/// (up to 4 MiB) and its decompressor's state.
+pub const SCAN_DECODERS: usize = 2;
+
+/// Span decoders a mount keeps open ([`ContentOptions::mount`]): many readers go through different
+/// spans at once.
+pub const MOUNT_DECODERS: usize = 12;
 
 /// Where one regular file's bytes are: what a [`Contents`] reads.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +71,10 @@ pub struct ContentOptions {
     /// wholly inside one file is dropped as soon as it was read, its memory going to the next piece.
     /// Without one (the scanner), pieces stay until evicted.
     pub page_cache_above: bool,
+    /// Span decoders kept open (at least one): a decoder carries on from one piece of its checkpoint
+    /// span to the next; one no longer kept starts again from the span's checkpoint when needed. A
+    /// decoder that reached its span's end is dropped at once.
+    pub decoders: usize,
 }
 
 impl Default for ContentOptions {
@@ -69,6 +82,19 @@ impl Default for ContentOptions {
         ContentOptions {
             cache_bytes: SCAN_CACHE_BYTES,
             page_cache_above: false,
+            decoders: SCAN_DECODERS,
+        }
+    }
+}
+
+impl ContentOptions {
+    /// The options of a mount caching up to `cache_bytes`: the kernel's page cache above,
+    /// [`MOUNT_DECODERS`] decoders.
+    pub fn mount(cache_bytes: usize) -> Self {
+        ContentOptions {
+            cache_bytes,
+            page_cache_above: true,
+            decoders: MOUNT_DECODERS,
         }
     }
 }

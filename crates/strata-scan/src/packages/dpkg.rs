@@ -77,24 +77,30 @@ pub(crate) fn safe_path(name: &str, db: &str) -> Result<String, PackageError> {
 /// ([`PackageError::UnsafePath`]); a line that is not an MD5 and a name is [`PackageError::Malformed`]. `db`
 /// is the file's path in the image, for messages.
 pub fn parse_dpkg_md5sums(text: &str, db: &str) -> Result<Vec<(String, String)>, PackageError> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (md5, name) = line
-            .split_once(char::is_whitespace)
-            .map(|(m, rest)| (m, rest.trim_start()))
-            .filter(|(m, name)| {
-                m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit()) && !name.is_empty()
-            })
-            .ok_or_else(|| PackageError::Malformed {
-                path: db.to_owned(),
-                reason: format!("line {}: not an MD5 and a file name: {line:?}", n + 1),
-            })?;
-        out.push((safe_path(name, db)?, md5.to_ascii_lowercase()));
-    }
-    Ok(out)
+    dpkg_md5sums(text, db).collect()
+}
+
+/// [`parse_dpkg_md5sums`] a line at a time, for lists too long to hold whole.
+pub fn dpkg_md5sums<'a>(
+    text: &'a str,
+    db: &'a str,
+) -> impl Iterator<Item = Result<(String, String), PackageError>> + 'a {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(move |(n, line)| {
+            let (md5, name) = line
+                .split_once(char::is_whitespace)
+                .map(|(m, rest)| (m, rest.trim_start()))
+                .filter(|(m, name)| {
+                    m.len() == 32 && m.bytes().all(|b| b.is_ascii_hexdigit()) && !name.is_empty()
+                })
+                .ok_or_else(|| PackageError::Malformed {
+                    path: db.to_owned(),
+                    reason: format!("line {}: not an MD5 and a file name: {line:?}", n + 1),
+                })?;
+            Ok((safe_path(name, db)?, md5.to_ascii_lowercase()))
+        })
 }
 
 /// The conffiles of each package of a dpkg status file, from its `Conffiles:` field: package name →

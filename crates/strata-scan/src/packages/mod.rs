@@ -10,7 +10,7 @@ mod rpm;
 use serde::Serialize;
 
 pub use apk::{parse_apk_files, parse_apk_installed};
-pub use dpkg::{parse_dpkg_conffiles, parse_dpkg_md5sums, parse_dpkg_status};
+pub use dpkg::{dpkg_md5sums, parse_dpkg_conffiles, parse_dpkg_md5sums, parse_dpkg_status};
 pub use rpm::{
     RPM_BDB_MAGIC, RpmPackage, is_berkeley_db, parse_rpm_sqlite, parse_rpm_sqlite_files,
 };

@@ -1,6 +1,7 @@
 //! `strata sbom`: an image's software bill of materials (SPDX 2.3 JSON, CycloneDX 1.6 JSON or strata's
 //! JSON), each package with its package URL, licences and the layer that introduced it.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +10,6 @@ use strata_sbom::{Format, ImageInfo, Sbom, check_created};
 
 use crate::args::image::open_source;
 use crate::args::{ImageArgs, StoreArgs};
-use crate::output::print_raw;
 
 /// Arguments of `strata sbom`.
 #[derive(clap::Args)]
@@ -116,11 +116,26 @@ pub fn run(args: Args, store: &StoreArgs) -> anyhow::Result<()> {
         created,
         inventory,
     };
-    let bytes = sbom.to_bytes(format);
+    // The view's decoders and cached pieces are not needed to write the document.
+    drop(image);
     match &args.output {
         Some(path) if path.as_os_str() != "-" => {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))
+            let written = std::fs::File::create(path).and_then(|file| {
+                let mut out = std::io::BufWriter::new(file);
+                sbom.write_to(format, &mut out)?;
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()
+            });
+            written.map_err(|e| {
+                // No half-written document left behind.
+                let _ = std::fs::remove_file(path);
+                anyhow::Error::new(e).context(format!("writing {}", path.display()))
+            })
         }
-        _ => print_raw(&bytes),
+        _ => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            sbom.write_to(format, &mut out)?;
+            out.flush()?;
+            Ok(())
+        }
     }
 }
