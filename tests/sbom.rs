@@ -655,6 +655,34 @@ fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
             status(step).as_bytes(),
             0o644,
         );
+        // Language packages too: base-py is upgraded by layer 1, old-js removed by layer 2.
+        let base_py = |v: &str| format!("usr/lib/python3/dist-packages/base_py-{v}.dist-info");
+        match i {
+            0 => {
+                write(
+                    &rootfs,
+                    &format!("{}/METADATA", base_py("1.0")),
+                    b"Name: base-py\nVersion: 1.0\n",
+                    0o644,
+                );
+                write(
+                    &rootfs,
+                    "usr/lib/node_modules/old-js/package.json",
+                    br#"{"name": "old-js", "version": "0.1.0"}"#,
+                    0o644,
+                );
+            }
+            1 => {
+                fs::remove_dir_all(rootfs.join(base_py("1.0"))).unwrap();
+                write(
+                    &rootfs,
+                    &format!("{}/METADATA", base_py("1.1")),
+                    b"Name: base-py\nVersion: 1.1\n",
+                    0o644,
+                );
+            }
+            _ => fs::remove_dir_all(rootfs.join("usr/lib/node_modules/old-js")).unwrap(),
+        }
         // A file of the layer's own, so that layer 2's python package is attributed too.
         if i == 2 {
             write(
@@ -691,6 +719,7 @@ fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
         layers,
         [
             ("base-a".to_owned(), v("1.0-1", 0)),
+            ("base-py".to_owned(), v("1.1", 1)),
             ("mid-c".to_owned(), v("3.0-1", 1)),
             ("mid-d".to_owned(), v("4.1-1", 2)),
             ("top-e".to_owned(), v("5.0-1", 2)),
@@ -727,18 +756,29 @@ fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
         n.sort();
         n
     };
-    // Above the bottom layer: what layers 1 and 2 added or changed, and base-b, which layer 2 removed.
+    // Above the bottom layer: what layers 1 and 2 added or changed, and base-b and old-js, which layer 2
+    // removed; base-py names the version the base had.
     let since1 = sbom_json(&oci, &["--since-base", "1"]);
     assert_eq!(
         names(&since1, "packages"),
         [
+            "base-py=1.1@1",
             "mid-c=3.0-1@1",
             "mid-d=4.1-1@2",
             "top-e=5.0-1@2",
             "top-py=1.0@2"
         ]
     );
-    assert_eq!(names(&since1, "removed"), ["base-b=2.0-1@2"]);
+    assert_eq!(
+        names(&since1, "removed"),
+        ["base-b=2.0-1@2", "old-js=0.1.0@2"]
+    );
+    let previous = |doc: &Value, name: &str| -> Value {
+        let list = doc["packages"].as_array().unwrap();
+        let p = list.iter().find(|p| p["name"] == name).unwrap();
+        p["previous_version"].clone()
+    };
+    assert_eq!(previous(&since1, "base-py"), "1.0");
     // The same base given as an image: the layout's `base` tag is the image after its first layer.
     let by_image = sbom_json(
         &oci,
@@ -753,14 +793,11 @@ fn every_package_names_its_layer_and_since_base_lists_the_upper_changes() {
         names(&since2, "packages"),
         ["mid-d=4.1-1@2", "top-e=5.0-1@2", "top-py=1.0@2"]
     );
-    assert_eq!(names(&since2, "removed"), ["base-b=2.0-1@2"]);
-    let d = since2["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "mid-d")
-        .unwrap();
-    assert_eq!(d["previous_version"], "4.0-1");
+    assert_eq!(
+        names(&since2, "removed"),
+        ["base-b=2.0-1@2", "old-js=0.1.0@2"]
+    );
+    assert_eq!(previous(&since2, "mid-d"), "4.0-1");
     // A base that is not a prefix of the image is refused.
     let out = strata_tests::strata(["sbom", "--since-base", "4", &oci]);
     assert!(!out.status.success());

@@ -132,6 +132,19 @@ impl ImageView {
         })
     }
 
+    /// The image as its bottom `layers` layers alone show it (all of it when `layers` is the layer count or
+    /// more): a base image's tree, sharing this view's indexes and contents (nothing read again).
+    pub fn bottom(&self, layers: usize) -> ImageView {
+        let all = self.merged.layers();
+        let n = layers.min(all.len());
+        ImageView {
+            image: self.image.clone(),
+            merged: MergedView::new(all.get(..n).unwrap_or_default().to_vec()),
+            contents: Arc::clone(&self.contents),
+            dirs: self.dirs.get(..n).unwrap_or_default().to_vec(),
+        }
+    }
+
     /// The resolved image (manifests and config).
     pub fn image(&self) -> &ResolvedImage {
         &self.image

@@ -376,6 +376,12 @@ impl ScanImage {
         }
     }
 
+    /// A scanner over the image as its bottom `layers` layers show it (see `ImageView::bottom`): a base
+    /// image, without reading anything again.
+    pub fn bottom(&self, layers: usize) -> ScanImage {
+        ScanImage::from_view(&self.name, self.view.bottom(layers))
+    }
+
     /// The scanner's view of the entry at `path` in `layer`. A hardlink reports the metadata and size of
     /// the file it links to (what the file system shows for either path); a hardlink whose target cannot
     /// be found keeps its own header's values.

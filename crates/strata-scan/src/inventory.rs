@@ -128,7 +128,7 @@ pub struct Inventory {
     /// The packages: OS packages in their databases' order, then language packages in path order. With a
     /// base, only those the layers above it added or changed.
     pub packages: Vec<InventoryPackage>,
-    /// With a base: the OS packages the base had that the layers above it removed.
+    /// With a base: the OS and language packages the base had that the layers above it removed.
     pub removed: Vec<InventoryPackage>,
 }
 
@@ -183,7 +183,7 @@ impl ScanImage {
 
     /// Every package of the image (OS and language packages) with the layer that introduced it. With
     /// `base_layers` > 0, only what the layers above the bottom `base_layers` added or changed, and in
-    /// [`Inventory::removed`] the OS packages they removed. An image without a package database has no
+    /// [`Inventory::removed`] the OS and language packages they removed. An image without a package database has no
     /// OS packages; an unreadable one is an error.
     pub fn inventory(&self, base_layers: usize, files: bool) -> Result<Inventory> {
         let layers = self.layer_refs();
@@ -243,14 +243,26 @@ impl ScanImage {
                 }
             }
         }
-        packages.extend(self.language_packages()?);
+        let languages = self.language_packages()?;
+        let lang_slot =
+            |p: &InventoryPackage| (p.ecosystem, p.name.clone(), p.architecture.clone());
+        let mut now: std::collections::HashSet<Slot> = os_packages.iter().map(slot).collect();
+        now.extend(languages.iter().map(lang_slot));
+        packages.extend(languages);
         let mut removed = Vec::new();
         if base_layers > 0 {
-            let base_versions: HashMap<Slot, &str> = history
+            // The base's language packages, from the tree its own layers show.
+            let base_languages = self.bottom(base_layers).language_packages()?;
+            let mut base_versions: HashMap<Slot, &str> = history
                 .at_base
                 .iter()
                 .map(|p| (slot(p), p.version.as_str()))
                 .collect();
+            for p in &base_languages {
+                base_versions
+                    .entry(lang_slot(p))
+                    .or_insert(p.version.as_str());
+            }
             packages.retain(|p| p.layer >= base_layers);
             for p in &mut packages {
                 let s = (p.ecosystem, p.name.clone(), p.architecture.clone());
@@ -260,7 +272,6 @@ impl ScanImage {
                     p.previous_version = Some((*v).to_owned());
                 }
             }
-            let now: std::collections::HashSet<Slot> = os_packages.iter().map(slot).collect();
             for p in &history.at_base {
                 let s = slot(p);
                 if now.contains(&s) {
@@ -283,6 +294,17 @@ impl ScanImage {
                     files: Vec::new(),
                 });
             }
+            // A base's language package is removed when no package of its name is left; its layer is the
+            // first above the base where its metadata (or executable) is gone.
+            let mut gone: std::collections::HashSet<Slot> = std::collections::HashSet::new();
+            for mut p in base_languages {
+                let s = lang_slot(&p);
+                if now.contains(&s) || !gone.insert(s) {
+                    continue;
+                }
+                p.layer = self.removed_by(p.path.as_bytes(), base_layers)?;
+                removed.push(p);
+            }
         }
         Ok(Inventory {
             os: self.os()?,
@@ -291,6 +313,19 @@ impl ScanImage {
             packages,
             removed,
         })
+    }
+
+    /// The first layer from `from` on whose merged view no longer has `path`: the layer that removed it
+    /// (`from` if it is still there, replaced by something no longer read as a package).
+    fn removed_by(&self, path: &[u8], from: usize) -> Result<usize> {
+        let merged = self.view().merged();
+        let rel = path.strip_prefix(b"/").unwrap_or(path);
+        for layer in from..merged.layers().len() {
+            if merged.lookup_below(rel, layer)?.is_none() {
+                return Ok(layer);
+            }
+        }
+        Ok(from)
     }
 
     /// The regular files each of `packages` owns that the image holds, with their digests: (the package's

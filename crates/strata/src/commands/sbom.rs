@@ -21,7 +21,7 @@ pub struct Args {
     /// Write the document to FILE instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Only what the layers above a base added or changed, and the OS packages they removed (listed as
+    /// Only what the layers above a base added or changed, and the packages they removed (listed as
     /// removed): BASE is a number of bottom layers, or an image whose layers are the bottom layers of
     /// IMAGE.
     #[arg(long, value_name = "BASE")]
