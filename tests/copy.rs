@@ -496,6 +496,44 @@ fn a_registry_failing_mid_copy_leaves_no_tag() {
     assert_eq!(raw(&reg.image("copy/broken:v1")), raw(&base));
 }
 
+#[test]
+fn a_corrupt_blob_pushed_unhashed_is_refused_by_the_registry() {
+    // strata sends a local blob to a registry without hashing it (the registry checks every upload
+    // against its digest): a layout whose layer no longer matches its digest fails, names the refusal,
+    // and leaves neither the blob nor a tag in the registry.
+    if !peers() {
+        return;
+    }
+    let tmp = tempdir();
+    let base = base_image(tmp.path());
+    let corrupt = corrupt_copy(&base, tmp.path());
+    let manifest = OciLayout::open(&corrupt).manifest("base");
+    let layers = manifest["layers"].as_array().unwrap();
+    let digest = layers.last().unwrap()["digest"].as_str().unwrap();
+    let reg = Registry::start(Auth::Open);
+    let err = copy_fails(
+        &image_ref("oci", &corrupt, ":base"),
+        &reg.image("copy/corrupt:v1"),
+        &[],
+    );
+    assert!(
+        err.contains(digest) || err.contains("DIGEST_INVALID"),
+        "{err}"
+    );
+    assert_eq!(
+        strata_tests::registry::http_status(&reg.host, &format!("/v2/copy/corrupt/blobs/{digest}")),
+        Some(404),
+        "the corrupt blob was kept"
+    );
+    let tags = run_unchecked(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &reg.image("copy/corrupt:v1"),
+    ]));
+    assert!(!tags.status.success(), "a tag was left behind");
+}
+
 /// A copy of `base` with one layer byte changed (its digest no longer matches).
 fn corrupt_copy(base: &Path, work: &Path) -> PathBuf {
     let out = work.join("corrupt");

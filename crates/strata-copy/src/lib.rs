@@ -585,7 +585,12 @@ fn copy_blob(
             stored: None,
         });
     }
-    let opened = source.open_blob(&blob.digest)?;
+    // A blob copied as it is to a destination that checks digests itself is not hashed here too.
+    let opened = if blob.change == Change::Keep && destination.verifies_blobs() {
+        source.open_blob_unhashed(&blob.digest)?
+    } else {
+        source.open_blob(&blob.digest)?
+    };
     if opened.size != blob.size {
         return Err(Error::Source(strata_image::Error::oci(
             source.name(),

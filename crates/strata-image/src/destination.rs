@@ -92,6 +92,13 @@ pub trait ImageDestination: Send + Sync {
         1
     }
 
+    /// Whether the destination itself refuses a blob whose bytes do not match its digest, before it keeps
+    /// it (a registry checks every upload against the digest of its final `PUT`): a copy then sends a
+    /// source's stored bytes without hashing them ([`crate::ImageSource::open_blob_unhashed`]).
+    fn verifies_blobs(&self) -> bool {
+        false
+    }
+
     /// Whether the destination has blob `digest` of `size` bytes already, or has just been made to have it
     /// without its bytes being sent: a registry mounts a blob from the repository `from` names when it is
     /// in the same registry. `false` means the blob must be written.

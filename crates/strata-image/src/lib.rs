@@ -96,6 +96,15 @@ pub trait ImageSource: Send + Sync {
     /// Opens the blob with `digest` for a verified sequential read.
     fn open_blob(&self, digest: &Digest) -> Result<Blob>;
 
+    /// Opens the blob with `digest` for a sequential read that is not hashed on the way: only for a reader
+    /// that checks the digest itself before anything relies on the bytes (a registry receiving a push
+    /// refuses an upload whose bytes do not match the digest of its final `PUT`; see
+    /// [`ImageDestination::verifies_blobs`]). The size is still the stored one. Local sources skip the
+    /// hashing; the default is [`ImageSource::open_blob`].
+    fn open_blob_unhashed(&self, digest: &Digest) -> Result<Blob> {
+        self.open_blob(digest)
+    }
+
     /// Reads up to `buf.len()` bytes of blob `digest` at `offset` (unverified: ranges cannot be hashed).
     /// Returns 0 at or past the end.
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize>;

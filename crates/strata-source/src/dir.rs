@@ -8,7 +8,7 @@ use strata_oci::{Digest, MAX_MANIFEST_SIZE};
 use crate::member::{DirTree, Member, Tree};
 use crate::{
     Blob, Error, ImageSource, MAX_SIGNATURE_SIZE, MAX_SIGNATURES, RawManifest, Result,
-    verified_blob, verified_manifest,
+    unhashed_blob, verified_blob, verified_manifest,
 };
 
 /// The `version` file skopeo writes.
@@ -70,6 +70,12 @@ impl ImageSource for DirSource {
     fn open_blob(&self, digest: &Digest) -> Result<Blob> {
         let member = self.member(digest.hex(), &format!("blob {digest}"))?;
         Ok(verified_blob(member, digest))
+    }
+
+    fn open_blob_unhashed(&self, digest: &Digest) -> Result<Blob> {
+        Ok(unhashed_blob(
+            self.member(digest.hex(), &format!("blob {digest}"))?,
+        ))
     }
 
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use strata_oci::{Digest, ImageConfig, ImageReference, MAX_MANIFEST_SIZE, media};
 
 use crate::member::{Member, TarTree, Tree, normalise};
-use crate::{Blob, Error, ImageSource, RawManifest, Result, verified_blob};
+use crate::{Blob, Error, ImageSource, RawManifest, Result, unhashed_blob, verified_blob};
 
 /// Which image of the archive a name designates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +226,10 @@ impl ImageSource for DockerArchive {
 
     fn open_blob(&self, digest: &Digest) -> Result<Blob> {
         Ok(verified_blob(self.blob_member(digest)?, digest))
+    }
+
+    fn open_blob_unhashed(&self, digest: &Digest) -> Result<Blob> {
+        Ok(unhashed_blob(self.blob_member(digest)?))
     }
 
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {

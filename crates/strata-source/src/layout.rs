@@ -6,7 +6,9 @@ use oci_spec::image::Descriptor;
 use strata_oci::{Digest, MAX_MANIFEST_SIZE, Manifest, media};
 
 use crate::member::{DirTree, Member, TarTree, Tree};
-use crate::{Blob, Error, ImageSource, RawManifest, Result, verified_blob, verified_manifest};
+use crate::{
+    Blob, Error, ImageSource, RawManifest, Result, unhashed_blob, verified_blob, verified_manifest,
+};
 
 /// The annotation that tags an entry of `index.json`.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -162,6 +164,10 @@ impl ImageSource for OciLayout {
 
     fn open_blob(&self, digest: &Digest) -> Result<Blob> {
         Ok(verified_blob(self.blob_member(digest)?, digest))
+    }
+
+    fn open_blob_unhashed(&self, digest: &Digest) -> Result<Blob> {
+        Ok(unhashed_blob(self.blob_member(digest)?))
     }
 
     fn read_blob_at(&self, digest: &Digest, offset: u64, buf: &mut [u8]) -> Result<usize> {

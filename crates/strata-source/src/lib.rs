@@ -63,6 +63,14 @@ fn verified_blob(member: Member, digest: &Digest) -> Blob {
     }
 }
 
+/// A blob member as it is stored, not hashed (see `ImageSource::open_blob_unhashed`).
+fn unhashed_blob(member: Member) -> Blob {
+    Blob {
+        size: member.size(),
+        reader: Box::new(member.reader()),
+    }
+}
+
 /// Reads a manifest member, verifying it against `digest`.
 fn verified_manifest(
     source_name: &str,

@@ -46,6 +46,12 @@ impl ImageDestination for RegistryDestination {
         PARALLEL_UPLOADS
     }
 
+    /// Distribution (and every registry following the distribution spec) checks an upload's bytes against
+    /// the digest of its final `PUT`, answering `DIGEST_INVALID` on a mismatch.
+    fn verifies_blobs(&self) -> bool {
+        true
+    }
+
     fn layer_compression(&self) -> strata_image::LayerCompression {
         strata_image::LayerCompression::Compressed
     }
