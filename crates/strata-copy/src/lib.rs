@@ -426,6 +426,12 @@ fn copy_blobs(
     }
     .min(blobs.len());
     let gate = Gate::new(writers);
+    // Configs first: a config is tiny, and sent last it waits for a free writer and then for a registry
+    // busy with the layers, a tail of round trips before the manifest can go.
+    let order: Vec<usize> = (0..blobs.len())
+        .filter(|&i| blobs.get(i).is_some_and(|b| b.config))
+        .chain((0..blobs.len()).filter(|&i| blobs.get(i).is_some_and(|b| !b.config)))
+        .collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -433,7 +439,9 @@ fn copy_blobs(
                     if failed.load(Ordering::Relaxed) {
                         return;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
                     let (Some(blob), Some(slot)) = (blobs.get(i), results.get(i)) else {
                         return;
                     };

@@ -12,8 +12,8 @@ use strata_oci::{Digest, ImageReference, media};
 use super::{Repository, SourceOptions, parse_reference};
 use crate::{Error, RawManifest, Result};
 
-/// How many blobs go to a registry at once.
-const PARALLEL_UPLOADS: usize = 4;
+/// How many blobs go to a registry at once (skopeo's default too: containers/image copies six at a time).
+const PARALLEL_UPLOADS: usize = 6;
 
 /// An image being pushed to a registry repository.
 pub(crate) struct RegistryDestination {
