@@ -426,11 +426,13 @@ fn copy_blobs(
     }
     .min(blobs.len());
     let gate = Gate::new(writers);
-    // Configs first: a config is tiny, and sent last it waits for a free writer and then for a registry
-    // busy with the layers, a tail of round trips before the manifest can go.
+    // With several writers, configs first: a config is tiny, and sent last it waits for a free writer and
+    // then for a registry busy with the layers, a tail of round trips before the manifest can go. One
+    // writer keeps the plan's order, which is the order a docker archive's members take (skopeo's).
+    let first = |b: &PlannedBlob| writers == 1 || b.config;
     let order: Vec<usize> = (0..blobs.len())
-        .filter(|&i| blobs.get(i).is_some_and(|b| b.config))
-        .chain((0..blobs.len()).filter(|&i| blobs.get(i).is_some_and(|b| !b.config)))
+        .filter(|&i| blobs.get(i).is_some_and(first))
+        .chain((0..blobs.len()).filter(|&i| blobs.get(i).is_some_and(|b| !first(b))))
         .collect();
     std::thread::scope(|scope| {
         for _ in 0..workers {
