@@ -92,7 +92,63 @@ pub fn strata_bin() -> PathBuf {
          (or set STRATA_BIN)",
         bin.display()
     );
+    // `cargo test -p strata-tests` does not rebuild the binary: a stale one would test old code.
+    static NEWEST: std::sync::OnceLock<Option<(std::time::SystemTime, PathBuf)>> =
+        std::sync::OnceLock::new();
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+    if let Some((changed, source)) = NEWEST.get_or_init(|| newest_source(&crates))
+        && let Ok(built) = std::fs::metadata(&bin).and_then(|m| m.modified())
+    {
+        assert!(
+            built >= *changed,
+            "{} is older than {}: run `cargo build --workspace --bins` first (or set STRATA_BIN)",
+            bin.display(),
+            source.display()
+        );
+    }
     bin
+}
+
+/// The most recently modified source file the `strata` binary is built from: the `src` trees of the
+/// `strata` crate and of the workspace crates its `[dependencies]` name, transitively (dev-only crates and
+/// tests do not rebuild the binary, so they do not count).
+fn newest_source(crates: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut todo = vec!["strata".to_owned()];
+    let mut seen = std::collections::HashSet::new();
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    while let Some(name) = todo.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let dir = crates.join(&name);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let mut in_dependencies = false;
+        for line in manifest.lines() {
+            if line.starts_with('[') {
+                in_dependencies = line.trim() == "[dependencies]";
+            } else if in_dependencies && line.starts_with("strata-") {
+                let dep: String = line
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                todo.push(dep);
+            }
+        }
+        let mut dirs = vec![dir.join("src")];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(path);
+                } else if let Ok(time) = entry.metadata().and_then(|m| m.modified())
+                    && newest.as_ref().is_none_or(|(t, _)| time > *t)
+                {
+                    newest = Some((time, path));
+                }
+            }
+        }
+    }
+    newest
 }
 
 /// True when the environment says this is a CI run (`CI=true`).
