@@ -109,8 +109,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-it
 step "cargo build --workspace --bins"
 cargo build --workspace --bins
 
-step "cargo test --workspace"
-cargo test --workspace
+# Every test binary runs even after one fails: one CI run reports every failure.
+step "cargo test --workspace --no-fail-fast"
+cargo test --workspace --no-fail-fast
 
 step "strata-scan examples on samples/sample.tar"
 cargo run -q -p strata-scan --example setuid_files -- oci-archive:samples/sample.tar
