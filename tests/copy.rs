@@ -318,7 +318,6 @@ fn all_keeps_the_index_digest() {
     assert!(!tmp.path().join("x.tar").exists());
 }
 
-/// The digest of entry `n` of the layout's `multi` index.
 /// A docker archive's layers are plain tars its manifest types `tar.gzip` (as containers/image presents
 /// it): copied to an OCI layout they are compressed as skopeo compresses them, never written as plain tars
 /// under a gzip type; converted, they are read as what they are. Each copy unpacks (umoci; the zstd ones
@@ -396,6 +395,7 @@ fn a_docker_archive_s_plain_layers_are_compressed_as_their_type_says() {
     }
 }
 
+/// The digest of entry `n` of the layout's `multi` index.
 fn index_entry_digest(layout: &OciLayout, n: usize) -> String {
     let index = layout.manifest("multi");
     index["manifests"][n]["digest"].as_str().unwrap().to_owned()

@@ -215,7 +215,7 @@ fn digest_only_mirrors_serve_digests_not_tags() {
         "--tls-verify=false",
         &mirror.image("demo/single:v1"),
     ]);
-    let digest = format!("sha256:{}", sha256_hex(&raw));
+    let digest = strata_tests::sha256_digest(&raw);
     for (what, registry_line, mirror_line) in [
         (
             "mirror-by-digest-only",
@@ -259,10 +259,6 @@ fn digest_only_mirrors_serve_digests_not_tags() {
             "{what}: cat by digest"
         );
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    strata_oci::Digest::sha256(bytes).hex().to_owned()
 }
 
 #[test]

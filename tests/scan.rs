@@ -210,7 +210,7 @@ fn dpkg_packages_equal_dpkg_query() {
     );
 
     // The distribution, through the os-release symlink.
-    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    let check = check_json(&oci(&image));
     let host_id = fs::read_to_string("/etc/os-release")
         .unwrap()
         .lines()
@@ -285,7 +285,7 @@ fn apk_packages_from_the_installed_database() {
     ]
     .map(|row| row.map(str::to_owned));
     assert_eq!(got, expected);
-    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    let check = check_json(&oci(&image));
     assert_eq!(check["distribution"]["id"], "alpine");
     assert_eq!(check["distribution"]["version_id"], "3.19.1");
 }
@@ -355,7 +355,7 @@ fn rpm_packages_equal_rpm_query() {
         .collect();
     got.sort();
     assert_eq!(got, expected);
-    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    let check = check_json(&oci(&image));
     let rhel = assessment(&check, "is_rhel");
     assert_eq!(rhel["result"], "pass", "{rhel}");
     assert!(
@@ -394,7 +394,7 @@ fn berkeley_db_rpm_database_is_unsupported_not_misread() {
         stderr.contains("/var/lib/rpm/Packages") && stderr.contains("BerkeleyDB"),
         "{stderr}"
     );
-    let check = parse_json(&strata(["check", "--json", &oci(&image)]).stdout, "check");
+    let check = check_json(&oci(&image));
     for name in ["rpm_list_successful", "rpm_verify_successful"] {
         let a = assessment(&check, name);
         assert_eq!(a["result"], "fail", "{a}");
@@ -1751,7 +1751,7 @@ fn check_tables_of_a_compliant_and_a_non_compliant_image() {
         ),
         "{stderr}"
     );
-    let json = parse_json(&strata(["check", "--json", &bad]).stdout, "check --json");
+    let json = check_json(&bad);
     assert_eq!(json["passed"], false);
     let failed: Vec<&str> = json["assessments"]
         .as_array()

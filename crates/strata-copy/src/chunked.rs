@@ -110,15 +110,7 @@ impl<R: Read> Read for TarSplitTee<R> {
 
 /// Seconds since the epoch as RFC 3339 (UTC), as Go encodes a `time.Time` of whole seconds.
 pub(crate) fn rfc3339(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, d) = strata_oci::civil::civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    strata_oci::civil::format_unix(i64::try_from(secs).unwrap_or(0), 0)
 }
 
 /// A tar name as the tables give it (stargz's `cleanEntryName`: Go's `path.Clean("/" + name)` without

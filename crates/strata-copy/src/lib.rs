@@ -661,18 +661,15 @@ fn copy_blob(
                 recompress::recompress(counting, from, to, level, toc, diff_id, sink)
             };
             // A destination that keeps blobs as files takes the bytes as they are made; the others are
-            // given them from a spool once their digest is known.
-            let streamed = gate.with(|| -> Result<_> {
-                let Some(mut sink) = destination.blob_sink()? else {
-                    return Ok(Err(recompress));
-                };
-                let made = recompress(&mut sink).map_err(layer_error)?;
-                let (digest, size) = sink.keep()?;
-                Ok(Ok((made, digest, size, size)))
-            })?;
-            let (made, digest, size, n) = match streamed {
-                Ok(done) => done,
-                Err(recompress) => {
+            // given them from a spool once their digest is known. Recompressing is not writing: it runs
+            // outside the writers' gate, on every worker.
+            let (made, digest, size, n) = match destination.blob_sink()? {
+                Some(mut sink) => {
+                    let made = recompress(&mut sink).map_err(layer_error)?;
+                    let (digest, size) = sink.keep()?;
+                    (made, digest, size, size)
+                }
+                None => {
                     let (spooled, made) = recompress::spool(recompress).map_err(layer_error)?;
                     let recompress::Spooled {
                         mut file,

@@ -96,12 +96,10 @@ impl Entry {
 
 /// What the destination and the options ask of the layers and manifests.
 pub(crate) struct Target<'a> {
-    /// Layers are stored uncompressed (a docker archive).
-    pub uncompressed: bool,
+    /// How the destination stores layers.
+    pub layers: LayerCompression,
     /// Layers are recompressed to this (gzip or zstd; zstd:chunked) at this level.
     pub recompress: Option<(Compression, Option<i32>, bool)>,
-    /// The destination compresses a plain tar typed compressed ([`LayerCompression::Compressed`]).
-    pub compressed: bool,
     /// The manifest format asked for.
     pub format: Option<ManifestFormat>,
     /// The destination, asked which manifest types it takes.
@@ -111,17 +109,21 @@ pub(crate) struct Target<'a> {
 impl<'a> Target<'a> {
     pub(crate) fn new(destination: &'a dyn ImageDestination, options: &CopyOptions) -> Self {
         Target {
-            uncompressed: destination.layer_compression() == LayerCompression::Uncompressed,
-            compressed: destination.layer_compression() == LayerCompression::Compressed,
+            layers: destination.layer_compression(),
             recompress: options.compression.map(|c| (c.format, c.level, c.toc)),
             format: options.format,
             destination,
         }
     }
 
+    /// Layers are stored uncompressed (a docker archive).
+    pub(crate) fn uncompressed(&self) -> bool {
+        self.layers == LayerCompression::Uncompressed
+    }
+
     /// What becomes of a layer of `media_type` stored in `compression`.
     fn change(&self, media_type: &str, compression: Compression) -> Change {
-        if self.uncompressed {
+        if self.uncompressed() {
             return if compression == Compression::None {
                 Change::Keep
             } else {
@@ -138,7 +140,7 @@ impl<'a> Target<'a> {
             }
             // A plain tar typed compressed (a docker archive's layers, as containers/image types them) is
             // compressed as its type says, as skopeo compresses it: never written under a type it is not.
-            None if self.compressed
+            None if self.layers == LayerCompression::Compressed
                 && compression == Compression::None
                 && typed != Compression::None =>
             {
@@ -163,9 +165,9 @@ impl<'a> Target<'a> {
     ) -> std::result::Result<ManifestFormat, String> {
         let zstd = compressions.contains(&Compression::Zstd);
         // A table of contents is found through layer annotations, which a v2s2 manifest has not.
-        let annotated = !self.uncompressed && self.recompress.is_some_and(|(_, _, toc)| toc);
+        let annotated = !self.uncompressed() && self.recompress.is_some_and(|(_, _, toc)| toc);
         let fits = |f: ManifestFormat| {
-            (self.uncompressed || self.destination.accepts_manifest_type(f.manifest_type()))
+            (self.uncompressed() || self.destination.accepts_manifest_type(f.manifest_type()))
                 && !((zstd || annotated) && f == ManifestFormat::DockerV2S2)
         };
         if let Some(asked) = self.format {
@@ -296,7 +298,7 @@ impl Plan {
     /// keeps no signatures.
     pub(crate) fn rewrites_manifests(&self, target: &Target<'_>) -> bool {
         self.entries.iter().any(|e| e.convert_to.is_some())
-            || (!target.uncompressed
+            || (!target.uncompressed()
                 && self
                     .blobs
                     .iter()
@@ -319,7 +321,8 @@ impl Plan {
         let convert_to = match ManifestFormat::of_index_type(&media_type) {
             Some(format) => {
                 let accepts = |f: ManifestFormat| {
-                    target.uncompressed || target.destination.accepts_manifest_type(f.index_type())
+                    target.uncompressed()
+                        || target.destination.accepts_manifest_type(f.index_type())
                 };
                 let to = match target.format {
                     Some(asked) => asked,
@@ -442,7 +445,7 @@ impl Plan {
                 let to = target
                     .manifest_format(format, &written, &raw.digest)
                     .map_err(unsupported)?;
-                (to != format && !target.uncompressed).then_some(to)
+                (to != format && !target.uncompressed()).then_some(to)
             }
             None => None,
         };

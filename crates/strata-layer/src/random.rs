@@ -30,7 +30,7 @@ use strata_oci::media::Compression;
 
 use crate::decode::Decoder;
 use crate::error::{Error, Result};
-use crate::spans::{SpanFailure, fetch_span, find_span};
+use crate::spans::{fetch_span, find_span, span_error};
 
 /// Compressed bytes fetched from the source at a time.
 pub const READ_AHEAD: usize = 256 << 10;
@@ -431,29 +431,9 @@ impl<'s> LayerReader<'s> {
 
     /// Maps a decoding error; source errors and span failures keep their type.
     fn error(&self, offset: u64, e: io::Error) -> Error {
-        if e.get_ref().is_some_and(|inner| inner.is::<SpanFailure>()) {
-            let message = e.to_string();
-            return match e.into_inner().map(|inner| inner.downcast::<SpanFailure>()) {
-                Some(Ok(span)) => Error::Span {
-                    layer: self.digest.to_string(),
-                    span: span.span,
-                    start: span.start,
-                    end: span.end,
-                    path: None,
-                    reason: span.reason,
-                },
-                _ => self.format_error(message),
-            };
-        }
-        let message = format!("cannot decompress the tar stream at offset {offset}: {e}");
-        if e.get_ref()
-            .is_some_and(|inner| inner.is::<strata_image::Error>())
-            && let Some(inner) = e.into_inner()
-            && let Ok(source) = inner.downcast::<strata_image::Error>()
-        {
-            return Error::Source(*source);
-        }
-        self.format_error(message)
+        span_error(&self.digest, e, |e| {
+            format!("cannot decompress the tar stream at offset {offset}: {e}")
+        })
     }
 }
 

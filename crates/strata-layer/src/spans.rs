@@ -97,33 +97,41 @@ pub fn probe(
         return Ok(false);
     };
     let mut buf = Vec::new();
-    fetch_span(source, digest, &spans, chosen, &mut buf).map_err(|e| {
-        let message = e.to_string();
-        match e.into_inner() {
-            Some(inner) => match inner.downcast::<SpanFailure>() {
-                Ok(span) => crate::Error::Span {
-                    layer: digest.to_string(),
-                    span: span.span,
-                    start: span.start,
-                    end: span.end,
-                    path: None,
-                    reason: span.reason,
-                },
-                Err(inner) => match inner.downcast::<strata_image::Error>() {
-                    Ok(source) => crate::Error::Source(*source),
-                    Err(_) => crate::Error::Format {
-                        layer: digest.to_string(),
-                        reason: format!("probing a span: {message}"),
-                    },
-                },
-            },
-            None => crate::Error::Format {
-                layer: digest.to_string(),
-                reason: format!("probing a span: {message}"),
-            },
-        }
-    })?;
+    fetch_span(source, digest, &spans, chosen, &mut buf)
+        .map_err(|e| span_error(digest, e, |e| format!("probing a span: {e}")))?;
     Ok(true)
+}
+
+/// The error of a read of blob `digest` through its spans: a [`SpanFailure`] is [`crate::Error::Span`], a
+/// source's error passed on as [`crate::Error::Source`], anything else [`crate::Error::Format`] with the
+/// reason `describe` gives.
+pub(crate) fn span_error(
+    digest: &Digest,
+    e: io::Error,
+    describe: impl FnOnce(&io::Error) -> String,
+) -> crate::Error {
+    let reason = describe(&e);
+    let format = |reason| crate::Error::Format {
+        layer: digest.to_string(),
+        reason,
+    };
+    let Some(inner) = e.into_inner() else {
+        return format(reason);
+    };
+    match inner.downcast::<SpanFailure>() {
+        Ok(span) => crate::Error::Span {
+            layer: digest.to_string(),
+            span: span.span,
+            start: span.start,
+            end: span.end,
+            path: None,
+            reason: span.reason,
+        },
+        Err(inner) => match inner.downcast::<strata_image::Error>() {
+            Ok(source) => crate::Error::Source(*source),
+            Err(_) => format(reason),
+        },
+    }
 }
 
 /// Reads span `j` of `spans` whole from blob `digest` of `source` into `buf` and checks its sha256: on

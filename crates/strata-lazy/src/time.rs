@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use strata_oci::civil::{civil_from_days, days_from_civil};
+use strata_oci::civil::{days_from_civil, format_unix};
 
 /// `time` as RFC 3339 in UTC, to the second: `2026-12-04T23:25:42Z`.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
@@ -10,14 +10,7 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format_unix(secs, 0)
 }
 
 /// An RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, `t`/`z`/space accepted) as nanoseconds

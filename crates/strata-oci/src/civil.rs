@@ -1,6 +1,7 @@
-//! Calendar arithmetic for the timestamps images carry (RFC 3339 in configs and tables of contents, dates in
-//! advisories): days since 1970-01-01 to and from a proleptic Gregorian date, by Howard Hinnant's
-//! `days_from_civil` and `civil_from_days`, exact for every `i64` day count a date in range gives.
+//! Calendar arithmetic for the timestamps images carry (RFC 3339 in configs, tables of contents and the
+//! store's records; dates in advisories): days since 1970-01-01 to and from a proleptic Gregorian date, by
+//! Howard Hinnant's `days_from_civil` and `civil_from_days`, exact for every `i64` day count a date in
+//! range gives, and `format_unix` for RFC 3339 text.
 
 /// Days since 1970-01-01 of `year`-`month`-`day` (month 1–12, day 1–31; not checked: 31 February is 3
 /// March).
@@ -25,6 +26,27 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Seconds and nanoseconds since the epoch as RFC 3339 in UTC, as Go's `time.Time` marshals them: up to
+/// nine fractional digits, trailing zeros dropped, none for a whole second (`2026-11-23T12:11:31.468937964Z`).
+pub fn format_unix(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut out = format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    );
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
 }
 
 #[cfg(test)]

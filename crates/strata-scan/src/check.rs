@@ -440,10 +440,7 @@ fn is_rhel(input: &CheckInput) -> Assessment {
         return Assessment::fail(NAME, format!("{} says ID={:?}, not rhel", os.source, os.id));
     }
     if let Some(release) = &input.redhat_release {
-        if release
-            .to_ascii_lowercase()
-            .starts_with("red hat enterprise linux")
-        {
+        if crate::os::parse_redhat_release(release, "/etc/redhat-release").is_rhel() {
             return Assessment::pass(NAME, format!("/etc/redhat-release: {release:?}; {rpms}"));
         }
         return Assessment::fail(NAME, format!("/etc/redhat-release: {release:?}"));

@@ -720,7 +720,14 @@ impl ScanImage {
     /// `status.d/`), apk, rpm (`rpmdb.sqlite`). A BerkeleyDB rpm database is reported as
     /// [`PackageError::Unsupported`]; an image with no database at all gives [`PackageError::NoDatabase`].
     pub fn packages(&self) -> Result<Vec<Package>> {
+        Ok(self.packages_and_rpms()?.0)
+    }
+
+    /// [`ScanImage::packages`], with the rpm database's records (vendors included) when there is one:
+    /// the database read and parsed once for both.
+    fn packages_and_rpms(&self) -> Result<(Vec<Package>, Option<Vec<RpmPackage>>)> {
         let mut out = Vec::new();
+        let mut rpms = None;
         let mut found = false;
         if let Some(status) = self.read_resolved("/var/lib/dpkg/status", MAX_DATABASE_SIZE)? {
             found = true;
@@ -746,7 +753,9 @@ impl ScanImage {
         for db in RPMDB_PATHS {
             if let Some(bytes) = self.read_resolved(db, MAX_DATABASE_SIZE)? {
                 found = true;
-                out.extend(self.rpm_sqlite(db, &bytes)?);
+                let records = rpm_sqlite_files(db, &bytes, false)?;
+                out.extend(records.iter().map(|r| r.package.clone()));
+                rpms = Some(records);
                 break;
             }
         }
@@ -759,7 +768,7 @@ impl ScanImage {
             }
             .into());
         }
-        Ok(out)
+        Ok((out, rpms))
     }
 
     pub(crate) fn rpm_sqlite(&self, path: &str, bytes: &[u8]) -> Result<Vec<Package>> {
@@ -837,8 +846,11 @@ impl ScanImage {
                     .trim()
                     .to_owned()
             });
-        let rpms = self.rpm_packages(false).ok().flatten();
-        let packages = match self.packages() {
+        let (packages, rpms) = match self.packages_and_rpms() {
+            Ok((list, rpms)) => (Ok(list), rpms),
+            Err(e) => (Err(e), None),
+        };
+        let packages = match packages {
             Ok(list) => {
                 let count = |m: Manager| list.iter().filter(|p| p.manager == m).count();
                 let manager = if rpms.is_some() {
@@ -877,7 +889,7 @@ impl ScanImage {
                 .map(|p| p.vendor)
                 .collect(),
             packages,
-            verification: verification.clone(),
+            verification,
             tags: Tags {
                 reference_tag: reference_tag(&self.name),
                 repository_tags: options.repository_tags.clone(),
@@ -896,7 +908,7 @@ impl ScanImage {
                 |(_, grade)| grade,
             ),
             os,
-            match verification {
+            match input.verification {
                 Verification::Done(report) => Some(report),
                 _ => None,
             },

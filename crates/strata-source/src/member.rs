@@ -34,11 +34,7 @@ impl Member {
         use strata_oci::media::Compression;
         let mut head = [0u8; 4];
         let n = self.read_at(0, &mut head)?;
-        Ok(match head.get(..n) {
-            Some([0x1f, 0x8b, ..]) => Compression::Gzip,
-            Some([0x28, 0xb5, 0x2f, 0xfd]) => Compression::Zstd,
-            _ => Compression::None,
-        })
+        Ok(Compression::sniff(head.get(..n).unwrap_or_default()))
     }
 
     /// Reads up to `buf.len()` bytes at `offset` within the member; 0 at or past its end.

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use strata_oci::civil::civil_from_days;
+use strata_oci::civil::format_unix;
 
 /// `now` as Go's JSON encoding of a UTC `time.Time`: `2026-11-23T12:11:31.468937964Z`.
 pub fn rfc3339_nano(now: SystemTime) -> String {
@@ -21,26 +21,6 @@ pub fn rfc3339_nano(now: SystemTime) -> String {
         }
     };
     format_unix(secs, nanos)
-}
-
-/// Formats seconds and nanoseconds since the epoch.
-pub fn format_unix(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    );
-    if nanos > 0 {
-        let frac = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
 }
 
 #[cfg(test)]

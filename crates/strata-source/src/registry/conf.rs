@@ -116,8 +116,6 @@ pub(crate) struct PullSource {
     pub reference: ImageReference,
     /// Plain HTTP and unverified TLS allowed for this endpoint.
     pub insecure: bool,
-    /// A mirror (false: the registry's own location, tried last).
-    pub mirror: bool,
 }
 
 /// The merged registries.conf (and drop-ins).
@@ -231,7 +229,6 @@ impl RegistriesConf {
             return Ok(vec![PullSource {
                 reference: reference.clone(),
                 insecure: false,
-                mirror: false,
             }]);
         };
         let by_digest = reference.digest().is_some();
@@ -245,13 +242,11 @@ impl RegistriesConf {
             sources.push(PullSource {
                 reference: rewrite(entry, &mirror.location, reference)?,
                 insecure: mirror.insecure,
-                mirror: true,
             });
         }
         sources.push(PullSource {
             reference: rewrite(entry, &entry.location, reference)?,
             insecure: entry.insecure,
-            mirror: false,
         });
         Ok(sources)
     }
@@ -464,11 +459,14 @@ mod tests {
         ImageReference::parse_normalized_named(text).unwrap()
     }
 
+    /// (reference, insecure, a mirror: every source but the last, the registry's own location).
     fn sources(conf: &RegistriesConf, text: &str) -> Vec<(String, bool, bool)> {
-        conf.pull_sources(&reference(text))
-            .unwrap()
+        let sources = conf.pull_sources(&reference(text)).unwrap();
+        let last = sources.len() - 1;
+        sources
             .into_iter()
-            .map(|s| (s.reference.to_string(), s.insecure, s.mirror))
+            .enumerate()
+            .map(|(i, s)| (s.reference.to_string(), s.insecure, i < last))
             .collect()
     }
 

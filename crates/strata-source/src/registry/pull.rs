@@ -39,17 +39,16 @@ pub(crate) fn candidates(
             physical.registry() == reference.registry(),
             options,
         );
-        if single {
-            out.push(Candidate {
-                client: Ok(Arc::new(client?)),
-                reference: source.reference,
-            });
+        // With one place to pull from, its client's error is the answer at once.
+        let client = if single {
+            Ok(Arc::new(client?))
         } else {
-            out.push(Candidate {
-                client: client.map(Arc::new),
-                reference: source.reference,
-            });
-        }
+            client.map(Arc::new)
+        };
+        out.push(Candidate {
+            client,
+            reference: source.reference,
+        });
     }
     Ok(out)
 }
